@@ -1,0 +1,38 @@
+# Two entry points (see README): `make reproduce` runs the study, `make test` runs the tests.
+# Both install what is missing first and nothing when all is installed.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CORES ?= all
+
+.PHONY: setup system reproduce test bench lock clean-results
+
+setup: system $(STAMP)
+
+system:
+	@bash envs/install-system.sh
+
+# Reinstalls only when the lock file or the package metadata changed.
+$(STAMP): envs/requirements.lock pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r envs/requirements.lock 2> >(grep -v "^WARNING: Location" >&2)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . 2> >(grep -v "^WARNING: Location" >&2)
+	@touch $@
+
+reproduce: setup
+	@echo "Running the data stage (the training, analysis and report stages are not part of the workflow yet)."
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_fasta.py
+
+lock:
+	python3 -m venv /tmp/plm-lock && /tmp/plm-lock/bin/pip install -q -r envs/requirements.in
+	/tmp/plm-lock/bin/pip freeze | sed 's/+cpu//' > envs/requirements.lock
+
+clean-results:
+	rm -rf results/data results/logs results/benchmarks .snakemake

@@ -1,0 +1,14 @@
+# Compute-optimal protein language models (Cheng et al., NeurIPS 2024) as a workflow.
+# Stages live in rules/; this file only wires them together.
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    input:
+        data_targets(),
+    default_target: True

@@ -1,0 +1,31 @@
+# Helpers shared by all rules, and validation of the configuration against its JSON schema.
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+validate(config, schema="../config/schemas/config.schema.yaml")
+
+# The interpreter that runs Snakemake has the project installed (make setup); rules call the CLI through it so
+# they work whether or not the virtual environment's bin/ is on PATH.
+PLM = f"{sys.executable} -m plm_scaling.cli"
+SPLITS = ["train", "valid", "test"]
+SHARD_EXT = [".tokens.u8", ".offsets.npy", ".ids.txt"]
+
+
+def dataset(name):
+    try:
+        return config["datasets"][name]
+    except KeyError:
+        raise ValueError(f"config key datasets.{name} is not defined") from None
+
+
+def split_outputs(name):
+    base = f"results/data/{name}/split"
+    return [f"{base}/{s}{e}" for s in SPLITS for e in SHARD_EXT] + [f"{base}/manifest.json"]
+
+
+def data_targets():
+    return [t for name in config["datasets"] for t in split_outputs(name) + [f"results/data/{name}/stats.png"]]

@@ -1,0 +1,70 @@
+"""Token shards: one flat uint8 file of residue token ids per split, int64 offsets, identifiers.
+
+`{prefix}.tokens.u8` holds every sequence back to back (no framing tokens: `<cls>`/`<eos>` are added at training
+time), `{prefix}.offsets.npy` has n+1 offsets into it, `{prefix}.ids.txt` one identifier per line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SUFFIXES = (".tokens.u8", ".offsets.npy", ".ids.txt")
+
+
+def shard_paths(prefix: str | Path) -> list[Path]:
+    return [Path(f"{prefix}{s}") for s in SUFFIXES]
+
+
+class ShardWriter:
+    """Append records to open files; offsets are kept in memory (8 bytes a record) and written on close."""
+
+    def __init__(self, tokens_path: Path, offsets_path: Path, ids_path: Path):
+        self._tokens = open(tokens_path, "wb")
+        self._ids = open(ids_path, "w", encoding="latin-1")
+        self._offsets_path = offsets_path
+        self._lengths: list[np.ndarray] = []
+
+    def write(self, tokens: np.ndarray, offsets: np.ndarray, ids: list[str]) -> None:
+        self._tokens.write(np.ascontiguousarray(tokens, dtype=np.uint8).tobytes())
+        self._lengths.append(np.diff(offsets))
+        if ids:
+            self._ids.write("\n".join(ids) + "\n")
+
+    def close(self) -> None:
+        self._tokens.close()
+        self._ids.close()
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
+        offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        with open(self._offsets_path, "wb") as fh:  # a file handle, so np.save keeps our temporary name
+            np.save(fh, offsets)
+
+
+@dataclass
+class Shard:
+    """Read-only view of one shard: `shard[i]` is the token array of record i (a memmap slice)."""
+
+    tokens: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def open(cls, prefix: str | Path) -> Shard:
+        tokens_path, offsets_path, _ = shard_paths(prefix)
+        offsets = np.load(offsets_path)
+        size = int(offsets[-1])
+        tokens = np.memmap(tokens_path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+        if tokens.size != size:
+            raise ValueError(f"{tokens_path}: {tokens.size} tokens but offsets end at {size}")
+        return cls(tokens, offsets)
+
+    def __len__(self) -> int:
+        return self.offsets.size - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)

@@ -1,0 +1,135 @@
+"""Step 2 of the data stage: cluster-level train/valid/test split without leakage, per-split shards, manifest.
+
+1. MMseqs2 clusters the cleaned sequences at `identity`/`coverage` (as UniRef50 does at 0.5).
+2. Each cluster goes whole to a split, by a seeded hash of its representative: a stable, order-free draw.
+3. Greedy clustering is not transitive, so a held-out member can still resemble a train member of another
+   cluster. We search held-out against train at the same thresholds and move every held-out cluster with a hit
+   into train, repeating until a search finds none. The leakage test runs the same search.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..io import atomic_outputs, read_json, write_json
+from . import mmseqs
+from .shards import Shard, ShardWriter, shard_paths
+from .vocab import TOKENS
+
+SPLITS = ("train", "valid", "test")
+_CODE = {name: i for i, name in enumerate(SPLITS)}
+
+
+def _uniform_hash(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of (value, seed) mapped to [0, 1): a seeded hash, vectorised."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def assign_clusters(rep: np.ndarray, valid: float, test: float, seed: int) -> np.ndarray:
+    """Split code (0 train, 1 valid, 2 test) for every record, constant within a cluster."""
+    u = _uniform_hash(rep, seed)
+    return np.where(u < valid, _CODE["valid"], np.where(u < valid + test, _CODE["test"], _CODE["train"])).astype(
+        np.uint8
+    )
+
+
+def _write_fasta_subset(clean_fasta: Path, keep: np.ndarray, out: Path) -> int:
+    """Copy the records of clean.fasta (header = index, one sequence line) whose index is in `keep`."""
+    n = 0
+    with open(clean_fasta, "rb") as src, open(out, "wb") as dst:
+        for header in src:
+            seq = src.readline()
+            if keep[int(header[1:])]:
+                dst.write(header + seq)
+                n += 1
+    return n
+
+
+def search_heldout_vs_train(clean_fasta: Path, split: np.ndarray, sim: dict, threads: int, workdir: Path) -> np.ndarray:
+    """(held-out index, train index) pairs above the similarity thresholds; also what the leakage test runs."""
+    held = split != _CODE["train"]
+    query, target = workdir / "heldout.fasta", workdir / "train.fasta"
+    if _write_fasta_subset(clean_fasta, held, query) == 0 or _write_fasta_subset(clean_fasta, ~held, target) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    return mmseqs.search_hits(query, target, threads=threads, **sim)
+
+
+def remove_leakage(clean_fasta: Path, rep: np.ndarray, split: np.ndarray, sim: dict, threads: int,
+                   max_rounds: int = 10) -> tuple[np.ndarray, list[int]]:  # fmt: skip
+    """Move held-out clusters with a train hit into train until none is left; return the split and the
+    number of clusters moved in each round."""
+    split = split.copy()
+    moved: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="plm-split-") as tmp:
+        for _ in range(max_rounds):
+            hits = search_heldout_vs_train(clean_fasta, split, sim, threads, Path(tmp))
+            if hits.size == 0:
+                return split, moved
+            leaky_reps = np.unique(rep[hits[:, 0]])
+            split[np.isin(rep, leaky_reps)] = _CODE["train"]
+            moved.append(int(leaky_reps.size))
+    raise RuntimeError(f"held-out sequences still hit train after {max_rounds} rounds of moving clusters")
+
+
+def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, coverage: float, cov_mode: int,
+                cluster_mode: str, sensitivity: float, valid: float, test: float, seed: int, threads: int,
+                dataset: str = "") -> dict:  # fmt: skip
+    """Cluster, split and write `{train,valid,test}.*` shards plus `manifest.json` into out_dir."""
+    clean_dir, out = Path(clean_dir), Path(out_dir)
+    if not (0 <= valid and 0 <= test and valid + test < 1):
+        raise ValueError(f"split fractions: need valid, test >= 0 and valid + test < 1, got {valid}, {test}")
+    clean_info = read_json(clean_dir / "clean.json")
+    clean_fasta = clean_dir / "clean.fasta"
+    sim = {"identity": identity, "coverage": coverage, "cov_mode": cov_mode}
+    rep = mmseqs.cluster(clean_fasta, threads=threads, mode=cluster_mode, **sim)
+    source = Shard.open(clean_dir / "all")
+    if rep.size != len(source) or (rep < 0).any():
+        raise RuntimeError(f"{clean_fasta}: MMseqs2 clustered {int((rep >= 0).sum())} of {len(source)} records")
+    first = assign_clusters(rep, valid, test, seed)
+    finals = [p for s in SPLITS for p in shard_paths(out / s)] + [out / "manifest.json"]
+    with atomic_outputs(*finals) as temps:
+        split, moved = remove_leakage(clean_fasta, rep, first, {**sim, "sensitivity": sensitivity}, threads)
+        ids = (clean_dir / "all.ids.txt").read_text(encoding="latin-1").splitlines()
+        lengths = source.lengths()
+        per_split = {}
+        for code, name in enumerate(SPLITS):
+            rows = np.flatnonzero(split == code)
+            writer = ShardWriter(*temps[3 * code : 3 * code + 3])
+            for chunk in np.array_split(rows, max(1, rows.size // 50_000)):  # bounded memory per write
+                if chunk.size:
+                    toks = np.concatenate([source[i] for i in chunk.tolist()])
+                    offs = np.concatenate(([0], np.cumsum(lengths[chunk])))
+                    writer.write(toks, offs, [ids[i] for i in chunk.tolist()])
+            writer.close()
+            per_split[name] = {"sequences": int(rows.size), "tokens": int(lengths[rows].sum()),
+                               "clusters": int(np.unique(rep[rows]).size)}  # fmt: skip
+        manifest = {
+            "dataset": dataset,
+            "splits": per_split,
+            "clusters_total": int(np.unique(rep).size),
+            "leakage_repair": {"clusters_moved_to_train_per_round": moved,
+                               "sequences_moved_to_train": int(((first != 0) & (split == 0)).sum())},
+            "vocabulary": list(TOKENS),
+            "token_dtype": "uint8",
+            "input": clean_info["input"],
+            "input_sha256": clean_info["input_sha256"],
+            "clean": {k: v for k, v in clean_info.items() if k not in ("input", "input_sha256")},
+            "parameters": {**sim, "cluster_mode": cluster_mode, "search_sensitivity": sensitivity,
+                           "valid_fraction": valid, "test_fraction": test, "seed": seed},
+            "tools": {"mmseqs2": mmseqs.version(), "python": platform.python_version(), "numpy": np.__version__,
+                      "plm_scaling": __version__},
+            "command": " ".join(sys.argv),
+        }  # fmt: skip
+        write_json(temps[-1], manifest)
+    return manifest
