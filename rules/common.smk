@@ -2,11 +2,14 @@
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from plm_scaling.config_schema import validate_config
 
 min_version("9.0")
 
-validate(config, schema="../config/schemas/config.schema.yaml")
+# Fills defaults in place; a bad value stops the workflow with one line naming the key.
+validate_config(config, workflow.source_path("../config/schemas/config.schema.yaml"))
 
 # The interpreter that runs Snakemake has the project installed (make setup); rules call the CLI through it so
 # they work whether or not the virtual environment's bin/ is on PATH.

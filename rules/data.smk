@@ -6,7 +6,6 @@ rule clean_fasta:
         fasta=lambda wc: dataset(wc.dataset)["fasta"],
     output:
         multiext("results/data/{dataset}/clean/all", *SHARD_EXT),
-        fasta="results/data/{dataset}/clean/clean.fasta",
         summary="results/data/{dataset}/clean/clean.json",
     params:
         out_dir=lambda wc, output: Path(output.summary).parent,
@@ -24,7 +23,6 @@ rule clean_fasta:
 rule split_dataset:
     input:
         multiext("results/data/{dataset}/clean/all", *SHARD_EXT),
-        fasta=rules.clean_fasta.output.fasta,
         summary=rules.clean_fasta.output.summary,
     output:
         multiext("results/data/{dataset}/split/train", *SHARD_EXT),

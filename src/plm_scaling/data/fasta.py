@@ -1,8 +1,10 @@
-"""Streaming, vectorised protein FASTA reader.
+"""Streaming protein FASTA reader: validation, normalisation and tokenisation in bulk.
 
-The file is read in large blocks that always end on a record boundary; each block is validated and tokenised
-with a handful of numpy passes (no per-residue Python), so memory stays constant in the number of residues and
-throughput is bound by decompression. Per record we keep one 8-byte identifier hash to find duplicates at the end.
+The file is read in blocks that end on a record boundary. A block is parsed with a few C-level passes over the
+whole block (one regex for headers, one translate to drop whitespace, one split, one translate to token ids), so
+there is no per-residue and almost no per-record Python, and memory stays constant in the number of residues.
+Decompression and hashing of the input run in a reader thread beside the parser. Per record we keep one 8-byte
+identifier hash to find duplicates at the end.
 
 Normalisation (silent, documented in the README): lower case -> upper case, CRLF and any whitespace inside
 sequences removed, one terminal '*' (stop) dropped. Everything else that is not a residue of the vocabulary is
@@ -12,18 +14,26 @@ an error that names the file, the record and the line.
 from __future__ import annotations
 
 import queue
+import re
 import threading
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
+from isal import isal_zlib as zlib
 
 from .vocab import BYTE_TO_TOKEN, INVALID
 
 BLOCK_BYTES = 4 << 20
+_WS = b" \t\r\n\v\f"
+_STAR = 254  # token code of '*' while parsing: kept only as a record's last residue, then dropped
+_TABLE = bytearray(BYTE_TO_TOKEN.tobytes())
+_TABLE[ord("*")] = _STAR
+_TABLE = bytes(_TABLE)
+# Splits "\n" + block into [text before the first header, id1, body1, id2, body2, ...] in one pass; the literal
+# prefix "\n>" lets the regex engine jump between headers with a fast substring search.
+_RECORD_RE = re.compile(rb"\n>([^ \t\r\n\v\f]*)[^\n]*")
 
 
 class FastaError(ValueError):
@@ -32,10 +42,9 @@ class FastaError(ValueError):
 
 @dataclass
 class Batch:
-    """Consecutive records: identifiers, 1-based header line numbers and tokens laid flat with offsets."""
+    """Consecutive records: identifiers and tokens laid flat with offsets."""
 
     ids: list[str]
-    header_lines: np.ndarray  # int64, line number of each record's header
     offsets: np.ndarray  # int64, len(ids) + 1
     tokens: np.ndarray  # uint8 token ids of the residues, records back to back
 
@@ -48,11 +57,34 @@ class Batch:
     def select(self, keep: np.ndarray) -> Batch:
         """The records where the boolean mask `keep` is true."""
         lengths = self.lengths()[keep]
-        token_mask = np.repeat(keep, self.lengths())
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         ids = [i for i, k in zip(self.ids, keep.tolist()) if k]
-        return Batch(ids, self.header_lines[keep], offsets, self.tokens[token_mask])
+        return Batch(ids, offsets, self.tokens[np.repeat(keep, self.lengths())])
+
+
+@dataclass
+class _Block:
+    path: Path
+    text: bytes  # whole records, starting at a line start
+    start: int  # offset of text[0] in the decompressed file
+
+    def origin(self) -> tuple[int, int]:
+        """(line number of text[0], records before this block). Error path only: re-reads the file up to here,
+        which keeps line and record counting out of the fast path."""
+        line, records, seen, prev = 1, 0, 0, b"\n"  # a virtual newline before the file: a first '>' counts
+        for chunk in _raw_chunks(self.path, BLOCK_BYTES):
+            piece = chunk[: self.start - seen]
+            line += piece.count(b"\n")
+            records += (prev + piece).count(b"\n>")  # prev: a boundary may straddle two chunks
+            prev = piece[-1:]
+            seen += len(chunk)
+            if seen >= self.start:
+                break
+        return line, records
+
+
+# ---------------------------------------------------------------------------------------------- reading blocks
 
 
 def _is_gzip(path: Path) -> bool:
@@ -61,16 +93,21 @@ def _is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def _raw_chunks(path: Path, block_bytes: int) -> Iterator[bytes]:
-    """Decompressed (or plain) chunks. zlib directly is ~3x faster than gzip.GzipFile's small reads, and
-    handles concatenated gzip members (`cat a.gz b.gz`) as gzip(1) does."""
+def _raw_chunks(path: Path, block_bytes: int, hasher=None) -> Iterator[bytes]:
+    """Decompressed (or plain) chunks; `hasher` (e.g. hashlib.sha256()) sees the file's bytes as they are read.
+
+    ISA-L's inflate is ~2x zlib's and ~6x gzip.GzipFile's small reads; concatenated gzip members
+    (`cat a.gz b.gz`) are read as gzip(1) reads them."""
+    update = hasher.update if hasher is not None else (lambda _: None)
     with open(path, "rb") as fh:
         if not _is_gzip(path):
             while chunk := fh.read(block_bytes):
+                update(chunk)
                 yield chunk
             return
         dec, in_member = zlib.decompressobj(wbits=31), False
         while comp := fh.read(block_bytes // 4):
+            update(comp)
             while comp:
                 in_member = True
                 if out := dec.decompress(comp):
@@ -114,88 +151,111 @@ def _prefetched(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
                 worker.join(0.01)
 
 
-def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Yield (text, first line number) pieces that end at a record boundary ("\\n>") or at end of file."""
-    carry, line = b"", 1
+def _blocks(path: Path, block_bytes: int, hasher=None) -> Iterator[_Block]:
+    """Blocks of whole records, cut at a record boundary ("\\n>") or at end of file."""
+    carry, start = b"", 0
     try:
-        for chunk in _prefetched(_raw_chunks(path, block_bytes)):
+        for chunk in _prefetched(_raw_chunks(path, block_bytes, hasher)):
             buf = carry + chunk
             cut = buf.rfind(b"\n>")
             if cut < 0:  # no record boundary yet (a long record, or a small chunk): keep reading
                 carry = buf
                 continue
-            yield buf[: cut + 1], line
-            line += buf.count(b"\n", 0, cut + 1)
+            yield _Block(path, buf[: cut + 1], start)
+            start += cut + 1
             carry = buf[cut + 1 :]
     except (EOFError, zlib.error) as err:
-        raise FastaError(f"{path}: truncated or corrupt gzip stream after line {line} ({err})") from None
+        raise FastaError(f"{path}: truncated or corrupt gzip stream after {start + len(carry):,} bytes ({err})") from None
     if carry:
-        yield carry, line
+        yield _Block(path, carry, start)
 
 
-_WS = b" \t\r\n\v\f"
-_TOKEN_TABLE = BYTE_TO_TOKEN.tobytes()  # bytes.translate table: byte -> token id, INVALID for non-residues
+# --------------------------------------------------------------------------------------------- parsing a block
 
 
-def _parse_block(path: Path, text: bytes, first_line: int, record_base: int) -> Batch:
-    """Records of one block. Per record only C-level bytes methods run; the residues of the whole block are then
-    tokenised and checked at once with one translate and one numpy comparison."""
-    head = 0 if text.startswith(b">") else text.find(b"\n>") + 1  # anything before the first header
-    if head or not text.startswith(b">"):
-        before = text if head == 0 else text[:head]
-        if before.strip():
-            lead = len(before) - len(before.lstrip())
-            where = first_line + before.count(b"\n", 0, lead)
-            raise FastaError(f"{path}: line {where}: text before the first '>' header")
-        if head == 0:
-            return Batch([], np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.uint8))
-    parts = text[head + 1 :].split(b"\n>")
-    line = first_line + text.count(b"\n", 0, head)
-    ids: list[str] = []
-    lines: list[int] = []
-    seqs: list[bytes] = []
-    for part in parts:
-        nl = part.find(b"\n")
-        header, body = (part, b"") if nl < 0 else (part[:nl], part[nl + 1 :])
-        words = header.split(maxsplit=1)
-        ids.append(words[0].decode("latin-1") if words else "")
-        lines.append(line)
-        seq = body.translate(None, _WS)
-        seqs.append(seq[:-1] if seq.endswith(b"*") else seq)  # a terminal stop codon is not a residue
-        line += part.count(b"\n") + 1
-
-    lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
-    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+def _parse_block(block: _Block) -> Batch:
+    text = b"\n" + block.text  # every header now follows a newline, so one literal-prefix regex finds them all
+    if b"\x00" in text:  # NUL separates records below, so it may not come from the input
+        _raise_at(block, text.index(b"\x00") - 1, "character '\\x00' is not a protein residue")
+    parts = _RECORD_RE.split(text)
+    if parts[0].strip():
+        _raise_at(block, len(block.text) - len(block.text.lstrip()), "text before the first '>' header")
+    ids = parts[1::2]
+    # NUL before every record, then whitespace out: the NUL positions give the record offsets directly.
+    body = (b"\x00" + b"\x00".join(parts[2::2])).translate(None, _WS)
+    seps = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 0)
+    lengths = np.diff(np.append(seps, len(body))) - 1
+    tokens = np.frombuffer(body.replace(b"\x00", b"").translate(_TABLE), dtype=np.uint8)
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    for k in np.flatnonzero(lengths == 0).tolist()[:1] + [k for k, i in enumerate(ids) if not i][:1]:
+
+    stars = np.flatnonzero(tokens == _STAR)
+    if stars.size:  # drop a terminal stop; a '*' anywhere else is reported as a bad character below
+        terminal = stars[np.isin(stars, offsets[1:] - 1)]
+        np.subtract.at(lengths, np.searchsorted(offsets, terminal, side="right") - 1, 1)
+        tokens = np.delete(tokens, terminal)
+        np.cumsum(lengths, out=offsets[1:])
+    for k in np.flatnonzero(lengths == 0)[:1].tolist() + [k for k, i in enumerate(ids) if not i][:1]:
         problem = "an empty identifier" if not ids[k] else "no residues"
-        raise FastaError(f"{path}: line {lines[k]}: record {record_base + k + 1} ({ids[k]}) has {problem}")
-    tokens = np.frombuffer(b"".join(seqs).translate(_TOKEN_TABLE), dtype=np.uint8)
-    bad = np.flatnonzero(tokens == INVALID)
+        _raise_record(block, k, f"record {{number}} ({ids[k].decode('latin-1')}) has {problem}")
+    bad = np.flatnonzero((tokens == INVALID) | (tokens == _STAR))
     if bad.size:
         k = int(np.searchsorted(offsets, bad[0], side="right") - 1)
-        _raise_bad_character(path, parts[k], lines[k], record_base + k + 1, ids[k])
-    return Batch(ids, np.array(lines, dtype=np.int64), offsets, tokens)
+        _raise_bad_character(block, k, ids[k].decode("latin-1"))
+    return Batch([i.decode("latin-1") for i in ids], offsets, tokens)
 
 
-def _raise_bad_character(path: Path, part: bytes, header_line: int, number: int, ident: str) -> None:
-    """Error path only: find line and column of the first non-residue character of one record."""
-    body_lines = part.split(b"\n")[1:]
-    for i, raw in enumerate(body_lines):
+# Error paths: slow is fine here, they run once.
+
+
+def _header_positions(block: _Block) -> list[int]:
+    return [m.start() for m in re.finditer(rb"(?m)^>", block.text)]
+
+
+def _raise_at(block: _Block, pos: int, problem: str) -> None:
+    line = block.origin()[0] + block.text.count(b"\n", 0, pos)
+    raise FastaError(f"{block.path}: line {line}: {problem}")
+
+
+def _raise_record(block: _Block, k: int, problem: str) -> None:
+    """`problem` may contain {number}, the record's number in the file."""
+    _raise_at(block, _header_positions(block)[k], problem.format(number=block.origin()[1] + k + 1))
+
+
+def _raise_bad_character(block: _Block, k: int, ident: str) -> None:
+    """Line and column of the first non-residue character of record k (a terminal '*' is allowed)."""
+    starts = _header_positions(block) + [len(block.text)]
+    record = block.text[starts[k] : starts[k + 1]]
+    first_line, record_base = block.origin()
+    header_line = first_line + block.text.count(b"\n", 0, starts[k])
+    rows = record.split(b"\n")[1:]
+    last = max((i for i, r in enumerate(rows) if r.strip()), default=-1)
+    for i, raw in enumerate(rows):
         row = raw.rstrip(_WS)
-        if i == len(body_lines) - 1 or not b"".join(body_lines[i + 1 :]).strip():
-            row = row[:-1] if row.endswith(b"*") else row  # the terminal '*' is allowed
+        if i == last and row.endswith(b"*"):
+            row = row[:-1]
         for col, byte in enumerate(row, start=1):
             if byte not in _WS and BYTE_TO_TOKEN[byte] == INVALID:
                 raise FastaError(
-                    f"{path}: line {header_line + 1 + i}, column {col}: character {chr(byte)!r} in record {number} "
-                    f"({ident}) is not a protein residue"
+                    f"{block.path}: line {header_line + 1 + i}, column {col}: character {chr(byte)!r} in record "
+                    f"{record_base + k + 1} ({ident}) is not a protein residue"
                 )
-    raise FastaError(f"{path}: line {header_line}: record {number} ({ident}) has a character that is not a residue")
+    raise FastaError(f"{block.path}: line {header_line}: record {record_base + k + 1} ({ident}) is malformed")
 
 
-def read_fasta(path: str | Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Batch]:
-    """Validate and tokenise a protein FASTA (plain or gzip), yielding batches of whole records.
+# ----------------------------------------------------------------------------------------------------- reading
+
+
+def _parsed(path: Path, block_bytes: int, hasher=None) -> Iterator[tuple[_Block, Batch]]:
+    # A process pool over blocks was measured slower on 2 cores (pickling batches back costs more than it saves).
+    for block in _blocks(path, block_bytes, hasher):
+        yield block, _parse_block(block)
+
+
+def read_fasta(path: str | Path, block_bytes: int = BLOCK_BYTES, hasher=None) -> Iterator[Batch]:
+    """Validate and tokenise a protein FASTA (plain or gzip), yielding batches of whole records in file order.
+
+    `hasher` (a hashlib object) is fed the file's bytes in the reader thread, which saves a second pass.
 
     Raises FastaError for: an empty file, text before the first header, an empty identifier, a record with no
     residues, a non-residue character, a truncated gzip stream, and duplicate identifiers (checked at the end, so
@@ -204,8 +264,7 @@ def read_fasta(path: str | Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Bat
     path = Path(path)
     hashes: list[np.ndarray] = []
     n = 0
-    for text, first_line in _blocks(path, block_bytes):
-        batch = _parse_block(path, text, first_line, n)
+    for _, batch in _parsed(path, block_bytes, hasher):
         n += len(batch)
         # Python's str hash is stable within a process; a collision is re-checked exactly in _check_unique.
         hashes.append(np.fromiter(map(hash, batch.ids), dtype=np.int64, count=len(batch)))
@@ -221,16 +280,15 @@ def _check_unique(path: Path, hashes: np.ndarray, block_bytes: int) -> None:
     dup_hashes = set(order[1:][order[1:] == order[:-1]].tolist())
     if not dup_hashes:
         return
-    # Rare path: re-read headers to name the identifier and both lines (and rule out a hash collision).
+    # Rare path: re-read to name the identifier and both lines (and rule out a hash collision).
     seen: dict[str, int] = {}
-    n = 0
-    for text, first_line in _blocks(path, block_bytes):
-        batch = _parse_block(path, text, first_line, n)
-        n += len(batch)
-        for ident, line in zip(batch.ids, batch.header_lines.tolist()):
-            if hash(ident) in dup_hashes:
-                if ident in seen:
-                    raise FastaError(
-                        f"{path}: line {line}: duplicate identifier {ident!r} (first seen at line {seen[ident]})"
-                    )
-                seen[ident] = line
+    for block, batch in _parsed(path, block_bytes):
+        starts = None
+        for k, ident in enumerate(batch.ids):
+            if hash(ident) not in dup_hashes:
+                continue
+            starts = starts or _header_positions(block)
+            line = block.origin()[0] + block.text.count(b"\n", 0, starts[k])
+            if ident in seen:
+                raise FastaError(f"{path}: line {line}: duplicate identifier {ident!r} (first seen at line {seen[ident]})")
+            seen[ident] = line

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .vocab import TOKEN_TO_BYTE
+
 SUFFIXES = (".tokens.u8", ".offsets.npy", ".ids.txt")
+_LETTERS = TOKEN_TO_BYTE.tobytes() + bytes(256 - TOKEN_TO_BYTE.size)  # token id -> residue letter
 
 
 def shard_paths(prefix: str | Path) -> list[Path]:
@@ -68,3 +71,14 @@ class Shard:
 
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+    def write_fasta(self, path: str | Path, keep: np.ndarray | None = None) -> int:
+        """Write the records where `keep` is true as FASTA with the row index as header (MMseqs2's outputs then
+        map back to rows without an identifier dictionary). Returns the number written."""
+        rows = np.flatnonzero(keep) if keep is not None else np.arange(len(self))
+        with open(path, "wb") as fh:
+            for chunk in np.array_split(rows, max(1, rows.size // 20_000)):
+                starts, ends = self.offsets[chunk].tolist(), self.offsets[chunk + 1].tolist()
+                fh.write(b"".join(b">%d\n%s\n" % (i, self.tokens[a:b].tobytes().translate(_LETTERS))
+                                  for i, a, b in zip(chunk.tolist(), starts, ends)))  # fmt: skip
+        return int(rows.size)

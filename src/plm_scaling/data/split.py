@@ -44,28 +44,16 @@ def assign_clusters(rep: np.ndarray, valid: float, test: float, seed: int) -> np
     )
 
 
-def _write_fasta_subset(clean_fasta: Path, keep: np.ndarray, out: Path) -> int:
-    """Copy the records of clean.fasta (header = index, one sequence line) whose index is in `keep`."""
-    n = 0
-    with open(clean_fasta, "rb") as src, open(out, "wb") as dst:
-        for header in src:
-            seq = src.readline()
-            if keep[int(header[1:])]:
-                dst.write(header + seq)
-                n += 1
-    return n
-
-
-def search_heldout_vs_train(clean_fasta: Path, split: np.ndarray, sim: dict, threads: int, workdir: Path) -> np.ndarray:
-    """(held-out index, train index) pairs above the similarity thresholds; also what the leakage test runs."""
+def search_heldout_vs_train(source: Shard, split: np.ndarray, sim: dict, threads: int, workdir: Path) -> np.ndarray:
+    """(held-out row, train row) pairs above the similarity thresholds."""
     held = split != _CODE["train"]
     query, target = workdir / "heldout.fasta", workdir / "train.fasta"
-    if _write_fasta_subset(clean_fasta, held, query) == 0 or _write_fasta_subset(clean_fasta, ~held, target) == 0:
+    if source.write_fasta(query, held) == 0 or source.write_fasta(target, ~held) == 0:
         return np.zeros((0, 2), dtype=np.int64)
     return mmseqs.search_hits(query, target, threads=threads, **sim)
 
 
-def remove_leakage(clean_fasta: Path, rep: np.ndarray, split: np.ndarray, sim: dict, threads: int,
+def remove_leakage(source: Shard, rep: np.ndarray, split: np.ndarray, sim: dict, threads: int,
                    max_rounds: int = 10) -> tuple[np.ndarray, list[int]]:  # fmt: skip
     """Move held-out clusters with a train hit into train until none is left; return the split and the
     number of clusters moved in each round."""
@@ -73,7 +61,7 @@ def remove_leakage(clean_fasta: Path, rep: np.ndarray, split: np.ndarray, sim: d
     moved: list[int] = []
     with tempfile.TemporaryDirectory(prefix="plm-split-") as tmp:
         for _ in range(max_rounds):
-            hits = search_heldout_vs_train(clean_fasta, split, sim, threads, Path(tmp))
+            hits = search_heldout_vs_train(source, split, sim, threads, Path(tmp))
             if hits.size == 0:
                 return split, moved
             leaky_reps = np.unique(rep[hits[:, 0]])
@@ -90,16 +78,17 @@ def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, cov
     if not (0 <= valid and 0 <= test and valid + test < 1):
         raise ValueError(f"split fractions: need valid, test >= 0 and valid + test < 1, got {valid}, {test}")
     clean_info = read_json(clean_dir / "clean.json")
-    clean_fasta = clean_dir / "clean.fasta"
     sim = {"identity": identity, "coverage": coverage, "cov_mode": cov_mode}
-    rep = mmseqs.cluster(clean_fasta, threads=threads, mode=cluster_mode, **sim)
     source = Shard.open(clean_dir / "all")
+    with tempfile.TemporaryDirectory(prefix="plm-cluster-") as tmp:
+        source.write_fasta(Path(tmp) / "all.fasta")
+        rep = mmseqs.cluster(Path(tmp) / "all.fasta", threads=threads, mode=cluster_mode, **sim)
     if rep.size != len(source) or (rep < 0).any():
-        raise RuntimeError(f"{clean_fasta}: MMseqs2 clustered {int((rep >= 0).sum())} of {len(source)} records")
+        raise RuntimeError(f"{clean_dir}: MMseqs2 clustered {int((rep >= 0).sum())} of {len(source)} records")
     first = assign_clusters(rep, valid, test, seed)
     finals = [p for s in SPLITS for p in shard_paths(out / s)] + [out / "manifest.json"]
     with atomic_outputs(*finals) as temps:
-        split, moved = remove_leakage(clean_fasta, rep, first, {**sim, "sensitivity": sensitivity}, threads)
+        split, moved = remove_leakage(source, rep, first, {**sim, "sensitivity": sensitivity}, threads)
         ids = (clean_dir / "all.ids.txt").read_text(encoding="latin-1").splitlines()
         lengths = source.lengths()
         per_split = {}

@@ -1,0 +1,47 @@
+"""Shared fixtures: paths, FASTA writers, and one real run of the data stage on the embedded dataset."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EMBEDDED_FASTA = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")
+SMALL_FASTA = REPO / "tests" / "data" / "small.fasta.gz"
+
+
+@pytest.fixture
+def write_fasta(tmp_path):
+    """write_fasta(text or bytes, name, gz=False) -> path of a new input file."""
+
+    def write(content: str | bytes, name: str = "in.fasta", gz: bool = False) -> Path:
+        data = content.encode() if isinstance(content, str) else content
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(data) if gz else data)
+        return path
+
+    return write
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "plm_scaling.cli", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def embedded_split(tmp_path_factory):
+    """The data stage (clean + split) on the 20,000 embedded UniProt sequences, run once per session."""
+    if not EMBEDDED_FASTA.exists():
+        pytest.fail(f"{EMBEDDED_FASTA} missing: run `make setup` (installs Debian's mmseqs2-examples)")
+    from plm_scaling.data.clean import clean
+    from plm_scaling.data.split import make_splits
+
+    root = tmp_path_factory.mktemp("embedded")
+    clean(EMBEDDED_FASTA, root / "clean", min_length=10, max_length=65535)
+    manifest = make_splits(root / "clean", root / "split", identity=0.5, coverage=0.8, cov_mode=0,
+                           cluster_mode="cluster", sensitivity=5.7, valid=0.05, test=0.05, seed=0, threads=2,
+                           dataset="uniprot_example")  # fmt: skip
+    return root, manifest
