@@ -1,0 +1,212 @@
+"""Ingest loss curves into one tidy table, the only input of every fit and figure.
+
+One row per logged point: objective, size label, N (non-embedding parameters), run name, x kind
+(gigaflos | tokens | samples | steps), x, loss (nats), source file, plus the experiment group, the metric, the row
+index within its file, the wall time and, for a file whose bytes repeat another's, the source it duplicates.
+
+The authors' released logs (TensorBoard CSV exports, `Wall time,Step,Value`) come with real-world mess: spaces and
+a non-ASCII folder name, possibly latin-1 text, and "tensorboard" re-exports or "(1)" copies of the same run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Size folder label -> the paper's non-embedding parameter count.
+PAPER_N: dict[str, int] = {
+    "3M": 3538944, "6M": 6291456, "10M": 9830400, "13M": 13192320, "20M": 19267584, "25M": 25165824,
+    "34M": 33690624, "40M": 39813120, "47M": 47775744, "65M": 65728000, "85M": 84934656, "106M": 106168320,
+    "127M": 127699968, "154M": 154448288, "170M": 170233344, "200M": 202309632, "230M": 231211008,
+    "300M": 302426080, "393M": 393216000, "470M": 472435184, "550M": 550502400, "650M": 650930624,
+    "680M": 680205312, "880M": 886308864, "1.2B": 1208881136, "1.5B": 1528823808, "1.7B": 1784851968,
+    "2B": 2044723200, "2.4B": 2359296000, "2.8B": 2834283904, "3.4B": 3425697792, "4B": 4076863488,
+    "5B": 4917322640, "6B": 6165626880, "7B": 7247758312, "10B": 10682105856,
+}  # fmt: skip
+
+COLUMNS = ("objective", "size_label", "n", "run", "x_kind", "x", "loss", "source", "group", "metric", "row",
+           "wall_time", "duplicate_of")  # fmt: skip
+X_KINDS = ("gigaflos", "tokens", "samples", "steps")
+PAPER_LOGS_URL = "data/training_logs of the code repository linked from arXiv 2411.02142"
+
+
+class LogError(ValueError):
+    pass
+
+
+@dataclass
+class Table:
+    """Column arrays of the tidy table. Strings are object arrays, numbers float64 (N is NaN when unknown)."""
+
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.cols["x"]) if self.cols else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def where(self, mask: np.ndarray) -> Table:
+        return Table({k: v[mask] for k, v in self.cols.items()})
+
+    def select(self, **equal) -> Table:
+        mask = np.ones(len(self), dtype=bool)
+        for key, value in equal.items():
+            mask &= self.cols[key] == value
+        return self.where(mask)
+
+    def unique_sources(self) -> list[str]:
+        return list(dict.fromkeys(self.cols["source"].tolist()))
+
+    def by_source(self) -> dict[str, Table]:
+        """One sub-table per source file, in file order, rows in file order."""
+        src = self.cols["source"]
+        return {s: self.where(src == s) for s in self.unique_sources()}
+
+    @classmethod
+    def from_rows(cls, rows: list[dict]) -> Table:
+        numeric = {"n", "x", "loss", "row", "wall_time"}
+        return cls({c: np.array([r[c] for r in rows], dtype=float if c in numeric else object) for c in COLUMNS})
+
+    def write_csv(self, path: str | Path) -> None:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(COLUMNS)
+            for i in range(len(self)):
+                w.writerow([_fmt(self.cols[c][i]) for c in COLUMNS])
+
+    @classmethod
+    def read_csv(cls, path: str | Path) -> Table:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = set(COLUMNS) - set(reader.fieldnames or ())
+            if missing:
+                raise LogError(f"{path}: not a tidy loss table, missing columns {sorted(missing)}")
+            rows = [{c: (float(r[c]) if c in ("n", "x", "loss", "row", "wall_time") and r[c] != "" else
+                         (math.nan if c in ("n", "x", "loss", "row", "wall_time") else r[c])) for c in COLUMNS}
+                    for r in reader]  # fmt: skip
+        return cls.from_rows(rows)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    return str(v)
+
+
+def read_text(path: Path) -> str:
+    """UTF-8 (with or without BOM), falling back to latin-1, which decodes any byte."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(wall time, step, value) of one TensorBoard CSV export. Empty files and NaN values are errors."""
+    lines = [ln for ln in read_text(path).splitlines() if ln.strip()]
+    if not lines:
+        raise LogError(f"{path}: empty file")
+    header = [h.strip().lower() for h in lines[0].split(",")]
+    if header[:3] != ["wall time", "step", "value"]:
+        raise LogError(f"{path}: expected the header 'Wall time,Step,Value', found {lines[0][:60]!r}")
+    if len(lines) == 1:
+        raise LogError(f"{path}: no data rows")
+    try:
+        data = np.array([[float(v) for v in ln.split(",")[:3]] for ln in lines[1:]], dtype=float)
+    except ValueError as err:
+        raise LogError(f"{path}: unreadable number ({err})") from None
+    if data.shape[1] != 3:
+        raise LogError(f"{path}: expected 3 columns")
+    bad = ~np.isfinite(data[:, 2])
+    if bad.any():
+        raise LogError(f"{path}: line {int(np.flatnonzero(bad)[0]) + 2}: loss is NaN or infinite")
+    return data[:, 0], data[:, 1], data[:, 2]
+
+
+_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([MmBb])(?![a-zA-Z])")
+
+
+def size_label(*names: str) -> str:
+    """The first size such as '85M' or '1.2B' found in the names, upper-cased; '' when none."""
+    for name in names:
+        m = _SIZE.search(name)
+        if m:
+            return m.group(1) + m.group(2).upper()
+    return ""
+
+
+def _describe(rel: Path) -> dict:
+    """Objective, group, size label, x kind and metric of a released log file, from its path."""
+    parts = rel.parts
+    name = rel.name
+    lowered = str(rel).lower()
+    if parts[0] in ("gpt_valid", "mlm_valid"):
+        group = "/".join(parts[:2])
+        label = parts[2].split("_")[0]
+    else:
+        group = "/".join(parts[:-1]) if parts[0] == "transfer_valid" else parts[0] + "/" + parts[1]
+        label = size_label(*parts[1:-1], name) if parts[0] != "transfer_valid" else size_label(name)
+    objective = "clm" if ("gpt" in parts[0] or "/gpt" in lowered[:40] or "_clm" in lowered) else "mlm"
+    if parts[0] == "transfer_valid":
+        objective = "clm" if parts[1] == "gpt" else "mlm"
+    if parts[0] == "mask_ratio_data":
+        objective = "mlm"
+    m = re.search(r" vs (gigaflos|tokens|samples)", name)
+    if m:
+        x_kind = m.group(1)
+    elif "tokens" in parts:
+        x_kind = "tokens"
+    else:
+        x_kind = "steps"
+    metric = ("train" if "training_lm loss" in name else "valid") + ("_ppl" if " ppl " in name else "_loss")
+    run = re.sub(r"-tag-lm-loss-.*$", "", name[:-4]) if name.startswith(("run-", "dep-run-")) else name[:-4]
+    return {"group": group, "size_label": label, "objective": objective, "x_kind": x_kind, "metric": metric,
+            "run": run}  # fmt: skip
+
+
+def _preference(rel: Path) -> tuple:
+    """Which copy of duplicated bytes is canonical: not a 'tensorboard' re-export, not a '(1)' copy, then the
+    experiment folders (gpt_valid, mlm_valid) before the others, then path order."""
+    s = str(rel)
+    return ("tensorboard" in rel.name, "(1)" in rel.name, not s.startswith(("gpt_valid", "mlm_valid")), s)
+
+
+def ingest(root: str | Path) -> Table:
+    """Every CSV under `root` as one tidy table (paths in `source` are relative to root)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LogError(f"{root}: paper_logs folder not found (the authors publish it at {PAPER_LOGS_URL})")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".csv")
+    if not files:
+        raise LogError(f"{root}: no CSV files")
+    digests: dict[str, list[Path]] = {}
+    for p in files:
+        digests.setdefault(hashlib.sha256(p.read_bytes()).hexdigest(), []).append(p.relative_to(root))
+    canonical = {}
+    for copies in digests.values():
+        keep = min(copies, key=_preference)
+        canonical.update({c: ("" if c == keep else str(keep)) for c in copies})
+    rows = []
+    for p in files:
+        rel = p.relative_to(root)
+        wall, step, value = read_curve(p)
+        meta = _describe(rel)
+        loss = np.log(value) if meta["metric"].endswith("_ppl") else value
+        n = PAPER_N.get(meta["size_label"], math.nan)
+        for i in range(len(step)):
+            rows.append({**meta, "n": float(n), "x": float(step[i]), "loss": float(loss[i]), "source": str(rel),
+                         "row": float(i), "wall_time": float(wall[i]), "duplicate_of": canonical[rel]})  # fmt: skip
+    unknown = sorted({r["size_label"] for r in rows if r["group"].endswith("approach3_flops")} - set(PAPER_N))
+    if unknown:
+        warnings.warn(f"{root}: size folders not in the paper's N map, N left empty: {', '.join(unknown)}",
+                      stacklevel=2)  # fmt: skip
+    return Table.from_rows(rows)

@@ -1,0 +1,79 @@
+"""Method 1, "notebook": the authors' own IsoFLOP procedure on their released logs, reproduced step by step.
+
+1. Load each file skipping the header and the first data row; columns are wall time, gigaflos, loss.
+2. Budgets: per run, the minimum of its last 10 gigaflos values; all runs' values, sorted.
+3. For each size folder in the N map, each run in it and each budget: the row whose gigaflos is nearest the
+   budget, unless it is more than 1e9 gigaflos away; D = (row index + 1) × 300 × tokens per step (1024×1024 for
+   "B" labels, 512×1024 otherwise); C = budget × 1e9.
+4. Per budget, the lowest-loss (L, N, D).
+5. a·x^b by scipy curve_fit from its default start: N and D against C, L against C / 8.64e19 (PF-days).
+
+Step 2 says "every run": the budgets come from every "run*" file of the objective's folder, including size folders
+missing from the N map (which step 3 then skips). This reading is documented in the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+import numpy as np
+
+from .logs import PAPER_N, Table
+from .powerlaw import PF_DAY, fit_curve_fit
+
+GROUPS = {"clm": "gpt_valid/approach3_flops", "mlm": "mlm_valid/approach3_flops"}
+STEPS_PER_EVAL = 300
+MAX_DISTANCE_GIGAFLOS = 1e9
+
+
+def _runs(table: Table, objective: str) -> list[Table]:
+    """The objective's "run*" files, each as loaded by the authors (first data row dropped)."""
+    sub = table.select(group=GROUPS[objective], x_kind="gigaflos")
+    runs = [t.where(t["row"] >= 1) for s, t in sub.by_source().items() if PurePath(s).name.startswith("run")]
+    return [r for r in runs if len(r)]
+
+
+def frontier(table: Table, objective: str) -> dict[str, np.ndarray]:
+    """Steps 1–4: per budget, the lowest-loss (C, N, D, L) and the run it came from."""
+    runs = _runs(table, objective)
+    if not runs:
+        raise ValueError(f"no '{GROUPS[objective]}' runs in the table")
+    budgets = np.sort([float(np.min(r["x"][-10:])) for r in runs])
+    best: dict[int, tuple] = {}
+    for run in runs:
+        label = run["size_label"][0]
+        if label not in PAPER_N:
+            continue
+        tokens_per_step = 1024 * 1024 if label.endswith("B") else 512 * 1024
+        gigaflos, loss = run["x"], run["loss"]
+        for k, budget in enumerate(budgets):
+            i = int(np.argmin(np.abs(gigaflos - budget)))
+            if abs(gigaflos[i] - budget) > MAX_DISTANCE_GIGAFLOS:
+                continue
+            point = (float(loss[i]), float(PAPER_N[label]), float((i + 1) * STEPS_PER_EVAL * tokens_per_step),
+                     run["source"][0])  # fmt: skip
+            if k not in best or point[0] < best[k][0]:
+                best[k] = point
+    ks = sorted(best)
+    return {
+        "c": budgets[ks] * 1e9,
+        "loss": np.array([best[k][0] for k in ks]),
+        "n": np.array([best[k][1] for k in ks]),
+        "d": np.array([best[k][2] for k in ks]),
+        "source": np.array([best[k][3] for k in ks], dtype=object),
+        "n_runs": np.array(len(runs)),
+    }
+
+
+def fit(table: Table, objective: str) -> dict:
+    """Step 5 on the frontier: the laws N_opt(C), D_opt(C) and L(C in PF-days)."""
+    f = frontier(table, objective)
+    if f["c"].size < 3:
+        raise ValueError(f"{objective}: only {f['c'].size} budgets have a point; a power law needs at least 3")
+    return {
+        "n_opt": fit_curve_fit(f["c"], f["n"]),
+        "d_opt": fit_curve_fit(f["c"], f["d"]),
+        "loss": fit_curve_fit(f["c"] / PF_DAY, f["loss"]),
+        "n_budgets": int(f["c"].size),
+        "n_runs": int(f["n_runs"]),
+    }
