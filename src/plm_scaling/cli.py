@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import warnings
 
 
 def _data_clean(a: argparse.Namespace) -> None:
@@ -26,6 +29,87 @@ def _data_stats(a: argparse.Namespace) -> None:
     from .data.stats import plot_stats
 
     plot_stats(a.split_dir, a.out)
+
+
+def _load_table(path: str):
+    """A tidy loss table from a CSV written by `ingest-logs`, or ingested now from a folder of logs."""
+    from pathlib import Path
+
+    from .analysis.logs import Table, ingest
+
+    return Table.read_csv(path) if Path(path).is_file() else ingest(path)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+def _ingest_logs(a: argparse.Namespace) -> None:
+    from .analysis.logs import ingest
+    from .io import atomic_outputs
+
+    table = ingest(a.logs_dir)
+    with atomic_outputs(a.out) as (tmp,):
+        table.write_csv(tmp)
+    print(f"{len(table):,} rows from {len(table.unique_sources())} files")
+
+
+def _fit_logs(a: argparse.Namespace) -> None:
+    from .analysis.fits import fit_logs, summary
+
+    result = fit_logs(_load_table(a.logs), a.method, bootstrap=a.bootstrap, seed=a.seed, floor=a.floor)
+    if a.json:
+        _print_json(summary(result))
+        return
+    for objective, laws in result.items():
+        for name in ("n_opt", "d_opt", "loss"):
+            ci = laws[name].get("ci95")
+            extra = f"  95% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+            print(f"{objective} {name:<6} = {laws[name]['coef']:.4g} · x^{laws[name]['exponent']:.4f}{extra}")
+        print(f"{objective} {laws['n_budgets']} budgets, {laws['n_runs']} runs")
+
+
+def _fit_parametric(a: argparse.Namespace) -> None:
+    from .analysis.fits import read_points_csv
+    from .analysis.parametric import fit_parametric
+
+    pts = read_points_csv(a.csv, a.n_col, a.d_col, a.c_col, a.loss_col, a.drop_highest)
+    law = fit_parametric(pts["n"], pts["d"], pts["loss"], bootstrap=a.bootstrap, seed=a.seed)
+    if a.json:
+        _print_json(law)
+    else:
+        print(f"L = {law['E']:.4f} + {law['A']:.4g}/N^{law['alpha']:.4f} + {law['B']:.4g}/D^{law['beta']:.4f}"
+              f"  ({law['n_points']} points, {law['status']['message']})")
+
+
+def _laws_for_plan(a: argparse.Namespace) -> dict:
+    from .analysis import notebook
+    from .io import read_json
+
+    if a.law:
+        laws = read_json(a.law)
+        laws = laws.get("notebook", laws) if a.objective not in laws else laws
+        if a.objective not in laws:
+            raise ValueError(f"{a.law}: no {a.objective} laws in this file")
+        return laws[a.objective]
+    logs = a.logs or os.environ.get("PLM_PAPER_LOGS")
+    if not logs:
+        raise ValueError("give --law FILE, or --logs DIR (or PLM_PAPER_LOGS) with the authors' released logs")
+    return notebook.fit(_load_table(logs), a.objective)
+
+
+def _plan(a: argparse.Namespace) -> None:
+    from .analysis.planner import plan
+
+    result = plan(_laws_for_plan(a), flops=a.flops, params=a.params, tokens=a.tokens)
+    if a.json:
+        _print_json(result)
+        return
+    ci = result["ci95"]
+    print(f"{a.objective} at C = {result['flops']:.3g} FLOPs:")
+    print(f"  N_opt = {result['n_opt']:.3g}  (95% CI {ci['n_opt'][0]:.3g} – {ci['n_opt'][1]:.3g})")
+    print(f"  D_opt = {result['d_opt']:.3g}  (95% CI {ci['d_opt'][0]:.3g} – {ci['d_opt'][1]:.3g})")
+    print(f"  loss  = {result['loss']:.4f}  (95% CI {ci['loss'][0]:.4f} – {ci['loss'][1]:.4f})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,10 +143,53 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("split_dir")
     st.add_argument("out")
     st.set_defaults(func=_data_stats)
+
+    ing = sub.add_parser("ingest-logs", help="read a folder of loss-curve CSVs into one tidy table (CSV)")
+    ing.add_argument("logs_dir")
+    ing.add_argument("out")
+    ing.set_defaults(func=_ingest_logs)
+
+    fl = sub.add_parser("fit-logs", help="IsoFLOP power laws N_opt(C), D_opt(C), L(C) of released or tidy logs")
+    fl.add_argument("logs", help="folder of released logs, or a tidy table CSV from ingest-logs")
+    fl.add_argument("--method", choices=("notebook", "interp"), default="notebook")
+    fl.add_argument("--bootstrap", type=int, default=1000, help="interp: bootstrap resamples of runs")
+    fl.add_argument("--seed", type=int, default=0)
+    fl.add_argument("--floor", action="store_true", help="interp: fit L(C) with a saturation floor E")
+    fl.add_argument("--json", action="store_true")
+    fl.set_defaults(func=_fit_logs)
+
+    fp = sub.add_parser("fit-parametric", help="fit L(N, D) = E + A/N^alpha + B/D^beta to a table of runs")
+    fp.add_argument("csv")
+    fp.add_argument("--n-col", required=True)
+    x = fp.add_mutually_exclusive_group(required=True)
+    x.add_argument("--d-col")
+    x.add_argument("--c-col", help="compute column; D = C / (6 N)")
+    fp.add_argument("--loss-col", required=True)
+    fp.add_argument("--drop-highest", type=int, default=0, help="leave out the K runs of highest loss")
+    fp.add_argument("--bootstrap", type=int, default=200)
+    fp.add_argument("--seed", type=int, default=0)
+    fp.add_argument("--json", action="store_true")
+    fp.set_defaults(func=_fit_parametric)
+
+    pl = sub.add_parser("plan", help="compute-optimal N, D and loss for a budget (or for a given N or D)")
+    pl.add_argument("--objective", choices=("clm", "mlm"), required=True)
+    what = pl.add_mutually_exclusive_group(required=True)
+    what.add_argument("--flops", type=float)
+    what.add_argument("--params", type=float, help="N: plan the budget whose optimum is this size")
+    what.add_argument("--tokens", type=float, help="D: plan the budget whose optimum trains on this many tokens")
+    pl.add_argument("--law", help="laws JSON (fit-logs --json output or the workflow's fits); default: notebook fit")
+    pl.add_argument("--logs", help="released logs folder for the default law (else $PLM_PAPER_LOGS)")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=_plan)
     return p
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"plm-scaling: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -141,12 +141,13 @@ def _laws(budgets, points, counts, floor):
 
 
 def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False,
-        rel_tol: float = 0.1, warn=warnings.warn) -> dict:  # fmt: skip
+        rel_tol: float = 0.1) -> dict:  # fmt: skip
     budgets, points = runs_at_budgets(table, objective, rel_tol)
     rows, laws = _laws(budgets, points, np.ones(len(points)), floor)
     rejected = [r for r in rows if r["status"] != "ok"]
     for r in rejected:
-        warn(f"{objective}: budget {r['c']:.3g} FLOPs rejected ({r['status']}, {r['sizes']} sizes)")
+        warnings.warn(f"{objective}: budget {r['c']:.3g} FLOPs rejected ({r['status']}, {r['sizes']} sizes)",
+                      stacklevel=2)  # fmt: skip
     n_ok = len(rows) - len(rejected)
     if laws is None or n_ok < 3:
         why = ", ".join(f"{r['c']:.3g} {r['status']}" for r in rejected) or "none"
@@ -162,11 +163,12 @@ def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floo
         _, boot = _laws(budgets, points, mult[run_of].astype(float), floor)
         if boot is not None:
             for k in laws:
-                samples[k].append(boot[k]["exponent"])
+                samples[k].append((boot[k]["coef"], boot[k]["exponent"]))
     for k, law in laws.items():
-        s = np.array(samples[k])
-        s = s[np.isfinite(s)]
-        law["ci95"] = [float(np.percentile(s, 2.5)), float(np.percentile(s, 97.5))] if s.size else [None, None]
+        s = np.array(samples[k]).reshape(-1, 2)
+        s = s[np.isfinite(s).all(axis=1)]
+        law["ci95"] = [float(np.percentile(s[:, 1], 2.5)), float(np.percentile(s[:, 1], 97.5))] if len(s) else None
+        law["samples"] = s.tolist()  # (coef, exponent) pairs: the planner's intervals
     return {**laws, "n_budgets": n_ok, "n_runs": len(sources), "bootstrap": bootstrap, "seed": seed,
             "budgets": rows, "points": [{"c": float(budgets[p.budget]), "n": float(np.exp(p.log_n)),
                                          "loss": p.loss, "source": p.source} for p in points]}  # fmt: skip

@@ -1,0 +1,79 @@
+"""Every fit on the released logs in one place, as the CLI and the workflow run them."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import isoflop, notebook
+from .logs import Table
+from .parametric import fit_parametric
+
+OBJECTIVES = ("clm", "mlm")
+PAPER_EXPONENTS = {"clm": {"n_opt": 0.578, "d_opt": 0.422}, "mlm": {"n_opt": 0.776, "d_opt": 0.230}}
+_BULKY = ("samples", "cov", "points", "budgets")
+
+
+def fit_logs(table: Table, method: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False) -> dict:
+    """{"clm": laws, "mlm": laws} by the notebook or the interp method."""
+    if method == "notebook":
+        return {o: notebook.fit(table, o) for o in OBJECTIVES}
+    if method == "interp":
+        return {o: isoflop.fit(table, o, bootstrap=bootstrap, seed=seed, floor=floor) for o in OBJECTIVES}
+    raise ValueError(f"unknown method {method!r} (notebook or interp)")
+
+
+def summary(result: dict) -> dict:
+    """The command-line contract: fits without their bootstrap samples, covariances and per-point detail."""
+    if isinstance(result, dict):
+        return {k: summary(v) for k, v in result.items() if k not in _BULKY}
+    return result
+
+
+def final_points(table: Table, objective: str) -> dict[str, np.ndarray]:
+    """(N, D, L) at the end of every IsoFLOP run of an objective (one copy of each): parametric-fit input."""
+    sub = table.select(group=notebook.GROUPS[objective], x_kind="gigaflos")
+    rows = [(t["n"][0], t["x"][-1] * 1e9, t["loss"][-1]) for t in sub.by_source().values()
+            if not t["duplicate_of"][0] and np.isfinite(t["n"][0])]  # fmt: skip
+    n, c, loss = (np.array([r[i] for r in rows]) for i in range(3))
+    return {"n": n, "d": c / (6 * n), "loss": loss}
+
+
+def read_points_csv(path: str | Path, n_col: str, d_col: str | None, c_col: str | None, loss_col: str,
+                    drop_highest: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
+    """Any table of runs -> N, D, L arrays (D = C/(6N) when C is given); drops the `drop_highest` highest losses."""
+    if (d_col is None) == (c_col is None):
+        raise ValueError("give exactly one of --d-col and --c-col")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        cols = [n_col, d_col or c_col, loss_col]
+        missing = [c for c in cols if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(reader.fieldnames or [])})")
+        try:
+            rows = [[float(r[c]) for c in cols] for r in reader]
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+    data = np.array(rows, dtype=float).reshape(-1, 3)
+    bad = ~np.isfinite(data).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path}: row {int(np.flatnonzero(bad)[0]) + 2} has a NaN or empty value")
+    if drop_highest:
+        data = data[np.argsort(data[:, 2])[: max(0, len(data) - drop_highest)]]
+    n, x, loss = data.T
+    return {"n": n, "d": x if d_col else x / (6 * n), "loss": loss}
+
+
+def fit_all(table: Table, bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Notebook, interp and parametric fits of both objectives, warnings collected as text."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = {"notebook": fit_logs(table, "notebook"),
+               "interp": fit_logs(table, "interp", bootstrap=bootstrap, seed=seed),
+               "parametric": {o: fit_parametric(**final_points(table, o), bootstrap=bootstrap, seed=seed)
+                              for o in OBJECTIVES}}  # fmt: skip
+    out["warnings"] = sorted({str(w.message) for w in caught})
+    return out
