@@ -6,9 +6,11 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/paper.smk"
 
 
 rule all:
     input:
         data_targets(),
+        paper_targets(),
     default_target: True

@@ -30,5 +30,18 @@ def split_outputs(name):
     return [f"{base}/{s}{e}" for s in SPLITS for e in SHARD_EXT] + [f"{base}/manifest.json"]
 
 
+def paper_targets():
+    """Figures and Table 2 of the paper stage, or nothing when config key paper_logs is null."""
+    if not config["paper_logs"]:
+        return []
+    if not Path(config["paper_logs"]).is_dir():
+        raise ValueError(
+            f"config key paper_logs: folder {config['paper_logs']} not found; point it at the authors' released "
+            "logs (see README) or set it to null to skip the paper stage"
+        )
+    figures = [f"results/paper/figures/{name}.{ext}" for name in PAPER_FIGURES for ext in ("png", "svg")]
+    return figures + ["results/paper/table2.csv", "results/paper/table2.md"]
+
+
 def data_targets():
     return [t for name in config["datasets"] for t in split_outputs(name) + [f"results/data/{name}/stats.png"]]

@@ -45,3 +45,20 @@ def embedded_split(tmp_path_factory):
                            cluster_mode="cluster", sensitivity=5.7, valid=0.05, test=0.05, seed=0, threads=2,
                            dataset="uniprot_example")  # fmt: skip
     return root, manifest
+
+
+PAPER_LOGS = REPO.parent / "shared" / "paper_logs"
+
+
+@pytest.fixture(scope="session")
+def paper_table():
+    """The authors' released logs (../shared/paper_logs) as one tidy table."""
+    if not PAPER_LOGS.is_dir():
+        pytest.fail(f"{PAPER_LOGS} missing: the released logs are test data (shared/ beside the checkout)")
+    import warnings
+
+    from plm_scaling.analysis.logs import ingest
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ingest(PAPER_LOGS)

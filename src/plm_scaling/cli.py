@@ -57,7 +57,10 @@ def _ingest_logs(a: argparse.Namespace) -> None:
 def _fit_logs(a: argparse.Namespace) -> None:
     from .analysis.fits import fit_logs, summary
 
-    result = fit_logs(_load_table(a.logs), a.method, bootstrap=a.bootstrap, seed=a.seed, floor=a.floor)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # see fits.fit_all
+        result = fit_logs(_load_table(a.logs), a.method, bootstrap=a.bootstrap, seed=a.seed, floor=a.floor)
     if a.json:
         _print_json(summary(result))
         return
@@ -110,6 +113,34 @@ def _plan(a: argparse.Namespace) -> None:
     print(f"  N_opt = {result['n_opt']:.3g}  (95% CI {ci['n_opt'][0]:.3g} – {ci['n_opt'][1]:.3g})")
     print(f"  D_opt = {result['d_opt']:.3g}  (95% CI {ci['d_opt'][0]:.3g} – {ci['d_opt'][1]:.3g})")
     print(f"  loss  = {result['loss']:.4f}  (95% CI {ci['loss'][0]:.4f} – {ci['loss'][1]:.4f})")
+
+
+def _paper_fits(a: argparse.Namespace) -> None:
+    from .analysis.fits import fit_all
+    from .io import atomic_outputs, write_json
+
+    fits = fit_all(_load_table(a.table), bootstrap=a.bootstrap, seed=a.seed)
+    for w in fits["warnings"]:
+        print(f"warning: {w}")
+    with atomic_outputs(a.out) as (tmp,):
+        write_json(tmp, fits)
+
+
+def _paper_figure(a: argparse.Namespace) -> None:
+    from .io import read_json
+    from .plotting import figures
+
+    fits = read_json(a.fits)
+    if a.name == "table2":
+        figures.table2(fits, a.out)
+    elif a.name == "isoflop":
+        figures.isoflop(fits["interp"], a.out)
+    elif a.name == "isoloss":
+        figures.isoloss(fits["parametric"], a.out)
+    elif a.name == "transfer":
+        figures.transfer(_load_table(a.table), fits["transfer"], a.out)
+    else:
+        figures.FIGURES[a.name](_load_table(a.table), a.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--logs", help="released logs folder for the default law (else $PLM_PAPER_LOGS)")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=_plan)
+
+    pf = sub.add_parser("paper-fits", help="all fits (notebook, interp, parametric, transfer) of a tidy table")
+    pf.add_argument("table")
+    pf.add_argument("out")
+    pf.add_argument("--bootstrap", type=int, default=1000)
+    pf.add_argument("--seed", type=int, default=0)
+    pf.set_defaults(func=_paper_fits)
+
+    fg = sub.add_parser("paper-figure", help="draw one figure (PNG + SVG) or Table 2 (CSV + Markdown)")
+    fg.add_argument("name", choices=("repeated_data", "isoflop", "table2", "transfer", "mlm_from_clm", "mask_ratio",
+                                     "isoloss"))  # fmt: skip
+    fg.add_argument("table")
+    fg.add_argument("fits")
+    fg.add_argument("out")
+    fg.set_defaults(func=_paper_figure)
     return p
 
 

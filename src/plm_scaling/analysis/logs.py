@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ class Table:
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        return "" if math.isnan(v) else repr(v)
+        return "" if math.isnan(v) else repr(float(v))
     return str(v)
 
 
@@ -173,6 +174,15 @@ def _describe(rel: Path) -> dict:
             "run": run}  # fmt: skip
 
 
+def display_path(rel: Path) -> str:
+    """A path as text: names that are not UTF-8 on disk (latin-1 folder names) are decoded as latin-1."""
+    raw = os.fsencode(rel)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def _preference(rel: Path) -> tuple:
     """Which copy of duplicated bytes is canonical: not a 'tensorboard' re-export, not a '(1)' copy, then the
     experiment folders (gpt_valid, mlm_valid) before the others, then path order."""
@@ -194,16 +204,16 @@ def ingest(root: str | Path) -> Table:
     canonical = {}
     for copies in digests.values():
         keep = min(copies, key=_preference)
-        canonical.update({c: ("" if c == keep else str(keep)) for c in copies})
+        canonical.update({c: ("" if c == keep else display_path(keep)) for c in copies})
     rows = []
     for p in files:
         rel = p.relative_to(root)
         wall, step, value = read_curve(p)
-        meta = _describe(rel)
+        meta = _describe(Path(display_path(rel)))
         loss = np.log(value) if meta["metric"].endswith("_ppl") else value
         n = PAPER_N.get(meta["size_label"], math.nan)
         for i in range(len(step)):
-            rows.append({**meta, "n": float(n), "x": float(step[i]), "loss": float(loss[i]), "source": str(rel),
+            rows.append({**meta, "n": float(n), "x": float(step[i]), "loss": float(loss[i]), "source": display_path(rel),
                          "row": float(i), "wall_time": float(wall[i]), "duplicate_of": canonical[rel]})  # fmt: skip
     unknown = sorted({r["size_label"] for r in rows if r["group"].endswith("approach3_flops")} - set(PAPER_N))
     if unknown:

@@ -1,0 +1,230 @@
+"""The paper's figures, drawn from the tidy loss table and the fits only. Each is written as PNG and SVG."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePath
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..analysis.fits import PAPER_EXPONENTS  # noqa: E402
+from ..analysis.logs import Table, size_label  # noqa: E402
+from ..analysis.parametric import compute_optimal, predict  # noqa: E402
+from ..analysis.transfer import DIRECTIONS, _is_transfer, parameters  # noqa: E402
+from ..io import atomic_outputs  # noqa: E402
+
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7, "axes.grid": True,
+         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 120}  # fmt: skip
+OBJ_NAME = {"clm": "CLM", "mlm": "MLM"}
+
+
+def save(fig, out_png: str | Path, metadata: dict | None = None) -> None:
+    """PNG at `out_png` and SVG beside it, both written atomically."""
+    png = Path(out_png)
+    with atomic_outputs(png, png.with_suffix(".svg")) as (tmp_png, tmp_svg):
+        fig.savefig(tmp_png, format="png", dpi=150, bbox_inches="tight", metadata=metadata)
+        fig.savefig(tmp_svg, format="svg", bbox_inches="tight")
+    plt.close(fig)
+
+
+def _curves(table: Table, group_prefix: str, dedupe: bool = True) -> dict[str, Table]:
+    sub = table.where(np.char.startswith(table["group"].astype(str), group_prefix))
+    return {s: t for s, t in sub.by_source().items() if not (dedupe and t["duplicate_of"][0])}
+
+
+def repeated_data(table: Table, out: str | Path) -> None:
+    """Fig. 1 analogue: validation loss against tokens, UR50/S repeated for many epochs vs UniMeta200B once."""
+    curves = _curves(table, "ur50_all1ep_valid_loss/")
+    panels: dict[tuple, dict] = {}
+    for src, t in curves.items():
+        folder = PurePath(src).parent.name
+        data = "UR50/S (repeated)" if folder.startswith("ur50") else "UniMeta200B (1 epoch)"
+        key = (t["objective"][0], size_label(folder))
+        if folder.endswith(("shuffle", "shuffle_副本")):
+            continue  # shuffling ablations: not part of Fig. 1
+        # Prefer the loss export over the perplexity export of the same run.
+        if data not in panels.setdefault(key, {}) or t["metric"][0] == "valid_loss":
+            panels[key][data] = t
+    keys = sorted(panels, key=lambda k: (k[0], parameters(k[1])))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 2.8), squeeze=False)
+        for ax, key in zip(axes[0], keys):
+            for data, t in sorted(panels[key].items()):
+                ax.plot(t["x"], t["loss"], lw=1.2, label=data, color="#C44E52" if "UR50" in data else "#4C72B0")
+            ax.set(xscale="log", xlabel="tokens", title=f"{OBJ_NAME[key[0]]} {key[1]}")
+            lows = [float(np.percentile(t["loss"], 1)) for t in panels[key].values()]
+            highs = [float(np.percentile(t["loss"], 90)) for t in panels[key].values()]
+            ax.set_ylim(min(lows) - 0.02, max(highs))
+        axes[0][0].set_ylabel("validation loss")
+        axes[0][0].legend(frameon=False)
+        fig.suptitle("Repeated UR50/S data overfits; diverse UniMeta200B keeps improving", y=1.03)
+        save(fig, out)
+
+
+def isoflop(fits_interp: dict, out: str | Path) -> None:
+    """Fig. 2: IsoFLOP profiles per budget (left), N_opt(C) and D_opt(C) with fit and bootstrap band."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, 3, figsize=(12, 7))
+        for row, objective in zip(axes, ("clm", "mlm")):
+            res = fits_interp[objective]
+            budgets = sorted({p["c"] for p in res["points"]})
+            cmap = plt.get_cmap("viridis")
+            colors = {c: cmap(i / max(1, len(budgets) - 1)) for i, c in enumerate(budgets)}
+            for c in budgets:
+                pts = sorted((p["n"], p["loss"]) for p in res["points"] if p["c"] == c)
+                n, loss = np.array(pts).T
+                row[0].plot(n, loss, "o-", ms=3, lw=0.8, color=colors[c], label=f"{c:.0e}")
+            for b in res["budgets"]:
+                if b["status"] == "ok":
+                    row[0].plot(b["n_opt"], b["loss"], "*", ms=11, color=colors[b["c"]], mec="k", mew=0.5)
+                else:
+                    pts = [p for p in res["points"] if p["c"] == b["c"]]
+                    best = min(pts, key=lambda p: p["loss"])
+                    row[0].plot(best["n"], best["loss"], "x", ms=8, color="red")
+            row[0].set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
+                       title=f"{OBJ_NAME[objective]} IsoFLOP profiles (★ optimum, × rejected)")  # fmt: skip
+            row[0].legend(title="FLOPs", ncol=2, frameon=False)
+            ok = [b for b in res["budgets"] if b["status"] == "ok"]
+            c_ok = np.array([b["c"] for b in ok])
+            grid = np.logspace(np.log10(c_ok.min()) - 0.3, np.log10(c_ok.max()) + 0.5, 100)
+            for ax, key, label in ((row[1], "n_opt", "N_opt"), (row[2], "d_opt", "D_opt")):
+                law = res[key]
+                samples = np.array(law.get("samples") or [[law["coef"], law["exponent"]]])
+                band = samples[:, :1] * grid[None, :] ** samples[:, 1:]
+                lo, hi = np.percentile(band, [2.5, 97.5], axis=0)
+                ax.fill_between(grid, lo, hi, color="#4C72B0", alpha=0.2, lw=0, label="95% bootstrap band")
+                ci = law["ci95"]
+                ax.plot(grid, law["coef"] * grid ** law["exponent"], color="#4C72B0",
+                        label=f"{label} ∝ C^{law['exponent']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]")  # fmt: skip
+                ax.plot(c_ok, [b[key] for b in ok], "o", color="k", ms=4, label="IsoFLOP optima")
+                paper = PAPER_EXPONENTS[objective][key]
+                anchor = law["coef"] * c_ok[0] ** law["exponent"]
+                ax.plot(grid, anchor * (grid / c_ok[0]) ** paper, "--", color="#C44E52", lw=1,
+                        label=f"paper exponent {paper}")  # fmt: skip
+                ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=label,
+                       title=f"{OBJ_NAME[objective]} {label}(C)")  # fmt: skip
+                ax.legend(frameon=False)
+        fig.tight_layout()
+        save(fig, out)
+
+
+def table2(fits: dict, out_csv: str | Path) -> None:
+    """Table 2: our exponents (both methods), their intervals, and the paper's values; CSV and Markdown."""
+    rows = []
+    for method in ("notebook", "interp"):
+        for objective in ("clm", "mlm"):
+            for key in ("n_opt", "d_opt"):
+                law = fits[method][objective][key]
+                ci = law.get("ci95") or [None, None]
+                rows.append([OBJ_NAME[objective], key.replace("_opt", ""), method, f"{law['exponent']:.3f}",
+                             "" if ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
+                             f"{PAPER_EXPONENTS[objective][key]:.3f}"])  # fmt: skip
+    for objective in ("clm", "mlm"):  # the parametric law's implied exponents: b/(a+b) for N, a/(a+b) for D
+        law = fits["parametric"][objective]
+        a, b = law["alpha"], law["beta"]
+        for key, value in (("n", b / (a + b)), ("d", a / (a + b))):
+            rows.append([OBJ_NAME[objective], key, "parametric", f"{value:.3f}", "",
+                         f"{PAPER_EXPONENTS[objective][key + '_opt']:.3f}"])  # fmt: skip
+    header = ["objective", "quantity", "method", "exponent", "ci95", "paper"]
+    csv_path = Path(out_csv)
+    md_path = csv_path.with_suffix(".md")
+    with atomic_outputs(csv_path, md_path) as (tmp_csv, tmp_md):
+        tmp_csv.write_text("\n".join(",".join(f'"{v}"' if "," in v else v for v in r) for r in [header, *rows]) + "\n")
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        tmp_md.write_text("\n".join(lines) + "\n")
+
+
+def transfer(table: Table, fits_transfer: dict, out: str | Path) -> None:
+    """Fig. 4: scratch vs transfer loss frontiers against compute, both directions."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        for ax, objective in zip(axes, ("mlm", "clm")):
+            res = fits_transfer[objective]["frontiers"]
+            for kind, color in (("scratch", "#4C72B0"), ("transfer", "#C44E52")):
+                for src in res[kind]["runs"]:
+                    t = table.select(source=src)
+                    ax.plot(t["x"] * 1e9, t["loss"], color=color, lw=0.6, alpha=0.35)
+                c = np.array(res[kind]["envelope_c"])
+                fit = res[kind]
+                ax.plot(c, fit["coef"] * c ** fit["exponent"], color=color, lw=2,
+                        label=f"{kind}: L = {fit['coef']:.2f}·C^{fit['exponent']:.4f}")  # fmt: skip
+            ax.set(xscale="log", xlabel="compute of the run (FLOPs)", ylabel="validation loss",
+                   title=f"{res['direction']} transfer vs training from scratch")  # fmt: skip
+            ax.legend(frameon=False)
+        fig.tight_layout()
+        save(fig, out)
+
+
+def mlm_from_clm(table: Table, out: str | Path) -> None:
+    """Fig. 5 (right): MLM trained from scratch vs initialised from a CLM, per model size."""
+    curves = _curves(table, "transfer_valid/mlm/tokens")
+    sizes = sorted({size_label(PurePath(s).name) for s in curves}, key=parameters)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(sizes), figsize=(2.6 * len(sizes), 2.8), squeeze=False)
+        for ax, label in zip(axes[0], sizes):
+            for src, t in curves.items():
+                if size_label(PurePath(src).name) != label:
+                    continue
+                kind = "CLM-initialised" if _is_transfer(src) else "scratch"
+                ax.plot(t["x"], t["loss"], lw=1.2, label=kind, color="#C44E52" if _is_transfer(src) else "#4C72B0")
+            lows = [float(t["loss"].min()) for s, t in curves.items() if size_label(PurePath(s).name) == label]
+            ax.set(xscale="log", xlabel="MLM tokens", title=f"MLM {label}", ylim=(min(lows) - 0.02, min(lows) + 0.5))
+        axes[0][0].set_ylabel("validation loss")
+        axes[0][0].legend(frameon=False)
+        fig.tight_layout()
+        save(fig, out)
+
+
+def mask_ratio(table: Table, out: str | Path) -> None:
+    """Mask-ratio ablation: validation loss curves per ratio and final loss against the ratio."""
+    curves = _curves(table, "mask_ratio_data/")
+    sizes = sorted({t["size_label"][0] for t in curves.values()}, key=parameters)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(4 * (len(sizes) + 1), 3.3))
+        cmap = plt.get_cmap("plasma")
+        for ax, label in zip(axes, sizes):
+            runs = sorted(((float(PurePath(s).stem.split("_")[1]), t) for s, t in curves.items()
+                           if t["size_label"][0] == label), key=lambda r: r[0])  # fmt: skip
+            for ratio, t in runs:
+                ax.plot(t["x"], t["loss"], lw=1, color=cmap(ratio / 0.7), label=f"{ratio:.0%}")
+            finals = [float(t["loss"][-1]) for _, t in runs]
+            ax.set(xlabel="training steps", ylabel="validation loss", title=f"MLM {label}: mask ratio",
+                   ylim=(min(finals) - 0.05, max(finals) + 0.35))  # fmt: skip
+            ax.legend(ncol=2, frameon=False)
+            axes[-1].plot([r for r, _ in runs], finals, "o-", label=f"MLM {label}")
+        axes[-1].set(xlabel="mask ratio", ylabel="final validation loss", title="Final loss (not comparable across "
+                     "ratios:\nthe task gets harder as more is masked)")  # fmt: skip
+        axes[-1].legend(frameon=False)
+        fig.tight_layout()
+        save(fig, out)
+
+
+def isoloss(fits_parametric: dict, out: str | Path) -> None:
+    """IsoLoss contours of the parametric law over (C, N), with its compute-optimal frontier."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        c = np.logspace(17, 23, 200)
+        n = np.logspace(6, 11, 200)
+        cc, nn = np.meshgrid(c, n)
+        for ax, objective in zip(axes, ("clm", "mlm")):
+            law = fits_parametric[objective]
+            loss = predict(law, nn, cc / (6 * nn))
+            levels = np.linspace(loss.min(), np.quantile(loss, 0.98), 15)
+            cs = ax.contourf(cc, nn, loss, levels=levels, cmap="viridis_r", extend="max")
+            fig.colorbar(cs, ax=ax, label="predicted loss")
+            n_opt, _ = compute_optimal(law, c)
+            ax.plot(c, n_opt, color="white", lw=2, label="compute-optimal N")
+            ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="parameters N",
+                   title=f"{OBJ_NAME[objective]}: L = {law['E']:.2f} + {law['A']:.3g}/N^{law['alpha']:.2f} + "
+                         f"{law['B']:.3g}/D^{law['beta']:.2f}")  # fmt: skip
+            ax.legend(frameon=False, labelcolor="white")
+        fig.tight_layout()
+        save(fig, out)
+
+
+FIGURES = {"repeated_data": repeated_data, "isoflop": isoflop, "transfer": transfer, "mlm_from_clm": mlm_from_clm,
+           "mask_ratio": mask_ratio, "isoloss": isoloss}  # fmt: skip

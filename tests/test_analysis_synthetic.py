@@ -1,0 +1,99 @@
+"""Synthetic runs drawn from known laws are recovered within stated tolerances."""
+
+import numpy as np
+import pytest
+
+from plm_scaling.analysis import isoflop
+from plm_scaling.analysis.logs import Table
+from plm_scaling.analysis.parametric import (compute_optimal, fit_data_constrained, fit_parametric, n_for_data,
+                                             predict, predict_data_constrained)  # fmt: skip
+from plm_scaling.analysis.planner import plan
+
+LAW = {"E": 1.8, "A": 400.0, "B": 1200.0, "alpha": 0.34, "beta": 0.28}
+
+
+def synthetic_isoflop_table(noise: float = 0.0, seed: int = 0) -> Table:
+    """IsoFLOP runs from LAW: per budget, 7 sizes log-spaced around the true optimum; each run's curve is the
+    law along its own tokens, ending at its budget."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in (1e18, 3e18, 1e19, 3e19, 1e20, 3e20):
+        n_opt, _ = compute_optimal(LAW, c)
+        for k, n in enumerate(n_opt * np.logspace(-0.9, 0.9, 7)):
+            d_final = c / (6 * n)
+            for i, d in enumerate(np.linspace(0.2, 1.0, 9) * d_final):
+                loss = float(predict(LAW, n, d)) * float(np.exp(rng.normal(0, noise)))
+                rows.append({"objective": "clm", "size_label": f"s{k}", "n": float(n), "run": f"{c:g}_{k}",
+                             "x_kind": "gigaflos", "x": 6 * n * d / 1e9, "loss": loss, "source": f"{c:g}_{k}.csv",
+                             "group": "synthetic", "metric": "valid_loss", "row": float(i), "wall_time": 0.0,
+                             "duplicate_of": ""})  # fmt: skip
+    return Table.from_rows(rows)
+
+
+def test_isoflop_interp_recovers_the_exponents():
+    result = isoflop.fit(synthetic_isoflop_table(), "synthetic-clm", bootstrap=50)
+    a, b = LAW["alpha"], LAW["beta"]
+    # Parabolas in log N are a local approximation: 0.02 on the exponents is the stated tolerance.
+    assert result["n_opt"]["exponent"] == pytest.approx(b / (a + b), abs=0.02)
+    assert result["d_opt"]["exponent"] == pytest.approx(a / (a + b), abs=0.02)
+    assert result["n_budgets"] == 6
+
+
+def test_isoflop_bootstrap_interval_covers_truth_with_noise():
+    result = isoflop.fit(synthetic_isoflop_table(noise=0.003, seed=1), "synthetic-clm", bootstrap=300, seed=0)
+    lo, hi = result["n_opt"]["ci95"]
+    a, b = LAW["alpha"], LAW["beta"]
+    assert lo < b / (a + b) < hi
+    assert hi - lo < 0.3
+
+
+def test_parametric_recovers_the_law():
+    rng = np.random.default_rng(0)
+    n = np.exp(rng.uniform(np.log(1e6), np.log(1e10), 150))
+    d = np.exp(rng.uniform(np.log(1e8), np.log(1e12), 150))
+    law = fit_parametric(n, d, predict(LAW, n, d) * np.exp(rng.normal(0, 0.002, 150)), bootstrap=100)
+    assert law["status"]["success"]
+    assert law["E"] == pytest.approx(1.8, rel=0.02)
+    assert law["alpha"] == pytest.approx(0.34, abs=0.01) and law["beta"] == pytest.approx(0.28, abs=0.01)
+    for key in ("E", "alpha", "beta"):
+        lo, hi = law["ci95"][key]
+        assert lo < law[key] < hi
+
+
+def test_data_constrained_two_stage_recovers_r_stars():
+    rng = np.random.default_rng(1)
+    truth = {**LAW, "R_D_star": 15.0, "R_N_star": 5.0}
+    n = np.exp(rng.uniform(np.log(1e6), np.log(1e10), 200))
+    u = np.exp(rng.uniform(np.log(1e8), np.log(1e10), 200))
+    d = u * np.exp(rng.uniform(0, np.log(100), 200))  # up to 100 epochs
+    loss = predict_data_constrained(truth, n, d, u) * np.exp(rng.normal(0, 0.001, 200))
+    fit = fit_data_constrained(LAW, n, d, u, loss)
+    assert fit["R_D_star"] == pytest.approx(15.0, rel=0.15)
+    assert fit["R_N_star"] == pytest.approx(5.0, rel=0.3)
+
+
+def test_repeated_tokens_and_excess_parameters_are_worth_less():
+    truth = {**LAW, "R_D_star": 15.0, "R_N_star": 5.0}
+    n = 0.5 * float(n_for_data(LAW, 1e10))  # below U_N: no parameter is "excess"
+    once = predict_data_constrained(truth, n, 1e10, 1e10)
+    assert once == pytest.approx(predict(LAW, n, 1e10))  # one epoch, no excess: the base law
+    assert predict_data_constrained(truth, n, 1e10, 1e8) > once  # the same tokens as 100 epochs of 1e8
+    big = 20 * n_for_data(LAW, 1e10)  # far beyond U_N: its extra parameters count for less
+    assert predict_data_constrained(truth, big, 1e10, 1e10) > predict(LAW, big, 1e10)
+
+
+def test_planner_inverts_its_own_laws():
+    laws = {"n_opt": {"coef": 0.1, "exponent": 0.5}, "d_opt": {"coef": 1 / 0.6, "exponent": 0.5},
+            "loss": {"coef": 2.0, "exponent": -0.05}}  # fmt: skip
+    by_c = plan(laws, flops=1e20)
+    assert by_c["n_opt"] == pytest.approx(1e9) and by_c["d_opt"] * by_c["n_opt"] * 6 == pytest.approx(1e20)
+    assert plan(laws, params=1e9)["flops"] == pytest.approx(1e20)
+    assert plan(laws, tokens=by_c["d_opt"])["flops"] == pytest.approx(1e20)
+
+
+def test_edge_minima_are_rejected_and_reported():
+    table = synthetic_isoflop_table()
+    small = table.where(table["size_label"] <= "s2")  # only the three smallest sizes: minimum at the edge
+    with pytest.warns(UserWarning, match="rejected \\(edge"):
+        with pytest.raises(ValueError, match="0 budget\\(s\\) with an interior IsoFLOP minimum"):
+            isoflop.fit(small, "synthetic-clm", bootstrap=0)

@@ -1,0 +1,175 @@
+"""The authors' released logs: ingest, the notebook method, the interp method and the command-line contract."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from plm_scaling.analysis import notebook
+from plm_scaling.analysis.fits import PAPER_EXPONENTS
+from plm_scaling.analysis.logs import COLUMNS, PAPER_N, LogError, Table, ingest
+
+from .conftest import PAPER_LOGS, run_cli
+
+
+def test_ingest_reads_every_csv_including_the_non_ascii_folder(paper_table):
+    sources = paper_table.unique_sources()
+    assert len(sources) == sum(1 for p in PAPER_LOGS.rglob("*.csv"))
+    assert any("副本" in s for s in sources)
+    assert set(paper_table.cols) == set(COLUMNS)
+    assert set(paper_table["x_kind"]) <= {"gigaflos", "tokens", "samples", "steps"}
+    assert np.isfinite(paper_table["loss"].astype(float)).all()
+
+
+def test_duplicated_runs_are_flagged_once(paper_table):
+    by_source = paper_table.by_source()
+    dups = {s: t["duplicate_of"][0] for s, t in by_source.items() if t["duplicate_of"][0]}
+    for copy, original in dups.items():
+        assert original in by_source and not by_source[original]["duplicate_of"][0]
+        np.testing.assert_array_equal(by_source[copy]["loss"], by_source[original]["loss"])
+    # The "tensorboard" re-export of the 10M run in the 6M folder defers to the 13M folder's plain export.
+    assert any("6M_flops/run-tensorboard_gpt_10M" in c and "13M_flops/run-gpt_10M" in o for c, o in dups.items())
+
+
+def test_size_labels_map_to_the_papers_n(paper_table):
+    iso = paper_table.select(group="gpt_valid/approach3_flops")
+    for label, n in zip(iso["size_label"], iso["n"]):
+        assert n == PAPER_N[label]
+
+
+def test_notebook_method_is_deterministic_and_near_the_paper(paper_table):
+    first = {o: notebook.fit(paper_table, o) for o in ("clm", "mlm")}
+    second = {o: notebook.fit(paper_table, o) for o in ("clm", "mlm")}
+    assert first == second
+    for objective in ("clm", "mlm"):
+        for key in ("n_opt", "d_opt"):
+            assert first[objective][key]["exponent"] == pytest.approx(PAPER_EXPONENTS[objective][key], abs=0.04)
+        assert first[objective]["loss"]["exponent"] < 0
+    # Compute-optimal: N_opt·D_opt·6 is the budget, so the two exponents sum to about 1.
+    assert first["clm"]["n_opt"]["exponent"] + first["clm"]["d_opt"]["exponent"] == pytest.approx(1, abs=0.02)
+
+
+def test_notebook_budget_points_follow_the_authors_rules(paper_table):
+    f = notebook.frontier(paper_table, "clm")
+    assert np.all(np.diff(f["c"]) >= 0)
+    # D is a whole number of 300-step evaluations of 512k or 1M tokens.
+    steps = f["d"] / (300 * 512 * 1024)
+    assert np.allclose(steps, np.round(steps))
+
+
+def test_cli_fit_logs_notebook_json_contract():
+    proc = run_cli("fit-logs", PAPER_LOGS, "--method", "notebook", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for objective in ("clm", "mlm"):
+        for key in ("n_opt", "d_opt", "loss"):
+            assert set(out[objective][key]) == {"coef", "exponent"}
+        assert out[objective]["n_budgets"] >= 3 and out[objective]["n_runs"] >= out[objective]["n_budgets"] // 2
+
+
+def test_cli_fit_logs_interp_json_has_intervals(tmp_path, paper_table):
+    table = tmp_path / "table.csv"
+    paper_table.write_csv(table)
+    proc = run_cli("fit-logs", table, "--method", "interp", "--json", "--bootstrap", "100")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for objective in ("clm", "mlm"):
+        for key in ("n_opt", "d_opt", "loss"):
+            lo, hi = out[objective][key]["ci95"]
+            assert lo < out[objective][key]["exponent"] < hi
+    assert "rejected (edge" in proc.stderr  # edge budgets are reported, not silently used
+
+
+def test_cli_fit_parametric_on_any_table(tmp_path):
+    rng = np.random.default_rng(0)
+    n = np.exp(rng.uniform(np.log(1e6), np.log(1e9), 40))
+    c = np.exp(rng.uniform(np.log(1e17), np.log(1e20), 40))
+    loss = 1.7 + 300 / n**0.33 + 900 / (c / (6 * n)) ** 0.28
+    path = tmp_path / "runs.csv"
+    path.write_text("N,C,L\n" + "".join(f"{a},{b},{x}\n" for a, b, x in zip(n, c, loss)))
+    proc = run_cli("fit-parametric", path, "--n-col", "N", "--c-col", "C", "--loss-col", "L", "--json",
+                   "--bootstrap", "20")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert {"E", "A", "B", "alpha", "beta", "status", "ci95"} <= set(out)
+    assert out["alpha"] == pytest.approx(0.33, abs=0.02) and out["E"] == pytest.approx(1.7, abs=0.05)
+    bad = run_cli("fit-parametric", path, "--n-col", "params", "--c-col", "C", "--loss-col", "L")
+    assert bad.returncode == 2 and "no column 'params'" in bad.stderr
+
+
+def test_cli_plan_json_checks_the_papers_claims():
+    out = {}
+    for objective, flops in (("clm", 1.34e22), ("mlm", 1.7e22)):
+        proc = run_cli("plan", "--objective", objective, "--flops", flops, "--logs", PAPER_LOGS, "--json")
+        assert proc.returncode == 0, proc.stderr
+        out[objective] = json.loads(proc.stdout)
+        lo, hi = out[objective]["ci95"]["n_opt"]
+        assert lo < out[objective]["n_opt"] < hi
+    # The paper: a 7.2B CLM at ProGen2-xlarge's budget, a 10.7B MLM at ESM-2 3B's; ours within 15%.
+    assert out["clm"]["n_opt"] == pytest.approx(7.2e9, rel=0.15)
+    assert out["mlm"]["n_opt"] == pytest.approx(10.7e9, rel=0.15)
+
+
+# ------------------------------------------------------------------------------------------ malformed inputs
+
+
+def _logs(tmp_path, files: dict[bytes, bytes]):
+    """Write files under tmp_path/logs; names are bytes, so a latin-1 name lands on disk as latin-1."""
+    root = os.fsencode(tmp_path / "logs")
+    for rel, content in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(content)
+    return tmp_path / "logs"
+
+
+GOOD = b"Wall time,Step,Value\n1,10,2.9\n2,20,2.8\n3,30,2.7\n"
+VS = b"-tag-lm-loss-validation_valid_lm loss validation vs gigaflos (without embeddings).csv"
+RUN_A = b"gpt_valid/approach3_flops/6M_flops/run-a" + VS
+
+
+def test_empty_file_is_named(tmp_path):
+    logs = _logs(tmp_path, {RUN_A: b""})
+    with pytest.raises(LogError, match=r"run-a-tag.*\.csv: empty file"):
+        ingest(logs)
+
+
+def test_nan_loss_is_named_with_its_line(tmp_path):
+    logs = _logs(tmp_path, {RUN_A: GOOD + b"4,40,nan\n"})
+    with pytest.raises(LogError, match=r"run-a-tag.*\.csv: line 5: loss is NaN"):
+        ingest(logs)
+
+
+def test_latin1_names_bom_and_spaces_are_read(tmp_path):
+    logs = _logs(tmp_path, {b"mask_ratio_data/85M/mask_0.15 caf\xe9.csv": GOOD,  # latin-1 name, not UTF-8
+                            b"gpt_valid/approach3_flops/6M_flops/run-b c" + VS: b"\xef\xbb\xbf" + GOOD})  # fmt: skip
+    table = ingest(logs)
+    assert len(table) == 6
+    assert "mask_ratio_data/85M/mask_0.15 café.csv" in table.unique_sources()
+    assert float(table.select(x_kind="gigaflos")["loss"][0]) == 2.9
+    table.write_csv(tmp_path / "t.csv")  # every source is writable text
+
+
+def test_too_few_budgets_is_an_error_not_a_number(tmp_path):
+    logs = _logs(tmp_path, {RUN_A: GOOD})
+    table = ingest(logs)
+    with pytest.raises(ValueError, match="only 1 budgets have a point; a power law needs at least 3"):
+        notebook.fit(table, "clm")
+    proc = run_cli("fit-logs", logs, "--method", "interp", "--json")
+    assert proc.returncode == 2
+    assert "interior IsoFLOP minimum" in proc.stderr or "no IsoFLOP runs" in proc.stderr
+
+
+def test_tidy_table_round_trips_through_csv(tmp_path, paper_table):
+    path = tmp_path / "t.csv"
+    small = paper_table.where(np.arange(len(paper_table)) % 50 == 0)
+    small.write_csv(path)
+    back = Table.read_csv(path)
+    for col in COLUMNS:
+        a, b = small[col], back[col]
+        if a.dtype == object:
+            assert list(a) == list(b)
+        else:
+            np.testing.assert_array_equal(np.nan_to_num(a, nan=-1), np.nan_to_num(b, nan=-1))
