@@ -21,7 +21,7 @@ $(STAMP): envs/requirements.lock pyproject.toml
 	@touch $@
 
 reproduce: setup
-	@echo "Running the data stage (the training, analysis and report stages are not part of the workflow yet)."
+	@echo "Running the data and paper-reproduction stages (training of our own sweeps is not in the workflow yet)."
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 test: setup
