@@ -6,11 +6,13 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/train.smk"
 include: "rules/paper.smk"
 
 
 rule all:
     input:
         data_targets(),
+        train_targets(),
         paper_targets(),
     default_target: True

@@ -30,6 +30,35 @@ def split_outputs(name):
     return [f"{base}/{s}{e}" for s in SPLITS for e in SHARD_EXT] + [f"{base}/manifest.json"]
 
 
+def sweep_points():
+    """Sweep point id -> Hydra overrides, from config key `sweep` (empty when it is null)."""
+    sweep = config.get("sweep")
+    if not sweep:
+        return {}
+    points = {}
+    for objective in sweep["objectives"]:
+        for size in sweep["sizes"]:
+            for flops in sweep["budgets"]:
+                for seed in sweep["seeds"]:
+                    point = f"{objective}_N{float(size):g}_C{float(flops):.0e}_s{seed}".replace("+", "")
+                    points[point] = [f"objective={objective}", f"model.target_params={float(size)}",
+                                     f"budget.flops={float(flops)}", f"seed={seed}", f"run.id={point}",
+                                     *sweep.get("overrides", [])]
+    return points
+
+
+def train_overrides(point, manifest):
+    overrides = sweep_points()[point] + [f"run.dir={RUNS}/{point}", f"data.manifest={manifest}",
+                                         f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
+                                         f"logger.experiment={config['mlflow']['experiment']}",
+                                         f"+tags.snakemake_rule=train", f"+tags.wildcards=point:{point}"]
+    return " ".join(f"'{o}'" for o in overrides)
+
+
+def train_targets():
+    return [f"results/runs/{point}/metrics.json" for point in sweep_points()]
+
+
 def paper_targets():
     """Figures and Table 2 of the paper stage, or nothing when config key paper_logs is null."""
     if not config["paper_logs"]:

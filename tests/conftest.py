@@ -62,3 +62,22 @@ def paper_table():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ingest(PAPER_LOGS)
+
+
+@pytest.fixture(scope="session")
+def small_manifest(tmp_path_factory):
+    """The data stage on the 300-sequence fixture (real MMseqs2), for training tests."""
+    from plm_scaling.data.clean import clean
+    from plm_scaling.data.split import make_splits
+
+    root = tmp_path_factory.mktemp("small_data")
+    clean(SMALL_FASTA, root / "clean", min_length=20, max_length=65535)
+    make_splits(root / "clean", root / "split", identity=0.5, coverage=0.8, cov_mode=0, cluster_mode="cluster",
+                sensitivity=5.7, valid=0.1, test=0.1, seed=0, threads=2, dataset="small")  # fmt: skip
+    return root / "split" / "manifest.json"
+
+
+def tiny_overrides(manifest, run_dir, *extra):
+    """A run of a few seconds: 6k-parameter model, context 32, 10 validations."""
+    return [f"data.manifest={manifest}", f"run.dir={run_dir}", "model.target_params=5000", "model.context=32",
+            "budget.flops=4e9", "data.valid_windows=16", "logger=none", "trainer.threads=1", *extra]

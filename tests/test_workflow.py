@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .conftest import REPO, SMALL_FASTA
@@ -20,6 +21,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def make_config(workdir: Path, **overrides) -> None:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["datasets"] = {"small": {"fasta": str(SMALL_FASTA), "min_length": 20}}
+    cfg["paper_logs"] = None  # the paper stage has tests of its own
     cfg.update(overrides)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -78,3 +80,34 @@ def test_bad_fasta_fails_the_rule_without_outputs(tmp_path):
     assert not (tmp_path / "results" / "data" / "bad" / "clean").exists() or not any(
         (tmp_path / "results" / "data" / "bad" / "clean").iterdir()
     )
+
+
+def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
+    from mlflow import MlflowClient
+
+    sweep = {"dataset": "small", "objectives": ["clm", "mlm"], "sizes": [5000], "budgets": [4e9],
+             "overrides": ["model.context=32", "data.valid_windows=16"]}  # fmt: skip
+    make_config(tmp_path, sweep=sweep, split={"valid": 0.1, "test": 0.1})
+    run = snakemake(tmp_path, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    points = sorted(p.name for p in (tmp_path / "results" / "runs").iterdir())
+    assert points == ["clm_N5000_C4e09_s0", "mlm_N5000_C4e09_s0"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/results/mlflow.db")
+    experiment = client.get_experiment_by_name("plm-scaling")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    for r in runs:
+        point = r.data.tags["sweep_point"]
+        run_dir = tmp_path / "results" / "runs" / point
+        assert (run_dir / "mlflow_run_id.txt").read_text().strip() == r.info.run_id
+        assert r.info.status == "FINISHED"
+        assert {"objective", "N", "C", "D", "snakemake_rule", "wildcards"} <= set(r.data.tags)
+        assert r.data.params["objective.name"] == point[:3]
+        history = client.get_metric_history(r.info.run_id, "val_loss")
+        assert len(history) >= 10 and [h.step for h in history] == sorted(h.step for h in history)
+        assert history[-1].step == json.loads((run_dir / "run.json").read_text())["tokens"]
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert r.data.metrics["eval/valid_loss"] == pytest.approx(metrics["valid_loss"])
+        assert "config.yaml" in [a.path for a in client.list_artifacts(r.info.run_id)]
+    again = snakemake(tmp_path, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr

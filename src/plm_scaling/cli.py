@@ -143,6 +143,29 @@ def _paper_figure(a: argparse.Namespace) -> None:
         figures.FIGURES[a.name](_load_table(a.table), a.out)
 
 
+def _train(a: argparse.Namespace) -> None:
+    from .training.train import train
+
+    result = train(a.overrides)
+    if result:
+        print(f"{result['sweep_point']}: N = {result['n']:,}, {result['tokens']:,} tokens, "
+              f"C = {result['flops']:.3g} FLOPs, final validation loss {result['final_val_loss']:.4f}")
+
+
+def _evaluate(a: argparse.Namespace) -> None:
+    from .training.evaluate import evaluate
+
+    r = evaluate(a.run_dir)
+    print(f"{r['sweep_point']}: valid {r['valid_loss']:.4f}, test {r['test_loss']:.4f}")
+
+
+def _mlflow_init(a: argparse.Namespace) -> None:
+    from .tracking import init_store
+
+    info = init_store(a.tracking_uri, a.experiment, a.marker)
+    print(f"MLflow store {info['tracking_uri']}: experiment {info['experiment']} ({info['experiment_id']})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="plm-scaling", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -227,6 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("fits")
     fg.add_argument("out")
     fg.set_defaults(func=_paper_figure)
+
+    tr = sub.add_parser("train", help="train one sweep point; Hydra overrides, e.g. objective=mlm budget.flops=1e12")
+    tr.add_argument("overrides", nargs="*")
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("evaluate", help="loss of a finished run on the full valid and test splits")
+    ev.add_argument("run_dir")
+    ev.set_defaults(func=_evaluate)
+
+    mi = sub.add_parser("mlflow-init", help="create the MLflow store and experiment once, before parallel jobs")
+    mi.add_argument("tracking_uri")
+    mi.add_argument("experiment")
+    mi.add_argument("marker", help="JSON file written when done (a Snakemake output)")
+    mi.set_defaults(func=_mlflow_init)
     return p
 
 

@@ -1,0 +1,49 @@
+"""Evaluate a finished run: loss on the full valid and test splits (fixed mask seed for MLM), to metrics.json
+and to the run's MLflow run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from ..io import atomic_outputs, read_json, write_json
+from .data import ShardDataModule
+from .module import PLMModule
+
+
+@torch.no_grad()
+def split_loss(module: PLMModule, loader) -> dict:
+    total = count = 0.0
+    for batch in loader:
+        loss, n = module.loss(batch)
+        total += float(loss) * int(n)
+        count += int(n)
+    return {"loss": total / max(1.0, count), "targets": int(count)}
+
+
+def evaluate(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        raise ValueError(f"{run_dir}: no run.json; the run has not finished training")
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    done = read_json(run_dir / "run.json")
+    module = PLMModule.load_from_checkpoint(run_dir / "final.ckpt", map_location="cpu", compile=False)
+    module.eval()
+    dm = ShardDataModule(cfg.data.manifest, cfg.model.context, done["objective"], cfg.objective.mask_ratio,
+                         cfg.seed, batch_size=64, steps_per_epoch=1, valid_windows=cfg.data.valid_windows)  # fmt: skip
+    metrics = {f"{split}_{k}": v for split in ("valid", "test") for k, v in split_loss(module, dm.eval_dataloader(split)).items()}
+    result = {"run_id": done["run_id"], "sweep_point": done["sweep_point"], "objective": done["objective"],
+              "n": done["n"], "flops": done["flops"], "tokens": done["tokens"],
+              "final_val_loss": done["final_val_loss"], **metrics}  # fmt: skip
+    with atomic_outputs(run_dir / "metrics.json") as (tmp,):
+        write_json(tmp, result)
+    if done["run_id"] and cfg.logger.tracking_uri:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=cfg.logger.tracking_uri)
+        for key in ("valid_loss", "test_loss"):
+            client.log_metric(done["run_id"], f"eval/{key}", metrics[key])
+        client.log_artifact(done["run_id"], str(run_dir / "metrics.json"))
+    return result

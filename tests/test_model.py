@@ -1,0 +1,71 @@
+"""Parameter counts, FLOP accounting, causality and masking."""
+
+import numpy as np
+import pytest
+import torch
+
+from plm_scaling.data import vocab
+from plm_scaling.model.sizes import LADDER_TARGETS, exact_non_embedding, flops_per_token, formula_n, ladder, shape_for
+from plm_scaling.model.transformer import ModelShape, ProteinLM
+from plm_scaling.training.data import IGNORE, mask_tokens
+
+
+@pytest.mark.parametrize("target", [5e3, 2e4, 3e5, 3e6])
+def test_parameter_count_matches_the_formula(target):
+    shape = shape_for(target, context=64)
+    counts = ProteinLM(shape, causal=True).count_parameters()
+    assert counts["non_embedding"] == exact_non_embedding(shape)
+    # 12·L·d² is exact for the weights; LayerNorms add 2·d per norm.
+    assert counts["non_embedding"] - formula_n(shape) == 2 * shape.d_model * (2 * shape.n_layers + 1)
+    assert counts["total"] == counts["non_embedding"] + 33 * shape.d_model  # tied: one embedding table
+    assert 0.6 < formula_n(shape) / target < 1.5
+
+
+def test_ladder_spans_cpu_tiny_to_gpu_scale():
+    sizes = {name: formula_n(s) for name, s in ladder(1024).items()}
+    assert min(sizes.values()) < 8e3 and max(sizes.values()) >= 1e8
+    assert list(sizes) == list(LADDER_TARGETS)
+    assert all(a < b for a, b in zip(list(sizes.values()), list(sizes.values())[1:]))
+
+
+def test_flop_accounting():
+    shape = ModelShape(n_layers=2, d_model=32, n_heads=4, context=128)
+    n = exact_non_embedding(shape)
+    f = flops_per_token(shape, n)
+    assert f["paper"] == 6 * n
+    assert f["full"] == 6 * n + 6 * 2 * 128 * 32 + 6 * 32 * 33
+
+
+def test_clm_is_causal_and_mlm_is_not():
+    torch.manual_seed(0)
+    shape = ModelShape(n_layers=2, d_model=32, n_heads=4, context=16)
+    tokens = torch.randint(4, 29, (2, 16))
+    changed = tokens.clone()
+    changed[:, 10:] = torch.randint(4, 29, (2, 6))
+    clm, mlm = ProteinLM(shape, causal=True).eval(), ProteinLM(shape, causal=False).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(clm(tokens)[:, :10], clm(changed)[:, :10])  # the past ignores the future
+        assert not torch.allclose(clm(tokens)[:, 10:], clm(changed)[:, 10:])
+        assert not torch.allclose(mlm(tokens)[:, :10], mlm(changed)[:, :10])  # bidirectional
+
+
+def test_context_is_enforced():
+    model = ProteinLM(ModelShape(n_layers=1, d_model=16, n_heads=2, context=8), causal=True)
+    with pytest.raises(ValueError, match="exceeds the model context 8"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_mlm_masking_statistics():
+    rng = np.random.default_rng(0)
+    window = np.full(10_000, vocab.INDEX["A"], dtype=np.uint8)
+    window[::100] = vocab.CLS  # framing tokens are never masked
+    inputs, targets = mask_tokens(window, rng, 0.15)
+    chosen = targets != IGNORE
+    residues = (window != vocab.CLS).sum()
+    assert chosen.sum() == round(0.15 * residues)
+    assert not chosen[::100].any()
+    masked = (inputs[chosen] == vocab.MASK).mean()
+    kept = (inputs[chosen] == vocab.INDEX["A"]).mean()
+    assert abs(masked - 0.8) < 0.03
+    assert abs(kept - 0.1 - 0.1 / 25) < 0.03  # 10% kept, plus random replacements that drew 'A'
+    assert np.all(np.isin(inputs[chosen], np.append(vocab.RESIDUE_IDS, vocab.MASK)))

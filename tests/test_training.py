@@ -1,0 +1,112 @@
+"""Real (tiny) Lightning training: curves, resume after kill -9, config rejection, divergence, DDP on gloo."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from plm_scaling.config_schema import ConfigError
+from plm_scaling.training.train import compose_config, plan
+
+from .conftest import run_cli, tiny_overrides
+
+
+def read_curve(run_dir):
+    with open(run_dir / "curve.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_tiny_clm_run_logs_a_curve_and_finishes(small_manifest, tmp_path):
+    run_dir = tmp_path / "clm"
+    proc = run_cli("train", *tiny_overrides(small_manifest, run_dir))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    done = json.loads((run_dir / "run.json").read_text())
+    curve = read_curve(run_dir)
+    assert len(curve) == 10  # >= 10 validation points
+    assert [int(r["tokens"]) for r in curve] == sorted(int(r["tokens"]) for r in curve)
+    assert float(curve[-1]["flops"]) == pytest.approx(6 * done["n"] * done["tokens"])
+    assert float(curve[-1]["val_loss"]) < float(curve[0]["val_loss"])  # it learns something
+    assert done["flops"] >= 4e9 and done["steps_done"] == done["steps"]
+    assert (run_dir / "config.yaml").exists() and (run_dir / "final.ckpt").exists()
+    assert "val_loss" in proc.stderr  # plain log lines when not on a terminal
+    ev = run_cli("evaluate", run_dir)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 1.0 < metrics["valid_loss"] < 3.6 and 1.0 < metrics["test_loss"] < 3.6
+    assert metrics["valid_targets"] > 1000
+
+
+def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tmp_path):
+    extra = ["budget.flops=8e9"]
+    whole = tmp_path / "whole"
+    assert run_cli("train", *tiny_overrides(small_manifest, whole, *extra)).returncode == 0
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "plm_scaling.cli", "train", *tiny_overrides(small_manifest, killed, *extra)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (killed / "curve.csv").exists() or len(read_curve(killed)) < 4:
+        time.sleep(0.05)
+        assert proc.poll() is None, "finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "run.json").exists() and (killed / "checkpoints" / "last.ckpt").exists()
+    again = run_cli("train", *tiny_overrides(small_manifest, killed, *extra))
+    assert again.returncode == 0, again.stderr[-2000:]
+    a, b = (json.loads((d / "run.json").read_text()) for d in (whole, killed))
+    assert b["final_val_loss"] == a["final_val_loss"]
+    assert [r["val_loss"] for r in read_curve(killed)] == [r["val_loss"] for r in read_curve(whole)]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.widht=3"], "model.widht"),
+        (["budget.flops=1e3"], "config key budget.flops: the budget (.*) is smaller than one optimizer step"),
+        (["data.manifest=/nope/manifest.json"], "config key data.manifest: /nope/manifest.json not found"),
+        (["model.n_layers=2"], "give all three or none"),
+        (["model.n_layers=1", "model.d_model=30", "model.n_heads=4"], "not divisible by model.n_heads"),
+        (["objective=mlm", "objective.mask_ratio=1.5"], "config key objective.mask_ratio"),
+        (["budget.tokens=1e6"], "config keys budget.flops, budget.tokens: give exactly one"),
+    ],
+)
+def test_bad_configs_are_rejected_before_training(small_manifest, tmp_path, overrides, message):
+    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r"), *overrides)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("plm-scaling: error:"), proc.stderr
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_composed_config_is_saved_and_a_different_one_refused(small_manifest, tmp_path):
+    cfg = compose_config(tiny_overrides(small_manifest, tmp_path / "r"))
+    p = plan(cfg)
+    assert p["steps"] % p["epochs"] == 0 and p["flops"] >= 4e9
+    assert run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r")).returncode == 0
+    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "seed=3"))
+    assert proc.returncode == 2 and "holds a run with a different config" in proc.stderr
+
+
+def test_divergence_stops_with_a_clear_message(small_manifest, tmp_path):
+    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "optim.lr=1e4", "optim.grad_clip=1e9"))
+    assert proc.returncode == 2
+    assert "diverged" in proc.stderr and not (tmp_path / "r" / "run.json").exists()
+
+
+def test_ddp_on_two_cpu_processes(small_manifest, tmp_path):
+    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "ddp", "trainer=ddp_cpu", "data.valid_windows=8"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert done["steps_done"] == done["steps"] and len(read_curve(tmp_path / "ddp")) == 10
+
+
+def test_unknown_key_error_is_a_config_error(small_manifest, tmp_path):
+    with pytest.raises(ConfigError, match="model.widht"):
+        compose_config(tiny_overrides(small_manifest, tmp_path, "model.widht=3"))
