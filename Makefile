@@ -30,6 +30,7 @@ test: setup
 bench: setup
 	$(PY) benchmarks/bench_fasta.py
 	$(PY) benchmarks/bench_fits.py
+	$(PY) benchmarks/bench_train.py
 
 lock:
 	python3 -m venv /tmp/plm-lock && /tmp/plm-lock/bin/pip install -q -r envs/requirements.in
