@@ -21,8 +21,8 @@ $(STAMP): envs/requirements.lock pyproject.toml
 	@touch $@
 
 reproduce: setup
-	@echo "Running the data and paper-reproduction stages (training of our own sweeps is not in the workflow yet)."
 	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/snakemake --report results/report.html
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -7,6 +7,7 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/study.smk"
 include: "rules/paper.smk"
 
 
@@ -14,5 +15,6 @@ rule all:
     input:
         data_targets(),
         train_targets(),
+        study_targets(),
         paper_targets(),
     default_target: True

@@ -1,6 +1,9 @@
 # Helpers shared by all rules, and validation of the configuration against its JSON schema.
+import hashlib
 import sys
 from pathlib import Path
+
+import yaml
 
 from snakemake.utils import min_version
 
@@ -8,14 +11,16 @@ from plm_scaling.config_schema import validate_config
 
 min_version("9.0")
 
+SCHEMA = Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml"
 # Fills defaults in place; a bad value stops the workflow with one line naming the key.
-validate_config(config, workflow.source_path("../config/schemas/config.schema.yaml"))
+validate_config(config, SCHEMA)
 
 # The interpreter that runs Snakemake has the project installed (make setup); rules call the CLI through it so
 # they work whether or not the virtual environment's bin/ is on PATH.
 PLM = f"{sys.executable} -m plm_scaling.cli"
 SPLITS = ["train", "valid", "test"]
 SHARD_EXT = [".tokens.u8", ".offsets.npy", ".ids.txt"]
+RUNS = f"results/studies/{config.get('study') or 'none'}/runs"
 
 
 def dataset(name):
@@ -30,33 +35,108 @@ def split_outputs(name):
     return [f"{base}/{s}{e}" for s in SPLITS for e in SHARD_EXT] + [f"{base}/manifest.json"]
 
 
+def study_file():
+    folder = config.get("study_dir") or Path(workflow.basedir) / "config" / "studies"
+    return Path(folder) / f"{config['study']}.yaml"
+
+
+def load_study():
+    """The study named by config key `study`, validated against $defs/study of the config schema."""
+    if str(config.get("study")).lower() in ("none", "null", ""):  # --config study=null arrives as text
+        config["study"] = None
+        return None
+    path = study_file()
+    if not path.is_file():
+        raise ValueError(f"config key study: no study file {path}")
+    study = yaml.safe_load(path.read_text()) or {}
+    validate_config(study, SCHEMA, definition="study", where=f"{path}: ")
+    if study["dataset"] not in config["datasets"]:
+        raise ValueError(f"{path}: dataset {study['dataset']!r} is not a key of config datasets")
+    return study
+
+
+STUDY = load_study()
+STUDY_NAME = config.get("study") or ""
+
+
 def sweep_points():
-    """Sweep point id -> Hydra overrides, from config key `sweep` (empty when it is null)."""
-    sweep = config.get("sweep")
-    if not sweep:
+    """Sweep point id -> Hydra overrides, for every objective x size x budget x seed of the study."""
+    if STUDY is None:
         return {}
     points = {}
-    for objective in sweep["objectives"]:
-        for size in sweep["sizes"]:
-            for flops in sweep["budgets"]:
-                for seed in sweep["seeds"]:
+    for objective in STUDY["objectives"]:
+        for size in STUDY["sizes"]:
+            for flops in STUDY["budgets"]:
+                for seed in STUDY["seeds"]:
                     point = f"{objective}_N{float(size):g}_C{float(flops):.0e}_s{seed}".replace("+", "")
                     points[point] = [f"objective={objective}", f"model.target_params={float(size)}",
                                      f"budget.flops={float(flops)}", f"seed={seed}", f"run.id={point}",
-                                     *sweep.get("overrides", [])]
+                                     *STUDY["overrides"], *STUDY["point_overrides"].get(point, [])]
+    unknown = set(STUDY["point_overrides"]) - set(points)
+    if unknown:
+        raise ValueError(f"study {STUDY_NAME}: point_overrides for unknown sweep points {sorted(unknown)}")
     return points
+
+
+def point_spec(point):
+    return f"results/studies/{STUDY_NAME}/specs/{point}.txt"
+
+
+def write_point_specs():
+    """Each sweep point's overrides in a file of its own, rewritten only when they change. Snakemake records only
+    non-callable params, so per-point overrides would be invisible to its params trigger; the file's mtime makes a
+    changed point (and only it) out of date."""
+    for point, overrides in sweep_points().items():
+        path, text = Path(point_spec(point)), "\n".join(overrides) + "\n"
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
 
 
 def train_overrides(point, manifest):
     overrides = sweep_points()[point] + [f"run.dir={RUNS}/{point}", f"data.manifest={manifest}",
                                          f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
-                                         f"logger.experiment={config['mlflow']['experiment']}",
-                                         f"+tags.snakemake_rule=train", f"+tags.wildcards=point:{point}"]
+                                         f"logger.experiment={mlflow_experiment()}", f"tags.study={STUDY_NAME}",
+                                         "tags.snakemake_rule=train", f"tags.wildcards=point:{point}"]
     return " ".join(f"'{o}'" for o in overrides)
 
 
+def mlflow_experiment():
+    """One MLflow experiment per study."""
+    return f"{config['mlflow']['experiment']}/{STUDY_NAME}" if STUDY_NAME else config["mlflow"]["experiment"]
+
+
+def stage_hash(*parts):
+    """sha256 of a stage's source files (as params, so Snakemake re-runs exactly the stages whose code changed:
+    its code trigger does not see modules a rule imports)."""
+    h = hashlib.sha256()
+    root = Path(workflow.basedir) / "src" / "plm_scaling"
+    for part in parts:
+        for path in sorted((root / part).rglob("*.py")) if (root / part).is_dir() else [root / part]:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+if STUDY is not None:
+    write_point_specs()
+
+
+CODE = {
+    "data": stage_hash("data", "io.py"),
+    "train": stage_hash("model", "training", "io.py"),
+    "analysis": stage_hash("analysis", "plotting", "study", "io.py"),
+}
+
+
 def train_targets():
-    return [f"results/runs/{point}/metrics.json" for point in sweep_points()]
+    return [f"{RUNS}/{point}/metrics.json" for point in sweep_points()]
+
+
+def study_targets():
+    if STUDY is None:
+        return []
+    base = f"results/studies/{STUDY_NAME}/figures/isoflop"
+    return [f"{base}.png", f"{base}.svg", f"{base}.png.provenance.json"]
 
 
 def paper_targets():

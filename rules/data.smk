@@ -8,15 +8,19 @@ rule clean_fasta:
         multiext("results/data/{dataset}/clean/all", *SHARD_EXT),
         summary="results/data/{dataset}/clean/clean.json",
     params:
+        plm=PLM,
         out_dir=lambda wc, output: Path(output.summary).parent,
         min_length=lambda wc: dataset(wc.dataset)["min_length"],
         max_length=lambda wc: dataset(wc.dataset)["max_length"],
+        code=CODE["data"],
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
         "results/logs/data/clean_fasta/{dataset}.log",
     benchmark:
         "results/benchmarks/data/clean_fasta/{dataset}.tsv"
     shell:
-        "{PLM} data clean {input.fasta:q} {params.out_dir:q}"
+        "{params.plm} data clean {input.fasta:q} {params.out_dir:q}"
         " --min-length {params.min_length} --max-length {params.max_length} > {log:q} 2>&1"
 
 
@@ -30,16 +34,20 @@ rule split_dataset:
         multiext("results/data/{dataset}/split/test", *SHARD_EXT),
         manifest="results/data/{dataset}/split/manifest.json",
     params:
+        plm=PLM,
         clean_dir=lambda wc, input: Path(input.summary).parent,
         out_dir=lambda wc, output: Path(output.manifest).parent,
         s=config["split"],
+        code=CODE["data"],
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
         "results/logs/data/split_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/data/split_dataset/{dataset}.tsv"
     threads: 1
     shell:
-        "{PLM} data split {params.clean_dir:q} {params.out_dir:q} --dataset {wildcards.dataset}"
+        "{params.plm} data split {params.clean_dir:q} {params.out_dir:q} --dataset {wildcards.dataset}"
         " --identity {params.s[identity]} --coverage {params.s[coverage]} --cov-mode {params.s[cov_mode]}"
         " --cluster-mode {params.s[cluster_mode]} --sensitivity {params.s[sensitivity]}"
         " --valid {params.s[valid]} --test {params.s[test]} --seed {params.s[seed]} --threads {threads}"
@@ -58,10 +66,14 @@ rule dataset_stats:
             subcategory="{dataset}",
         ),
     params:
+        plm=PLM,
         split_dir=lambda wc, input: Path(input.manifest).parent,
+        code=CODE["data"],
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
         "results/logs/data/dataset_stats/{dataset}.log",
     benchmark:
         "results/benchmarks/data/dataset_stats/{dataset}.tsv"
     shell:
-        "{PLM} data stats {params.split_dir:q} {output:q} > {log:q} 2>&1"
+        "{params.plm} data stats {params.split_dir:q} {output:q} > {log:q} 2>&1"

@@ -11,12 +11,17 @@ rule ingest_paper_logs:
         ancient(config["paper_logs"] or []),
     output:
         f"{PAPER}/loss_table.csv",
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
         "results/logs/paper/ingest_paper_logs.log",
     benchmark:
         "results/benchmarks/paper/ingest_paper_logs.tsv"
+    params:
+        plm=PLM,
+        code=CODE["analysis"],
     shell:
-        "{PLM} ingest-logs {input:q} {output:q} > {log:q} 2>&1"
+        "{params.plm} ingest-logs {input:q} {output:q} > {log:q} 2>&1"
 
 
 rule fit_paper_logs:
@@ -25,14 +30,18 @@ rule fit_paper_logs:
     output:
         f"{PAPER}/fits.json",
     params:
+        plm=PLM,
         bootstrap=config["analysis"]["bootstrap"],
         seed=config["analysis"]["seed"],
+        code=CODE["analysis"],
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
         "results/logs/paper/fit_paper_logs.log",
     benchmark:
         "results/benchmarks/paper/fit_paper_logs.tsv"
     shell:
-        "{PLM} paper-fits {input:q} {output:q} --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
+        "{params.plm} paper-fits {input:q} {output:q} --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
 
 
 rule paper_figure:
@@ -49,12 +58,17 @@ rule paper_figure:
         svg=f"{PAPER}/figures/{{figure}}.svg",
     wildcard_constraints:
         figure="|".join(PAPER_FIGURES),
+    params:
+        plm=PLM,
+        code=CODE["analysis"],
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
         "results/logs/paper/paper_figure/{figure}.log",
     benchmark:
         "results/benchmarks/paper/paper_figure/{figure}.tsv"
     shell:
-        "{PLM} paper-figure {wildcards.figure} {input.table:q} {input.fits:q} {output.png:q} > {log:q} 2>&1"
+        "{params.plm} paper-figure {wildcards.figure} {input.table:q} {input.fits:q} {output.png:q} > {log:q} 2>&1"
 
 
 rule paper_table2:
@@ -64,9 +78,14 @@ rule paper_table2:
     output:
         csv=report(f"{PAPER}/table2.csv", caption="report/paper_table2.rst", category="Paper reproduction"),
         md=f"{PAPER}/table2.md",
+    params:
+        plm=PLM,
+        code=CODE["analysis"],
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
         "results/logs/paper/paper_table2.log",
     benchmark:
         "results/benchmarks/paper/paper_table2.tsv"
     shell:
-        "{PLM} paper-figure table2 {input.table:q} {input.fits:q} {output.csv:q} > {log:q} 2>&1"
+        "{params.plm} paper-figure table2 {input.table:q} {input.fits:q} {output.csv:q} > {log:q} 2>&1"

@@ -1,39 +1,46 @@
 # Training stage: one train and one evaluate job per sweep point (objective, size, budget, seed).
-# Sweep points come from config key `sweep` (see common.smk: sweep_points); each becomes a Hydra override list.
-
-RUNS = "results/runs"
+# Sweep points come from the study (config key `study`, see common.smk: sweep_points); each becomes a list of
+# Hydra overrides. Runs land in results/studies/{study}/runs/{point}/.
 
 
 rule mlflow_store:
     output:
-        "results/mlflow_store.json",
+        f"results/studies/{STUDY_NAME or 'none'}/mlflow_store.json",
     params:
+        plm=PLM,
         uri=config["mlflow"]["tracking_uri"],
-        experiment=config["mlflow"]["experiment"],
+        experiment=mlflow_experiment(),
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
-        "results/logs/mlflow_store.log",
+        f"results/logs/{STUDY_NAME}/mlflow_store.log",
     benchmark:
-        "results/benchmarks/mlflow_store.tsv"
+        f"results/benchmarks/{STUDY_NAME}/mlflow_store.tsv"
     shell:
-        "{PLM} mlflow-init {params.uri:q} {params.experiment:q} {output:q} > {log:q} 2>&1"
+        "{params.plm} mlflow-init {params.uri:q} {params.experiment:q} {output:q} > {log:q} 2>&1"
 
 
 rule train:
     input:
-        manifest=lambda wc: split_outputs(config["sweep"]["dataset"])[-1],
+        manifest=lambda wc: split_outputs(STUDY["dataset"])[-1],
         store=rules.mlflow_store.output,
+        spec=lambda wc: point_spec(wc.point),
     output:
         done=f"{RUNS}/{{point}}/run.json",
         ckpt=f"{RUNS}/{{point}}/final.ckpt",
     params:
+        plm=PLM,
         overrides=lambda wc, input: train_overrides(wc.point, input.manifest),
+        code=CODE["train"],
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
-        f"results/logs/train/{{point}}.log",
+        f"results/logs/{STUDY_NAME}/train/{{point}}.log",
     benchmark:
-        f"results/benchmarks/train/{{point}}.tsv"
+        f"results/benchmarks/{STUDY_NAME}/train/{{point}}.tsv"
     threads: 1
     shell:
-        "{PLM} train {params.overrides} trainer.threads={threads} > {log:q} 2>&1"
+        "{params.plm} train --restart-if-changed {params.overrides} trainer.threads={threads} > {log:q} 2>&1"
 
 
 rule evaluate:
@@ -41,9 +48,15 @@ rule evaluate:
         rules.train.output,
     output:
         f"{RUNS}/{{point}}/metrics.json",
+    params:
+        plm=PLM,
+        run_dir=lambda wc, input: Path(input[0]).parent,
+        code=CODE["train"],
+    conda:
+        "../envs/plm-scaling.yaml"
     log:
-        f"results/logs/evaluate/{{point}}.log",
+        f"results/logs/{STUDY_NAME}/evaluate/{{point}}.log",
     benchmark:
-        f"results/benchmarks/evaluate/{{point}}.tsv"
+        f"results/benchmarks/{STUDY_NAME}/evaluate/{{point}}.tsv"
     shell:
-        "{PLM} evaluate {RUNS}/{wildcards.point} > {log:q} 2>&1"
+        "{params.plm} evaluate {params.run_dir:q} > {log:q} 2>&1"

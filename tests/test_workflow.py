@@ -22,6 +22,7 @@ def make_config(workdir: Path, **overrides) -> None:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["datasets"] = {"small": {"fasta": str(SMALL_FASTA), "min_length": 20}}
     cfg["paper_logs"] = None  # the paper stage has tests of its own
+    cfg["study"] = None
     cfg.update(overrides)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -85,23 +86,26 @@ def test_bad_fasta_fails_the_rule_without_outputs(tmp_path):
 def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
     from mlflow import MlflowClient
 
-    sweep = {"dataset": "small", "objectives": ["clm", "mlm"], "sizes": [5000], "budgets": [4e9],
-             "overrides": ["model.context=32", "data.valid_windows=16"]}  # fmt: skip
-    make_config(tmp_path, sweep=sweep, split={"valid": 0.1, "test": 0.1})
-    run = snakemake(tmp_path, "--cores", "2")
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "two.yaml").write_text(yaml.safe_dump(
+        {"dataset": "small", "objectives": ["clm", "mlm"], "sizes": [5000], "budgets": [4e9],
+         "overrides": ["model.context=32", "data.valid_windows=16"]}))  # fmt: skip
+    make_config(tmp_path, study="two", study_dir=str(studies), split={"valid": 0.1, "test": 0.1})
+    run = snakemake(tmp_path, "--cores", "2", "--until", "evaluate")
     assert run.returncode == 0, run.stderr[-3000:]
-    points = sorted(p.name for p in (tmp_path / "results" / "runs").iterdir())
-    assert points == ["clm_N5000_C4e09_s0", "mlm_N5000_C4e09_s0"]
+    runs_dir = tmp_path / "results" / "studies" / "two" / "runs"
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["clm_N5000_C4e09_s0", "mlm_N5000_C4e09_s0"]
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/results/mlflow.db")
-    experiment = client.get_experiment_by_name("plm-scaling")
+    experiment = client.get_experiment_by_name("plm-scaling/two")  # one experiment per study
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 2
     for r in runs:
         point = r.data.tags["sweep_point"]
-        run_dir = tmp_path / "results" / "runs" / point
+        run_dir = runs_dir / point
         assert (run_dir / "mlflow_run_id.txt").read_text().strip() == r.info.run_id
         assert r.info.status == "FINISHED"
-        assert {"objective", "N", "C", "D", "snakemake_rule", "wildcards"} <= set(r.data.tags)
+        assert {"objective", "N", "C", "D", "study", "snakemake_rule", "wildcards", "code_revision"} <= set(r.data.tags)
         assert r.data.params["objective.name"] == point[:3]
         history = client.get_metric_history(r.info.run_id, "val_loss")
         assert len(history) >= 10 and [h.step for h in history] == sorted(h.step for h in history)
@@ -109,5 +113,3 @@ def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert r.data.metrics["eval/valid_loss"] == pytest.approx(metrics["valid_loss"])
         assert "config.yaml" in [a.path for a in client.list_artifacts(r.info.run_id)]
-    again = snakemake(tmp_path, "-n")
-    assert "Nothing to be done" in again.stdout + again.stderr

@@ -30,11 +30,15 @@ class ConfigError(ValueError):
     pass
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
-    """Validate in place (filling defaults); raise ConfigError('config key a.b: ...') on the first problem."""
+def validate_config(config: dict[str, Any], schema_path: str | Path, definition: str | None = None,
+                    where: str = "") -> dict[str, Any]:  # fmt: skip
+    """Validate in place (filling defaults); raise ConfigError('config key a.b: ...') on the first problem.
+    `definition` validates against $defs/<definition> of the schema instead of the whole."""
     schema = yaml.safe_load(Path(schema_path).read_text())
+    if definition is not None:
+        schema = {**schema["$defs"][definition], "$defs": schema["$defs"]}
     error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(config))
     if error is not None:
         key = ".".join(map(str, error.absolute_path)) or "(top level)"
-        raise ConfigError(f"config key {key}: {error.message}")
+        raise ConfigError(f"{where}config key {key}: {error.message}")
     return config

@@ -140,6 +140,14 @@ def _laws(budgets, points, counts, floor):
     return rows, laws
 
 
+def profiles(table: Table, objective: str, rel_tol: float = 0.1) -> dict:
+    """The IsoFLOP profiles and per-budget optima without any power law (for figures of failed fits)."""
+    budgets, points = runs_at_budgets(table, objective, rel_tol)
+    rows, _ = _laws(budgets, points, np.ones(len(points)), False)
+    return {"budgets": rows, "points": [{"c": float(budgets[p.budget]), "n": float(np.exp(p.log_n)),
+                                         "loss": p.loss, "source": p.source} for p in points]}  # fmt: skip
+
+
 def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False,
         rel_tol: float = 0.1) -> dict:  # fmt: skip
     budgets, points = runs_at_budgets(table, objective, rel_tol)

@@ -21,12 +21,15 @@ STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.font
 OBJ_NAME = {"clm": "CLM", "mlm": "MLM"}
 
 
-def save(fig, out_png: str | Path, metadata: dict | None = None) -> None:
-    """PNG at `out_png` and SVG beside it, both written atomically."""
+def save(fig, out_png: str | Path, provenance: str | None = None) -> None:
+    """PNG at `out_png` and SVG beside it, both written atomically. `provenance` (a JSON text) goes inside both
+    files: a PNG text chunk "Provenance" and the SVG's Dublin Core description."""
     png = Path(out_png)
+    png_meta = {"Software": "plm-scaling", **({"Provenance": provenance} if provenance else {})}
+    svg_meta = {"Creator": "plm-scaling", **({"Description": provenance} if provenance else {})}
     with atomic_outputs(png, png.with_suffix(".svg")) as (tmp_png, tmp_svg):
-        fig.savefig(tmp_png, format="png", dpi=150, bbox_inches="tight", metadata=metadata)
-        fig.savefig(tmp_svg, format="svg", bbox_inches="tight")
+        fig.savefig(tmp_png, format="png", dpi=150, bbox_inches="tight", metadata=png_meta)
+        fig.savefig(tmp_svg, format="svg", bbox_inches="tight", metadata=svg_meta)
     plt.close(fig)
 
 
@@ -64,11 +67,13 @@ def repeated_data(table: Table, out: str | Path) -> None:
         save(fig, out)
 
 
-def isoflop(fits_interp: dict, out: str | Path) -> None:
-    """Fig. 2: IsoFLOP profiles per budget (left), N_opt(C) and D_opt(C) with fit and bootstrap band."""
+def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True) -> None:
+    """Fig. 2: IsoFLOP profiles per budget (left), N_opt(C) and D_opt(C) with fit and bootstrap band. An objective
+    whose fit failed (e.g. every minimum at an edge) shows its profiles and the reason instead of a law."""
+    objectives = [o for o in ("clm", "mlm") if o in fits_interp]
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(2, 3, figsize=(12, 7))
-        for row, objective in zip(axes, ("clm", "mlm")):
+        fig, axes = plt.subplots(len(objectives), 3, figsize=(12, 3.5 * len(objectives)), squeeze=False)
+        for row, objective in zip(axes, objectives):
             res = fits_interp[objective]
             budgets = sorted({p["c"] for p in res["points"]})
             cmap = plt.get_cmap("viridis")
@@ -81,12 +86,17 @@ def isoflop(fits_interp: dict, out: str | Path) -> None:
                 if b["status"] == "ok":
                     row[0].plot(b["n_opt"], b["loss"], "*", ms=11, color=colors[b["c"]], mec="k", mew=0.5)
                 else:
-                    pts = [p for p in res["points"] if p["c"] == b["c"]]
-                    best = min(pts, key=lambda p: p["loss"])
+                    best = min((p for p in res["points"] if p["c"] == b["c"]), key=lambda p: p["loss"])
                     row[0].plot(best["n"], best["loss"], "x", ms=8, color="red")
             row[0].set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
                        title=f"{OBJ_NAME[objective]} IsoFLOP profiles (★ optimum, × rejected)")  # fmt: skip
             row[0].legend(title="FLOPs", ncol=2, frameon=False)
+            if "n_opt" not in res:
+                for ax in row[1:]:
+                    ax.axis("off")
+                row[1].text(0, 0.5, "no power law:\n" + res.get("error", "")[:160], wrap=True, fontsize=8,
+                            transform=row[1].transAxes)  # fmt: skip
+                continue
             ok = [b for b in res["budgets"] if b["status"] == "ok"]
             c_ok = np.array([b["c"] for b in ok])
             grid = np.logspace(np.log10(c_ok.min()) - 0.3, np.log10(c_ok.max()) + 0.5, 100)
@@ -100,15 +110,16 @@ def isoflop(fits_interp: dict, out: str | Path) -> None:
                 ax.plot(grid, law["coef"] * grid ** law["exponent"], color="#4C72B0",
                         label=f"{label} ∝ C^{law['exponent']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]")  # fmt: skip
                 ax.plot(c_ok, [b[key] for b in ok], "o", color="k", ms=4, label="IsoFLOP optima")
-                paper = PAPER_EXPONENTS[objective][key]
-                anchor = law["coef"] * c_ok[0] ** law["exponent"]
-                ax.plot(grid, anchor * (grid / c_ok[0]) ** paper, "--", color="#C44E52", lw=1,
-                        label=f"paper exponent {paper}")  # fmt: skip
+                if paper:
+                    ref = PAPER_EXPONENTS[objective][key]
+                    anchor = law["coef"] * c_ok[0] ** law["exponent"]
+                    ax.plot(grid, anchor * (grid / c_ok[0]) ** ref, "--", color="#C44E52", lw=1,
+                            label=f"paper exponent {ref}")  # fmt: skip
                 ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=label,
                        title=f"{OBJ_NAME[objective]} {label}(C)")  # fmt: skip
                 ax.legend(frameon=False)
         fig.tight_layout()
-        save(fig, out)
+        save(fig, out, provenance)
 
 
 def table2(fits: dict, out_csv: str | Path) -> None:

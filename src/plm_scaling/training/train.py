@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -108,8 +109,14 @@ def _mlflow_logger(cfg: DictConfig, p: dict, run_dir: Path):
     if rank_zero_only.rank != 0:  # DDP children: Lightning makes the logger a no-op there; create nothing
         return MLFlowLogger(experiment_name=cfg.logger.experiment, tracking_uri=cfg.logger.tracking_uri)
     id_file = run_dir / "mlflow_run_id.txt"
+    from ..io import sha256_file
+    from ..study.lineage import code_revision, stage_hash
+
+    rev = code_revision()
     tags = {"objective": p["objective"], "N": str(p["n"]), "C": f"{p['flops']:.6g}", "D": str(p["tokens"]),
-            "sweep_point": cfg.run.id, **{str(k): str(v) for k, v in cfg.tags.items()}}  # fmt: skip
+            "sweep_point": cfg.run.id, "code_revision": rev["revision"], "code_dirty": str(rev["dirty"]),
+            "code_hash": stage_hash("train"), "data_manifest_sha256": sha256_file(cfg.data.manifest),
+            **{str(k): str(v) for k, v in cfg.tags.items() if v is not None}}  # fmt: skip
     logger = MLFlowLogger(experiment_name=cfg.logger.experiment, tracking_uri=cfg.logger.tracking_uri,
                           run_name=cfg.run.id, tags=tags,
                           run_id=id_file.read_text().strip() if id_file.exists() else None)  # fmt: skip
@@ -128,22 +135,29 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _prepare_run_dir(cfg: DictConfig, p: dict) -> Path:
+def _prepare_run_dir(cfg: DictConfig, p: dict, restart_if_changed: bool) -> Path:
     run_dir = Path(cfg.run.dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(cfg)
     saved = run_dir / "config.yaml"
     if saved.exists() and saved.read_text() != text:
-        raise ConfigError(f"run.dir {run_dir}: holds a run with a different config; use another folder or delete it")
+        if not restart_if_changed:
+            raise ConfigError(f"run.dir {run_dir}: holds a run with a different config; use another folder or "
+                              "delete it")  # fmt: skip
+        # The workflow changed this sweep point: its old checkpoints and run id belong to another config.
+        shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
     saved.write_text(text)
     write_json(run_dir / "plan.json", p)
     return run_dir
 
 
-def train(overrides: list[str]) -> dict:
+def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
+    """Train (or resume, or return the finished result of) one sweep point. `restart_if_changed` discards a run
+    folder whose saved config differs, instead of refusing (what the workflow wants when a point changed)."""
     cfg = compose_config(overrides)
     p = plan(cfg)
-    run_dir = _prepare_run_dir(cfg, p)
+    run_dir = _prepare_run_dir(cfg, p, restart_if_changed)
     if (run_dir / "run.json").exists():
         return read_json(run_dir / "run.json")
     if cfg.trainer.threads:

@@ -1,0 +1,35 @@
+"""Finished training runs of a study as the tidy loss table (the same table the paper stage fits)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..analysis.logs import Table
+from ..io import read_json
+
+
+def collect(run_dirs: list[str | Path], study: str) -> tuple[Table, list[dict]]:
+    """(table, runs): one table row per validation point (x in gigaflos, as the paper's logs), and per run its
+    MLflow run id, sweep point, objective, N, compute and final losses."""
+    rows, runs = [], []
+    for run_dir in sorted(Path(d) for d in run_dirs):
+        done = read_json(run_dir / "run.json")
+        metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+        with open(run_dir / "curve.csv", newline="") as fh:
+            curve = list(csv.DictReader(fh))
+        if not curve:
+            raise ValueError(f"{run_dir}/curve.csv: no validation points")
+        for i, point in enumerate(curve):
+            rows.append({"objective": done["objective"], "size_label": f"N{done['n']}", "n": float(done["n"]),
+                         "run": done["sweep_point"], "x_kind": "gigaflos", "x": float(point["flops"]) / 1e9,
+                         "loss": float(point["val_loss"]), "source": str(run_dir / "curve.csv"),
+                         "group": f"study/{study}/{done['objective']}", "metric": "valid_loss", "row": float(i),
+                         "wall_time": 0.0, "duplicate_of": ""})  # fmt: skip
+        runs.append({"run_id": done["run_id"], "sweep_point": done["sweep_point"], "objective": done["objective"],
+                     "n": done["n"], "flops": done["flops"], "tokens": done["tokens"],
+                     "final_val_loss": done["final_val_loss"], "valid_loss": metrics.get("valid_loss"),
+                     "run_dir": str(run_dir)})  # fmt: skip
+    if not rows:
+        raise ValueError(f"study {study}: no finished runs to collect")
+    return Table.from_rows(rows), runs

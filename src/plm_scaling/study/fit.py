@@ -1,0 +1,83 @@
+"""The fit step of a study: collect its runs, fit IsoFLOP and parametric laws, record it all as an MLflow run."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis import isoflop
+from ..analysis.parametric import fit_parametric
+from ..io import atomic_outputs, sha256_file, write_json
+from .collect import collect
+from .lineage import code_revision, sha256_text, stage_hash, start_run
+
+
+def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int) -> dict:
+    """Interp IsoFLOP laws, or the profiles and the reason when no law can be fitted; parametric law if it can."""
+    out: dict = {}
+    try:
+        out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap=bootstrap, seed=seed)
+    except ValueError as err:
+        out["isoflop"] = {"error": str(err), **isoflop.profiles(table, f"study-{objective}")}
+    mine = [r for r in runs if r["objective"] == objective]
+    try:
+        out["parametric"] = fit_parametric([r["n"] for r in mine], [r["tokens"] for r in mine],
+                                           [r["final_val_loss"] for r in mine], bootstrap=min(bootstrap, 200))  # fmt: skip
+    except ValueError as err:
+        out["parametric"] = {"error": str(err)}
+    return out
+
+
+def fit_study(study: str, runs_dir: str | Path, study_file: str | Path, manifest: str | Path, tracking_uri: str,
+              experiment: str, out_json: str | Path, out_table: str | Path, bootstrap: int = 1000,
+              seed: int = 0) -> dict:  # fmt: skip
+    import mlflow
+
+    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+        tracking_uri = "sqlite:///" + str(Path(tracking_uri.removeprefix("sqlite:///")).resolve())  # audit anywhere
+    run_dirs = sorted(p.parent for p in Path(runs_dir).glob("*/metrics.json"))
+    table, runs = collect(run_dirs, study)
+    source_ids = [r["run_id"] for r in runs if r["run_id"]]
+    with start_run(tracking_uri, experiment, "fit", {"stage": "fit", "study": study,
+                                                     "source_run_ids": ",".join(source_ids)}) as run:  # fmt: skip
+        import pandas as pd
+
+        frame = pd.DataFrame({k: v.tolist() for k, v in table.cols.items()})
+        dataset = mlflow.data.from_pandas(frame, name=f"{study}-loss-table", source=str(Path(runs_dir).resolve()))
+        mlflow.log_input(dataset, context="fit")  # its digest identifies exactly which runs went in
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fits = {o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed)
+                    for o in sorted(set(table["objective"]))}  # fmt: skip
+        result = {"study": study, "fit_run_id": run.info.run_id, "tracking_uri": tracking_uri,
+                  "experiment": experiment, "input_runs": runs, "table_digest": dataset.digest,
+                  "study_file": str(Path(study_file).resolve()), "config_hash": sha256_text(Path(study_file).read_text()),
+                  "data_manifest": str(Path(manifest).resolve()), "data_hash": sha256_file(manifest),
+                  "code": {**code_revision(), "train": stage_hash("train"), "analysis": stage_hash("analysis")},
+                  "warnings": sorted({str(w.message) for w in caught}), "fits": fits}  # fmt: skip
+        with atomic_outputs(out_json, out_table) as (tmp_json, tmp_table):
+            write_json(tmp_json, result)
+            table.write_csv(tmp_table)
+        mlflow.log_artifact(str(out_json))
+        mlflow.log_artifact(str(out_table))
+        for o, f in fits.items():
+            for key in ("n_opt", "d_opt"):
+                if key in f["isoflop"]:
+                    mlflow.log_metric(f"{o}_{key}_exponent", f["isoflop"][key]["exponent"])
+    return result
+
+
+def exponent_table(fits: dict) -> list[list[str]]:
+    rows = []
+    for o, f in fits["fits"].items():
+        iso = f["isoflop"]
+        for key in ("n_opt", "d_opt"):
+            if key in iso:
+                lo, hi = iso[key]["ci95"] or (np.nan, np.nan)
+                rows.append([o, key, f"{iso[key]['exponent']:.3f}", f"[{lo:.3f}, {hi:.3f}]"])
+            else:
+                rows.append([o, key, "", iso.get("error", "")])
+    return rows
+

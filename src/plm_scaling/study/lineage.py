@@ -1,0 +1,48 @@
+"""Code revision, hashes and MLflow runs for the fit and figure steps."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1]
+STAGES = {"data": ("data", "io.py"), "train": ("model", "training", "io.py"),
+          "analysis": ("analysis", "plotting", "study", "io.py")}  # fmt: skip
+
+
+def stage_hash(stage: str) -> str:
+    """sha256 (16 hex) of a stage's source files; the workflow puts the same value in its rules' params."""
+    h = hashlib.sha256()
+    for part in STAGES[stage]:
+        paths = sorted((PACKAGE / part).rglob("*.py")) if (PACKAGE / part).is_dir() else [PACKAGE / part]
+        for path in paths:
+            h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def code_revision() -> dict:
+    """Git commit of the project and whether its tracked files differ from it (dirty)."""
+    root = PACKAGE.parents[1]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True)  # fmt: skip
+        return {"revision": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.CalledProcessError):
+        return {"revision": "unknown", "dirty": True}
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def start_run(tracking_uri: str, experiment: str, name: str, tags: dict):
+    """An MLflow run of a workflow step (not a training run); the caller ends it."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    rev = code_revision()
+    return mlflow.start_run(run_name=name, tags={**{k: str(v) for k, v in tags.items()},
+                                                 "code_revision": rev["revision"], "code_dirty": str(rev["dirty"])})  # fmt: skip

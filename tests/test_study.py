@@ -1,0 +1,130 @@
+"""The smoke study end to end in a copy of the workflow: parallel jobs on one MLflow store, figure provenance and
+its audit, and partial re-runs seen by real dry runs."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from .conftest import REPO, SMALL_FASTA, run_cli
+
+
+def snakemake(wf, *args):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(wf / "Snakefile"), "--directory", str(wf),
+           "--configfile", str(wf / "test_config.yaml"), *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def planned_jobs(wf) -> dict[str, int]:
+    out = snakemake(wf, "-n")
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text[text.index("Job stats:") :].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """A copy of the workflow (so tests may edit its code and study), run once on the smoke study, 4 jobs at once."""
+    wf = tmp_path_factory.mktemp("wf")
+    for item in ("Snakefile", "rules", "config", "profiles", "src", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, wf / item)
+    studies = wf / "studies"
+    studies.mkdir()
+    shutil.copy(REPO / "config" / "studies" / "smoke.yaml", studies / "smoke.yaml")
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg.update({"datasets": {"uniprot_example": {"fasta": str(SMALL_FASTA), "min_length": 20}},
+                "split": {"valid": 0.1, "test": 0.1}, "paper_logs": None, "study": "smoke",
+                "study_dir": str(studies), "analysis": {"bootstrap": 100, "seed": 0},
+                "mlflow": {"tracking_uri": f"sqlite:///{wf}/results/mlflow.db", "experiment": "plm-scaling"}})  # fmt: skip
+    (wf / "test_config.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake(wf, "--cores", "4")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    return wf
+
+
+def test_parallel_runs_all_reach_one_store(smoke):
+    text = "".join(p.read_text() for p in (smoke / "results" / "logs").rglob("*.log"))
+    assert "database is locked" not in text
+    client = MlflowClient(tracking_uri=f"sqlite:///{smoke}/results/mlflow.db")
+    exp = client.get_experiment_by_name("plm-scaling/smoke")
+    runs = client.search_runs([exp.experiment_id], max_results=500)
+    training = [r for r in runs if "sweep_point" in r.data.tags]
+    assert len(training) == 18
+    for r in training:
+        assert r.info.status == "FINISHED"
+        assert len(client.get_metric_history(r.info.run_id, "val_loss")) >= 10
+        assert {"study", "code_revision", "code_dirty", "data_manifest_sha256", "snakemake_rule"} <= set(r.data.tags)
+    stages = sorted(r.data.tags.get("stage", "") for r in runs if "stage" in r.data.tags)
+    assert stages == ["figure", "fit"]
+    fit = next(r for r in runs if r.data.tags.get("stage") == "fit")
+    assert set(fit.data.tags["source_run_ids"].split(",")) == {r.info.run_id for r in training}
+    assert len(fit.inputs.dataset_inputs) == 1  # the loss table, logged with mlflow.log_input
+
+
+def test_figure_carries_its_provenance_and_audits_clean(smoke):
+    figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
+    side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
+    assert len(side["input_runs"]) == 18 and side["producing_run_id"] and side["fit_run_id"]
+    svg = figure.with_suffix(".svg").read_text()
+    assert side["producing_run_id"] in svg  # SVG metadata
+    proc = run_cli("audit", figure)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "OK: figure, runs, code, config and data agree" in proc.stdout
+    assert "fit run" in proc.stdout and "clm_N5000_C1e09_s0" in proc.stdout
+
+
+def test_audit_fails_on_changed_bytes_and_on_a_missing_input_run(smoke, tmp_path):
+    figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
+    copy = tmp_path / "isoflop.png"
+    shutil.copy(figure, copy)
+    shutil.copy(figure.with_name("isoflop.png.provenance.json"), tmp_path / "isoflop.png.provenance.json")
+    with open(copy, "ab") as fh:
+        fh.write(b"tampered")
+    proc = run_cli("audit", copy)
+    assert proc.returncode == 1 and "bytes differ from the sha256 recorded" in proc.stdout
+    side = json.loads((tmp_path / "isoflop.png.provenance.json").read_text())
+    side["input_runs"][0]["run_id"] = "0" * 32
+    shutil.copy(figure, copy)
+    (tmp_path / "isoflop.png.provenance.json").write_text(json.dumps(side))
+    proc = run_cli("audit", copy)
+    assert proc.returncode == 1 and f"input run {'0' * 32}" in proc.stdout and "is missing" in proc.stdout
+
+
+def test_partial_reruns(smoke):
+    assert planned_jobs(smoke) == {}  # nothing changed: nothing to do
+
+    study = smoke / "studies" / "smoke.yaml"
+    original = study.read_text()
+    spec = yaml.safe_load(original)
+    spec["point_overrides"] = {"mlm_N5000_C3e09_s0": ["optim.warmup_fraction=0.1"]}
+    study.write_text(yaml.safe_dump(spec))
+    figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
+    stale = run_cli("audit", figure)
+    assert stale.returncode == 1 and "stale: study config" in stale.stdout
+    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, "fit_study": 1, "study_figure": 1, "all": 1}
+    study.write_text(original)
+
+    fitting = smoke / "src" / "plm_scaling" / "analysis" / "isoflop.py"
+    code = fitting.read_text()
+    fitting.write_text(code + "\n# a change to the fitting code\n")
+    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 1, "all": 1}
+    fitting.write_text(code)
+
+    cfg_path = smoke / "test_config.yaml"
+    cfg_text = cfg_path.read_text()
+    cfg = yaml.safe_load(cfg_text)
+    cfg["datasets"]["uniprot_example"]["min_length"] = 25
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(smoke)
+    assert jobs["clean_fasta"] == 1 and jobs["train"] == 18 and jobs["evaluate"] == 18 and jobs["study_figure"] == 1
+    cfg_path.write_text(cfg_text)
+    assert planned_jobs(smoke) == {}
