@@ -1,5 +1,4 @@
 # Helpers shared by all rules, and validation of the configuration against its JSON schema.
-import hashlib
 import sys
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import yaml
 from snakemake.utils import min_version
 
 from plm_scaling.config_schema import validate_config
+from plm_scaling.study.lineage import STAGES, stage_hash
 
 min_version("9.0")
 
@@ -32,7 +32,7 @@ def dataset(name):
 
 def split_outputs(name):
     base = f"results/data/{name}/split"
-    return [f"{base}/{s}{e}" for s in SPLITS for e in SHARD_EXT] + [f"{base}/manifest.json"]
+    return [*(f"{base}/{s}{e}" for s in SPLITS for e in SHARD_EXT), f"{base}/manifest.json"]
 
 
 def study_file():
@@ -87,14 +87,14 @@ def write_point_specs():
     non-callable params, so per-point overrides would be invisible to its params trigger; the file's mtime makes a
     changed point (and only it) out of date."""
     for point, overrides in sweep_points().items():
-        path, text = Path(point_spec(point)), "\n".join(overrides) + "\n"
+        path, text = Path(point_spec(point)), "".join(f"{o}\n" for o in overrides)
         if not path.exists() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
 
 
 def train_overrides(point, manifest):
-    overrides = sweep_points()[point] + [f"run.dir={RUNS}/{point}", f"data.manifest={manifest}",
+    overrides = [*sweep_points()[point], f"run.dir={RUNS}/{point}", f"data.manifest={manifest}",
                                          f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
                                          f"logger.experiment={mlflow_experiment()}", f"tags.study={STUDY_NAME}",
                                          "tags.snakemake_rule=train", f"tags.wildcards=point:{point}"]
@@ -106,26 +106,13 @@ def mlflow_experiment():
     return f"{config['mlflow']['experiment']}/{STUDY_NAME}" if STUDY_NAME else config["mlflow"]["experiment"]
 
 
-def stage_hash(*parts):
-    """sha256 of a stage's source files (as params, so Snakemake re-runs exactly the stages whose code changed:
-    its code trigger does not see modules a rule imports)."""
-    h = hashlib.sha256()
-    root = Path(workflow.basedir) / "src" / "plm_scaling"
-    for part in parts:
-        for path in sorted((root / part).rglob("*.py")) if (root / part).is_dir() else [root / part]:
-            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
-
-
 if STUDY is not None:
     write_point_specs()
 
 
-CODE = {
-    "data": stage_hash("data", "io.py"),
-    "train": stage_hash("model", "training", "io.py"),
-    "analysis": stage_hash("analysis", "plotting", "study", "io.py"),
-}
+# Each stage's source hash goes into its rules' params: Snakemake's code trigger does not see the modules a rule
+# imports. Hashed from this workflow's own src/ (a copied workflow hashes its copy).
+CODE = {stage: stage_hash(stage, Path(workflow.basedir) / "src" / "plm_scaling") for stage in STAGES}
 
 
 def train_targets():
@@ -149,8 +136,8 @@ def paper_targets():
             "logs (see README) or set it to null to skip the paper stage"
         )
     figures = [f"results/paper/figures/{name}.{ext}" for name in PAPER_FIGURES for ext in ("png", "svg")]
-    return figures + ["results/paper/table2.csv", "results/paper/table2.md"]
+    return [*figures, "results/paper/table2.csv", "results/paper/table2.md"]
 
 
 def data_targets():
-    return [t for name in config["datasets"] for t in split_outputs(name) + [f"results/data/{name}/stats.png"]]
+    return [t for name in config["datasets"] for t in (*split_outputs(name), f"results/data/{name}/stats.png")]

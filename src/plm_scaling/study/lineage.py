@@ -11,13 +11,13 @@ STAGES = {"data": ("data", "io.py"), "train": ("model", "training", "io.py"),
           "analysis": ("analysis", "plotting", "study", "io.py")}  # fmt: skip
 
 
-def stage_hash(stage: str) -> str:
-    """sha256 (16 hex) of a stage's source files; the workflow puts the same value in its rules' params."""
+def stage_hash(stage: str, package: Path = PACKAGE) -> str:
+    """sha256 (16 hex) of a stage's source files under `package`; the workflow puts it in its rules' params."""
     h = hashlib.sha256()
     for part in STAGES[stage]:
-        paths = sorted((PACKAGE / part).rglob("*.py")) if (PACKAGE / part).is_dir() else [PACKAGE / part]
+        paths = sorted((package / part).rglob("*.py")) if (package / part).is_dir() else [package / part]
         for path in paths:
-            h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+            h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -1,0 +1,54 @@
+"""Where a study's time went: job-seconds per rule (Snakemake benchmark files) and, inside training jobs, the time
+spent in training steps (tokens / logged tokens-per-second) versus start-up, validation and checkpoints.
+
+    python benchmarks/study_time.py STUDY [--wall SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("study")
+    ap.add_argument("--wall", type=float, help="wall-clock seconds of the whole snakemake run")
+    ap.add_argument("--results", default="results")
+    a = ap.parse_args()
+    res = Path(a.results)
+    per_rule = defaultdict(float)
+    for tsv in res.glob("benchmarks/**/*.tsv"):
+        rule = tsv.parent.name if tsv.parent.name not in ("benchmarks",) else tsv.stem
+        if a.study in tsv.parts or "data" in tsv.parts or "paper" in tsv.parts or tsv.parent == res / "benchmarks":
+            with open(tsv) as fh:
+                rows = list(csv.DictReader(fh, delimiter="\t"))
+            per_rule[rule] += float(rows[-1]["s"])
+    step_seconds = 0.0
+    client = None
+    for run_json in (res / "studies" / a.study / "runs").glob("*/run.json"):
+        done = json.loads(run_json.read_text())
+        store = json.loads((res / "studies" / a.study / "mlflow_store.json").read_text())
+        client = client or MlflowClient(tracking_uri=store["tracking_uri"])
+        history = client.get_metric_history(done["run_id"], "perf/tokens_per_s")
+        if history:
+            mean_tps = sum(h.value for h in history) / len(history)
+            step_seconds += done["tokens"] / mean_tps
+    total = sum(per_rule.values())
+    print(f"{'rule':<20}{'job-seconds':>12}{'share':>8}")
+    for rule, s in sorted(per_rule.items(), key=lambda kv: -kv[1]):
+        print(f"{rule:<20}{s:>12.0f}{s / total:>8.1%}")
+    print(f"{'all jobs':<20}{total:>12.0f}")
+    print(f"training steps (tokens / logged tokens per second): {step_seconds:.0f} job-seconds, "
+          f"{step_seconds / total:.1%} of all job-seconds; outside training steps: {1 - step_seconds / total:.1%}")
+    if a.wall:
+        print(f"wall clock {a.wall:.0f} s; job-seconds / wall = {total / a.wall:.2f} (parallelism)")
+
+
+if __name__ == "__main__":
+    main()
