@@ -22,16 +22,21 @@ def main() -> None:
     ap.add_argument("--results", default="results")
     a = ap.parse_args()
     res = Path(a.results)
+    points = {p.stem for p in (res / "studies" / a.study / "specs").glob("*.txt")}  # the study's current points
     per_rule = defaultdict(float)
     for tsv in res.glob("benchmarks/**/*.tsv"):
-        rule = tsv.parent.name if tsv.parent.name not in ("benchmarks",) else tsv.stem
-        if a.study in tsv.parts or "data" in tsv.parts or "paper" in tsv.parts or tsv.parent == res / "benchmarks":
+        rule = tsv.parent.name if tsv.parent.name not in (a.study,) else tsv.stem
+        if rule in ("train", "evaluate") and tsv.stem not in points:
+            continue
+        if a.study in tsv.parts or "data" in tsv.parts or "paper" in tsv.parts:
             with open(tsv) as fh:
                 rows = list(csv.DictReader(fh, delimiter="\t"))
             per_rule[rule] += float(rows[-1]["s"])
     step_seconds = 0.0
     client = None
     for run_json in (res / "studies" / a.study / "runs").glob("*/run.json"):
+        if run_json.parent.name not in points:
+            continue
         done = json.loads(run_json.read_text())
         store = json.loads((res / "studies" / a.study / "mlflow_store.json").read_text())
         client = client or MlflowClient(tracking_uri=store["tracking_uri"])

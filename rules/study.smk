@@ -14,7 +14,6 @@ rule fit_study:
         table=f"{STUDY_DIR}/loss_table.csv",
     params:
         plm=PLM,
-        runs=lambda wc, input: Path(input.metrics[0]).parent.parent,
         study=STUDY_NAME,
         uri=config["mlflow"]["tracking_uri"],
         experiment=mlflow_experiment(),
@@ -28,7 +27,7 @@ rule fit_study:
     benchmark:
         f"results/benchmarks/{STUDY_NAME}/fit_study.tsv"
     shell:
-        "{params.plm} study-fit {params.study} {output.fits:q} {output.table:q} --runs {params.runs} --study-file {input.study:q}"
+        "{params.plm} study-fit {params.study} {output.fits:q} {output.table:q} --runs {input.metrics:q} --study-file {input.study:q}"
         " --manifest {input.manifest:q} --tracking-uri {params.uri:q} --experiment {params.experiment:q}"
         " --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
 

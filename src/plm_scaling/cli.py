@@ -167,9 +167,11 @@ def _mlflow_init(a: argparse.Namespace) -> None:
 
 
 def _study_fit(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from .study.fit import exponent_table, fit_study
 
-    result = fit_study(a.study, a.runs, a.study_file, a.manifest, a.tracking_uri, a.experiment, a.out_json,
+    result = fit_study(a.study, [Path(m).parent for m in a.runs], a.study_file, a.manifest, a.tracking_uri, a.experiment, a.out_json,
                        a.out_table, bootstrap=a.bootstrap, seed=a.seed)  # fmt: skip
     for w in result["warnings"]:
         print(f"warning: {w}")
@@ -300,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     sf.add_argument("study")
     sf.add_argument("out_json")
     sf.add_argument("out_table")
-    sf.add_argument("--runs", required=True, help="folder of the study's run folders")
+    sf.add_argument("--runs", required=True, nargs="+", help="metrics.json of each of the study's runs")
     sf.add_argument("--study-file", required=True)
     sf.add_argument("--manifest", required=True, help="data manifest the runs trained on")
     sf.add_argument("--tracking-uri", required=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path, PurePath
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..analysis.fits import PAPER_EXPONENTS  # noqa: E402
@@ -91,10 +93,12 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
             row[0].set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
                        title=f"{OBJ_NAME[objective]} IsoFLOP profiles (★ optimum, × rejected)")  # fmt: skip
             row[0].legend(title="FLOPs", ncol=2, frameon=False)
+            row[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             if "n_opt" not in res:
                 for ax in row[1:]:
                     ax.axis("off")
-                row[1].text(0, 0.5, "no power law:\n" + res.get("error", "")[:160], wrap=True, fontsize=8,
+                reason = textwrap.fill(res.get("error", ""), 60)
+                row[1].text(0.0, 0.5, f"No power law fitted:\n{reason}", fontsize=8, va="center",
                             transform=row[1].transAxes)  # fmt: skip
                 continue
             ok = [b for b in res["budgets"] if b["status"] == "ok"]

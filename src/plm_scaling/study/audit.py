@@ -7,6 +7,7 @@ missing or changed, or when the code, the study config or the data behind it cha
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -43,6 +44,7 @@ def png_text(path: Path) -> dict[str, str]:
 
 def audit(figure: str | Path) -> tuple[list[str], list[str]]:
     """(lineage lines, problems). No problems: the figure is what its runs, code, config and data produced."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # audit output is the lineage only
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 

@@ -30,22 +30,21 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
     return out
 
 
-def fit_study(study: str, runs_dir: str | Path, study_file: str | Path, manifest: str | Path, tracking_uri: str,
+def fit_study(study: str, run_dirs: list[str | Path], study_file: str | Path, manifest: str | Path, tracking_uri: str,
               experiment: str, out_json: str | Path, out_table: str | Path, bootstrap: int = 1000,
               seed: int = 0) -> dict:  # fmt: skip
     import mlflow
 
     if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
         tracking_uri = "sqlite:///" + str(Path(tracking_uri.removeprefix("sqlite:///")).resolve())  # audit anywhere
-    run_dirs = sorted(p.parent for p in Path(runs_dir).glob("*/metrics.json"))
-    table, runs = collect(run_dirs, study)
+    table, runs = collect(run_dirs, study)  # exactly the study's points (a runs folder may hold older ones)
     source_ids = [r["run_id"] for r in runs if r["run_id"]]
     with start_run(tracking_uri, experiment, "fit", {"stage": "fit", "study": study,
                                                      "source_run_ids": ",".join(source_ids)}) as run:  # fmt: skip
         import pandas as pd
 
         frame = pd.DataFrame({k: v.tolist() for k, v in table.cols.items()})
-        dataset = mlflow.data.from_pandas(frame, name=f"{study}-loss-table", source=str(Path(runs_dir).resolve()))
+        dataset = mlflow.data.from_pandas(frame, name=f"{study}-loss-table")
         mlflow.log_input(dataset, context="fit")  # its digest identifies exactly which runs went in
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
