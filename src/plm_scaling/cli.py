@@ -197,6 +197,11 @@ def _audit(a: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _bootstrap_args(parser: argparse.ArgumentParser, resamples: int) -> None:
+    parser.add_argument("--bootstrap", type=int, default=resamples, help="bootstrap resamples (seeded) for 95%% CIs")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="plm-scaling", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -237,8 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     fl = sub.add_parser("fit-logs", help="IsoFLOP power laws N_opt(C), D_opt(C), L(C) of released or tidy logs")
     fl.add_argument("logs", help="folder of released logs, or a tidy table CSV from ingest-logs")
     fl.add_argument("--method", choices=("notebook", "interp"), default="notebook")
-    fl.add_argument("--bootstrap", type=int, default=1000, help="interp: bootstrap resamples of runs")
-    fl.add_argument("--seed", type=int, default=0)
+    _bootstrap_args(fl, 1000)
     fl.add_argument("--floor", action="store_true", help="interp: fit L(C) with a saturation floor E")
     fl.add_argument("--json", action="store_true")
     fl.set_defaults(func=_fit_logs)
@@ -251,8 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--c-col", help="compute column; D = C / (6 N)")
     fp.add_argument("--loss-col", required=True)
     fp.add_argument("--drop-highest", type=int, default=0, help="leave out the K runs of highest loss")
-    fp.add_argument("--bootstrap", type=int, default=200)
-    fp.add_argument("--seed", type=int, default=0)
+    _bootstrap_args(fp, 200)
     fp.add_argument("--json", action="store_true")
     fp.set_defaults(func=_fit_parametric)
 
@@ -270,8 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     pf = sub.add_parser("paper-fits", help="all fits (notebook, interp, parametric, transfer) of a tidy table")
     pf.add_argument("table")
     pf.add_argument("out")
-    pf.add_argument("--bootstrap", type=int, default=1000)
-    pf.add_argument("--seed", type=int, default=0)
+    _bootstrap_args(pf, 1000)
     pf.set_defaults(func=_paper_fits)
 
     fg = sub.add_parser("paper-figure", help="draw one figure (PNG + SVG) or Table 2 (CSV + Markdown)")
@@ -307,8 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     sf.add_argument("--manifest", required=True, help="data manifest the runs trained on")
     sf.add_argument("--tracking-uri", required=True)
     sf.add_argument("--experiment", required=True)
-    sf.add_argument("--bootstrap", type=int, default=1000)
-    sf.add_argument("--seed", type=int, default=0)
+    _bootstrap_args(sf, 1000)
     sf.set_defaults(func=_study_fit)
 
     sg = sub.add_parser("study-figure", help="draw a study figure with its provenance, as an MLflow run")
