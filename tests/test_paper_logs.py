@@ -173,3 +173,21 @@ def test_tidy_table_round_trips_through_csv(tmp_path, paper_table):
             assert list(a) == list(b)
         else:
             np.testing.assert_array_equal(np.nan_to_num(a, nan=-1), np.nan_to_num(b, nan=-1))
+
+
+def test_every_paper_figure_is_drawn(tmp_path, paper_table):
+    """The paper stage's figures and Table 2 from a quick fit (20 bootstrap resamples): PNG + SVG each."""
+    table = tmp_path / "table.csv"
+    paper_table.write_csv(table)
+    fits = tmp_path / "fits.json"
+    proc = run_cli("paper-fits", table, fits, "--bootstrap", "20")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss"):
+        out = tmp_path / f"{name}.png"
+        proc = run_cli("paper-figure", name, table, fits, out)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.with_suffix(".svg").stat().st_size > 1000
+    assert run_cli("paper-figure", "table2", table, fits, tmp_path / "t2.csv").returncode == 0
+    rows = (tmp_path / "t2.md").read_text().splitlines()
+    exponent = json.loads(fits.read_text())["notebook"]["clm"]["n_opt"]["exponent"]
+    assert len(rows) == 2 + 12 and rows[2].startswith(f"| CLM | n | notebook | {exponent:.3f} |")

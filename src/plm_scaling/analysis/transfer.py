@@ -23,7 +23,7 @@ from .powerlaw import fit_loglog
 DIRECTIONS = {"mlm": ("CLM→MLM", "transfer_valid/mlm"), "clm": ("MLM→CLM", "transfer_valid/gpt")}
 
 
-def _is_transfer(source: str) -> bool:
+def is_transfer(source: str) -> bool:
     name = PurePath(source).name
     return "transfer_from" in name or "pretrain" in name
 
@@ -52,7 +52,7 @@ def frontiers(table: Table, objective: str) -> dict:
     out = {"direction": direction}
     for kind in ("scratch", "transfer"):
         sub = table.where(np.char.startswith(table["group"].astype(str), folder)).select(x_kind="gigaflos")
-        runs = [t for s, t in sub.by_source().items() if _is_transfer(s) == (kind == "transfer")]
+        runs = [t for s, t in sub.by_source().items() if is_transfer(s) == (kind == "transfer")]
         if not runs:
             raise ValueError(f"{folder}: no {kind} runs with a gigaflos axis")
         c = np.concatenate([t["x"] for t in runs]) * 1e9
@@ -70,7 +70,7 @@ def transferred_tokens(table: Table, objective: str) -> dict:
     scratch, transfer = {}, {}
     for s, t in sub.by_source().items():
         label = size_label(PurePath(s).name)
-        (transfer if _is_transfer(s) else scratch)[label] = t
+        (transfer if is_transfer(s) else scratch)[label] = t
     rows = []
     for label, t in sorted(transfer.items()):
         if label not in scratch:

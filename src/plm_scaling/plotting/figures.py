@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from ..analysis.fits import PAPER_EXPONENTS  # noqa: E402
 from ..analysis.logs import Table, size_label  # noqa: E402
 from ..analysis.parametric import compute_optimal, predict  # noqa: E402
-from ..analysis.transfer import DIRECTIONS, _is_transfer, parameters  # noqa: E402
+from ..analysis.transfer import is_transfer, parameters  # noqa: E402
 from ..io import atomic_outputs  # noqa: E402
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7, "axes.grid": True,
@@ -184,8 +184,8 @@ def mlm_from_clm(table: Table, out: str | Path) -> None:
             for src, t in curves.items():
                 if size_label(PurePath(src).name) != label:
                     continue
-                kind = "CLM-initialised" if _is_transfer(src) else "scratch"
-                ax.plot(t["x"], t["loss"], lw=1.2, label=kind, color="#C44E52" if _is_transfer(src) else "#4C72B0")
+                kind = "CLM-initialised" if is_transfer(src) else "scratch"
+                ax.plot(t["x"], t["loss"], lw=1.2, label=kind, color="#C44E52" if is_transfer(src) else "#4C72B0")
             lows = [float(t["loss"].min()) for s, t in curves.items() if size_label(PurePath(s).name) == label]
             ax.set(xscale="log", xlabel="MLM tokens", title=f"MLM {label}", ylim=(min(lows) - 0.02, min(lows) + 0.5))
         axes[0][0].set_ylabel("validation loss")
