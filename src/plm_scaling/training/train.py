@@ -93,7 +93,7 @@ def plan(cfg: DictConfig) -> dict:
         raise ConfigError(f"config key trainer.devices: batch of {batch} sequences does not split over {world}")
     return {"shape": dataclasses.asdict(shape), "n": n, "n_formula": formula_n(shape), "objective": cfg.objective.name,
             "flops_per_token": fpt["paper"], "flops_per_token_full": fpt["full"],
-            "batch_sequences": batch, "tokens_per_step": tokens_per_step, "lr": lr,
+            "batch_sequences": batch, "world": world, "tokens_per_step": tokens_per_step, "lr": lr,
             "steps": total, "epochs": evals, "steps_per_epoch": steps_per_epoch,
             "warmup_steps": max(1, int(o.warmup_fraction * total)),
             "tokens": total * tokens_per_step, "flops": total * tokens_per_step * fpt["paper"],
@@ -171,7 +171,7 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
         _truncate_curve(run_dir / "curve.csv", torch.load(last, map_location="cpu", weights_only=False)["global_step"])
     logger = _mlflow_logger(cfg, p, run_dir)
     dm = ShardDataModule(cfg.data.manifest, cfg.model.context, p["objective"], cfg.objective.mask_ratio, cfg.seed,
-                         batch_size=p["batch_sequences"] // (cfg.trainer.devices if cfg.trainer.strategy == "ddp" else 1),
+                         batch_size=p["batch_sequences"] // p["world"],
                          steps_per_epoch=p["steps_per_epoch"],
                          valid_windows=cfg.data.valid_windows)  # fmt: skip
     module = PLMModule(shape=p["shape"], objective=p["objective"], lr=p["lr"], weight_decay=cfg.optim.weight_decay,
