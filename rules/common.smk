@@ -8,6 +8,7 @@ from snakemake.utils import min_version
 
 from plm_scaling.config_schema import validate_config
 from plm_scaling.study.lineage import STAGES, stage_hash
+from plm_scaling.study.sweeps import sweep_points as study_sweep_points
 
 min_version("9.0")
 
@@ -50,6 +51,7 @@ def load_study():
         raise ValueError(f"config key study: no study file {path}")
     study = yaml.safe_load(path.read_text()) or {}
     validate_config(study, SCHEMA, definition="study", where=f"{path}: ")
+    study_sweep_points(study, where=f"{path}: ")  # a bad grid or point override stops the workflow here
     if study["dataset"] not in config["datasets"]:
         raise ValueError(f"{path}: dataset {study['dataset']!r} is not a key of config datasets")
     return study
@@ -61,21 +63,7 @@ STUDY_NAME = config.get("study") or ""
 
 def sweep_points():
     """Sweep point id -> Hydra overrides, for every objective x size x budget x seed of the study."""
-    if STUDY is None:
-        return {}
-    points = {}
-    for objective in STUDY["objectives"]:
-        for size in STUDY["sizes"]:
-            for flops in STUDY["budgets"]:
-                for seed in STUDY["seeds"]:
-                    point = f"{objective}_N{float(size):g}_C{float(flops):.0e}_s{seed}".replace("+", "")
-                    points[point] = [f"objective={objective}", f"model.target_params={float(size)}",
-                                     f"budget.flops={float(flops)}", f"seed={seed}", f"run.id={point}",
-                                     *STUDY["overrides"], *STUDY["point_overrides"].get(point, [])]
-    unknown = set(STUDY["point_overrides"]) - set(points)
-    if unknown:
-        raise ValueError(f"study {STUDY_NAME}: point_overrides for unknown sweep points {sorted(unknown)}")
-    return points
+    return {} if STUDY is None else study_sweep_points(STUDY, where=f"{study_file()}: ")
 
 
 def point_spec(point):

@@ -110,3 +110,17 @@ def test_ddp_on_two_cpu_processes(small_manifest, tmp_path):
 def test_unknown_key_error_is_a_config_error(small_manifest, tmp_path):
     with pytest.raises(ConfigError, match="model.widht"):
         compose_config(tiny_overrides(small_manifest, tmp_path, "model.widht=3"))
+
+
+def test_long_runs_take_larger_batches_but_keep_min_steps():
+    from plm_scaling.training import recipe
+
+    batches = [recipe.batch_sequences(3168, tokens, 128) for tokens in (1e5, 3e6, 1e7, 3e7, 1e9)]
+    assert batches == sorted(batches) and batches[0] == recipe.batch_sequences(3168) == 8
+    assert batches[-1] == recipe.LONG_RUN_BATCH
+    for tokens, batch in zip((1e5, 3e6, 1e7, 3e7, 1e9), batches):
+        if batch > 8:  # raised only while the run keeps MIN_STEPS steps, and as far as that allows
+            assert tokens / (batch * 128) >= recipe.MIN_STEPS
+        if batch < recipe.LONG_RUN_BATCH:
+            assert tokens / (2 * batch * 128) < recipe.MIN_STEPS
+    assert recipe.batch_sequences(1e8, 1e12, 1024) == recipe.batch_sequences(1e8)  # already above the long-run batch

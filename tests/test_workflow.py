@@ -88,8 +88,9 @@ def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
 
     studies = tmp_path / "studies"
     studies.mkdir()
+    # Two grids (sweeps), one per objective: the study is their union.
     (studies / "two.yaml").write_text(yaml.safe_dump(
-        {"dataset": "small", "objectives": ["clm", "mlm"], "sizes": [5000], "budgets": [4e9],
+        {"dataset": "small", "sweeps": [{"objectives": [o], "sizes": [5000], "budgets": [4e9]} for o in ("clm", "mlm")],
          "overrides": ["model.context=32", "data.valid_windows=16"]}))  # fmt: skip
     make_config(tmp_path, study="two", study_dir=str(studies), split={"valid": 0.1, "test": 0.1})
     run = snakemake(tmp_path, "--cores", "2", "--until", "evaluate")
@@ -113,3 +114,19 @@ def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert r.data.metrics["eval/valid_loss"] == pytest.approx(metrics["valid_loss"])
         assert "config.yaml" in [a.path for a in client.list_artifacts(r.info.run_id)]
+        # artifacts live beside the store under results/, not in ./mlruns of whatever folder a job ran in
+        assert r.info.artifact_uri.startswith((tmp_path / "results" / "mlartifacts").as_uri())
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_study_with_both_grid_forms_is_rejected_in_one_line(tmp_path):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "both.yaml").write_text(yaml.safe_dump(
+        {"dataset": "small", "objectives": ["clm"], "sizes": [5000], "budgets": [4e9],
+         "sweeps": [{"objectives": ["mlm"], "sizes": [5000], "budgets": [4e9]}]}))  # fmt: skip
+    make_config(tmp_path, study="both", study_dir=str(studies))
+    proc = snakemake(tmp_path, "-n")
+    assert proc.returncode != 0
+    assert "both.yaml: config key sweeps: give either sweeps or objectives, sizes, budgets, not both" in proc.stderr
+    assert not (tmp_path / "results" / "studies").exists()

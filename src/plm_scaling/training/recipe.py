@@ -9,7 +9,10 @@ the 2.90-nat unigram entropy (measured here), because it takes too few effective
 
 Batch (sequences of `context` tokens) b(N) = 8 · (N / 1e4)^(1/4), rounded to a power of two in [4, 256]:
 small batches give tiny budgets many optimiser steps (step efficiency); larger models get larger batches as the
-critical batch size grows.
+critical batch size grows. Long runs then take larger batches (up to 64 sequences) while they keep at least
+MIN_STEPS optimiser steps: tiny models are bound by per-step overhead, and measured here (3k parameters, 3M tokens,
+context 128) batch 32 ends at the same loss as batch 8 (2.864 vs 2.865 nats) at 1.5x the tokens per second, while
+batch 64 over only 370 steps ends worse (2.876).
 """
 
 from __future__ import annotations
@@ -21,9 +24,17 @@ def peak_lr(n: float) -> float:
     return min(1e-2, 3e-3 * (n / 1e6) ** -0.25)
 
 
-def batch_sequences(n: float) -> int:
+MIN_STEPS = 2000
+LONG_RUN_BATCH = 64
+
+
+def batch_sequences(n: float, tokens: float | None = None, context: int | None = None) -> int:
     raw = 8 * (n / 1e4) ** 0.25
-    return int(min(256, max(4, 2 ** round(math.log2(raw)))))
+    batch = int(min(256, max(4, 2 ** round(math.log2(raw)))))
+    if tokens is not None and context is not None:  # a long run: double while MIN_STEPS steps remain
+        while batch * 2 <= LONG_RUN_BATCH and tokens / (batch * 2 * context) >= MIN_STEPS:
+            batch *= 2
+    return batch
 
 
 def lr_factor(step: int, total: int, warmup: int, floor: float = 0.1) -> float:

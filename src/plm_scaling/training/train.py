@@ -72,12 +72,13 @@ def plan(cfg: DictConfig) -> dict:
     n = exact_non_embedding(shape)
     fpt = flops_per_token(shape, n)
     o = cfg.optim
-    batch = recipe.batch_sequences(n) if o.batch_sequences == "auto" else int(o.batch_sequences)
-    lr = recipe.peak_lr(n) if o.lr == "auto" else float(o.lr)
-    tokens_per_step = batch * m.context
     if (cfg.budget.flops is None) == (cfg.budget.tokens is None):
         raise ConfigError("config keys budget.flops, budget.tokens: give exactly one")
     tokens = float(cfg.budget.tokens) if cfg.budget.tokens is not None else float(cfg.budget.flops) / fpt["paper"]
+    batch = (recipe.batch_sequences(n, tokens, m.context) if o.batch_sequences == "auto"
+             else int(o.batch_sequences))  # fmt: skip
+    lr = recipe.peak_lr(n) if o.lr == "auto" else float(o.lr)
+    tokens_per_step = batch * m.context
     if tokens < tokens_per_step:
         key = "budget.tokens" if cfg.budget.tokens is not None else "budget.flops"
         raise ConfigError(f"config key {key}: the budget ({tokens:,.0f} tokens) is smaller than one optimizer step "
