@@ -128,5 +128,5 @@ def test_study_with_both_grid_forms_is_rejected_in_one_line(tmp_path):
     make_config(tmp_path, study="both", study_dir=str(studies))
     proc = snakemake(tmp_path, "-n")
     assert proc.returncode != 0
-    assert "both.yaml: config key sweeps: give either sweeps or objectives, sizes, budgets, not both" in proc.stderr
+    assert "both.yaml: config key sweeps: give either sweeps or objectives, sizes, budgets, not both" in proc.stdout + proc.stderr
     assert not (tmp_path / "results" / "studies").exists()
