@@ -33,13 +33,12 @@ def main() -> None:
                 rows = list(csv.DictReader(fh, delimiter="\t"))
             per_rule[rule] += float(rows[-1]["s"])
     step_seconds = 0.0
-    client = None
+    store = json.loads((res / "studies" / a.study / "mlflow_store.json").read_text())
+    client = MlflowClient(tracking_uri=store["tracking_uri"])
     for run_json in (res / "studies" / a.study / "runs").glob("*/run.json"):
         if run_json.parent.name not in points:
             continue
         done = json.loads(run_json.read_text())
-        store = json.loads((res / "studies" / a.study / "mlflow_store.json").read_text())
-        client = client or MlflowClient(tracking_uri=store["tracking_uri"])
         history = client.get_metric_history(done["run_id"], "perf/tokens_per_s")
         if history:
             mean_tps = sum(h.value for h in history) / len(history)

@@ -21,7 +21,6 @@ validate_config(config, SCHEMA)
 PLM = f"{sys.executable} -m plm_scaling.cli"
 SPLITS = ["train", "valid", "test"]
 SHARD_EXT = [".tokens.u8", ".offsets.npy", ".ids.txt"]
-RUNS = f"results/studies/{config.get('study') or 'none'}/runs"
 
 
 def dataset(name):
@@ -59,6 +58,8 @@ def load_study():
 
 STUDY = load_study()
 STUDY_NAME = config.get("study") or ""
+STUDY_DIR = f"results/studies/{STUDY_NAME or 'none'}"  # every output of the study lives under it
+RUNS = f"{STUDY_DIR}/runs"
 
 
 def sweep_points():
@@ -67,7 +68,7 @@ def sweep_points():
 
 
 def point_spec(point):
-    return f"results/studies/{STUDY_NAME}/specs/{point}.txt"
+    return f"{STUDY_DIR}/specs/{point}.txt"
 
 
 def write_point_specs():
@@ -110,7 +111,7 @@ def train_targets():
 def study_targets():
     if STUDY is None:
         return []
-    base = f"results/studies/{STUDY_NAME}/figures/isoflop"
+    base = f"{STUDY_DIR}/figures/isoflop"
     return [f"{base}.png", f"{base}.svg", f"{base}.png.provenance.json"]
 
 

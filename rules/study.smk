@@ -1,7 +1,5 @@
 # Study stage: the study's evaluated runs -> fits (an MLflow run) -> figures with provenance (MLflow runs).
 
-STUDY_DIR = f"results/studies/{STUDY_NAME}"
-
 
 rule fit_study:
     input:

@@ -5,7 +5,7 @@
 
 rule mlflow_store:
     output:
-        f"results/studies/{STUDY_NAME or 'none'}/mlflow_store.json",
+        f"{STUDY_DIR}/mlflow_store.json",
     params:
         plm=PLM,
         uri=config["mlflow"]["tracking_uri"],

@@ -31,20 +31,31 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "plm_scaling.cli", *map(str, args)], capture_output=True, text=True)
 
 
+def run_snakemake(workflow: Path, workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Real Snakemake: the Snakefile of `workflow`, run in `workdir` with `configfile`."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(workflow / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(configfile), *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def data_stage(fasta: Path, root: Path, min_length: int, valid: float, test: float, dataset: str) -> dict:
+    """clean + split (real MMseqs2, the workflow's default split parameters) into root/clean and root/split."""
+    from plm_scaling.data.clean import clean
+    from plm_scaling.data.split import make_splits
+
+    clean(fasta, root / "clean", min_length=min_length, max_length=65535)
+    return make_splits(root / "clean", root / "split", identity=0.5, coverage=0.8, cov_mode=0,
+                       cluster_mode="cluster", sensitivity=5.7, valid=valid, test=test, seed=0, threads=2,
+                       dataset=dataset)  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def embedded_split(tmp_path_factory):
     """The data stage (clean + split) on the 20,000 embedded UniProt sequences, run once per session."""
     if not EMBEDDED_FASTA.exists():
         pytest.fail(f"{EMBEDDED_FASTA} missing: run `make setup` (installs Debian's mmseqs2-examples)")
-    from plm_scaling.data.clean import clean
-    from plm_scaling.data.split import make_splits
-
     root = tmp_path_factory.mktemp("embedded")
-    clean(EMBEDDED_FASTA, root / "clean", min_length=10, max_length=65535)
-    manifest = make_splits(root / "clean", root / "split", identity=0.5, coverage=0.8, cov_mode=0,
-                           cluster_mode="cluster", sensitivity=5.7, valid=0.05, test=0.05, seed=0, threads=2,
-                           dataset="uniprot_example")  # fmt: skip
-    return root, manifest
+    return root, data_stage(EMBEDDED_FASTA, root, 10, valid=0.05, test=0.05, dataset="uniprot_example")
 
 
 PAPER_LOGS = REPO.parent / "shared" / "paper_logs"
@@ -67,13 +78,8 @@ def paper_table():
 @pytest.fixture(scope="session")
 def small_manifest(tmp_path_factory):
     """The data stage on the 300-sequence fixture (real MMseqs2), for training tests."""
-    from plm_scaling.data.clean import clean
-    from plm_scaling.data.split import make_splits
-
     root = tmp_path_factory.mktemp("small_data")
-    clean(SMALL_FASTA, root / "clean", min_length=20, max_length=65535)
-    make_splits(root / "clean", root / "split", identity=0.5, coverage=0.8, cov_mode=0, cluster_mode="cluster",
-                sensitivity=5.7, valid=0.1, test=0.1, seed=0, threads=2, dataset="small")  # fmt: skip
+    data_stage(SMALL_FASTA, root, 20, valid=0.1, test=0.1, dataset="small")
     return root / "split" / "manifest.json"
 
 

@@ -4,20 +4,16 @@ its audit, and partial re-runs seen by real dry runs."""
 import json
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 import yaml
 from mlflow import MlflowClient
 
-from .conftest import REPO, SMALL_FASTA, run_cli
+from .conftest import REPO, SMALL_FASTA, run_cli, run_snakemake
 
 
 def snakemake(wf, *args):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(wf / "Snakefile"), "--directory", str(wf),
-           "--configfile", str(wf / "test_config.yaml"), *args]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return run_snakemake(wf, wf, wf / "test_config.yaml", *args)
 
 
 def planned_jobs(wf) -> dict[str, int]:

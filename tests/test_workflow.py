@@ -2,20 +2,15 @@
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import REPO, SMALL_FASTA
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-
+from .conftest import REPO, SMALL_FASTA, run_snakemake
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-                           *args], capture_output=True, text=True)  # fmt: skip
+    return run_snakemake(REPO, workdir, workdir / "config.yaml", *args)
 
 
 def make_config(workdir: Path, **overrides) -> None:

@@ -7,12 +7,27 @@ from pathlib import Path
 from .io import atomic_outputs, write_json
 
 
+SQLITE = "sqlite:///"
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a sqlite tracking URI (relative to the working folder unless absolute), else None."""
+    return Path(tracking_uri.removeprefix(SQLITE)) if tracking_uri.startswith(SQLITE) else None
+
+
+def absolute_uri(tracking_uri: str) -> str:
+    """A sqlite URI that names its file absolutely, so that it can be opened from any folder (audit)."""
+    db = sqlite_path(tracking_uri)
+    return SQLITE + str(db.resolve()) if db is not None and not db.is_absolute() else tracking_uri
+
+
 def init_store(tracking_uri: str, experiment: str, marker: str | Path) -> dict:
     from mlflow import MlflowClient
 
     artifacts = None
-    if tracking_uri.startswith("sqlite:///"):
-        folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        folder = db.parent
         folder.mkdir(parents=True, exist_ok=True)
         # Artifacts beside the database (MLflow's default is ./mlruns in whatever folder the job runs in).
         artifacts = (folder / "mlartifacts").resolve().as_uri()

@@ -24,7 +24,7 @@ from scipy.optimize import curve_fit
 
 from .logs import Table
 from .notebook import GROUPS
-from .powerlaw import PF_DAY, fit_loglog
+from .powerlaw import PF_DAY, ci95, fit_loglog
 
 
 LOCAL_SIZES = 5
@@ -140,12 +140,16 @@ def _laws(budgets, points, counts, floor):
     return rows, laws
 
 
+def _point_rows(budgets: np.ndarray, points: list[RunAtBudget]) -> list[dict]:
+    return [{"c": float(budgets[p.budget]), "n": float(np.exp(p.log_n)), "loss": p.loss, "source": p.source}
+            for p in points]  # fmt: skip
+
+
 def profiles(table: Table, objective: str, rel_tol: float = 0.1) -> dict:
     """The IsoFLOP profiles and per-budget optima without any power law (for figures of failed fits)."""
     budgets, points = runs_at_budgets(table, objective, rel_tol)
     rows, _ = _laws(budgets, points, np.ones(len(points)), False)
-    return {"budgets": rows, "points": [{"c": float(budgets[p.budget]), "n": float(np.exp(p.log_n)),
-                                         "loss": p.loss, "source": p.source} for p in points]}  # fmt: skip
+    return {"budgets": rows, "points": _point_rows(budgets, points)}
 
 
 def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False,
@@ -175,8 +179,7 @@ def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floo
     for k, law in laws.items():
         s = np.array(samples[k]).reshape(-1, 2)
         s = s[np.isfinite(s).all(axis=1)]
-        law["ci95"] = [float(np.percentile(s[:, 1], 2.5)), float(np.percentile(s[:, 1], 97.5))] if len(s) else None
+        law["ci95"] = ci95(s[:, 1]) if len(s) else None
         law["samples"] = s.tolist()  # (coef, exponent) pairs: the planner's intervals
     return {**laws, "n_budgets": n_ok, "n_runs": len(sources), "bootstrap": bootstrap, "seed": seed,
-            "budgets": rows, "points": [{"c": float(budgets[p.budget]), "n": float(np.exp(p.log_n)),
-                                         "loss": p.loss, "source": p.source} for p in points]}  # fmt: skip
+            "budgets": rows, "points": _point_rows(budgets, points)}

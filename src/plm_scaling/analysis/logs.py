@@ -34,6 +34,7 @@ PAPER_N: dict[str, int] = {
 
 COLUMNS = ("objective", "size_label", "n", "run", "x_kind", "x", "loss", "source", "group", "metric", "row",
            "wall_time", "duplicate_of")  # fmt: skip
+NUMERIC = ("n", "x", "loss", "row", "wall_time")  # float64 columns; the others are text
 X_KINDS = ("gigaflos", "tokens", "samples", "steps")
 PAPER_LOGS_URL = "data/training_logs of the code repository linked from arXiv 2411.02142"
 
@@ -73,8 +74,7 @@ class Table:
 
     @classmethod
     def from_rows(cls, rows: list[dict]) -> Table:
-        numeric = {"n", "x", "loss", "row", "wall_time"}
-        return cls({c: np.array([r[c] for r in rows], dtype=float if c in numeric else object) for c in COLUMNS})
+        return cls({c: np.array([r[c] for r in rows], dtype=float if c in NUMERIC else object) for c in COLUMNS})
 
     def write_csv(self, path: str | Path) -> None:
         with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -90,8 +90,7 @@ class Table:
             missing = set(COLUMNS) - set(reader.fieldnames or ())
             if missing:
                 raise LogError(f"{path}: not a tidy loss table, missing columns {sorted(missing)}")
-            rows = [{c: (float(r[c]) if c in ("n", "x", "loss", "row", "wall_time") and r[c] != "" else
-                         (math.nan if c in ("n", "x", "loss", "row", "wall_time") else r[c])) for c in COLUMNS}
+            rows = [{c: (r[c] if c not in NUMERIC else float(r[c]) if r[c] != "" else math.nan) for c in COLUMNS}
                     for r in reader]  # fmt: skip
         return cls.from_rows(rows)
 

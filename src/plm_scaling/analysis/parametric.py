@@ -19,6 +19,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
+from .powerlaw import ci95
+
 HUBER_DELTA = 1e-3
 # Initial values (Hoffmann et al.'s grid, coarser in a and b, which the optimiser moves freely).
 GRID = {"a": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0], "b": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0],
@@ -92,8 +94,7 @@ def fit_parametric(n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | N
             res = _minimise(best.x, log_n, log_d, log_l, counts)
             draws.append([np.exp(res.x[2]), np.exp(res.x[0]), np.exp(res.x[1]), res.x[3], res.x[4]])
         draws = np.array(draws)
-        law["ci95"] = {k: [float(np.percentile(draws[:, i], 2.5)), float(np.percentile(draws[:, i], 97.5))]
-                       for i, k in enumerate(("E", "A", "B", "alpha", "beta"))}  # fmt: skip
+        law["ci95"] = {k: ci95(draws[:, i]) for i, k in enumerate(("E", "A", "B", "alpha", "beta"))}
         law["bootstrap"], law["seed"] = bootstrap, seed
     return law
 
@@ -102,11 +103,16 @@ def predict(law: dict, n, d) -> np.ndarray:
     return law["E"] + law["A"] / np.asarray(n, float) ** law["alpha"] + law["B"] / np.asarray(d, float) ** law["beta"]
 
 
+def _allocation(law: dict) -> float:
+    """G of Hoffmann et al. (eq. 4): N_opt = G·(C/6)^(β/(α+β))."""
+    a, b = law["alpha"], law["beta"]
+    return (a * law["A"] / (b * law["B"])) ** (1 / (a + b))
+
+
 def compute_optimal(law: dict, c) -> tuple[np.ndarray, np.ndarray]:
     """N_opt, D_opt minimising L under C = 6·N·D (closed form of Hoffmann et al., eq. 4)."""
     a, b = law["alpha"], law["beta"]
-    g = (a * law["A"] / (b * law["B"])) ** (1 / (a + b))
-    n_opt = g * (np.asarray(c, float) / 6) ** (b / (a + b))
+    n_opt = _allocation(law) * (np.asarray(c, float) / 6) ** (b / (a + b))
     return n_opt, np.asarray(c, float) / (6 * n_opt)
 
 
@@ -141,7 +147,7 @@ def fit_data_constrained(base: dict, n, d, unique_tokens, loss) -> dict:
 def n_for_data(law: dict, d) -> np.ndarray:
     """U_N: the N whose compute-optimal D equals d under the law (inverting D_opt(C))."""
     a, b = law["alpha"], law["beta"]
-    g = (a * law["A"] / (b * law["B"])) ** (1 / (a + b))
+    g = _allocation(law)
     # N_opt = g·(C/6)^(b/(a+b)) and D_opt = (C/6)^(a/(a+b)) / g  =>  N_opt = g^((a+b)/a) · D^(b/a)
     return g ** ((a + b) / a) * np.asarray(d, float) ** (b / a)
 

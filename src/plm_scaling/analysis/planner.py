@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .powerlaw import PF_DAY, parameter_samples
+from .powerlaw import PF_DAY, ci95, parameter_samples
 
 
 def _interval(values: np.ndarray) -> list[float]:
-    values = values[np.isfinite(values)]
-    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+    return ci95(values[np.isfinite(values)])
 
 
 def plan(laws: dict, flops: float | None = None, params: float | None = None, tokens: float | None = None) -> dict:

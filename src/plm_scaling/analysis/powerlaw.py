@@ -10,6 +10,11 @@ from scipy.optimize import OptimizeWarning, curve_fit
 PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day
 
 
+def ci95(values) -> list[float]:
+    """The 95% percentile interval of bootstrap or parameter draws."""
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+
+
 def power(x, a, b):
     return a * np.power(x, b)
 

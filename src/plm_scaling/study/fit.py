@@ -10,6 +10,7 @@ import numpy as np
 from ..analysis import isoflop
 from ..analysis.parametric import fit_parametric
 from ..io import atomic_outputs, sha256_file, write_json
+from ..tracking import absolute_uri
 from .collect import collect
 from .lineage import code_revision, sha256_text, stage_hash, start_run
 
@@ -35,8 +36,7 @@ def fit_study(study: str, run_dirs: list[str | Path], study_file: str | Path, ma
               seed: int = 0) -> dict:  # fmt: skip
     import mlflow
 
-    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
-        tracking_uri = "sqlite:///" + str(Path(tracking_uri.removeprefix("sqlite:///")).resolve())  # audit anywhere
+    tracking_uri = absolute_uri(tracking_uri)  # recorded in fits.json: audit opens it from any folder
     table, runs = collect(run_dirs, study)  # exactly the study's points (a runs folder may hold older ones)
     source_ids = [r["run_id"] for r in runs if r["run_id"]]
     with start_run(tracking_uri, experiment, "fit", {"stage": "fit", "study": study,
