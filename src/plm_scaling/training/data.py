@@ -30,11 +30,12 @@ def framed_stream(shard: Shard) -> np.ndarray:
     n = len(shard)
     out = np.empty(int(shard.offsets[-1]) + 2 * n, dtype=np.uint8)
     starts = shard.offsets[:-1] + 2 * np.arange(n)  # where each <cls> lands
+    ends = shard.offsets[1:] + 2 * np.arange(n) + 1  # and each <eos>
     out[starts] = CLS
-    out[shard.offsets[1:] + 2 * np.arange(n) + 1] = EOS
+    out[ends] = EOS
     residue = np.ones(out.size, dtype=bool)
     residue[starts] = False
-    residue[shard.offsets[1:] + 2 * np.arange(n) + 1] = False
+    residue[ends] = False
     out[residue] = shard.tokens
     return out
 

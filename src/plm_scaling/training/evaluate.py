@@ -15,12 +15,11 @@ from .module import PLMModule
 
 @torch.no_grad()
 def split_loss(module: PLMModule, loader) -> dict:
-    total = count = 0.0
-    for batch in loader:
-        loss, n = module.loss(batch)
-        total += float(loss) * int(n)
-        count += int(n)
-    return {"loss": total / max(1.0, count), "targets": int(count)}
+    """Mean loss over every target of the split, accumulated as the module's validation does it."""
+    module.on_validation_epoch_start()
+    for i, batch in enumerate(loader):
+        module.validation_step(batch, i)
+    return {"loss": module.validation_loss(), "targets": module.validation_targets()}
 
 
 def evaluate(run_dir: str | Path) -> dict:

@@ -22,6 +22,11 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
+def step_loss(outputs) -> float:
+    """The training loss of a step from what Lightning hands to on_train_batch_end."""
+    return float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+
+
 class PLMModule(L.LightningModule):
     def __init__(self, shape: dict, objective: str, lr: float, weight_decay: float, betas: tuple[float, float],
                  total_steps: int, warmup_steps: int, min_lr_ratio: float, tokens_per_step: int,
@@ -56,6 +61,9 @@ class PLMModule(L.LightningModule):
 
     def validation_loss(self) -> float:
         return self._val_sum / max(1.0, self._val_count)
+
+    def validation_targets(self) -> int:
+        return int(self._val_count)
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -125,7 +133,7 @@ class DivergenceGuard(Callback):
         self.factor, self.first = factor, None
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+        loss = step_loss(outputs)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"training loss is {loss} at step {trainer.global_step}")
         self.first = loss if self.first is None else self.first
@@ -143,7 +151,7 @@ class PlainProgress(Callback):
     def on_train_batch_end(self, trainer, module: PLMModule, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if trainer.is_global_zero and (step % self.every == 0 or step == trainer.max_steps):
-            loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+            loss = step_loss(outputs)
             metrics = trainer.callback_metrics
             tps = float(metrics.get("perf/tokens_per_s", float("nan")))
             print(f"step {step}/{trainer.max_steps} tokens {module.tokens_seen():,} loss {loss:.4f} "
