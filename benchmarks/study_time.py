@@ -22,7 +22,9 @@ def main() -> None:
     ap.add_argument("--results", default="results")
     a = ap.parse_args()
     res = Path(a.results)
-    points = {p.stem for p in (res / "studies" / a.study / "specs").glob("*.txt")}  # the study's current points
+    # The points of the study's last fit: spec files of points dropped from an earlier grid stay behind.
+    fits = json.loads((res / "studies" / a.study / "fits.json").read_text())
+    points = {r["sweep_point"] for r in fits["input_runs"]}
     per_rule = defaultdict(float)
     for tsv in res.glob("benchmarks/**/*.tsv"):
         rule = tsv.parent.name if tsv.parent.name not in (a.study,) else tsv.stem
