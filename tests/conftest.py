@@ -87,3 +87,15 @@ def tiny_overrides(manifest, run_dir, *extra):
     """A run of a few seconds: 6k-parameter model, context 32, 10 validations."""
     return [f"data.manifest={manifest}", f"run.dir={run_dir}", "model.target_params=5000", "model.context=32",
             "budget.flops=4e9", "data.valid_windows=16", "logger=none", "trainer.threads=1", *extra]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` run only where CUDA is available."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -124,3 +124,25 @@ def test_long_runs_take_larger_batches_but_keep_min_steps():
         if batch < recipe.LONG_RUN_BATCH:
             assert tokens / (2 * batch * 128) < recipe.MIN_STEPS
     assert recipe.batch_sequences(1e8, 1e12, 1024) == recipe.batch_sequences(1e8)  # already above the long-run batch
+
+
+@pytest.mark.parametrize("trainer", [["trainer.compile=true"], pytest.param(["trainer=gpu"], marks=pytest.mark.gpu)])
+def test_compiled_run_evaluates_and_resumes(small_manifest, tmp_path, trainer):
+    """torch.compile (as trainer=gpu uses it) must leave checkpoints that evaluate and resume load strictly; on a
+    GPU, bf16 with the fused AdamW and gradient clipping must train at all."""
+    run_dir = tmp_path / "compiled"
+    first = run_cli("train", *tiny_overrides(small_manifest, run_dir, *trainer))
+    assert first.returncode == 0, first.stderr[-2000:]
+    import torch
+
+    keys = torch.load(run_dir / "final.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    assert keys and all(k.startswith("model.") for k in keys)
+    ev = run_cli("evaluate", run_dir)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["valid_loss"] < 3.6
+    # Resume from the last checkpoint of a longer run of the same point: it loads into a compiled module.
+    (run_dir / "run.json").unlink()
+    os.replace(run_dir / "final.ckpt", run_dir / "checkpoints" / "last.ckpt")
+    again = run_cli("train", *tiny_overrides(small_manifest, run_dir, *trainer))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (run_dir / "run.json").exists()

@@ -131,13 +131,13 @@ class StepSampler(Sampler[int]):
 class ShardDataModule(L.LightningDataModule):
     def __init__(self, manifest: str | Path, context: int, objective: str, mask_ratio: float, seed: int,
                  batch_size: int, steps_per_epoch: int, valid_windows: int, eval_seed: int = 12345,
-                 global_step=lambda: 0):  # fmt: skip
+                 global_step=lambda: 0, workers: int = 0):  # fmt: skip
         super().__init__()
         self.split_dir = Path(manifest).parent
         self.manifest = read_json(manifest)
         self.context, self.objective, self.mask_ratio, self.seed = context, objective, mask_ratio, seed
         self.batch_size, self.steps_per_epoch, self.valid_windows = batch_size, steps_per_epoch, valid_windows
-        self.eval_seed, self.global_step = eval_seed, global_step
+        self.eval_seed, self.global_step, self.workers = eval_seed, global_step, workers
         self._streams: dict[str, np.ndarray] = {}
 
     def stream(self, split: str) -> np.ndarray:
@@ -148,7 +148,10 @@ class ShardDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         ds = WindowDataset(self.stream("train"), self.context, self.objective, self.mask_ratio, self.seed)
         sampler = StepSampler(self.steps_per_epoch, self.batch_size, self.global_step)
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler)
+        # Workers draw windows and masks ahead of the step (samples depend on their index only, so results do not
+        # change); pinned memory lets the copy to a GPU overlap compute.
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.workers,
+                          persistent_workers=self.workers > 0, pin_memory=torch.cuda.is_available())  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
         ds = TiledDataset(self.stream("valid"), self.context, self.objective, self.mask_ratio, self.eval_seed,

@@ -18,7 +18,7 @@ def split_loss(module: PLMModule, loader) -> dict:
     """Mean loss over every target of the split, accumulated as the module's validation does it."""
     module.on_validation_epoch_start()
     for i, batch in enumerate(loader):
-        module.validation_step(batch, i)
+        module.validation_step({k: v.to(module.device) for k, v in batch.items()}, i)
     return {"loss": module.validation_loss(), "targets": module.validation_targets()}
 
 
@@ -28,7 +28,8 @@ def evaluate(run_dir: str | Path) -> dict:
         raise ValueError(f"{run_dir}: no run.json; the run has not finished training")
     cfg = OmegaConf.load(run_dir / "config.yaml")
     done = read_json(run_dir / "run.json")
-    module = PLMModule.load_from_checkpoint(run_dir / "final.ckpt", map_location="cpu", compile=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # a 100M model on a CPU takes minutes per split
+    module = PLMModule.load_from_checkpoint(run_dir / "final.ckpt", map_location=device, compile=False)
     module.eval()
     dm = ShardDataModule(cfg.data.manifest, cfg.model.context, done["objective"], cfg.objective.mask_ratio,
                          cfg.seed, batch_size=64, steps_per_epoch=1, valid_windows=cfg.data.valid_windows)  # fmt: skip

@@ -34,12 +34,23 @@ class PLMModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.model = ProteinLM(ModelShape(**shape), causal=objective == "clm")
-        self.forward_fn = torch.compile(self.model) if compile else self.model
+        if compile:
+            # Regional, in-place compilation: every block shares one compiled graph (compile time does not grow
+            # with depth), and the state_dict keeps its plain `model.*` keys, so checkpoints load uncompiled.
+            for block in self.model.blocks:
+                block.compile()
         self._val_sum = self._val_count = 0.0
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints written before regional compilation also held the compiled copy as `forward_fn._orig_mod.*`
+        (the same tensors as `model.*`); drop those keys so strict loading accepts them."""
+        state = checkpoint.get("state_dict", {})
+        for key in [k for k in state if k.startswith("forward_fn.")]:
+            del state[key]
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cross-entropy over target positions, and how many there were."""
-        logits = self.forward_fn(batch["inputs"])
+        logits = self.model(batch["inputs"])
         targets = batch["targets"]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
                                ignore_index=IGNORE)  # fmt: skip
@@ -69,12 +80,28 @@ class PLMModule(L.LightningModule):
         hp = self.hparams
         decay = [p for p in self.parameters() if p.dim() >= 2]  # matrices and the embedding, not norms
         no_decay = [p for p in self.parameters() if p.dim() < 2]
+        # fused: one kernel for all parameters on GPU instead of several per tensor (not under fp16 loss scaling,
+        # where Lightning must unscale gradients before clipping them)
+        fused = self.device.type == "cuda" and self._loss_scaler() is None
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr, betas=tuple(hp.betas))  # fmt: skip
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr, betas=tuple(hp.betas),
+                                fused=fused)  # fmt: skip
         schedule = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: lr_factor(step, hp.total_steps, hp.warmup_steps, hp.min_lr_ratio)
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def _loss_scaler(self):
+        return getattr(self.trainer.precision_plugin, "scaler", None)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip by global norm. Lightning's mixed-precision plugin refuses to clip for a fused optimizer, a check
+        meant for fp16 loss scaling; without a scaler (fp32, bf16) the gradients are true gradients: clip them."""
+        if gradient_clip_val and self._loss_scaler() is None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]  # Lightning's order
+            torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def tokens_seen(self) -> int:
         return int(self.global_step * self.hparams.tokens_per_step)
@@ -108,31 +135,47 @@ class CurveLogger(Callback):
 
 
 class Throughput(Callback):
-    """tokens/s and achieved model FLOP/s (6·N per token) of the training steps."""
+    """tokens/s and achieved model FLOP/s (6·N per token) of the training steps.
+
+    Each window covers training steps only (it restarts after every validation and checkpoint) and ends in a
+    device sync: a GPU runs behind the host, so an unsynchronised clock times the host's queueing, not the steps."""
 
     def __init__(self, every: int):
         self.every, self._t, self._step = every, None, 0
 
+    def on_train_epoch_start(self, trainer, module: PLMModule) -> None:
+        self._t = None
+
+    def _now(self, module: PLMModule) -> float:
+        if module.device.type == "cuda":
+            torch.cuda.synchronize(module.device)
+        return time.perf_counter()
+
     def on_train_batch_end(self, trainer, module: PLMModule, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if self._t is None:
-            self._t, self._step = time.perf_counter(), step
+            self._t, self._step = self._now(module), step
             return
         if step - self._step >= self.every:
-            dt = time.perf_counter() - self._t
+            dt = self._now(module) - self._t
             tps = (step - self._step) * module.hparams.tokens_per_step / dt
             module.log_dict({"perf/tokens_per_s": tps, "perf/model_flops_per_s": tps * module.hparams.flops_per_token,
                              "perf/tokens": float(module.tokens_seen())})  # fmt: skip
-            self._t, self._step = time.perf_counter(), step
+            self._t, self._step = self._now(module), step
 
 
 class DivergenceGuard(Callback):
-    """Stop with a clear message when the training loss is NaN/inf or has blown up past `factor`× its start."""
+    """Stop with a clear message when the training loss is NaN/inf or has blown up past `factor`× its start.
 
-    def __init__(self, factor: float = 3.0):
-        self.factor, self.first = factor, None
+    Checked every `every` steps, not every step: reading the loss is a host-device sync that stalls a GPU's queue;
+    a NaN persists in the weights, so a later check still catches it."""
+
+    def __init__(self, factor: float = 3.0, every: int = 1):
+        self.factor, self.first, self.every = factor, None, every
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.first is not None and trainer.global_step % self.every:
+            return
         loss = step_loss(outputs)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"training loss is {loss} at step {trainer.global_step}")

@@ -63,7 +63,7 @@ def plan(cfg: DictConfig) -> dict:
         raise ConfigError(f"config key model.context: {m.context} is outside [2, 8192]")
     try:
         shape = (ModelShape(m.n_layers, m.d_model, m.n_heads, context=m.context) if m.n_layers is not None
-                 else shape_for(float(m.target_params), m.context))  # fmt: skip
+                 else shape_for(float(m.target_params), m.context, aspect=float(m.aspect)))  # fmt: skip
     except ValueError as err:
         raise ConfigError(f"config key model: {err}") from None
     if shape.d_model // shape.n_heads > m.context * 8:
@@ -174,7 +174,7 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
     dm = ShardDataModule(cfg.data.manifest, cfg.model.context, p["objective"], cfg.objective.mask_ratio, cfg.seed,
                          batch_size=p["batch_sequences"] // p["world"],
                          steps_per_epoch=p["steps_per_epoch"],
-                         valid_windows=cfg.data.valid_windows)  # fmt: skip
+                         valid_windows=cfg.data.valid_windows, workers=cfg.trainer.loader_workers)  # fmt: skip
     module = PLMModule(shape=p["shape"], objective=p["objective"], lr=p["lr"], weight_decay=cfg.optim.weight_decay,
                        betas=(cfg.optim.beta1, cfg.optim.beta2), total_steps=p["steps"],
                        warmup_steps=p["warmup_steps"], min_lr_ratio=cfg.optim.min_lr_ratio,
@@ -185,7 +185,7 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
     callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, every_n_epochs=1,
                                  save_on_train_epoch_end=True),
                  CurveLogger(run_dir / "curve.csv", logger), Throughput(every=max(1, min(every, 20))),
-                 DivergenceGuard(), RichProgressBar() if interactive else PlainProgress(every)]  # fmt: skip
+                 DivergenceGuard(every=cfg.trainer.log_every_n_steps), RichProgressBar() if interactive else PlainProgress(every)]  # fmt: skip
     strategy = cfg.trainer.strategy
     if strategy == "ddp" and cfg.trainer.accelerator == "cpu":
         from lightning.pytorch.strategies import DDPStrategy
