@@ -95,6 +95,11 @@ def mlflow_experiment():
     return f"{config['mlflow']['experiment']}/{STUDY_NAME}" if STUDY_NAME else config["mlflow"]["experiment"]
 
 
+def paper_experiment():
+    """The paper stage's experiment: the authors' released curves, the paper fits, figures and Table 2."""
+    return f"{config['mlflow']['experiment']}/paper"
+
+
 if STUDY is not None:
     write_point_specs()
 
@@ -124,8 +129,9 @@ def paper_targets():
             f"config key paper_logs: folder {config['paper_logs']} not found; point it at the authors' released "
             "logs (see README) or set it to null to skip the paper stage"
         )
-    figures = [f"results/paper/figures/{name}.{ext}" for name in PAPER_FIGURES for ext in ("png", "svg")]
-    return [*figures, "results/paper/table2.csv", "results/paper/table2.md"]
+    figures = [f"results/paper/figures/{name}.{ext}" for name in PAPER_FIGURES
+               for ext in ("png", "svg", "png.provenance.json")]  # fmt: skip
+    return [*figures, "results/paper/table2.csv", "results/paper/table2.md", "results/paper/table2.csv.provenance.json"]
 
 
 def data_targets():

@@ -24,9 +24,52 @@ rule ingest_paper_logs:
         "{params.plm} ingest-logs {input:q} {output:q} > {log:q} 2>&1"
 
 
+rule paper_mlflow_store:
+    input:
+        rules.mlflow_store.output,  # after the study's: creating the store's schema twice at once races
+    output:
+        f"{PAPER}/mlflow_store.json",
+    params:
+        plm=PLM,
+        uri=config["mlflow"]["tracking_uri"],
+        experiment=paper_experiment(),
+    conda:
+        "../envs/plm-scaling.yaml"
+    log:
+        "results/logs/paper/paper_mlflow_store.log",
+    benchmark:
+        "results/benchmarks/paper/paper_mlflow_store.tsv"
+    shell:
+        "{params.plm} mlflow-init {params.uri:q} {params.experiment:q} {output:q} > {log:q} 2>&1"
+
+
+rule track_paper_logs:
+    input:
+        table=rules.ingest_paper_logs.output,
+        store=rules.paper_mlflow_store.output,
+    output:
+        f"{PAPER}/released_runs.json",
+    params:
+        plm=PLM,
+        logs=config["paper_logs"] or "",
+        uri=config["mlflow"]["tracking_uri"],
+        experiment=paper_experiment(),
+        code=CODE["analysis"],
+    conda:
+        "../envs/plm-scaling.yaml"
+    log:
+        "results/logs/paper/track_paper_logs.log",
+    benchmark:
+        "results/benchmarks/paper/track_paper_logs.tsv"
+    shell:
+        "{params.plm} paper-track {params.logs:q} {input.table:q} {output:q} --tracking-uri {params.uri:q}"
+        " --experiment {params.experiment:q} > {log:q} 2>&1"
+
+
 rule fit_paper_logs:
     input:
-        rules.ingest_paper_logs.output,
+        table=rules.ingest_paper_logs.output,
+        released=rules.track_paper_logs.output,
     output:
         f"{PAPER}/fits.json",
     params:
@@ -41,7 +84,8 @@ rule fit_paper_logs:
     benchmark:
         "results/benchmarks/paper/fit_paper_logs.tsv"
     shell:
-        "{params.plm} paper-fits {input:q} {output:q} --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
+        "{params.plm} paper-fits {input.table:q} {output:q} --released {input.released:q}"
+        " --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
 
 
 rule paper_figure:
@@ -56,6 +100,7 @@ rule paper_figure:
             subcategory="{figure}",
         ),
         svg=f"{PAPER}/figures/{{figure}}.svg",
+        provenance=f"{PAPER}/figures/{{figure}}.png.provenance.json",
     wildcard_constraints:
         figure="|".join(PAPER_FIGURES),
     params:
@@ -78,6 +123,7 @@ rule paper_table2:
     output:
         csv=report(f"{PAPER}/table2.csv", caption="report/paper_table2.rst", category="Paper reproduction"),
         md=f"{PAPER}/table2.md",
+        provenance=f"{PAPER}/table2.csv.provenance.json",
     params:
         plm=PLM,
         code=CODE["analysis"],

@@ -38,6 +38,26 @@ def run_snakemake(workflow: Path, workdir: Path, configfile: Path, *args: str) -
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
+def copy_workflow(wf: Path, **config) -> Path:
+    """A copy of the workflow in `wf` (so a test may edit its code or config) and its config file, the project's
+    config.yaml with the small FASTA fixture as its dataset, updated with `config`."""
+    import shutil
+
+    import yaml
+
+    for item in ("Snakefile", "rules", "config", "profiles", "src", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, wf / item)
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg.update({"datasets": {"uniprot_example": {"fasta": str(SMALL_FASTA), "min_length": 20}},
+                "split": {"valid": 0.1, "test": 0.1},
+                "mlflow": {"tracking_uri": f"sqlite:///{wf}/results/mlflow.db", "experiment": "plm-scaling"},
+                **config})  # fmt: skip
+    path = wf / "test_config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 def data_stage(fasta: Path, root: Path, min_length: int, valid: float, test: float, dataset: str) -> dict:
     """clean + split (real MMseqs2, the workflow's default split parameters) into root/clean and root/split."""
     from plm_scaling.data.clean import clean

@@ -5,29 +5,33 @@ import pytest
 
 from plm_scaling.analysis import isoflop
 from plm_scaling.analysis.logs import Table
-from plm_scaling.analysis.parametric import (compute_optimal, fit_data_constrained, fit_parametric, n_for_data,
-                                             predict, predict_data_constrained)  # fmt: skip
+from plm_scaling.analysis.parametric import (compute_optimal, fit_data_constrained, fit_parametric, fit_seed,
+                                             n_for_data, predict, predict_data_constrained)  # fmt: skip
 from plm_scaling.analysis.planner import plan
 
 LAW = {"E": 1.8, "A": 400.0, "B": 1200.0, "alpha": 0.34, "beta": 0.28}
 
 
-def synthetic_isoflop_table(noise: float = 0.0, seed: int = 0) -> Table:
-    """IsoFLOP runs from LAW: per budget, 7 sizes log-spaced around the true optimum; each run's curve is the
-    law along its own tokens, ending at its budget."""
-    rng = np.random.default_rng(seed)
+def synthetic_runs(c: float, sizes, rng, noise: float = 0.0) -> list[dict]:
+    """Table rows of runs of these sizes at budget c; each curve is LAW along its own tokens, ending at c."""
     rows = []
-    for c in (1e18, 3e18, 1e19, 3e19, 1e20, 3e20):
-        n_opt, _ = compute_optimal(LAW, c)
-        for k, n in enumerate(n_opt * np.logspace(-0.9, 0.9, 7)):
-            d_final = c / (6 * n)
-            for i, d in enumerate(np.linspace(0.2, 1.0, 9) * d_final):
-                loss = float(predict(LAW, n, d)) * float(np.exp(rng.normal(0, noise)))
-                rows.append({"objective": "clm", "size_label": f"s{k}", "n": float(n), "run": f"{c:g}_{k}",
-                             "x_kind": "gigaflos", "x": 6 * n * d / 1e9, "loss": loss, "source": f"{c:g}_{k}.csv",
-                             "group": "synthetic", "metric": "valid_loss", "row": float(i), "wall_time": 0.0,
-                             "duplicate_of": ""})  # fmt: skip
-    return Table.from_rows(rows)
+    for k, n in enumerate(sizes):
+        d_final = c / (6 * n)
+        for i, d in enumerate(np.linspace(0.2, 1.0, 9) * d_final):
+            loss = float(predict(LAW, n, d)) * float(np.exp(rng.normal(0, noise)))
+            rows.append({"objective": "clm", "size_label": f"s{k}", "n": float(n), "run": f"{c:g}_{k}",
+                         "x_kind": "gigaflos", "x": 6 * n * d / 1e9, "loss": loss, "source": f"{c:g}_{k}.csv",
+                         "group": "synthetic", "metric": "valid_loss", "row": float(i), "wall_time": 0.0,
+                         "duplicate_of": ""})  # fmt: skip
+    return rows
+
+
+def synthetic_isoflop_table(noise: float = 0.0, seed: int = 0, extra: list[dict] = ()) -> Table:
+    """IsoFLOP runs from LAW: per budget, 7 sizes log-spaced around the true optimum."""
+    rng = np.random.default_rng(seed)
+    rows = [r for c in (1e18, 3e18, 1e19, 3e19, 1e20, 3e20)
+            for r in synthetic_runs(c, compute_optimal(LAW, c)[0] * np.logspace(-0.9, 0.9, 7), rng, noise)]  # fmt: skip
+    return Table.from_rows([*rows, *extra])
 
 
 def test_isoflop_interp_recovers_the_exponents():
@@ -97,3 +101,25 @@ def test_edge_minima_are_rejected_and_reported():
     with pytest.warns(UserWarning, match="rejected \\(edge"):
         with pytest.raises(ValueError, match="0 budget\\(s\\) with an interior IsoFLOP minimum"):
             isoflop.fit(small, "synthetic-clm", bootstrap=0)
+
+
+def test_isoflop_fit_reports_every_budget_it_drops():
+    """A budget that only two sizes reached is left out of the law, and the fit says so (once silently)."""
+    two_sizes = synthetic_runs(1e21, compute_optimal(LAW, 1e21)[0] * np.array([0.5, 2.0]), np.random.default_rng(0))
+    table = synthetic_isoflop_table(extra=two_sizes)
+    with pytest.warns(UserWarning, match=r"budget 1e\+21 FLOPs dropped: only 2 size\(s\)"):
+        result = isoflop.fit(table, "synthetic-clm", bootstrap=10)
+    assert [d["c"] for d in result["dropped"]] == [1e21] and result["n_budgets"] == 6
+
+
+def test_seed_method_recovers_the_law_and_says_when_it_cannot():
+    rng = np.random.default_rng(1)
+    n = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 60))
+    d = np.exp(rng.uniform(np.log(1e9), np.log(1e12), 60))
+    loss = predict(LAW, n, d) * np.exp(rng.normal(0, 0.002, 60))
+    law = fit_seed(n, d, loss, p0={"E": 2.0, "A": 300.0, "B": 1000.0, "alpha": 0.3, "beta": 0.3})
+    for key in ("E", "alpha", "beta"):
+        assert law[key] == pytest.approx(LAW[key], rel=0.1), key
+    assert law["identified"]
+    flat = fit_seed(n, d, np.full(60, 2.5))  # no dependence on N or D: nothing can be identified
+    assert "error" in flat or not flat["identified"]

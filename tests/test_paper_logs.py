@@ -77,7 +77,7 @@ def test_cli_fit_logs_notebook_json_contract():
     out = json.loads(proc.stdout)
     for objective in ("clm", "mlm"):
         for key in ("n_opt", "d_opt", "loss"):
-            assert set(out[objective][key]) == {"coef", "exponent"}
+            assert set(out[objective][key]) == {"coef", "exponent", "cov"}  # cov: what a planner interval needs
         assert out[objective]["n_budgets"] >= 3 and out[objective]["n_runs"] >= out[objective]["n_budgets"] // 2
 
 
@@ -122,6 +122,24 @@ def test_cli_plan_json_checks_the_papers_claims():
     # The paper: a 7.2B CLM at ProGen2-xlarge's budget, a 10.7B MLM at ESM-2 3B's; ours within 15%.
     assert out["clm"]["n_opt"] == pytest.approx(7.2e9, rel=0.15)
     assert out["mlm"]["n_opt"] == pytest.approx(10.7e9, rel=0.15)
+
+
+def test_cli_plan_out_of_the_box_uses_the_released_law_without_a_fake_interval(tmp_path):
+    env_free = run_cli("plan", "--objective", "clm", "--flops", "1.34e22", "--json")
+    assert env_free.returncode == 0, env_free.stderr
+    out = json.loads(env_free.stdout)
+    assert "released law" in out["law"] and out["loss"] is None
+    assert out["ci95"] == {"n_opt": None, "d_opt": None, "loss": None}  # the released law carries no uncertainty
+    assert out["n_opt"] == pytest.approx(7.2e9, rel=0.1) and out["d_opt"] * out["n_opt"] * 6 == pytest.approx(1.34e22)
+    text = run_cli("plan", "--objective", "mlm", "--flops", "1.7e22").stdout
+    assert "released law" in text and "95% CI" not in text and "no interval" in text
+    # A law file from fit-logs --json carries the covariance an interval needs: never a zero-width interval.
+    laws = tmp_path / "laws.json"
+    laws.write_text(run_cli("fit-logs", PAPER_LOGS, "--method", "notebook", "--json").stdout)
+    out = json.loads(run_cli("plan", "--objective", "clm", "--flops", "1.34e22", "--law", laws, "--json").stdout)
+    for key in ("n_opt", "d_opt", "loss"):
+        lo, hi = out["ci95"][key]
+        assert lo < out[key] < hi and hi > lo * 1.001
 
 
 # ------------------------------------------------------------------------------------------ malformed inputs
@@ -203,4 +221,8 @@ def test_every_paper_figure_is_drawn(tmp_path, paper_table):
     assert run_cli("paper-figure", "table2", table, fits, tmp_path / "t2.csv").returncode == 0
     rows = (tmp_path / "t2.md").read_text().splitlines()
     exponent = json.loads(fits.read_text())["notebook"]["clm"]["n_opt"]["exponent"]
-    assert len(rows) == 2 + 12 and rows[2].startswith(f"| CLM | n | notebook | {exponent:.3f} |")
+    assert rows[2].startswith(f"| CLM | n | notebook | {exponent:.3f} |")
+    exponents, constants = rows[: rows.index("")], rows[rows.index("") + 3 :]
+    assert len(exponents) == 2 + 8 + 2 * 4 * 2  # notebook, interp; parametric: 2 methods x 2 inputs, N and D
+    assert len(constants) == 2 + 2 * 4 and all(r.endswith(("| yes |", "| no |")) for r in constants[2:])
+    assert any("seed, whole curves" in r for r in constants)

@@ -2,14 +2,17 @@
 its audit, and partial re-runs seen by real dry runs."""
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 from mlflow import MlflowClient
 
-from .conftest import REPO, SMALL_FASTA, run_cli, run_snakemake
+from .conftest import REPO, copy_workflow, run_cli, run_snakemake
 
 
 def snakemake(wf, *args):
@@ -30,18 +33,10 @@ def planned_jobs(wf) -> dict[str, int]:
 def smoke(tmp_path_factory):
     """A copy of the workflow (so tests may edit its code and study), run once on the smoke study, 4 jobs at once."""
     wf = tmp_path_factory.mktemp("wf")
-    for item in ("Snakefile", "rules", "config", "profiles", "src", "envs"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, wf / item)
     studies = wf / "studies"
     studies.mkdir()
     shutil.copy(REPO / "config" / "studies" / "smoke.yaml", studies / "smoke.yaml")
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg.update({"datasets": {"uniprot_example": {"fasta": str(SMALL_FASTA), "min_length": 20}},
-                "split": {"valid": 0.1, "test": 0.1}, "paper_logs": None, "study": "smoke",
-                "study_dir": str(studies), "analysis": {"bootstrap": 100, "seed": 0},
-                "mlflow": {"tracking_uri": f"sqlite:///{wf}/results/mlflow.db", "experiment": "plm-scaling"}})  # fmt: skip
-    (wf / "test_config.yaml").write_text(yaml.safe_dump(cfg))
+    copy_workflow(wf, paper_logs=None, study="smoke", study_dir=str(studies), analysis={"bootstrap": 100, "seed": 0})
     run = snakemake(wf, "--cores", "4")
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     return wf
@@ -95,6 +90,54 @@ def test_audit_fails_on_changed_bytes_and_on_a_missing_input_run(smoke, tmp_path
     assert proc.returncode == 1 and f"input run {'0' * 32}" in proc.stdout and "is missing" in proc.stdout
 
 
+def test_audit_fails_on_deleted_runs(smoke):
+    """A deleted run still answers get_run; the audit must look at its lifecycle stage."""
+    figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
+    side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
+    client = MlflowClient(tracking_uri=side["tracking_uri"])
+    for run_id in (side["producing_run_id"], side["fit_run_id"], side["input_runs"][3]["run_id"]):
+        client.delete_run(run_id)
+        try:
+            proc = run_cli("audit", figure)
+        finally:
+            client.restore_run(run_id)
+        assert proc.returncode == 1 and f"{run_id}" in proc.stdout and "is deleted" in proc.stdout, proc.stdout
+    assert run_cli("audit", figure).returncode == 0
+
+
+def test_audit_fails_on_another_studys_figure_copied_over(smoke):
+    figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
+    other = smoke / "results" / "studies" / "other" / "figures"
+    other.mkdir(parents=True)
+    for name in ("isoflop.png", "isoflop.png.provenance.json"):
+        shutil.copy(figure.with_name(name), other / name)
+    proc = run_cli("audit", other / "isoflop.png")
+    shutil.rmtree(other.parent)
+    assert proc.returncode == 1, proc.stdout
+    assert "sits at studies/other/figures/isoflop.png but its provenance was made for studies/smoke" in proc.stdout
+
+
+def test_audit_shows_the_plotted_loss_and_sees_training_config_changes(smoke, tmp_path):
+    figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
+    side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
+    point = side["input_runs"][0]
+    fits = json.loads((smoke / "results" / "studies" / "smoke" / "fits.json").read_text())
+    plotted = [p for f in fits["fits"].values() for p in f["isoflop"]["points"]]
+    assert point["valid_loss"] != point["final_val_loss"]
+    assert any(abs(p["loss"] - point["valid_loss"]) < 1e-12 for p in plotted)  # the figure plots valid_loss
+    out = run_cli("audit", figure).stdout
+    assert f"loss {point['valid_loss']:.4f} [{point['final_val_loss']:.4f}]" in out
+    # The Hydra config groups decide the training runs: an edit makes the figure stale.
+    config = tmp_path / "train"
+    shutil.copytree(REPO / "config" / "train", config)
+    text = (config / "train.yaml").read_text().replace("warmup_fraction: 0.05", "warmup_fraction: 0.06")
+    (config / "train.yaml").write_text(text)
+    env = {**os.environ, "PLM_TRAIN_CONFIG_DIR": str(config)}
+    proc = subprocess.run([sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)], capture_output=True,
+                          text=True, env=env)  # fmt: skip
+    assert proc.returncode == 1 and "stale: train code or configuration changed" in proc.stdout
+
+
 def test_partial_reruns(smoke):
     assert planned_jobs(smoke) == {}  # nothing changed: nothing to do
 
@@ -115,9 +158,17 @@ def test_partial_reruns(smoke):
     assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 1, "all": 1}
     fitting.write_text(code)
 
+    train_config = smoke / "config" / "train" / "train.yaml"
+    text = train_config.read_text()
+    train_config.write_text(text.replace("warmup_fraction: 0.05", "warmup_fraction: 0.06"))
+    assert planned_jobs(smoke) == {"train": 18, "evaluate": 18, "fit_study": 1, "study_figure": 1, "all": 1}
+    train_config.write_text(text)
+
     cfg_path = smoke / "test_config.yaml"
     cfg_text = cfg_path.read_text()
     cfg = yaml.safe_load(cfg_text)
+    cfg_path.write_text(yaml.safe_dump({**cfg, "analysis": {"bootstrap": 50, "seed": 0}}))
+    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 1, "all": 1}  # an analysis-only setting
     cfg["datasets"]["uniprot_example"]["min_length"] = 25
     cfg_path.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smoke)

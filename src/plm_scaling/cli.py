@@ -74,73 +74,119 @@ def _fit_logs(a: argparse.Namespace) -> None:
 
 def _fit_parametric(a: argparse.Namespace) -> None:
     from .analysis.fits import read_points_csv
-    from .analysis.parametric import fit_parametric
+    from .analysis.parametric import fit_parametric, fit_seed, identified
 
     pts = read_points_csv(a.csv, a.n_col, a.d_col, a.c_col, a.loss_col, a.drop_highest)
-    law = fit_parametric(pts["n"], pts["d"], pts["loss"], bootstrap=a.bootstrap, seed=a.seed)
+    if a.method == "seed":
+        law = fit_seed(pts["n"], pts["d"], pts["loss"], p0=_p0(a.p0))
+        if "error" in law:
+            raise ValueError(law["error"])
+    else:
+        law = fit_parametric(pts["n"], pts["d"], pts["loss"], bootstrap=a.bootstrap, seed=a.seed)
     if a.json:
         _print_json(law)
-    else:
-        print(f"L = {law['E']:.4f} + {law['A']:.4g}/N^{law['alpha']:.4f} + {law['B']:.4g}/D^{law['beta']:.4f}"
-              f"  ({law['n_points']} points, {law['status']['message']})")
+        return
+    how = law["status"]["message"] if "status" in law else f"curve_fit trf from p0 {law['p0']}"
+    print(f"L = {law['E']:.4f} + {law['A']:.4g}/N^{law['alpha']:.4f} + {law['B']:.4g}/D^{law['beta']:.4f}"
+          f"  ({law['n_points']} points, {how})")
+    if not identified(law):
+        print("warning: poorly identified (a parameter's uncertainty exceeds half its value, or E <= 0)",
+              file=sys.stderr)  # fmt: skip
 
 
-def _laws_for_plan(a: argparse.Namespace) -> dict:
+def _p0(text: str | None) -> dict | None:
+    """--p0 "E,A,B,alpha,beta" -> the start of the seed's fit."""
+    from .analysis.parametric import LAW_KEYS
+
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != len(LAW_KEYS):
+        raise ValueError(f"--p0: give {len(LAW_KEYS)} numbers E,A,B,alpha,beta, got {text!r}")
+    return dict(zip(LAW_KEYS, values))
+
+
+def _laws_for_plan(a: argparse.Namespace) -> tuple[dict, str]:
+    """(laws of the objective, which law answered): --law FILE, else a notebook fit of --logs (or
+    $PLM_PAPER_LOGS), else the laws the authors released with their notebook."""
     from .analysis import notebook
+    from .analysis.fits import RELEASED_LAWS
     from .io import read_json
 
     if a.law:
         laws = read_json(a.law)
         laws = laws.get("notebook", laws) if a.objective not in laws else laws
-        if a.objective not in laws:
-            raise ValueError(f"{a.law}: no {a.objective} laws in this file")
-        return laws[a.objective]
+        if not isinstance(laws.get(a.objective), dict) or "n_opt" not in laws[a.objective]:
+            raise ValueError(f"{a.law}: no {a.objective} n_opt law in this file")
+        return laws[a.objective], f"laws from {a.law}"
     logs = a.logs or os.environ.get("PLM_PAPER_LOGS")
-    if not logs:
-        raise ValueError("give --law FILE, or --logs DIR (or PLM_PAPER_LOGS) with the authors' released logs")
-    return notebook.fit(_load_table(logs), a.objective)
+    if logs:
+        return notebook.fit(_load_table(logs), a.objective), f"notebook method fitted to {logs}"
+    return RELEASED_LAWS[a.objective], "the authors' released law (notebook law_weights; N_opt only)"
 
 
 def _plan(a: argparse.Namespace) -> None:
     from .analysis.planner import plan
 
-    result = plan(_laws_for_plan(a), flops=a.flops, params=a.params, tokens=a.tokens)
+    laws, source = _laws_for_plan(a)
+    result = {**plan(laws, flops=a.flops, params=a.params, tokens=a.tokens), "law": source}
     if a.json:
         _print_json(result)
         return
-    ci = result["ci95"]
-    print(f"{a.objective} at C = {result['flops']:.3g} FLOPs:")
-    print(f"  N_opt = {result['n_opt']:.3g}  (95% CI {ci['n_opt'][0]:.3g} – {ci['n_opt'][1]:.3g})")
-    print(f"  D_opt = {result['d_opt']:.3g}  (95% CI {ci['d_opt'][0]:.3g} – {ci['d_opt'][1]:.3g})")
-    print(f"  loss  = {result['loss']:.4f}  (95% CI {ci['loss'][0]:.4f} – {ci['loss'][1]:.4f})")
+    print(f"{a.objective} at C = {result['flops']:.3g} FLOPs ({source}):")
+    for key, label, fmt in (("n_opt", "N_opt", ".3g"), ("d_opt", "D_opt", ".3g"), ("loss", "loss ", ".4f")):
+        if result[key] is None:
+            print(f"  {label} = (no loss law)")
+            continue
+        ci = result["ci95"][key]
+        interval = f"  (95% CI {ci[0]:{fmt}} – {ci[1]:{fmt}})" if ci else "  (no interval: this law carries no uncertainty)"
+        print(f"  {label} = {result[key]:{fmt}}{interval}")
 
 
 def _paper_fits(a: argparse.Namespace) -> None:
-    from .analysis.fits import fit_all
     from .io import atomic_outputs, write_json
 
-    fits = fit_all(_load_table(a.table), bootstrap=a.bootstrap, seed=a.seed)
+    if a.released:  # the fit as an MLflow run naming the released runs, provenance recorded in its output
+        from .study.paper import fit_paper
+
+        fits = fit_paper(a.table, a.released, a.out, bootstrap=a.bootstrap, seed=a.seed)
+    else:
+        from .analysis.fits import fit_all
+
+        fits = fit_all(_load_table(a.table), bootstrap=a.bootstrap, seed=a.seed)
+        with atomic_outputs(a.out) as (tmp,):
+            write_json(tmp, fits)
     for w in fits["warnings"]:
         print(f"warning: {w}")
-    with atomic_outputs(a.out) as (tmp,):
-        write_json(tmp, fits)
+
+
+def _paper_track(a: argparse.Namespace) -> None:
+    from .study.paper import track_released
+
+    r = track_released(a.logs, a.table, a.tracking_uri, a.experiment, a.out)
+    print(f"{len(r['runs'])} released curves in experiment {r['experiment']}: {r['new_runs']} logged now, "
+          f"{len(r['runs']) - r['new_runs']} unchanged")  # fmt: skip
 
 
 def _paper_figure(a: argparse.Namespace) -> None:
     from .io import read_json
-    from .plotting import figures
 
     fits = read_json(a.fits)
-    if a.name == "table2":
-        figures.table2(fits, a.out)
-    elif a.name == "isoflop":
-        figures.isoflop(fits["interp"], a.out)
-    elif a.name == "isoloss":
-        figures.isoloss(fits["parametric"], a.out)
-    elif a.name == "transfer":
-        figures.transfer(_load_table(a.table), fits["transfer"], a.out)
+    if "provenance" in fits:  # fitted as an MLflow run: the figure is a run too, with its provenance
+        from .study.paper import paper_output
+
+        paper_output(a.name, a.table, a.fits, a.out)
+    elif a.name == "table2":
+        from .plotting.table2 import table2
+
+        table2(fits, a.out)
     else:
-        figures.FIGURES[a.name](_load_table(a.table), a.out)
+        from .plotting import figures
+
+        figures.draw_paper_figure(a.name, lambda: _load_table(a.table), fits, a.out)
 
 
 def _train(a: argparse.Namespace) -> None:
@@ -255,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--c-col", help="compute column; D = C / (6 N)")
     fp.add_argument("--loss-col", required=True)
     fp.add_argument("--drop-highest", type=int, default=0, help="leave out the K runs of highest loss")
+    fp.add_argument("--method", choices=("epoch", "seed"), default="epoch",
+                    help="epoch: Huber in log space, L-BFGS from a grid, bootstrap intervals (default); seed: the "
+                    "authors' curve_fit (trf, maxfev 12000) from one start")  # fmt: skip
+    fp.add_argument("--p0", help="start of the seed method: E,A,B,alpha,beta (default 1.5,100,100,0.3,0.3)")
     _bootstrap_args(fp, 200)
     fp.add_argument("--json", action="store_true")
     fp.set_defaults(func=_fit_parametric)
@@ -265,16 +315,26 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--flops", type=float)
     what.add_argument("--params", type=float, help="N: plan the budget whose optimum is this size")
     what.add_argument("--tokens", type=float, help="D: plan the budget whose optimum trains on this many tokens")
-    pl.add_argument("--law", help="laws JSON (fit-logs --json output or the workflow's fits); default: notebook fit")
-    pl.add_argument("--logs", help="released logs folder for the default law (else $PLM_PAPER_LOGS)")
+    pl.add_argument("--law", help="laws JSON (fit-logs --json output or the workflow's fits)")
+    pl.add_argument("--logs", help="fit the notebook law to these released logs (else $PLM_PAPER_LOGS); with "
+                    "neither, the law the authors released")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=_plan)
 
     pf = sub.add_parser("paper-fits", help="all fits (notebook, interp, parametric, transfer) of a tidy table")
     pf.add_argument("table")
     pf.add_argument("out")
+    pf.add_argument("--released", help="paper-track's output: fit as an MLflow run that names the released runs")
     _bootstrap_args(pf, 1000)
     pf.set_defaults(func=_paper_fits)
+
+    pt = sub.add_parser("paper-track", help="log every released curve as an MLflow run (unchanged ones once)")
+    pt.add_argument("logs", help="the released logs folder")
+    pt.add_argument("table", help="its tidy table (ingest-logs output)")
+    pt.add_argument("out", help="JSON listing the runs with source and sha256")
+    pt.add_argument("--tracking-uri", required=True)
+    pt.add_argument("--experiment", required=True)
+    pt.set_defaults(func=_paper_track)
 
     fg = sub.add_parser("paper-figure", help="draw one figure (PNG + SVG) or Table 2 (CSV + Markdown)")
     fg.add_argument("name", choices=("repeated_data", "isoflop", "table2", "transfer", "mlm_from_clm", "mask_ratio",

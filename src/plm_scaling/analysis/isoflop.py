@@ -54,18 +54,8 @@ def loss_at(x: np.ndarray, loss: np.ndarray, budget: float, rel_tol: float) -> f
 def runs_at_budgets(table: Table, objective: str, rel_tol: float = 0.1, min_sizes: int = 3,
                     x_scale: float = 1e9) -> tuple[np.ndarray, list[RunAtBudget]]:  # fmt: skip
     """Budgets (FLOPs) and every usable (budget, run) point. `x_scale` turns the table's x into FLOPs."""
-    sub = table.select(group=GROUPS[objective], x_kind="gigaflos") if objective in GROUPS else table
-    curves = [t for t in sub.by_source().values() if not t["duplicate_of"][0] and np.isfinite(t["n"][0])]
-    if not curves:
-        raise ValueError(f"{objective}: no IsoFLOP runs with a known N in the table")
-    finals = np.array([float(np.max(t["x"])) * x_scale for t in curves])
-    snapped = np.array([float(f"{f:.1g}") for f in finals])
-    budgets = []
-    for b in np.unique(snapped):
-        members = np.abs(finals / b - 1) <= rel_tol
-        if len({curves[i]["n"][0] for i in np.flatnonzero(members)}) >= min_sizes:
-            budgets.append(b)
-    budgets = np.array(budgets)
+    curves, finals = _curves(table, objective, x_scale)
+    budgets = np.array([b for b, sizes in _budget_candidates(curves, finals, rel_tol) if sizes >= min_sizes])
     points = []
     for t, final in zip(curves, finals):
         for k, b in enumerate(budgets):
@@ -74,6 +64,35 @@ def runs_at_budgets(table: Table, objective: str, rel_tol: float = 0.1, min_size
                 if value is not None:
                     points.append(RunAtBudget(k, float(np.log(t["n"][0])), value, t["source"][0]))
     return budgets, points
+
+
+def _curves(table: Table, objective: str, x_scale: float) -> tuple[list[Table], np.ndarray]:
+    """The objective's IsoFLOP curves (one copy of each, N known) and each one's final compute in FLOPs."""
+    sub = table.select(group=GROUPS[objective], x_kind="gigaflos") if objective in GROUPS else table
+    curves = [t for t in sub.by_source().values() if not t["duplicate_of"][0] and np.isfinite(t["n"][0])]
+    if not curves:
+        raise ValueError(f"{objective}: no IsoFLOP runs with a known N in the table")
+    return curves, np.array([float(np.max(t["x"])) * x_scale for t in curves])
+
+
+def _budget_candidates(curves: list[Table], finals: np.ndarray, rel_tol: float) -> list[tuple[float, int]]:
+    """(budget, sizes that ended within `rel_tol` of it) for every candidate budget: the runs' final compute
+    snapped to 1 significant digit."""
+    out = []
+    for b in np.unique([float(f"{f:.1g}") for f in finals]):
+        members = np.flatnonzero(np.abs(finals / b - 1) <= rel_tol)
+        sizes = len({curves[i]["n"][0] for i in members})
+        out.append((float(b), sizes))
+    return out
+
+
+def dropped_budgets(table: Table, objective: str, rel_tol: float = 0.1, min_sizes: int = 3,
+                    x_scale: float = 1e9) -> list[dict]:  # fmt: skip
+    """The budgets the analysis does not use, with the reason: a fit must say what it left out."""
+    curves, finals = _curves(table, objective, x_scale)
+    return [{"c": b, "sizes": sizes, "min_sizes": min_sizes, "rel_tol": rel_tol,
+             "reason": f"only {sizes} size(s) ended within {rel_tol:.0%} of it (a profile needs {min_sizes})"}
+            for b, sizes in _budget_candidates(curves, finals, rel_tol) if sizes < min_sizes]  # fmt: skip
 
 
 def parabola_minimum(log_n: np.ndarray, loss: np.ndarray, weights: np.ndarray | None = None,
@@ -149,12 +168,20 @@ def profiles(table: Table, objective: str, rel_tol: float = 0.1) -> dict:
     """The IsoFLOP profiles and per-budget optima without any power law (for figures of failed fits)."""
     budgets, points = runs_at_budgets(table, objective, rel_tol)
     rows, _ = _laws(budgets, points, np.ones(len(points)), False)
-    return {"budgets": rows, "points": _point_rows(budgets, points)}
+    return {"budgets": rows, "points": _point_rows(budgets, points), "dropped": _warn_dropped(table, objective, rel_tol)}
+
+
+def _warn_dropped(table: Table, objective: str, rel_tol: float) -> list[dict]:
+    dropped = dropped_budgets(table, objective, rel_tol)
+    for d in dropped:
+        warnings.warn(f"{objective}: budget {d['c']:.3g} FLOPs dropped: {d['reason']}", stacklevel=3)
+    return dropped
 
 
 def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False,
         rel_tol: float = 0.1) -> dict:  # fmt: skip
     budgets, points = runs_at_budgets(table, objective, rel_tol)
+    dropped = _warn_dropped(table, objective, rel_tol)
     rows, laws = _laws(budgets, points, np.ones(len(points)), floor)
     rejected = [r for r in rows if r["status"] != "ok"]
     for r in rejected:
@@ -162,7 +189,8 @@ def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floo
                       stacklevel=2)  # fmt: skip
     n_ok = len(rows) - len(rejected)
     if laws is None or n_ok < 3:
-        why = ", ".join(f"{r['c']:.3g} {r['status']}" for r in rejected) or "none"
+        why = ", ".join([*(f"{r['c']:.3g} {r['status']}" for r in rejected),
+                         *(f"{d['c']:.3g} dropped ({d['reason']})" for d in dropped)]) or "none"
         raise ValueError(f"{objective}: {n_ok} budget(s) with an interior IsoFLOP minimum; a power law needs 3 "
                          f"(rejected: {why})")
     # Bootstrap over runs: a resample is a multiplicity per run, shared by all of that run's points.
@@ -182,4 +210,4 @@ def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floo
         law["ci95"] = ci95(s[:, 1]) if len(s) else None
         law["samples"] = s.tolist()  # (coef, exponent) pairs: the planner's intervals
     return {**laws, "n_budgets": n_ok, "n_runs": len(sources), "bootstrap": bootstrap, "seed": seed,
-            "budgets": rows, "points": _point_rows(budgets, points)}
+            "budgets": rows, "points": _point_rows(budgets, points), "dropped": dropped}

@@ -189,14 +189,26 @@ def _preference(rel: Path) -> tuple:
     return ("tensorboard" in rel.name, "(1)" in rel.name, not s.startswith(("gpt_valid", "mlm_valid")), s)
 
 
+def log_files(root: Path) -> list[Path]:
+    """Every CSV under the released-logs folder, in path order."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".csv")
+    if not files:
+        raise LogError(f"{root}: no CSV files")
+    return files
+
+
+def file_digests(root: str | Path) -> dict[str, str]:
+    """sha256 of every released CSV, keyed by its `source` in the tidy table (path relative to root, as text)."""
+    root = Path(root)
+    return {display_path(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in log_files(root)}
+
+
 def ingest(root: str | Path) -> Table:
     """Every CSV under `root` as one tidy table (paths in `source` are relative to root)."""
     root = Path(root)
     if not root.is_dir():
         raise LogError(f"{root}: paper_logs folder not found (the authors publish it at {PAPER_LOGS_URL})")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".csv")
-    if not files:
-        raise LogError(f"{root}: no CSV files")
+    files = log_files(root)
     digests: dict[str, list[Path]] = {}
     for p in files:
         digests.setdefault(hashlib.sha256(p.read_bytes()).hexdigest(), []).append(p.relative_to(root))

@@ -14,9 +14,10 @@ base law on single-epoch points, then R_D* and R_N* with the base law frozen.
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import curve_fit, minimize
 from scipy.special import logsumexp
 
 from .powerlaw import ci95
@@ -26,7 +27,9 @@ HUBER_DELTA = 1e-3
 GRID = {"a": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0], "b": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0],
         "e": [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5], "alpha": [0.0, 0.5, 1.0, 1.5, 2.0], "beta": [0.0, 0.5, 1.0, 1.5, 2.0]}  # fmt: skip
 PARAMS = ("a", "b", "e", "alpha", "beta")
+LAW_KEYS = ("E", "A", "B", "alpha", "beta")
 LBFGS_STARTS = 32  # L-BFGS runs from the best grid points by objective value; all 5,400 cost ~100x more
+GRID_POINTS = 2000
 
 
 def _huber(r: np.ndarray, delta: float = HUBER_DELTA) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +52,15 @@ def _objective(theta, log_n, log_d, log_l, weights):
     return float(np.sum(weights * loss)), grad
 
 
-def _grid_objective(starts, log_n, log_d, log_l):
-    """The objective at every grid point at once (rows of `starts`), to pick where L-BFGS starts."""
-    a, b, e, alpha, beta = (starts[:, i : i + 1] for i in range(5))
-    terms = np.stack([a - alpha * log_n, b - beta * log_d, np.broadcast_to(e, (len(starts), log_n.size))])
-    return _huber(logsumexp(terms, axis=0) - log_l)[0].sum(axis=1)
+def _grid_objective(starts, log_n, log_d, log_l, cells: int = 2_000_000):
+    """The objective at every grid point (rows of `starts`), to pick where L-BFGS starts; in chunks of about
+    `cells` (start, point) pairs, so that whole curves (~44k points) fit in memory."""
+    out = []
+    for chunk in np.array_split(starts, max(1, len(starts) * log_n.size // cells)):
+        a, b, e, alpha, beta = (chunk[:, i : i + 1] for i in range(5))
+        terms = np.stack([a - alpha * log_n, b - beta * log_d, np.broadcast_to(e, (len(chunk), log_n.size))])
+        out.append(_huber(logsumexp(terms, axis=0) - log_l)[0].sum(axis=1))
+    return np.concatenate(out)
 
 
 def _minimise(theta0, log_n, log_d, log_l, weights):
@@ -69,7 +76,8 @@ def _as_law(theta, res) -> dict:
                        "iterations": int(res.nit)}}  # fmt: skip
 
 
-def fit_parametric(n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | None = None) -> dict:
+def fit_parametric(n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | None = None,
+                   starts: int = LBFGS_STARTS) -> dict:
     """Fit L(N, D) to points; with `bootstrap` > 0 add 95% percentile intervals ("ci95") for every parameter."""
     n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
     if not (n.size == d.size == loss.size) or n.size < 5:
@@ -78,9 +86,13 @@ def fit_parametric(n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | N
         raise ValueError("parametric fit: N, D and loss must be positive and finite")
     log_n, log_d, log_l = np.log(n), np.log(d), np.log(loss)
     w = np.ones_like(log_n)
-    starts = np.array(list(itertools.product(*((grid or GRID)[p] for p in PARAMS))))
+    n_starts, starts = starts, np.array(list(itertools.product(*((grid or GRID)[p] for p in PARAMS))))
     best = None
-    for start in starts[np.argsort(_grid_objective(starts, log_n, log_d, log_l))[:LBFGS_STARTS]]:
+    # Starts are ranked on at most GRID_POINTS evenly spaced points (whole curves hold ~44k): a ranking needs no
+    # more, and L-BFGS then runs on every point.
+    pick = np.linspace(0, n.size - 1, min(n.size, GRID_POINTS)).astype(int)
+    ranked = np.argsort(_grid_objective(starts, log_n[pick], log_d[pick], log_l[pick]))
+    for start in starts[ranked[:n_starts]]:
         res = _minimise(start, log_n, log_d, log_l, w)
         if best is None or res.fun < best.fun:
             best = res
@@ -94,9 +106,52 @@ def fit_parametric(n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | N
             res = _minimise(best.x, log_n, log_d, log_l, counts)
             draws.append([np.exp(res.x[2]), np.exp(res.x[0]), np.exp(res.x[1]), res.x[3], res.x[4]])
         draws = np.array(draws)
-        law["ci95"] = {k: ci95(draws[:, i]) for i, k in enumerate(("E", "A", "B", "alpha", "beta"))}
+        law["ci95"] = {k: ci95(draws[:, i]) for i, k in enumerate(LAW_KEYS)}
         law["bootstrap"], law["seed"] = bootstrap, seed
     return law
+
+
+# ------------------------------------------------------------------------------------ the seed's method
+
+# Start of the seed's fit (its README's fit_chinchilla_curve takes p0 from the caller; this is ours, settable).
+SEED_P0 = {"E": 1.5, "A": 100.0, "B": 100.0, "alpha": 0.3, "beta": 0.3}
+SEED_MAXFEV = 12000
+POORLY_IDENTIFIED = 0.5  # a parameter whose standard error exceeds half its value is not identified
+
+
+def _law_value(x, e, a, b, alpha, beta):
+    n, d = x
+    return e + a / n**alpha + b / d**beta
+
+
+def fit_seed(n, d, loss, p0: dict | None = None) -> dict:
+    """The authors' seed method: scipy curve_fit of E + A/N^α + B/D^β in loss space (method 'trf', maxfev
+    12000) from one start p0, unweighted and unbounded. Standard errors from its covariance; "identified" is
+    False when any parameter's relative standard error exceeds POORLY_IDENTIFIED or E < 0 (no loss floor)."""
+    n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
+    start = {**SEED_P0, **(p0 or {})}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            popt, pcov = curve_fit(_law_value, (n, d), loss, p0=[start[k] for k in LAW_KEYS], method="trf",
+                                   maxfev=SEED_MAXFEV)  # fmt: skip
+    except (RuntimeError, ValueError) as err:
+        return {"error": f"curve_fit from p0 {start}: {err}", "p0": start, "n_points": int(n.size)}
+    se = np.sqrt(np.abs(np.diag(pcov)))
+    rel = {k: float(se[i] / abs(popt[i])) if popt[i] else float("inf") for i, k in enumerate(LAW_KEYS)}
+    identified = bool(np.isfinite(pcov).all() and max(rel.values()) <= POORLY_IDENTIFIED and popt[0] >= 0)
+    return {**{k: float(v) for k, v in zip(LAW_KEYS, popt)}, "se": dict(zip(LAW_KEYS, se.tolist())),
+            "rel_se": rel, "identified": identified, "p0": start, "n_points": int(n.size)}  # fmt: skip
+
+
+def identified(law: dict) -> bool:
+    """Epoch-method laws: every bootstrap 95% interval narrower than its value, and E > 0; seed: see fit_seed."""
+    if "identified" in law:
+        return law["identified"]
+    ci = law.get("ci95")
+    if not ci or law["E"] <= 1e-6:
+        return False
+    return all(hi - lo < abs(law[k]) for k, (lo, hi) in ci.items())
 
 
 def predict(law: dict, n, d) -> np.ndarray:

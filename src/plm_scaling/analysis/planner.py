@@ -11,28 +11,46 @@ import numpy as np
 from .powerlaw import PF_DAY, ci95, parameter_samples
 
 
-def _interval(values: np.ndarray) -> list[float]:
+def _interval(law: dict, draw) -> list[float] | None:
+    """95% interval of draw(coef, exponent) over the law's parameter samples; None when the law carries no
+    uncertainty (a point estimate alone would give a zero-width interval, which is not an interval)."""
+    if not law.get("samples") and law.get("cov") is None:
+        return None
+    s = parameter_samples(law)
+    values = draw(s[:, 0], s[:, 1])
     return ci95(values[np.isfinite(values)])
 
 
-def plan(laws: dict, flops: float | None = None, params: float | None = None, tokens: float | None = None) -> dict:
-    """`laws` holds "n_opt", "d_opt" (against FLOPs) and "loss" (against PF-days) power laws of one objective."""
-    if sum(v is not None for v in (flops, params, tokens)) != 1:
+def _budget(laws: dict, flops, params, tokens) -> float:
+    given = {"flops": flops, "params": params, "tokens": tokens}
+    if sum(v is not None for v in given.values()) != 1:
         raise ValueError("give exactly one of flops, params, tokens")
-    n_law, d_law, l_law = laws["n_opt"], laws["d_opt"], laws["loss"]
-    if flops is None:  # invert the law of the given quantity
-        law, value = (n_law, params) if params is not None else (d_law, tokens)
-        flops = (value / law["coef"]) ** (1 / law["exponent"])
-    if not flops > 0:
-        raise ValueError(f"compute must be positive, got {flops}")
-    ns, ds, ls = (parameter_samples(x) for x in (n_law, d_law, l_law))
-    n_draw = ns[:, 0] * flops ** ns[:, 1]
-    d_draw = ds[:, 0] * flops ** ds[:, 1]
-    l_draw = ls[:, 0] * (flops / PF_DAY) ** ls[:, 1]
-    return {
-        "flops": float(flops),
-        "n_opt": float(n_law["coef"] * flops ** n_law["exponent"]),
-        "d_opt": float(d_law["coef"] * flops ** d_law["exponent"]),
-        "loss": float(l_law["coef"] * (flops / PF_DAY) ** l_law["exponent"]),
-        "ci95": {"n_opt": _interval(n_draw), "d_opt": _interval(d_draw), "loss": _interval(l_draw)},
-    }
+    name, value = next((k, v) for k, v in given.items() if v is not None)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    if name == "flops":
+        return float(value)
+    if name == "params":
+        return (value / laws["n_opt"]["coef"]) ** (1 / laws["n_opt"]["exponent"])
+    if "d_opt" in laws:
+        return (value / laws["d_opt"]["coef"]) ** (1 / laws["d_opt"]["exponent"])
+    n_law = laws["n_opt"]  # D = C / (6 N_opt(C)) = C^(1-b) / (6a)
+    return (6 * n_law["coef"] * value) ** (1 / (1 - n_law["exponent"]))
+
+
+def plan(laws: dict, flops: float | None = None, params: float | None = None, tokens: float | None = None) -> dict:
+    """`laws` holds an "n_opt" power law against FLOPs, and optionally "d_opt" (against FLOPs) and "loss" (against
+    PF-days). Without d_opt, D_opt = C / (6 N_opt); without a loss law, no loss is predicted."""
+    flops = _budget(laws, flops, params, tokens)
+    n_law, d_law, l_law = laws["n_opt"], laws.get("d_opt"), laws.get("loss")
+    n_opt = float(n_law["coef"] * flops ** n_law["exponent"])
+    ci = {"n_opt": _interval(n_law, lambda a, b: a * flops**b)}
+    if d_law is not None:
+        d_opt = float(d_law["coef"] * flops ** d_law["exponent"])
+        ci["d_opt"] = _interval(d_law, lambda a, b: a * flops**b)
+    else:
+        d_opt = flops / (6 * n_opt)
+        ci["d_opt"] = _interval(n_law, lambda a, b: flops / (6 * a * flops**b))
+    loss = None if l_law is None else float(l_law["coef"] * (flops / PF_DAY) ** l_law["exponent"])
+    ci["loss"] = None if l_law is None else _interval(l_law, lambda a, b: a * (flops / PF_DAY) ** b)
+    return {"flops": flops, "n_opt": n_opt, "d_opt": d_opt, "loss": loss, "ci95": ci}

@@ -40,7 +40,7 @@ def _curves(table: Table, group_prefix: str, dedupe: bool = True) -> dict[str, T
     return {s: t for s, t in sub.by_source().items() if not (dedupe and t["duplicate_of"][0])}
 
 
-def repeated_data(table: Table, out: str | Path) -> None:
+def repeated_data(table: Table, out: str | Path, provenance: str | None = None) -> None:
     """Fig. 1 analogue: validation loss against tokens, UR50/S repeated for many epochs vs UniMeta200B once."""
     curves = _curves(table, "ur50_all1ep_valid_loss/")
     panels: dict[tuple, dict] = {}
@@ -66,7 +66,7 @@ def repeated_data(table: Table, out: str | Path) -> None:
         axes[0][0].set_ylabel("validation loss")
         axes[0][0].legend(frameon=False)
         fig.suptitle("Repeated UR50/S data overfits; diverse UniMeta200B keeps improving", y=1.03)
-        save(fig, out)
+        save(fig, out, provenance)
 
 
 def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True) -> None:
@@ -90,8 +90,15 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
                 else:
                     best = min((p for p in res["points"] if p["c"] == b["c"]), key=lambda p: p["loss"])
                     row[0].plot(best["n"], best["loss"], "x", ms=8, color="red")
+            marks = "★ optimum" + (", × rejected" if any(b["status"] != "ok" for b in res["budgets"]) else "")
             row[0].set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
-                       title=f"{OBJ_NAME[objective]} IsoFLOP profiles (★ optimum, × rejected)")  # fmt: skip
+                       title=f"{OBJ_NAME[objective]} IsoFLOP profiles ({marks})")  # fmt: skip
+            if res.get("dropped"):  # budgets the fit left out, with the number of sizes that reached each
+                d0, note = res["dropped"][0], ", ".join(f"{d['c']:.0e} ({d['sizes']})" for d in res["dropped"])
+                row[0].text(0.0, -0.32, textwrap.fill(f"Budgets left out, fewer than {d0['min_sizes']} sizes ended "
+                                                      f"within {d0['rel_tol']:.0%} of them (sizes): {note}", 80),
+                            fontsize=6.5, va="top",
+                            color="0.3", transform=row[0].transAxes)  # fmt: skip
             row[0].legend(title="FLOPs", ncol=2, frameon=False)
             row[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             if "n_opt" not in res:
@@ -126,34 +133,7 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
         save(fig, out, provenance)
 
 
-def table2(fits: dict, out_csv: str | Path) -> None:
-    """Table 2: our exponents (both methods), their intervals, and the paper's values; CSV and Markdown."""
-    rows = []
-    for method in ("notebook", "interp"):
-        for objective in ("clm", "mlm"):
-            for key in ("n_opt", "d_opt"):
-                law = fits[method][objective][key]
-                ci = law.get("ci95") or [None, None]
-                rows.append([OBJ_NAME[objective], key.replace("_opt", ""), method, f"{law['exponent']:.3f}",
-                             "" if ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
-                             f"{PAPER_EXPONENTS[objective][key]:.3f}"])  # fmt: skip
-    for objective in ("clm", "mlm"):  # the parametric law's implied exponents: b/(a+b) for N, a/(a+b) for D
-        law = fits["parametric"][objective]
-        a, b = law["alpha"], law["beta"]
-        for key, value in (("n", b / (a + b)), ("d", a / (a + b))):
-            rows.append([OBJ_NAME[objective], key, "parametric", f"{value:.3f}", "",
-                         f"{PAPER_EXPONENTS[objective][key + '_opt']:.3f}"])  # fmt: skip
-    header = ["objective", "quantity", "method", "exponent", "ci95", "paper"]
-    csv_path = Path(out_csv)
-    md_path = csv_path.with_suffix(".md")
-    with atomic_outputs(csv_path, md_path) as (tmp_csv, tmp_md):
-        tmp_csv.write_text("\n".join(",".join(f'"{v}"' if "," in v else v for v in r) for r in [header, *rows]) + "\n")
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        tmp_md.write_text("\n".join(lines) + "\n")
-
-
-def transfer(table: Table, fits_transfer: dict, out: str | Path) -> None:
+def transfer(table: Table, fits_transfer: dict, out: str | Path, provenance: str | None = None) -> None:
     """Fig. 4: scratch vs transfer loss frontiers against compute, both directions."""
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -171,10 +151,10 @@ def transfer(table: Table, fits_transfer: dict, out: str | Path) -> None:
                    title=f"{res['direction']} transfer vs training from scratch")  # fmt: skip
             ax.legend(frameon=False)
         fig.tight_layout()
-        save(fig, out)
+        save(fig, out, provenance)
 
 
-def mlm_from_clm(table: Table, out: str | Path) -> None:
+def mlm_from_clm(table: Table, out: str | Path, provenance: str | None = None) -> None:
     """Fig. 5 (right): MLM trained from scratch vs initialised from a CLM, per model size."""
     curves = _curves(table, "transfer_valid/mlm/tokens")
     sizes = sorted({size_label(PurePath(s).name) for s in curves}, key=parameters)
@@ -191,10 +171,10 @@ def mlm_from_clm(table: Table, out: str | Path) -> None:
         axes[0][0].set_ylabel("validation loss")
         axes[0][0].legend(frameon=False)
         fig.tight_layout()
-        save(fig, out)
+        save(fig, out, provenance)
 
 
-def mask_ratio(table: Table, out: str | Path) -> None:
+def mask_ratio(table: Table, out: str | Path, provenance: str | None = None) -> None:
     """Mask-ratio ablation: validation loss curves per ratio and final loss against the ratio."""
     curves = _curves(table, "mask_ratio_data/")
     sizes = sorted({t["size_label"][0] for t in curves.values()}, key=parameters)
@@ -215,10 +195,10 @@ def mask_ratio(table: Table, out: str | Path) -> None:
                      "ratios:\nthe task gets harder as more is masked)")  # fmt: skip
         axes[-1].legend(frameon=False)
         fig.tight_layout()
-        save(fig, out)
+        save(fig, out, provenance)
 
 
-def isoloss(fits_parametric: dict, out: str | Path) -> None:
+def isoloss(fits_parametric: dict, out: str | Path, provenance: str | None = None) -> None:
     """IsoLoss contours of the parametric law over (C, N), with its compute-optimal frontier."""
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -238,8 +218,23 @@ def isoloss(fits_parametric: dict, out: str | Path) -> None:
                          f"{law['B']:.3g}/D^{law['beta']:.2f}")  # fmt: skip
             ax.legend(frameon=False, labelcolor="white")
         fig.tight_layout()
-        save(fig, out)
+        save(fig, out, provenance)
 
 
-FIGURES = {"repeated_data": repeated_data, "isoflop": isoflop, "transfer": transfer, "mlm_from_clm": mlm_from_clm,
-           "mask_ratio": mask_ratio, "isoloss": isoloss}  # fmt: skip
+PAPER_FIGURES = ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss")
+
+
+def draw_paper_figure(name: str, load_table, fits: dict, out: str | Path, provenance: str | None = None) -> None:
+    """One of PAPER_FIGURES by name; `load_table()` gives the tidy table, read only by figures drawn from curves."""
+    if name == "isoflop":
+        isoflop(fits["interp"], out, provenance)
+    elif name == "isoloss":
+        isoloss(fits["parametric"], out, provenance)
+    elif name == "transfer":
+        transfer(load_table(), fits["transfer"], out, provenance)
+    elif name in PAPER_FIGURES:
+        {"repeated_data": repeated_data, "mlm_from_clm": mlm_from_clm, "mask_ratio": mask_ratio}[name](
+            load_table(), out, provenance
+        )
+    else:
+        raise ValueError(f"unknown paper figure {name!r} ({', '.join(PAPER_FIGURES)})")

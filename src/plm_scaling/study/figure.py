@@ -17,10 +17,14 @@ def sidecar_path(figure: str | Path) -> Path:
     return Path(f"{figure}{SIDECAR}")
 
 
+def figure_location(path: str | Path, depth: int = 4) -> str:
+    """The figure's last `depth` path parts (studies/NAME/figures/FILE): where it belongs, whatever the checkout."""
+    return "/".join(Path(path).resolve().parts[-depth:])
+
+
 def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
     if name != "isoflop":
         raise ValueError(f"unknown study figure {name!r} (isoflop)")
-    import mlflow
 
     fits = read_json(fits_json)
     inputs = [r["run_id"] for r in fits["input_runs"] if r["run_id"]]
@@ -30,17 +34,29 @@ def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
         provenance = {
             "figure": name, "study": fits["study"], "producing_run_id": run.info.run_id,
             "fit_run_id": fits["fit_run_id"], "tracking_uri": fits["tracking_uri"], "experiment": fits["experiment"],
-            "input_runs": [{k: r[k] for k in ("run_id", "sweep_point", "objective", "n", "flops", "final_val_loss")}
-                           for r in fits["input_runs"]],
+            "location": figure_location(out_png),
+            # valid_loss: the full validation split (evaluate), the loss the figure plots; final_val_loss: the
+            # training-time validation windows
+            "input_runs": [{k: r.get(k) for k in ("run_id", "sweep_point", "objective", "n", "flops", "valid_loss",
+                                                   "final_val_loss")} for r in fits["input_runs"]],
             "table_digest": fits["table_digest"], "config_hash": fits["config_hash"], "study_file": fits["study_file"],
             "data_hash": fits["data_hash"], "data_manifest": fits["data_manifest"], "code": fits["code"],
         }  # fmt: skip
         text = json.dumps(provenance, sort_keys=True)
         figures.isoflop({o: f["isoflop"] for o, f in fits["fits"].items()}, out_png, provenance=text, paper=False)
-        png, svg = Path(out_png), Path(out_png).with_suffix(".svg")
-        side = {**provenance, "sha256": sha256_file(png), "svg_sha256": sha256_file(svg), "file": png.name}
-        with atomic_outputs(sidecar_path(png)) as (tmp,):
-            write_json(tmp, side)
-        for path in (png, svg, sidecar_path(png)):
-            mlflow.log_artifact(str(path))
+        return record([Path(out_png), Path(out_png).with_suffix(".svg")], provenance)
+
+
+def record(outputs: list[Path], provenance: dict) -> dict:
+    """The sidecar of outputs[0]: its provenance plus the sha256 of each output (`sha256` of the first, then
+    `<suffix>_sha256`); every output and the sidecar are logged to the active MLflow run."""
+    import mlflow
+
+    main = outputs[0]
+    side = {**provenance, "sha256": sha256_file(main), "file": main.name,
+            **{f"{p.suffix.lstrip('.')}_sha256": sha256_file(p) for p in outputs[1:]}}  # fmt: skip
+    with atomic_outputs(sidecar_path(main)) as (tmp,):
+        write_json(tmp, side)
+    for path in (*outputs, sidecar_path(main)):
+        mlflow.log_artifact(str(path))
     return side

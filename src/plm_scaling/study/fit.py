@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -56,6 +57,8 @@ def fit_study(study: str, run_dirs: list[str | Path], study_file: str | Path, ma
                   "data_manifest": str(Path(manifest).resolve()), "data_hash": sha256_file(manifest),
                   "code": {**code_revision(), "train": stage_hash("train"), "analysis": stage_hash("analysis")},
                   "warnings": sorted({str(w.message) for w in caught}), "fits": fits}  # fmt: skip
+        for message in result["warnings"]:  # the log says what the fit left out, as fits.json does
+            print(f"warning: {message}", file=sys.stderr)
         with atomic_outputs(out_json, out_table) as (tmp_json, tmp_table):
             write_json(tmp_json, result)
             table.write_csv(tmp_table)

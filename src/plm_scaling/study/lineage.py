@@ -6,18 +6,32 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1]
-STAGES = {"data": ("data", "io.py"), "train": ("model", "training", "io.py"),
+from ..paths import PACKAGE, config_root, train_config_dir
+
+STAGES = {"data": ("data", "io.py"), "train": ("model", "training", "io.py", "paths.py"),
           "analysis": ("analysis", "plotting", "study", "io.py")}  # fmt: skip
+# Configuration that decides a stage's output besides its code: the schema's defaults fill every config, and the
+# Hydra groups compose every training run.
+STAGE_CONFIG = {"data": ("schemas",), "train": ("schemas", "train"), "analysis": ("schemas",)}
+
+
+def _stage_files(stage: str, package: Path) -> list[tuple[str, Path]]:
+    """(name, path) of every file a stage's output depends on: its source and its configuration."""
+    files = []
+    for part in STAGES[stage]:
+        paths = sorted((package / part).rglob("*.py")) if (package / part).is_dir() else [package / part]
+        files += [(p.relative_to(package).as_posix(), p) for p in paths]
+    for part in STAGE_CONFIG[stage]:
+        folder = train_config_dir(package) if part == "train" else config_root(package) / part
+        files += [(f"config/{part}/{p.relative_to(folder).as_posix()}", p) for p in sorted(folder.rglob("*.yaml"))]
+    return files
 
 
 def stage_hash(stage: str, package: Path = PACKAGE) -> str:
-    """sha256 (16 hex) of a stage's source files under `package`; the workflow puts it in its rules' params."""
+    """sha256 (16 hex) of a stage's source and configuration files; the workflow puts it in its rules' params."""
     h = hashlib.sha256()
-    for part in STAGES[stage]:
-        paths = sorted((package / part).rglob("*.py")) if (package / part).is_dir() else [package / part]
-        for path in paths:
-            h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    for name, path in _stage_files(stage, package):
+        h.update(name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 

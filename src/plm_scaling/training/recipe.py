@@ -45,5 +45,20 @@ def lr_factor(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def steps_for(tokens: float, batch_tokens: int) -> int:
-    return int(math.ceil(tokens / batch_tokens))
+BUDGET_TOLERANCE = 0.01  # a run's compute may differ from its budget by at most 1%
+
+
+def validation_schedule(steps: float, eval_points: int) -> tuple[int, int] | None:
+    """(validations, steps between them) whose product is nearest `steps` (a fractional step count: the budget's
+    tokens over tokens per step), within BUDGET_TOLERANCE; None when no whole schedule comes that close.
+
+    Every validation ends an interval of equal length (it is followed by a checkpoint, and a resumed run restarts
+    at one), so the steps are a multiple of the validations. Rounding the steps up to such a multiple overshot
+    small budgets by up to 94%; instead the number of validations may range over [eval_points, 2·eval_points]
+    (fewer only when the run is too short for that many), and the nearest schedule is taken."""
+    candidates = [*range(eval_points, 2 * eval_points + 1), *range(min(eval_points - 1, int(steps)), 0, -1)]
+    for evals in candidates:  # the first within tolerance: as many validations as the budget allows
+        per = max(1, round(steps / evals))
+        if abs(evals * per / steps - 1) <= BUDGET_TOLERANCE:
+            return evals, per
+    return None

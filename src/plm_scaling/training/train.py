@@ -8,7 +8,6 @@ run.json when done. Running the same command again on an unfinished folder resum
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import shutil
 import sys
@@ -24,19 +23,19 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..config_schema import ConfigError
 from ..io import atomic_outputs, read_json, write_json
+from ..paths import train_config_dir
 from ..model.sizes import exact_non_embedding, flops_per_token, formula_n, shape_for
 from ..model.transformer import ModelShape
 from . import recipe
 from .data import ShardDataModule
 from .module import CurveLogger, DivergenceGuard, PlainProgress, PLMModule, Throughput, TrainingDiverged
 
-CONFIG_DIR = Path(os.environ.get("PLM_TRAIN_CONFIG_DIR", Path(__file__).resolve().parents[3] / "config" / "train"))
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
     """The composed config; an unknown key or bad override is a ConfigError naming it."""
     try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        with initialize_config_dir(config_dir=str(train_config_dir()), version_base=None):
             cfg = compose("train", overrides=list(overrides))
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as err:
@@ -83,8 +82,13 @@ def plan(cfg: DictConfig) -> dict:
         key = "budget.tokens" if cfg.budget.tokens is not None else "budget.flops"
         raise ConfigError(f"config key {key}: the budget ({tokens:,.0f} tokens) is smaller than one optimizer step "
                           f"({tokens_per_step:,} tokens = {batch} sequences of {m.context})")  # fmt: skip
-    evals = max(1, min(int(cfg.trainer.eval_points), recipe.steps_for(tokens, tokens_per_step)))
-    steps_per_epoch = math.ceil(recipe.steps_for(tokens, tokens_per_step) / evals)
+    schedule = recipe.validation_schedule(tokens / tokens_per_step, int(cfg.trainer.eval_points))
+    if schedule is None:
+        key = "budget.tokens" if cfg.budget.tokens is not None else "budget.flops"
+        raise ConfigError(f"config key {key}: {tokens / tokens_per_step:.1f} optimizer steps cannot be split into "
+                          f"equal validation intervals within {recipe.BUDGET_TOLERANCE:.0%} of the budget; raise "
+                          "the budget or lower optim.batch_sequences")  # fmt: skip
+    evals, steps_per_epoch = schedule
     total = steps_per_epoch * evals  # whole epochs: each ends in a validation and a checkpoint
     if cfg.run.id is None:
         budget = f"C{float(cfg.budget.flops):.2g}" if cfg.budget.flops is not None else f"D{tokens:.2g}"
