@@ -1,4 +1,5 @@
 # Helpers shared by all rules, and validation of the configuration against its JSON schema.
+import shlex
 import sys
 from pathlib import Path
 
@@ -13,12 +14,16 @@ from plm_scaling.study.sweeps import sweep_points as study_sweep_points
 min_version("9.0")
 
 SCHEMA = Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml"
+# `--config paper_logs=null` arrives as the text "null": these keys mean "skip" then, as YAML's null does.
+for key in ("paper_logs", "study"):
+    if str(config.get(key)).lower() in ("none", "null", ""):
+        config[key] = None
 # Fills defaults in place; a bad value stops the workflow with one line naming the key.
 validate_config(config, SCHEMA)
 
 # The interpreter that runs Snakemake has the project installed (make setup); rules call the CLI through it so
-# they work whether or not the virtual environment's bin/ is on PATH.
-PLM = f"{sys.executable} -m plm_scaling.cli"
+# they work whether or not the virtual environment's bin/ is on PATH. Quoted here: its path may hold a space.
+PLM = f"{shlex.quote(sys.executable)} -m plm_scaling.cli"
 SPLITS = ["train", "valid", "test"]
 SHARD_EXT = [".tokens.u8", ".offsets.npy", ".ids.txt"]
 
@@ -42,8 +47,7 @@ def study_file():
 
 def load_study():
     """The study named by config key `study`, validated against $defs/study of the config schema."""
-    if str(config.get("study")).lower() in ("none", "null", ""):  # --config study=null arrives as text
-        config["study"] = None
+    if config.get("study") is None:
         return None
     path = study_file()
     if not path.is_file():
@@ -87,7 +91,7 @@ def train_overrides(point, manifest):
                                          f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
                                          f"logger.experiment={mlflow_experiment()}", f"tags.study={STUDY_NAME}",
                                          "tags.snakemake_rule=train", f"tags.wildcards=point:{point}"]
-    return " ".join(f"'{o}'" for o in overrides)
+    return " ".join(shlex.quote(o) for o in overrides)  # a user's string never reaches the shell unquoted
 
 
 def mlflow_experiment():

@@ -47,7 +47,7 @@ rule split_dataset:
         "results/benchmarks/data/split_dataset/{dataset}.tsv"
     threads: 1
     shell:
-        "{params.plm} data split {params.clean_dir:q} {params.out_dir:q} --dataset {wildcards.dataset}"
+        "{params.plm} data split {params.clean_dir:q} {params.out_dir:q} --dataset {wildcards.dataset:q}"
         " --identity {params.s[identity]} --coverage {params.s[coverage]} --cov-mode {params.s[cov_mode]}"
         " --cluster-mode {params.s[cluster_mode]} --sensitivity {params.s[sensitivity]}"
         " --valid {params.s[valid]} --test {params.s[test]} --seed {params.s[seed]} --threads {threads}"

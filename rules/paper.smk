@@ -113,7 +113,7 @@ rule paper_figure:
     benchmark:
         "results/benchmarks/paper/paper_figure/{figure}.tsv"
     shell:
-        "{params.plm} paper-figure {wildcards.figure} {input.table:q} {input.fits:q} {output.png:q} > {log:q} 2>&1"
+        "{params.plm} paper-figure {wildcards.figure:q} {input.table:q} {input.fits:q} {output.png:q} > {log:q} 2>&1"
 
 
 rule paper_table2:

@@ -25,7 +25,7 @@ rule fit_study:
     benchmark:
         f"results/benchmarks/{STUDY_NAME}/fit_study.tsv"
     shell:
-        "{params.plm} study-fit {params.study} {output.fits:q} {output.table:q} --runs {input.metrics:q} --study-file {input.study:q}"
+        "{params.plm} study-fit {params.study:q} {output.fits:q} {output.table:q} --runs {input.metrics:q} --study-file {input.study:q}"
         " --manifest {input.manifest:q} --tracking-uri {params.uri:q} --experiment {params.experiment:q}"
         " --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
 
@@ -54,4 +54,4 @@ rule study_figure:
     benchmark:
         f"results/benchmarks/{STUDY_NAME}/study_figure/{{figure}}.tsv"
     shell:
-        "{params.plm} study-figure {wildcards.figure} {input:q} {output.png:q} > {log:q} 2>&1"
+        "{params.plm} study-figure {wildcards.figure:q} {input:q} {output.png:q} > {log:q} 2>&1"

@@ -144,7 +144,7 @@ def test_partial_reruns(smoke):
     study = smoke / "studies" / "smoke.yaml"
     original = study.read_text()
     spec = yaml.safe_load(original)
-    spec["point_overrides"] = {"mlm_N5000_C3e09_s0": ["optim.warmup_fraction=0.1"]}
+    spec.setdefault("point_overrides", {})["mlm_N5000_C3e09_s0"] = ["optim.warmup_fraction=0.1"]
     study.write_text(yaml.safe_dump(spec))
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     stale = run_cli("audit", figure)

@@ -90,8 +90,8 @@ def _fit_parametric(a: argparse.Namespace) -> None:
     print(f"L = {law['E']:.4f} + {law['A']:.4g}/N^{law['alpha']:.4f} + {law['B']:.4g}/D^{law['beta']:.4f}"
           f"  ({law['n_points']} points, {how})")
     if not identified(law):
-        print("warning: poorly identified (a parameter's uncertainty exceeds half its value, or E <= 0)",
-              file=sys.stderr)  # fmt: skip
+        why = law.get("degenerate") or "a parameter's uncertainty is as large as its value, or E <= 0"
+        print(f"plm-scaling: warning: the law is not identified ({why})", file=sys.stderr)
 
 
 def _p0(text: str | None) -> dict | None:
@@ -117,7 +117,12 @@ def _laws_for_plan(a: argparse.Namespace) -> tuple[dict, str]:
     from .io import read_json
 
     if a.law:
-        laws = read_json(a.law)
+        try:
+            laws = read_json(a.law)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{a.law}: not a JSON file ({err})") from None
+        if not isinstance(laws, dict):
+            raise ValueError(f"{a.law}: not a JSON object of laws")
         laws = laws.get("notebook", laws) if a.objective not in laws else laws
         if not isinstance(laws.get(a.objective), dict) or "n_opt" not in laws[a.objective]:
             raise ValueError(f"{a.law}: no {a.objective} n_opt law in this file")
@@ -243,13 +248,31 @@ def _audit(a: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0 (an argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def _bootstrap_args(parser: argparse.ArgumentParser, resamples: int) -> None:
-    parser.add_argument("--bootstrap", type=int, default=resamples, help="bootstrap resamples (seeded) for 95%% CIs")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bootstrap", type=_count, default=resamples, help="bootstrap resamples (seeded) for 95%% CIs")
+    parser.add_argument("--seed", type=_count, default=0)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, exit 2, as every other failure."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="plm-scaling", description=__doc__)
+    p = _Parser(prog="plm-scaling", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     data = sub.add_parser("data", help="data stage").add_subparsers(dest="step", required=True)
 

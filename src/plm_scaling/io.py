@@ -15,19 +15,67 @@ from typing import Any
 def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
     """Yield temporary paths beside `paths`; rename them into place only if the block succeeds.
 
-    On any exception every temporary file is removed, so a failed step leaves no partial outputs.
+    On any exception every temporary file is removed, and so is every folder this call created, so a failed step
+    leaves no partial outputs. Temporary files that a killed process (kill -9 runs no cleanup) left beside the
+    same outputs are removed first: their names end in the process id, and that process is gone.
     """
     finals = [Path(p) for p in paths]
     temps = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in finals]
+    created = [d for d in dict.fromkeys(_missing_parents(p) for p in finals) if d is not None]
     for p in finals:
         p.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(p)
+    done = False
     try:
         yield temps
         for tmp, final in zip(temps, finals):
             os.replace(tmp, final)
+        done = True
     finally:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
+        if not done:
+            for folder in sorted(created, key=lambda d: len(d.parts), reverse=True):
+                _remove_empty_tree(folder)
+
+
+def _missing_parents(path: Path) -> Path | None:
+    """The outermost folder above `path` that does not exist yet (None if its folder exists)."""
+    top = None
+    for parent in path.parents:
+        if parent.exists():
+            return top
+        top = parent
+    return top
+
+
+def _remove_empty_tree(folder: Path) -> None:
+    """Remove `folder` and the empty folders under it, if nothing else is in them (never a file)."""
+    if not folder.is_dir():
+        return
+    for sub in sorted((d for d in folder.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _remove_orphans(final: Path) -> None:
+    """Delete `.NAME.tmp-PID` files beside `final` whose process no longer exists."""
+    for tmp in final.parent.glob(f".{final.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def sha256_file(path: str | Path, chunk: int = 8 << 20) -> str:

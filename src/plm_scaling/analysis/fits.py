@@ -57,6 +57,14 @@ def curve_points(table: Table, objective: str) -> dict[str, np.ndarray]:
             "loss": np.concatenate([t["loss"] for t in runs])}
 
 
+def _is_number(text) -> bool:
+    try:
+        float(text)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def read_points_csv(path: str | Path, n_col: str, d_col: str | None, c_col: str | None, loss_col: str,
                     drop_highest: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
     """Any table of runs -> N, D, L arrays (D = C/(6N) when C is given); drops the `drop_highest` highest losses."""
@@ -68,10 +76,13 @@ def read_points_csv(path: str | Path, n_col: str, d_col: str | None, c_col: str 
         missing = [c for c in cols if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(reader.fieldnames or [])})")
-        try:
-            rows = [[float(r[c]) for c in cols] for r in reader]
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
+        rows = []
+        for line, r in enumerate(reader, start=2):
+            try:
+                rows.append([float(r[c]) for c in cols])
+            except (TypeError, ValueError):  # a short row gives None, text a ValueError
+                bad = next(c for c in cols if not _is_number(r.get(c)))
+                raise ValueError(f"{path}: line {line}: column {bad!r} is {r.get(bad)!r}, not a number") from None
     data = np.array(rows, dtype=float).reshape(-1, 3)
     bad = ~np.isfinite(data).all(axis=1)
     if bad.any():

@@ -120,15 +120,21 @@ def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise LogError(f"{path}: expected the header 'Wall time,Step,Value', found {lines[0][:60]!r}")
     if len(lines) == 1:
         raise LogError(f"{path}: no data rows")
+    rows = [ln.split(",")[:3] for ln in lines[1:]]
+    short = next((i for i, r in enumerate(rows) if len(r) < 3), None)
+    if short is not None:
+        raise LogError(f"{path}: line {short + 2}: expected 3 columns (wall time, step, value), found {len(rows[short])}")
     try:
-        data = np.array([[float(v) for v in ln.split(",")[:3]] for ln in lines[1:]], dtype=float)
+        data = np.array([[float(v) for v in r] for r in rows], dtype=float)
     except ValueError as err:
         raise LogError(f"{path}: unreadable number ({err})") from None
-    if data.shape[1] != 3:
-        raise LogError(f"{path}: expected 3 columns")
     bad = ~np.isfinite(data[:, 2])
     if bad.any():
         raise LogError(f"{path}: line {int(np.flatnonzero(bad)[0]) + 2}: loss is NaN or infinite")
+    low = data[:, 2] <= 0  # a cross-entropy in nats, or a perplexity, is positive
+    if low.any():
+        i = int(np.flatnonzero(low)[0])
+        raise LogError(f"{path}: line {i + 2}: loss {data[i, 2]:g} is not positive")
     return data[:, 0], data[:, 1], data[:, 2]
 
 
@@ -220,6 +226,8 @@ def ingest(root: str | Path) -> Table:
     for p in files:
         rel = p.relative_to(root)
         wall, step, value = read_curve(p)
+        if len(rel.parts) < (3 if rel.parts[0] in ("gpt_valid", "mlm_valid") else 2):
+            raise LogError(f"{p}: a curve outside the released layout (GROUP/[SIZE/]FILE.csv under {root})")
         meta = _describe(Path(display_path(rel)))
         loss = np.log(value) if meta["metric"].endswith("_ppl") else value
         n = PAPER_N.get(meta["size_label"], math.nan)

@@ -98,6 +98,7 @@ def fit_parametric(n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | N
             best = res
     law = _as_law(best.x, best)
     law["n_points"] = int(n.size)
+    law["degenerate"] = _degenerate(n, d)
     if bootstrap:
         rng = np.random.default_rng(seed)
         draws = []
@@ -141,17 +142,29 @@ def fit_seed(n, d, loss, p0: dict | None = None) -> dict:
     rel = {k: float(se[i] / abs(popt[i])) if popt[i] else float("inf") for i, k in enumerate(LAW_KEYS)}
     identified = bool(np.isfinite(pcov).all() and max(rel.values()) <= POORLY_IDENTIFIED and popt[0] >= 0)
     return {**{k: float(v) for k, v in zip(LAW_KEYS, popt)}, "se": dict(zip(LAW_KEYS, se.tolist())),
-            "rel_se": rel, "identified": identified, "p0": start, "n_points": int(n.size)}  # fmt: skip
+            "rel_se": rel, "identified": identified, "p0": start, "n_points": int(n.size),
+            "degenerate": _degenerate(n, d)}  # fmt: skip
 
 
 def identified(law: dict) -> bool:
     """Epoch-method laws: every bootstrap 95% interval narrower than its value, and E > 0; seed: see fit_seed."""
+    if law.get("degenerate"):
+        return False
     if "identified" in law:
         return law["identified"]
     ci = law.get("ci95")
     if not ci or law["E"] <= 1e-6:
         return False
     return all(hi - lo < abs(law[k]) for k, (lo, hi) in ci.items())
+
+
+def _degenerate(n: np.ndarray, d: np.ndarray) -> str | None:
+    """Why no law of N and D can be identified from these points, or None: A/N^α needs N to vary, B/D^β D."""
+    for name, values in (("N", n), ("D", d)):
+        distinct = np.unique(values).size
+        if distinct < 3:
+            return f"{name} takes {distinct} distinct value(s): its term cannot be told from E"
+    return None
 
 
 def predict(law: dict, n, d) -> np.ndarray:

@@ -105,10 +105,15 @@ def _raw_chunks(path: Path, block_bytes: int, hasher=None) -> Iterator[bytes]:
                 update(chunk)
                 yield chunk
             return
-        dec, in_member = zlib.decompressobj(wbits=31), False
+        dec, in_member, padding = zlib.decompressobj(wbits=31), False, False
         while comp := fh.read(block_bytes // 4):
             update(comp)
             while comp:
+                if padding or (not in_member and not comp.strip(b"\0")):  # zeros after the last member
+                    if comp.strip(b"\0"):
+                        raise EOFError("data after the zero bytes that pad the end of the gzip stream")
+                    padding, comp = True, b""  # gzip(1) ignores such padding (tape blocks), and so do we
+                    continue
                 in_member = True
                 if out := dec.decompress(comp):
                     yield out
@@ -153,9 +158,12 @@ def _prefetched(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
 
 def _blocks(path: Path, block_bytes: int, hasher=None) -> Iterator[_Block]:
     """Blocks of whole records, cut at a record boundary ("\\n>") or at end of file."""
-    carry, start = b"", 0
+    carry, start, first = b"", 0, True
     try:
         for chunk in _prefetched(_raw_chunks(path, block_bytes, hasher)):
+            if first:  # offsets count from the file's first byte: a stripped byte-order mark shifts them
+                normalised = _normalised_start(path, chunk)
+                chunk, start, first = normalised, len(chunk) - len(normalised), False
             buf = carry + chunk
             cut = buf.rfind(b"\n>")
             if cut < 0:  # no record boundary yet (a long record, or a small chunk): keep reading
@@ -170,13 +178,23 @@ def _blocks(path: Path, block_bytes: int, hasher=None) -> Iterator[_Block]:
         yield _Block(path, carry, start)
 
 
+def _normalised_start(path: Path, chunk: bytes) -> bytes:
+    """The first chunk without a UTF-8 byte-order mark (editors on Windows write one). Line ends of CR alone
+    (classic Mac OS) are refused by name: read as one line, every record would seem to have no residues."""
+    chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+    if b"\r" in chunk and b"\n" not in chunk:
+        raise FastaError(f"{path}: line ends are CR alone (classic Mac OS); convert them to LF, e.g. "
+                         "tr '\\r' '\\n' < in > out")  # fmt: skip
+    return chunk
+
+
 # --------------------------------------------------------------------------------------------- parsing a block
 
 
 def _parse_block(block: _Block) -> Batch:
     text = b"\n" + block.text  # every header now follows a newline, so one literal-prefix regex finds them all
     if b"\x00" in text:  # NUL separates records below, so it may not come from the input
-        _raise_at(block, text.index(b"\x00") - 1, "character '\\x00' is not a protein residue")
+        _raise_at(block, text.index(b"\x00") - 1, "a NUL byte (\\x00): not FASTA text")
     parts = _RECORD_RE.split(text)
     if parts[0].strip():
         _raise_at(block, len(block.text) - len(block.text.lstrip()), "text before the first '>' header")
@@ -197,7 +215,8 @@ def _parse_block(block: _Block) -> Batch:
         np.cumsum(lengths, out=offsets[1:])
     for k in np.flatnonzero(lengths == 0)[:1].tolist() + [k for k, i in enumerate(ids) if not i][:1]:
         problem = "an empty identifier" if not ids[k] else "no residues"
-        _raise_record(block, k, f"record {{number}} ({ids[k].decode('latin-1')}) has {problem}")
+        ident = ids[k].decode("latin-1")
+        _raise_record(block, k, lambda number: f"record {number} ({ident}) has {problem}")
     bad = np.flatnonzero((tokens == INVALID) | (tokens == _STAR))
     if bad.size:
         k = int(np.searchsorted(offsets, bad[0], side="right") - 1)
@@ -217,9 +236,10 @@ def _raise_at(block: _Block, pos: int, problem: str) -> None:
     raise FastaError(f"{block.path}: line {line}: {problem}")
 
 
-def _raise_record(block: _Block, k: int, problem: str) -> None:
-    """`problem` may contain {number}, the record's number in the file."""
-    _raise_at(block, _header_positions(block)[k], problem.format(number=block.origin()[1] + k + 1))
+def _raise_record(block: _Block, k: int, problem) -> None:
+    """`problem(number)` says what is wrong with record k, given its number in the file. (Not str.format: an
+    identifier may hold braces.)"""
+    _raise_at(block, _header_positions(block)[k], problem(block.origin()[1] + k + 1))
 
 
 def _raise_bad_character(block: _Block, k: int, ident: str) -> None:

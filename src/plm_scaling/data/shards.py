@@ -46,6 +46,13 @@ class ShardWriter:
             np.save(fh, offsets)
 
 
+def read_ids(path: str | Path) -> list[str]:
+    """The identifiers of an ids.txt, byte for byte. Not str.splitlines(): that also splits on \x85, \x1c-\x1e
+    and other characters that a latin-1-decoded identifier may hold (UTF-8 'Å' is c3 85)."""
+    text = Path(path).read_text(encoding="latin-1")
+    return text.split("\n")[:-1] if text else []
+
+
 @dataclass
 class Shard:
     """Read-only view of one shard: `shard[i]` is the token array of record i (a memmap slice)."""

@@ -19,7 +19,7 @@ import numpy as np
 from .. import __version__
 from ..io import atomic_outputs, read_json, write_json
 from . import mmseqs
-from .shards import Shard, ShardWriter, shard_paths
+from .shards import Shard, ShardWriter, read_ids, shard_paths
 from .vocab import TOKENS
 
 SPLITS = ("train", "valid", "test")
@@ -70,6 +70,16 @@ def remove_leakage(source: Shard, rep: np.ndarray, split: np.ndarray, sim: dict,
     raise RuntimeError(f"held-out sequences still hit train after {max_rounds} rounds of moving clusters")
 
 
+def _check_heldout(clean_dir: Path, per_split: dict, valid: float, test: float) -> None:
+    """A held-out split asked for (fraction > 0) must not come out empty: training and evaluation need it."""
+    counts = ", ".join(f"{name} {v['sequences']:,}" for name, v in per_split.items())
+    for name, fraction in (("valid", valid), ("test", test)):
+        if fraction > 0 and per_split[name]["sequences"] == 0:
+            raise ValueError(f"{clean_dir}: the {name} split came out empty ({counts} sequences, "
+                             f"{sum(v['clusters'] for v in per_split.values())} clusters); use more sequences or a "
+                             f"larger {name} fraction")  # fmt: skip
+
+
 def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, coverage: float, cov_mode: int,
                 cluster_mode: str, sensitivity: float, valid: float, test: float, seed: int, threads: int,
                 dataset: str = "") -> dict:  # fmt: skip
@@ -89,7 +99,7 @@ def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, cov
     finals = [p for s in SPLITS for p in shard_paths(out / s)] + [out / "manifest.json"]
     with atomic_outputs(*finals) as temps:
         split, moved = remove_leakage(source, rep, first, {**sim, "sensitivity": sensitivity}, threads)
-        ids = (clean_dir / "all.ids.txt").read_text(encoding="latin-1").splitlines()
+        ids = read_ids(clean_dir / "all.ids.txt")
         lengths = source.lengths()
         per_split = {}
         for code, name in enumerate(SPLITS):
@@ -103,6 +113,7 @@ def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, cov
             writer.close()
             per_split[name] = {"sequences": int(rows.size), "tokens": int(lengths[rows].sum()),
                                "clusters": int(np.unique(rep[rows]).size)}  # fmt: skip
+        _check_heldout(clean_dir, per_split, valid, test)
         manifest = {
             "dataset": dataset,
             "splits": per_split,

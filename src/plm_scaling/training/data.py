@@ -142,7 +142,10 @@ class ShardDataModule(L.LightningDataModule):
 
     def stream(self, split: str) -> np.ndarray:
         if split not in self._streams:
-            self._streams[split] = framed_stream(Shard.open(self.split_dir / split))
+            shard = Shard.open(self.split_dir / split)
+            if len(shard) == 0:
+                raise ValueError(f"data split {self.split_dir / split}: no sequences (see its manifest.json)")
+            self._streams[split] = framed_stream(shard)
         return self._streams[split]
 
     def train_dataloader(self) -> DataLoader:

@@ -29,7 +29,8 @@ def evaluate(run_dir: str | Path) -> dict:
     cfg = OmegaConf.load(run_dir / "config.yaml")
     done = read_json(run_dir / "run.json")
     device = "cuda" if torch.cuda.is_available() else "cpu"  # a 100M model on a CPU takes minutes per split
-    module = PLMModule.load_from_checkpoint(run_dir / "final.ckpt", map_location=device, compile=False)
+    module = PLMModule.load_from_checkpoint(run_dir / "final.ckpt", map_location=device, compile=False,
+                                           weights_only=True)  # never unpickle code from a run folder
     module.eval()
     dm = ShardDataModule(cfg.data.manifest, cfg.model.context, done["objective"], cfg.objective.mask_ratio,
                          cfg.seed, batch_size=64, steps_per_epoch=1, valid_windows=cfg.data.valid_windows)  # fmt: skip

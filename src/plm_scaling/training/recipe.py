@@ -49,15 +49,17 @@ BUDGET_TOLERANCE = 0.01  # a run's compute may differ from its budget by at most
 
 
 def validation_schedule(steps: float, eval_points: int) -> tuple[int, int] | None:
-    """(validations, steps between them) whose product is nearest `steps` (a fractional step count: the budget's
-    tokens over tokens per step), within BUDGET_TOLERANCE; None when no whole schedule comes that close.
+    """(validations, steps between them): the first schedule whose total is within BUDGET_TOLERANCE of `steps` (a
+    fractional step count: the budget's tokens over tokens per step); None when no whole schedule comes that close.
 
     Every validation ends an interval of equal length (it is followed by a checkpoint, and a resumed run restarts
     at one), so the steps are a multiple of the validations. Rounding the steps up to such a multiple overshot
-    small budgets by up to 94%; instead the number of validations may range over [eval_points, 2·eval_points]
-    (fewer only when the run is too short for that many), and the nearest schedule is taken."""
-    candidates = [*range(eval_points, 2 * eval_points + 1), *range(min(eval_points - 1, int(steps)), 0, -1)]
-    for evals in candidates:  # the first within tolerance: as many validations as the budget allows
+    small budgets by up to 94%; instead the number of validations starts at eval_points and grows (up to one per
+    step) until a schedule meets the budget within tolerance; fewer than eval_points only when the run is too
+    short for that many."""
+    candidates = [*range(eval_points, max(2 * eval_points, int(steps) + 1) + 1),  # more validations, if need be
+                  *range(min(eval_points - 1, int(steps)), 0, -1)]  # fmt: skip
+    for evals in candidates:
         per = max(1, round(steps / evals))
         if abs(evals * per / steps - 1) <= BUDGET_TOLERANCE:
             return evals, per

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from ..io import atomic_outputs, read_json, write_json
 from ..paths import train_config_dir
 from ..model.sizes import exact_non_embedding, flops_per_token, formula_n, shape_for
 from ..model.transformer import ModelShape
-from . import recipe
+from . import checks, recipe
 from .data import ShardDataModule
 from .module import CurveLogger, DivergenceGuard, PlainProgress, PLMModule, Throughput, TrainingDiverged
 
@@ -47,6 +46,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 def plan(cfg: DictConfig) -> dict:
     """Check the config against the data and the budget, and derive shape, N, steps and schedule."""
+    checks.check_numbers(cfg)
     manifest = Path(cfg.data.manifest)
     if not manifest.is_file():
         raise ConfigError(f"config key data.manifest: {manifest} not found (run the data stage first)")
@@ -69,6 +69,7 @@ def plan(cfg: DictConfig) -> dict:
         raise ConfigError(f"config key model.d_model: heads of {shape.d_model // shape.n_heads} features are wider "
                           f"than the context of {m.context} tokens allows")  # fmt: skip
     n = exact_non_embedding(shape)
+    checks.check_memory(n + shape.vocab_size * shape.d_model, cfg.trainer.accelerator)
     fpt = flops_per_token(shape, n)
     o = cfg.optim
     if (cfg.budget.flops is None) == (cfg.budget.tokens is None):
@@ -142,17 +143,9 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def _prepare_run_dir(cfg: DictConfig, p: dict, restart_if_changed: bool) -> Path:
     run_dir = Path(cfg.run.dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(cfg)
-    saved = run_dir / "config.yaml"
-    if saved.exists() and saved.read_text() != text:
-        if not restart_if_changed:
-            raise ConfigError(f"run.dir {run_dir}: holds a run with a different config; use another folder or "
-                              "delete it")  # fmt: skip
-        # The workflow changed this sweep point: its old checkpoints and run id belong to another config.
-        shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-    saved.write_text(text)
+    checks.claim_run_dir(run_dir, text, restart_if_changed)
+    (run_dir / "config.yaml").write_text(text)
     write_json(run_dir / "plan.json", p)
     return run_dir
 
@@ -173,8 +166,43 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
     if resume is None:
         (run_dir / "curve.csv").unlink(missing_ok=True)
     else:
-        _truncate_curve(run_dir / "curve.csv", torch.load(last, map_location="cpu", weights_only=False)["global_step"])
+        _truncate_curve(run_dir / "curve.csv", checks.checkpoint_step(last))
     logger = _mlflow_logger(cfg, p, run_dir)
+    try:
+        return _fit(cfg, p, run_dir, resume, logger)
+    except BaseException as err:  # any failure, Ctrl-C included, ends the MLflow run: none stays RUNNING
+        from lightning.pytorch.utilities import rank_zero_only
+
+        if logger is not None and rank_zero_only.rank == 0:
+            status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
+            logger.experiment.set_terminated(logger.run_id, status)
+        if isinstance(err, TrainingDiverged):
+            raise RuntimeError(f"run {cfg.run.id} diverged: {err}") from None
+        raise
+
+
+def _build_trainer(cfg: DictConfig, p: dict, run_dir: Path, logger) -> L.Trainer:
+    interactive = cfg.trainer.progress == "rich" or (cfg.trainer.progress == "auto" and sys.stderr.isatty())
+    every = max(1, p["steps_per_epoch"] // 5)
+    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, every_n_epochs=1,
+                                 save_on_train_epoch_end=True),
+                 CurveLogger(run_dir / "curve.csv", logger), Throughput(every=max(1, min(every, 20))),
+                 DivergenceGuard(every=cfg.trainer.log_every_n_steps),
+                 RichProgressBar() if interactive else PlainProgress(every)]  # fmt: skip
+    strategy = cfg.trainer.strategy
+    if strategy == "ddp" and cfg.trainer.accelerator == "cpu":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        strategy = DDPStrategy(process_group_backend="gloo")
+    return L.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, strategy=strategy,
+                     precision=cfg.trainer.precision, max_steps=p["steps"], max_epochs=-1,
+                     check_val_every_n_epoch=1, num_sanity_val_steps=0, gradient_clip_val=cfg.optim.grad_clip,
+                     logger=logger or False, callbacks=callbacks, enable_progress_bar=interactive,
+                     enable_model_summary=False, use_distributed_sampler=False, default_root_dir=run_dir,
+                     log_every_n_steps=min(cfg.trainer.log_every_n_steps, p["steps_per_epoch"]))  # fmt: skip
+
+
+def _fit(cfg: DictConfig, p: dict, run_dir: Path, resume: Path | None, logger) -> dict:
     dm = ShardDataModule(cfg.data.manifest, cfg.model.context, p["objective"], cfg.objective.mask_ratio, cfg.seed,
                          batch_size=p["batch_sequences"] // p["world"],
                          steps_per_epoch=p["steps_per_epoch"],
@@ -184,32 +212,11 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
                        warmup_steps=p["warmup_steps"], min_lr_ratio=cfg.optim.min_lr_ratio,
                        tokens_per_step=p["tokens_per_step"], flops_per_token=p["flops_per_token"],
                        flops_per_token_full=p["flops_per_token_full"], compile=cfg.trainer.compile)  # fmt: skip
-    interactive = cfg.trainer.progress == "rich" or (cfg.trainer.progress == "auto" and sys.stderr.isatty())
-    every = max(1, p["steps_per_epoch"] // 5)
-    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, every_n_epochs=1,
-                                 save_on_train_epoch_end=True),
-                 CurveLogger(run_dir / "curve.csv", logger), Throughput(every=max(1, min(every, 20))),
-                 DivergenceGuard(every=cfg.trainer.log_every_n_steps), RichProgressBar() if interactive else PlainProgress(every)]  # fmt: skip
-    strategy = cfg.trainer.strategy
-    if strategy == "ddp" and cfg.trainer.accelerator == "cpu":
-        from lightning.pytorch.strategies import DDPStrategy
-
-        strategy = DDPStrategy(process_group_backend="gloo")
-    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, strategy=strategy,
-                        precision=cfg.trainer.precision, max_steps=p["steps"], max_epochs=-1,
-                        check_val_every_n_epoch=1, num_sanity_val_steps=0, gradient_clip_val=cfg.optim.grad_clip,
-                        logger=logger or False, callbacks=callbacks, enable_progress_bar=interactive,
-                        enable_model_summary=False, use_distributed_sampler=False, default_root_dir=run_dir,
-                        log_every_n_steps=min(cfg.trainer.log_every_n_steps, p["steps_per_epoch"]))  # fmt: skip
+    trainer = _build_trainer(cfg, p, run_dir, logger)
     dm.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
-    try:
-        trainer.fit(module, dm, ckpt_path=resume)
-    except TrainingDiverged as err:
-        if logger is not None:
-            logger.experiment.set_terminated(logger.run_id, "FAILED")
-        raise RuntimeError(f"run {cfg.run.id} diverged: {err}") from None
+    trainer.fit(module, dm, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
     pending = run_dir / ".final.ckpt.tmp"
-    trainer.save_checkpoint(pending)  # collective under DDP: every rank calls it, rank 0 writes
+    trainer.save_checkpoint(pending, weights_only=False)  # collective under DDP: every rank calls it, rank 0 writes
     if not trainer.is_global_zero:
         return {}
     result = {"run_id": logger.run_id if logger else None, "sweep_point": cfg.run.id, **p,
