@@ -288,3 +288,16 @@ def test_a_killed_clean_is_cleaned_up_by_the_next(tmp_path, write_fasta):
     assert run_cli("data", "clean", big, out).returncode == 0
     assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]
     assert json.loads((out / "clean.json").read_text())["records_kept"] == 60_000
+
+
+def test_workflow_runs_from_an_interpreter_whose_path_has_a_space(tmp_path):
+    """Rules call the CLI through the interpreter that runs Snakemake: its path reaches the shell quoted."""
+    spaced = tmp_path / "my envs" / "venv"
+    spaced.parent.mkdir()
+    spaced.symlink_to(REPO / ".venv" if (REPO / ".venv").is_dir() else sys.prefix, target_is_directory=True)
+    cfg = copy_workflow(tmp_path, study=None, paper_logs=None)
+    proc = subprocess.run([str(spaced / "bin" / "python"), "-m", "snakemake", "-s", str(tmp_path / "Snakefile"),
+                           "--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "1", "--until",
+                           "clean_fasta"], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    assert (tmp_path / "results" / "data" / "uniprot_example" / "clean" / "clean.json").exists()
