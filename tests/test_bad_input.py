@@ -8,11 +8,23 @@ import re
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from .conftest import PAPER_LOGS, REPO, copy_workflow, run_cli, run_snakemake, tiny_overrides
+
+
+def cli(capsys, *args):
+    """The real command line, in this process (no interpreter start-up per case): (returncode, stderr)."""
+    from plm_scaling.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as done:  # argparse's usage errors
+        code = done.code
+    return SimpleNamespace(returncode=code, stderr=capsys.readouterr().err)
 
 
 def one_line_error(proc, pattern: str) -> str:
@@ -52,24 +64,24 @@ TRAIN_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(TRAIN_CASES))
-def test_bad_training_config_is_one_line_and_writes_nothing(case, small_manifest, tmp_path):
+def test_bad_training_config_is_one_line_and_writes_nothing(case, small_manifest, tmp_path, capsys):
     extra, pattern = TRAIN_CASES[case]
     run_dir = tmp_path / "run"
-    proc = run_cli("train", *tiny_overrides(small_manifest, run_dir), *extra)
+    proc = cli(capsys, "train", *tiny_overrides(small_manifest, run_dir), *extra)
     one_line_error(proc, pattern)
     assert not run_dir.exists()  # so the corrected command is not refused as "a different config"
 
 
-def test_run_dir_that_is_not_a_run_folder_is_never_written_or_deleted(small_manifest, tmp_path):
+def test_run_dir_that_is_not_a_run_folder_is_never_written_or_deleted(small_manifest, tmp_path, capsys):
     precious = tmp_path / "config"
     shutil.copytree(REPO / "config", precious)
     before = sorted(p.relative_to(precious) for p in precious.rglob("*"))
-    proc = run_cli("train", "--restart-if-changed", *tiny_overrides(small_manifest, precious))
+    proc = cli(capsys, "train", "--restart-if-changed", *tiny_overrides(small_manifest, precious))
     one_line_error(proc, r"config key run\.dir: .*config is not empty and was not made by `plm-scaling train`")
     assert sorted(p.relative_to(precious) for p in precious.rglob("*")) == before
     afile = tmp_path / "notes.txt"
     afile.write_text("mine")
-    one_line_error(run_cli("train", *tiny_overrides(small_manifest, afile)), r"is a file, not a folder")
+    one_line_error(cli(capsys, "train", *tiny_overrides(small_manifest, afile)), r"is a file, not a folder")
     assert afile.read_text() == "mine"
 
 
@@ -102,7 +114,8 @@ CHECKPOINTS = {
 
 
 @pytest.mark.parametrize("case", sorted(CHECKPOINTS))
-def test_unreadable_or_crafted_checkpoint_is_refused_in_one_line(case, finished_run, small_manifest, tmp_path):
+def test_unreadable_or_crafted_checkpoint_is_refused_in_one_line(case, finished_run, small_manifest, tmp_path,
+                                                                 capsys):  # fmt: skip
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
     config = run_dir / "config.yaml"  # the copy is this run folder's run: its run.dir is here
@@ -111,7 +124,7 @@ def test_unreadable_or_crafted_checkpoint_is_refused_in_one_line(case, finished_
     last = run_dir / "checkpoints" / "last.ckpt"
     marker = tmp_path / "payload-ran"
     CHECKPOINTS[case](last, marker)
-    proc = run_cli("train", *tiny_overrides(small_manifest, run_dir))
+    proc = cli(capsys, "train", *tiny_overrides(small_manifest, run_dir))
     one_line_error(proc, rf"{re.escape(str(last))}: not a readable training checkpoint .* delete it to restart")
     assert not marker.exists()
 
@@ -177,9 +190,9 @@ def _write(path, text: str) -> str:
 
 
 @pytest.mark.parametrize("case", sorted(ANALYSIS_CASES))
-def test_bad_analysis_input_is_one_line(case, tmp_path):
+def test_bad_analysis_input_is_one_line(case, tmp_path, capsys):
     args, pattern = ANALYSIS_CASES[case]
-    one_line_error(run_cli(*args(tmp_path)), pattern)
+    one_line_error(cli(capsys, *args(tmp_path)), pattern)
 
 
 def test_unidentifiable_law_is_printed_with_a_warning(tmp_path):
@@ -249,10 +262,10 @@ def test_study_overrides_never_reach_a_shell_unquoted(tmp_path):
 # ------------------------------------------------------------------------------------------------- data stage
 
 
-def test_split_that_leaves_a_heldout_split_empty_is_refused(tmp_path, write_fasta):
+def test_split_that_leaves_a_heldout_split_empty_is_refused(tmp_path, write_fasta, capsys):
     fasta = write_fasta(">a\nMKVLLAGHTKLMNPQRSTVWY\n>b\nACDEFGHIKLMNPQRSTVWYACD\n>c\nMMMMMKKKKKLLLLLAAAAAGGGGG\n")
-    assert run_cli("data", "clean", fasta, tmp_path / "clean").returncode == 0
-    proc = run_cli("data", "split", tmp_path / "clean", tmp_path / "split")
+    assert cli(capsys, "data", "clean", fasta, tmp_path / "clean").returncode == 0
+    proc = cli(capsys, "data", "split", tmp_path / "clean", tmp_path / "split")
     one_line_error(proc, r"clean: the valid split came out empty \(train 3, valid 0, test 0 sequences")
     assert not (tmp_path / "split").exists()
 
