@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup system reproduce test bench lock clean-results
+.PHONY: setup system reproduce test bench lock clean-results mlflow-server
 
 setup: system $(STAMP)
 
@@ -26,6 +26,10 @@ reproduce: setup
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# A shared tracking server (envs/mlflow-server.sh documents MLFLOW_BACKEND, MLFLOW_HOST, MLFLOW_PORT, ...).
+mlflow-server: setup
+	PYTHON=$(PY) bash envs/mlflow-server.sh
 
 bench: setup
 	$(PY) benchmarks/bench_fasta.py

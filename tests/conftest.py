@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import subprocess
 import sys
@@ -119,3 +120,35 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@contextlib.contextmanager
+def mlflow_server(root: Path):
+    """A real MLflow tracking server (envs/mlflow-server.sh) on a free port of 127.0.0.1, its store under root."""
+    import os
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHON": sys.executable, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "2",
+           "MLFLOW_BACKEND": f"sqlite:///{root}/server.db", "MLFLOW_ARTIFACTS": str(root / "server-artifacts")}  # fmt: skip
+    log = open(root / "mlflow-server.log", "w")
+    proc = subprocess.Popen(["bash", str(REPO / "envs" / "mlflow-server.sh")], env=env, stdout=log, stderr=log,
+                            start_new_session=True)  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None, (root / "mlflow-server.log").read_text()[-2000:]
+                time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()
