@@ -122,6 +122,7 @@ def test_ddp_on_two_cpu_processes(small_manifest, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = json.loads((tmp_path / "ddp" / "run.json").read_text())
     assert done["steps_done"] == done["steps"] and len(read_curve(tmp_path / "ddp")) == 10
+    assert done["world"] == 2 and done["batch_per_device"] * 2 == done["batch_sequences"]  # both batches logged
 
 
 def test_unknown_key_error_is_a_config_error(small_manifest, tmp_path):

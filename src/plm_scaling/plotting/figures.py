@@ -69,6 +69,15 @@ def repeated_data(table: Table, out: str | Path, provenance: str | None = None) 
         save(fig, out, provenance)
 
 
+def _dropped_note(ax, dropped: list[dict] | None) -> None:
+    """Under the profiles: the budgets the fit left out, with the number of sizes that reached each."""
+    if dropped:
+        d0, note = dropped[0], ", ".join(f"{d['c']:.0e} ({d['sizes']})" for d in dropped)
+        ax.text(0.0, -0.32, textwrap.fill(f"Budgets left out, fewer than {d0['min_sizes']} sizes ended within "
+                                          f"{d0['rel_tol']:.0%} of them (sizes): {note}", 80),
+                fontsize=6.5, va="top", color="0.3", transform=ax.transAxes)  # fmt: skip
+
+
 def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True) -> None:
     """Fig. 2: IsoFLOP profiles per budget (left), N_opt(C) and D_opt(C) with fit and bootstrap band. An objective
     whose fit failed (e.g. every minimum at an edge) shows its profiles and the reason instead of a law."""
@@ -93,12 +102,7 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
             marks = "★ optimum" + (", × rejected" if any(b["status"] != "ok" for b in res["budgets"]) else "")
             row[0].set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
                        title=f"{OBJ_NAME[objective]} IsoFLOP profiles ({marks})")  # fmt: skip
-            if res.get("dropped"):  # budgets the fit left out, with the number of sizes that reached each
-                d0, note = res["dropped"][0], ", ".join(f"{d['c']:.0e} ({d['sizes']})" for d in res["dropped"])
-                row[0].text(0.0, -0.32, textwrap.fill(f"Budgets left out, fewer than {d0['min_sizes']} sizes ended "
-                                                      f"within {d0['rel_tol']:.0%} of them (sizes): {note}", 80),
-                            fontsize=6.5, va="top",
-                            color="0.3", transform=row[0].transAxes)  # fmt: skip
+            _dropped_note(row[0], res.get("dropped"))
             row[0].legend(title="FLOPs", ncol=2, frameon=False)
             row[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             if "n_opt" not in res:

@@ -83,13 +83,7 @@ def plan(cfg: DictConfig) -> dict:
         key = "budget.tokens" if cfg.budget.tokens is not None else "budget.flops"
         raise ConfigError(f"config key {key}: the budget ({tokens:,.0f} tokens) is smaller than one optimizer step "
                           f"({tokens_per_step:,} tokens = {batch} sequences of {m.context})")  # fmt: skip
-    schedule = recipe.validation_schedule(tokens / tokens_per_step, int(cfg.trainer.eval_points))
-    if schedule is None:
-        key = "budget.tokens" if cfg.budget.tokens is not None else "budget.flops"
-        raise ConfigError(f"config key {key}: {tokens / tokens_per_step:.1f} optimizer steps cannot be split into "
-                          f"equal validation intervals within {recipe.BUDGET_TOLERANCE:.0%} of the budget; raise "
-                          "the budget or lower optim.batch_sequences")  # fmt: skip
-    evals, steps_per_epoch = schedule
+    evals, steps_per_epoch = _schedule(cfg, tokens / tokens_per_step)
     total = steps_per_epoch * evals  # whole epochs: each ends in a validation and a checkpoint
     if cfg.run.id is None:
         budget = f"C{float(cfg.budget.flops):.2g}" if cfg.budget.flops is not None else f"D{tokens:.2g}"
@@ -99,11 +93,23 @@ def plan(cfg: DictConfig) -> dict:
         raise ConfigError(f"config key trainer.devices: batch of {batch} sequences does not split over {world}")
     return {"shape": dataclasses.asdict(shape), "n": n, "n_formula": formula_n(shape), "objective": cfg.objective.name,
             "flops_per_token": fpt["paper"], "flops_per_token_full": fpt["full"],
-            "batch_sequences": batch, "world": world, "tokens_per_step": tokens_per_step, "lr": lr,
+            "batch_sequences": batch, "world": world, "batch_per_device": batch // world,  # global and per device
+            "tokens_per_step": tokens_per_step, "lr": lr,
             "steps": total, "epochs": evals, "steps_per_epoch": steps_per_epoch,
             "warmup_steps": max(1, int(o.warmup_fraction * total)),
             "tokens": total * tokens_per_step, "flops": total * tokens_per_step * fpt["paper"],
             "flops_full": total * tokens_per_step * fpt["full"], "flops_budget": cfg.budget.flops}  # fmt: skip
+
+
+def _schedule(cfg: DictConfig, steps: float) -> tuple[int, int]:
+    """(validations, steps between them) meeting the budget within recipe.BUDGET_TOLERANCE, or a ConfigError."""
+    schedule = recipe.validation_schedule(steps, int(cfg.trainer.eval_points))
+    if schedule is None:
+        key = "budget.tokens" if cfg.budget.tokens is not None else "budget.flops"
+        raise ConfigError(f"config key {key}: {steps:.1f} optimizer steps cannot be split into equal validation "
+                          f"intervals within {recipe.BUDGET_TOLERANCE:.0%} of the budget; raise the budget or lower "
+                          "optim.batch_sequences")  # fmt: skip
+    return schedule
 
 
 def _mlflow_logger(cfg: DictConfig, p: dict, run_dir: Path):
