@@ -222,7 +222,7 @@ def _fit(cfg: DictConfig, p: dict, run_dir: Path, resume: Path | None, logger) -
     dm.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
     trainer.fit(module, dm, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
     pending = run_dir / ".final.ckpt.tmp"
-    trainer.save_checkpoint(pending, weights_only=False)  # collective under DDP: every rank calls it, rank 0 writes
+    trainer.save_checkpoint(pending)  # collective under DDP: every rank calls it, rank 0 writes
     if not trainer.is_global_zero:
         return {}
     result = {"run_id": logger.run_id if logger else None, "sweep_point": cfg.run.id, **p,
