@@ -6,6 +6,7 @@ import os
 import pickle
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -274,12 +275,14 @@ def test_killed_clean_leaves_nothing_that_the_next_run_keeps(tmp_path, write_fas
     fasta = write_fasta(">a\nMKV\n>b\nLLA\n")
     out = tmp_path / "out"
     out.mkdir()
-    orphan = out / ".all.tokens.u8.tmp-999999999"  # what kill -9 leaves: a temporary of a process now gone
+    orphan = out / f".all.tokens.u8.tmp-{socket.gethostname()}-999999999"  # what kill -9 leaves behind
     orphan.write_bytes(b"x" * 1000)
+    foreign = out / ".all.offsets.npy.tmp-another-node-4242"  # another host's (shared disk): not ours to judge
+    foreign.write_bytes(b"y")
     mine = out / "my notes.txt"
     mine.write_text("keep")
     assert run_cli("data", "clean", fasta, out).returncode == 0
-    assert not orphan.exists() and mine.read_text() == "keep"
+    assert not orphan.exists() and foreign.exists() and mine.read_text() == "keep"
     failed = tmp_path / "never" / "made"
     assert run_cli("data", "clean", write_fasta(">a\n\n", "bad.fa"), failed).returncode == 2
     assert not (tmp_path / "never").exists()  # a failed step removes the folders it created

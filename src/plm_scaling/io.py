@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
     same outputs are removed first: their names end in the process id, and that process is gone.
     """
     finals = [Path(p) for p in paths]
-    temps = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in finals]
+    temps = [p.with_name(f".{p.name}.tmp-{socket.gethostname()}-{os.getpid()}") for p in finals]
     created = [d for d in dict.fromkeys(_missing_parents(p) for p in finals) if d is not None]
     for p in finals:
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -61,10 +62,12 @@ def _remove_empty_tree(folder: Path) -> None:
 
 
 def _remove_orphans(final: Path) -> None:
-    """Delete `.NAME.tmp-PID` files beside `final` whose process no longer exists."""
+    """Delete `.NAME.tmp-HOST-PID` files beside `final` whose process, on this host, no longer exists. A temporary
+    of another host (a shared disk on a cluster) is left alone: its process cannot be looked up from here."""
+    host = socket.gethostname()
     for tmp in final.parent.glob(f".{final.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        owner, _, pid = tmp.name.removeprefix(f".{final.name}.tmp-").rpartition("-")
+        if owner in ("", host) and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
 
