@@ -13,7 +13,7 @@ from ..analysis.parametric import fit_parametric
 from ..io import atomic_outputs, sha256_file, write_json
 from ..tracking import absolute_uri
 from .collect import collect
-from .lineage import code_revision, sha256_text, stage_hash, start_run
+from .lineage import code_revision, log_table_input, sha256_text, stage_hash, start_run
 
 
 def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int) -> dict:
@@ -42,17 +42,13 @@ def fit_study(study: str, run_dirs: list[str | Path], study_file: str | Path, ma
     source_ids = [r["run_id"] for r in runs if r["run_id"]]
     with start_run(tracking_uri, experiment, "fit", {"stage": "fit", "study": study,
                                                      "source_run_ids": ",".join(source_ids)}) as run:  # fmt: skip
-        import pandas as pd
-
-        frame = pd.DataFrame({k: v.tolist() for k, v in table.cols.items()})
-        dataset = mlflow.data.from_pandas(frame, name=f"{study}-loss-table")
-        mlflow.log_input(dataset, context="fit")  # its digest identifies exactly which runs went in
+        digest = log_table_input(table, f"{study}-loss-table")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fits = {o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed)
                     for o in sorted(set(table["objective"]))}  # fmt: skip
         result = {"study": study, "fit_run_id": run.info.run_id, "tracking_uri": tracking_uri,
-                  "experiment": experiment, "input_runs": runs, "table_digest": dataset.digest,
+                  "experiment": experiment, "input_runs": runs, "table_digest": digest,
                   "study_file": str(Path(study_file).resolve()), "config_hash": sha256_text(Path(study_file).read_text()),
                   "data_manifest": str(Path(manifest).resolve()), "data_hash": sha256_file(manifest),
                   "code": {**code_revision(), "train": stage_hash("train"), "analysis": stage_hash("analysis")},

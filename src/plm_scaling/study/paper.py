@@ -18,7 +18,7 @@ import numpy as np
 from ..analysis.logs import Table, file_digests
 from ..io import atomic_outputs, read_json, write_json
 from ..tracking import absolute_uri
-from .lineage import code_revision, stage_hash, start_run
+from .lineage import code_revision, log_table_input, stage_hash, start_run
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
@@ -76,7 +76,6 @@ def track_released(root: str | Path, table_csv: str | Path, tracking_uri: str, e
 def fit_paper(table_csv: str | Path, released_json: str | Path, out_json: str | Path, bootstrap: int, seed: int) -> dict:
     """All paper fits as an MLflow run: the tidy table as its input (log_input), the released runs as an artifact."""
     import mlflow
-    import pandas as pd
 
     from ..analysis.fits import fit_all
 
@@ -84,11 +83,9 @@ def fit_paper(table_csv: str | Path, released_json: str | Path, out_json: str | 
     table = Table.read_csv(table_csv)
     with start_run(released["tracking_uri"], released["experiment"], "fit",
                    {"stage": "fit", "released_runs": len(released["runs"])}) as run:  # fmt: skip
-        frame = pd.DataFrame({k: v.tolist() for k, v in table.cols.items()})
-        dataset = mlflow.data.from_pandas(frame, name="paper-loss-table")
-        mlflow.log_input(dataset, context="fit")
+        digest = log_table_input(table, "paper-loss-table")
         fits = fit_all(table, bootstrap=bootstrap, seed=seed)
-        fits["provenance"] = {"fit_run_id": run.info.run_id, "table_digest": dataset.digest,
+        fits["provenance"] = {"fit_run_id": run.info.run_id, "table_digest": digest,
                               "released_runs": str(Path(released_json).resolve())}  # fmt: skip
         with atomic_outputs(out_json) as (tmp,):
             write_json(tmp, fits)
