@@ -126,13 +126,10 @@ def pytest_collection_modifyitems(config, items):
 def mlflow_server(root: Path):
     """A real MLflow tracking server (envs/mlflow-server.sh) on a free port of 127.0.0.1, its store under root."""
     import os
-    import socket
     import time
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PYTHON": sys.executable, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "2",
            "MLFLOW_BACKEND": f"sqlite:///{root}/server.db", "MLFLOW_ARTIFACTS": str(root / "server-artifacts")}  # fmt: skip
     log = open(root / "mlflow-server.log", "w")
@@ -152,3 +149,38 @@ def mlflow_server(root: Path):
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
         log.close()
+
+
+def slurm_available() -> str | None:
+    """Why a one-node SLURM cluster cannot be started here, or None when it can (root, slurm-wlm and munge)."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0:
+        return "the test SLURM cluster needs root (munged, slurmd)"
+    missing = [exe for exe in ("slurmctld", "slurmd", "munged", "sbatch") if shutil.which(exe) is None]
+    return f"not installed: {', '.join(missing)} (make setup installs slurm-wlm and munge)" if missing else None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def slurm_cluster(root: Path):
+    """A real one-node SLURM cluster (envs/slurm-cluster.sh) with its state under root, on free ports; yields the
+    environment (SLURM_CONF) for its client commands. The caller checks slurm_available() first."""
+    import os
+
+    script = REPO / "envs" / "slurm-cluster.sh"
+    env = {**os.environ, "SLURMCTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port())}
+    start = subprocess.run(["bash", str(script), "start", str(root)], env=env, capture_output=True, text=True)
+    assert start.returncode == 0, start.stderr
+    try:
+        yield {**os.environ, "SLURM_CONF": str(root / "slurm.conf")}
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(root)], check=False)

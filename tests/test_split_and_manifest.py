@@ -89,3 +89,21 @@ def test_cluster_assignment_is_seeded_and_whole():
     assert not np.array_equal(a, assign_clusters(rep, 0.1, 0.1, seed=2))
     share = np.bincount(a[::3], minlength=3) / 1000
     assert abs(share[1] - 0.1) < 0.03 and abs(share[2] - 0.1) < 0.03
+
+
+def test_framed_stream_windows_equal_the_materialised_stream(embedded_split):
+    """Training windows are cut from the memory-mapped shard on demand; every cut must equal the same slice of the
+    whole stream built the plain way (<cls> seq <eos> for each record, back to back), windows across records,
+    at the ends and empty ones included."""
+    from plm_scaling.training.data import FramedStream
+
+    root, _ = embedded_split
+    shard = Shard.open(root / "split" / "valid")
+    whole = np.concatenate([np.concatenate(([vocab.CLS], shard[i], [vocab.EOS])) for i in range(len(shard))])
+    stream = FramedStream(shard)
+    assert stream.size == whole.size
+    rng = np.random.default_rng(0)
+    starts = [0, whole.size - 1, whole.size, *rng.integers(0, whole.size, 500).tolist()]
+    for a in starts:
+        for span in (0, 1, 33, int(rng.integers(1, 5000))):
+            assert np.array_equal(stream[a : a + span], whole[a : a + span].astype(np.uint8)), (a, span)

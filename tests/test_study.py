@@ -1,5 +1,6 @@
-"""The smoke study end to end in a copy of the workflow: parallel jobs on one MLflow store, figure provenance and
-its audit, and partial re-runs seen by real dry runs."""
+"""The smoke study end to end in a copy of the workflow, submitted to a real one-node SLURM cluster through the
+project's SLURM profile (locally at 4 jobs where SLURM cannot run): parallel jobs on one MLflow tracking server, a
+training job cancelled mid-run and resumed, figure provenance and its audit, and partial re-runs seen by dry runs."""
 
 import json
 import os
@@ -7,12 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
 from mlflow import MlflowClient
 
-from .conftest import REPO, copy_workflow, mlflow_server, run_cli, run_snakemake
+from .conftest import REPO, copy_workflow, mlflow_server, run_cli, run_snakemake, slurm_available, slurm_cluster
 
 
 def snakemake(wf, *args):
@@ -31,8 +33,9 @@ def planned_jobs(wf) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    """A copy of the workflow (so tests may edit its code and study), run once on the smoke study, 4 jobs at once,
-    every job logging over HTTP to a real MLflow tracking server (envs/mlflow-server.sh), as cluster jobs would."""
+    """A copy of the workflow (so tests may edit its code and study), run once on the smoke study, every job logging
+    over HTTP to a real MLflow tracking server (envs/mlflow-server.sh), as cluster jobs would. On SLURM, one training
+    job is cancelled (scancel) after its first checkpoint; the profile's retry must resume it."""
     wf = tmp_path_factory.mktemp("wf")
     studies = wf / "studies"
     studies.mkdir()
@@ -40,9 +43,50 @@ def smoke(tmp_path_factory):
     with mlflow_server(wf) as uri:
         copy_workflow(wf, paper_logs=None, study="smoke", study_dir=str(studies), analysis={"bootstrap": 100, "seed": 0},
                       mlflow={"tracking_uri": uri, "experiment": "plm-scaling"})  # fmt: skip
-        run = snakemake(wf, "--cores", "4")
-        assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+        if slurm_available() is None:
+            with slurm_cluster(wf / "slurm") as env:
+                (wf / "slurm-cancelled.txt").write_text(run_on_slurm_cancelling_one(wf, env))
+        else:
+            run = snakemake(wf, "--cores", "4")
+            assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
         yield wf
+
+
+SLURM_ARGS = ["--slurm-status-command", "squeue",  # the test cluster keeps no accounting (no slurmdbd) for sacct
+              "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+              "--slurm-keep-successful-logs",
+              "--set-threads", "train=1", "split_dataset=2"]  # fmt: skip  (a 2-core machine, 4 slots declared)
+
+
+def run_on_slurm_cancelling_one(wf, env) -> str:
+    """The smoke study through `--profile profiles/slurm`; once a training job has written its first checkpoint it is
+    scancelled. Returns the cancelled point."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(wf / "Snakefile"), "--directory", str(wf), "--configfile",
+           str(wf / "test_config.yaml"), "--profile", str(wf / "profiles" / "slurm"), *SLURM_ARGS]  # fmt: skip
+    log = open(wf / "slurm-snakemake.log", "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=wf)
+    cancelled = None
+    while proc.poll() is None:
+        if cancelled is None and (found := running_training_job_with_checkpoint(wf, env)):
+            job_id, cancelled = found
+            subprocess.run(["scancel", job_id], env=env, check=True)
+        time.sleep(0.2)
+    log.close()
+    assert proc.returncode == 0, (wf / "slurm-snakemake.log").read_text()[-4000:]
+    assert cancelled is not None, "no training job was seen running with a checkpoint: nothing was cancelled"
+    return cancelled
+
+
+def running_training_job_with_checkpoint(wf, env) -> tuple[str, str] | None:
+    """(SLURM job id, point) of a running training job whose run has a checkpoint and is not finished."""
+    queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], env=env, capture_output=True, text=True)
+    for line in queue.stdout.splitlines():
+        job_id, comment = line.split("|", 1)
+        m = re.search(r"rule_train_wildcards_(\S+)", comment)
+        run = wf / "results" / "studies" / "smoke" / "runs" / (m.group(1) if m else "")
+        if m and (run / "checkpoints" / "last.ckpt").exists() and not (run / "run.json").exists():
+            return job_id, m.group(1)
+    return None
 
 
 def test_parallel_runs_all_reach_one_store(smoke):
@@ -62,6 +106,31 @@ def test_parallel_runs_all_reach_one_store(smoke):
     fit = next(r for r in runs if r.data.tags.get("stage") == "fit")
     assert set(fit.data.tags["source_run_ids"].split(",")) == {r.info.run_id for r in training}
     assert len(fit.inputs.dataset_inputs) == 1  # the loss table, logged with mlflow.log_input
+
+
+def slurm_logs(wf, rule: str, point: str) -> list:
+    """The SLURM logs of one rule and point, oldest first (each is named after its job id)."""
+    return sorted((wf / ".snakemake" / "slurm_logs" / f"rule_{rule}" / point).glob("*.log"), key=lambda p: int(p.stem))
+
+
+def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
+    cancelled = smoke / "slurm-cancelled.txt"
+    if not cancelled.exists():
+        pytest.skip(f"no SLURM cluster here ({slurm_available()}); the study ran locally")
+    point = cancelled.read_text()
+    points = [p.name for p in (smoke / "results" / "studies" / "smoke" / "runs").iterdir()]
+    assert len(points) == 18
+    for p in points:  # one SLURM job per rule and point
+        for rule in ("train", "evaluate"):
+            assert len(slurm_logs(smoke, rule, p)) == (2 if (rule, p) == ("train", point) else 1), (rule, p)
+    first, retry = slurm_logs(smoke, "train", point)
+    assert f"JOB {first.stem} ON" in first.read_text() and "CANCELLED" in first.read_text()
+    assert "Finished jobid" in retry.read_text()
+    train_log = (smoke / "results" / "logs" / "smoke" / "train" / f"{point}.log").read_text()
+    assert re.search(r"resuming \S+ from its checkpoint at step [1-9]\d*", train_log), train_log[-2000:]
+    curve = (smoke / "results" / "studies" / "smoke" / "runs" / point / "curve.csv").read_text().splitlines()
+    steps = [line.split(",")[0] for line in curve[1:]]
+    assert len(steps) == len(set(steps)) >= 10  # the resumed run's curve has each validation once
 
 
 def test_figure_carries_its_provenance_and_audits_clean(smoke):

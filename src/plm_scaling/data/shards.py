@@ -22,28 +22,40 @@ def shard_paths(prefix: str | Path) -> list[Path]:
 
 
 class ShardWriter:
-    """Append records to open files; offsets are kept in memory (8 bytes a record) and written on close."""
+    """Append records to open files. Record lengths are spooled to a side file and turned into offsets on close, so
+    memory does not grow with the number of records."""
+
+    CHUNK = 1 << 22  # lengths summed per step on close (32 MB)
 
     def __init__(self, tokens_path: Path, offsets_path: Path, ids_path: Path):
         self._tokens = open(tokens_path, "wb")
         self._ids = open(ids_path, "w", encoding="latin-1")
-        self._offsets_path = offsets_path
-        self._lengths: list[np.ndarray] = []
+        self._offsets_path = Path(offsets_path)
+        self._lengths_path = self._offsets_path.with_name(self._offsets_path.name + ".lengths")
+        self._lengths = open(self._lengths_path, "wb")
+        self._records = 0
 
     def write(self, tokens: np.ndarray, offsets: np.ndarray, ids: list[str]) -> None:
         self._tokens.write(np.ascontiguousarray(tokens, dtype=np.uint8).tobytes())
-        self._lengths.append(np.diff(offsets))
+        self._lengths.write(np.diff(offsets).astype(np.int64).tobytes())
+        self._records += len(offsets) - 1
         if ids:
             self._ids.write("\n".join(ids) + "\n")
 
     def close(self) -> None:
-        self._tokens.close()
-        self._ids.close()
-        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
-        offsets = np.zeros(lengths.size + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        with open(self._offsets_path, "wb") as fh:  # a file handle, so np.save keeps our temporary name
-            np.save(fh, offsets)
+        for fh in (self._tokens, self._ids, self._lengths):
+            fh.close()
+        lengths = np.memmap(self._lengths_path, dtype=np.int64, mode="r") if self._records else np.zeros(0, np.int64)
+        # open_memmap writes the .npy header and data in place; it keeps our temporary name (np.save to a handle did)
+        offsets = np.lib.format.open_memmap(self._offsets_path, mode="w+", dtype=np.int64, shape=(self._records + 1,))
+        offsets[0], total = 0, 0
+        for a in range(0, self._records, self.CHUNK):
+            part = np.cumsum(lengths[a : a + self.CHUNK]) + total
+            offsets[a + 1 : a + 1 + part.size] = part
+            total = int(part[-1])
+        offsets.flush()
+        del offsets, lengths
+        self._lengths_path.unlink()
 
 
 def read_ids(path: str | Path) -> list[str]:
@@ -63,7 +75,7 @@ class Shard:
     @classmethod
     def open(cls, prefix: str | Path) -> Shard:
         tokens_path, offsets_path, _ = shard_paths(prefix)
-        offsets = np.load(offsets_path)
+        offsets = np.load(offsets_path, mmap_mode="r")  # 8 bytes a record: paged in, not loaded
         size = int(offsets[-1])
         tokens = np.memmap(tokens_path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
         if tokens.size != size:

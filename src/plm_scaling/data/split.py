@@ -19,7 +19,7 @@ import numpy as np
 from .. import __version__
 from ..io import atomic_outputs, read_json, write_json
 from . import mmseqs
-from .shards import Shard, ShardWriter, read_ids, shard_paths
+from .shards import Shard, ShardWriter, shard_paths
 from .vocab import TOKENS
 
 SPLITS = ("train", "valid", "test")
@@ -80,6 +80,37 @@ def _check_heldout(clean_dir: Path, per_split: dict, valid: float, test: float) 
                              f"larger {name} fraction")  # fmt: skip
 
 
+def write_split_shards(source: Shard, ids_path: Path, split: np.ndarray, rep: np.ndarray, temps: list) -> dict:
+    """Write each split's shard files (3 paths per split in `temps`, in SPLITS order); return their counts. Memory
+    does not grow with the input: records are copied in chunks, identifiers streamed from ids.txt."""
+    lengths = source.lengths()
+    per_split = {}
+    for code, name in enumerate(SPLITS):
+        rows = np.flatnonzero(split == code)
+        writer = ShardWriter(*temps[3 * code : 3 * code + 3])
+        ids = _ids_of_rows(ids_path, rows)
+        for chunk in np.array_split(rows, max(1, rows.size // 50_000)):  # bounded memory per write
+            if chunk.size:
+                toks = np.concatenate([source[i] for i in chunk.tolist()])
+                offs = np.concatenate(([0], np.cumsum(lengths[chunk])))
+                writer.write(toks, offs, [next(ids) for _ in range(chunk.size)])
+        writer.close()
+        per_split[name] = {"sequences": int(rows.size), "tokens": int(lengths[rows].sum()),
+                           "clusters": int(np.unique(rep[rows]).size)}  # fmt: skip
+    return per_split
+
+
+def _ids_of_rows(ids_path: Path, rows: np.ndarray):
+    """The identifiers of `rows` (ascending), streamed from an ids.txt (one a line, latin-1, split on \\n only)."""
+    wanted = iter(rows.tolist())
+    target = next(wanted, None)
+    with open(ids_path, encoding="latin-1", newline="\n") as fh:
+        for row, line in enumerate(fh):
+            if row == target:
+                yield line[:-1]
+                target = next(wanted, None)
+
+
 def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, coverage: float, cov_mode: int,
                 cluster_mode: str, sensitivity: float, valid: float, test: float, seed: int, threads: int,
                 dataset: str = "") -> dict:  # fmt: skip
@@ -99,20 +130,7 @@ def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, cov
     finals = [p for s in SPLITS for p in shard_paths(out / s)] + [out / "manifest.json"]
     with atomic_outputs(*finals) as temps:
         split, moved = remove_leakage(source, rep, first, {**sim, "sensitivity": sensitivity}, threads)
-        ids = read_ids(clean_dir / "all.ids.txt")
-        lengths = source.lengths()
-        per_split = {}
-        for code, name in enumerate(SPLITS):
-            rows = np.flatnonzero(split == code)
-            writer = ShardWriter(*temps[3 * code : 3 * code + 3])
-            for chunk in np.array_split(rows, max(1, rows.size // 50_000)):  # bounded memory per write
-                if chunk.size:
-                    toks = np.concatenate([source[i] for i in chunk.tolist()])
-                    offs = np.concatenate(([0], np.cumsum(lengths[chunk])))
-                    writer.write(toks, offs, [ids[i] for i in chunk.tolist()])
-            writer.close()
-            per_split[name] = {"sequences": int(rows.size), "tokens": int(lengths[rows].sum()),
-                               "clusters": int(np.unique(rep[rows]).size)}  # fmt: skip
+        per_split = write_split_shards(source, clean_dir / "all.ids.txt", split, rep, temps)
         _check_heldout(clean_dir, per_split, valid, test)
         manifest = {
             "dataset": dataset,

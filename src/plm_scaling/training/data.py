@@ -25,19 +25,32 @@ from ..io import read_json
 IGNORE = -100
 
 
-def framed_stream(shard: Shard) -> np.ndarray:
-    """All sequences of a shard with <cls> before and <eos> after each, back to back (uint8)."""
-    n = len(shard)
-    out = np.empty(int(shard.offsets[-1]) + 2 * n, dtype=np.uint8)
-    starts = shard.offsets[:-1] + 2 * np.arange(n)  # where each <cls> lands
-    ends = shard.offsets[1:] + 2 * np.arange(n) + 1  # and each <eos>
-    out[starts] = CLS
-    out[ends] = EOS
-    residue = np.ones(out.size, dtype=bool)
-    residue[starts] = False
-    residue[ends] = False
-    out[residue] = shard.tokens
-    return out
+class FramedStream:
+    """All sequences of a shard with <cls> before and <eos> after each, back to back, as a read-only uint8 sequence
+    that is never built: `stream[a:b]` is cut from the memory-mapped shard on demand. Memory: 8 bytes a record
+    (where each framed record starts, for a binary search), not a byte a token (UniRef50: 5e8 bytes, not 1.4e10)."""
+
+    def __init__(self, shard: Shard):
+        # plain ndarray views of the maps: np.memmap's per-slice bookkeeping would cost more than the window itself
+        self.tokens, self.offsets = (np.asarray(a).view(np.ndarray) for a in (shard.tokens, shard.offsets))
+        self.starts = self.offsets[:-1] + 2 * np.arange(len(shard))  # record i's <cls> position
+        self.size = int(self.offsets[-1]) + 2 * len(shard)
+
+    def __getitem__(self, window: slice) -> np.ndarray:
+        start, stop, _ = window.indices(self.size)
+        if stop <= start:
+            return np.empty(0, dtype=np.uint8)
+        first, last = np.searchsorted(self.starts, [start, stop - 1], side="right") - 1  # records it touches
+        offsets, base = self.offsets, int(self.starts[first])
+        records = np.arange(first, last + 1)
+        cls = self.starts[first : last + 1] - base
+        eos = offsets[first + 1 : last + 2] + 2 * records + 1 - base
+        block = np.empty(int(eos[-1]) + 1, dtype=np.uint8)  # those records, framed
+        residue = np.ones(block.size, dtype=bool)
+        residue[cls] = residue[eos] = False
+        block[cls], block[eos] = CLS, EOS
+        block[residue] = self.tokens[offsets[first] : offsets[last + 1]]
+        return block[start - base : stop - base]
 
 
 def mask_tokens(window: np.ndarray, rng: np.random.Generator, ratio: float) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +73,7 @@ def mask_tokens(window: np.ndarray, rng: np.random.Generator, ratio: float) -> t
 class WindowDataset(Dataset):
     """Sample i: a window at a position drawn from (seed, i); for MLM, masked with the same generator."""
 
-    def __init__(self, stream: np.ndarray, context: int, objective: str, mask_ratio: float, seed: int):
+    def __init__(self, stream: FramedStream, context: int, objective: str, mask_ratio: float, seed: int):
         span = context + 1 if objective == "clm" else context
         if stream.size <= span:
             raise ValueError(f"split has {stream.size} tokens, fewer than one window of {span}")
@@ -138,14 +151,14 @@ class ShardDataModule(L.LightningDataModule):
         self.context, self.objective, self.mask_ratio, self.seed = context, objective, mask_ratio, seed
         self.batch_size, self.steps_per_epoch, self.valid_windows = batch_size, steps_per_epoch, valid_windows
         self.eval_seed, self.global_step, self.workers = eval_seed, global_step, workers
-        self._streams: dict[str, np.ndarray] = {}
+        self._streams: dict[str, FramedStream] = {}
 
-    def stream(self, split: str) -> np.ndarray:
+    def stream(self, split: str) -> FramedStream:
         if split not in self._streams:
             shard = Shard.open(self.split_dir / split)
             if len(shard) == 0:
                 raise ValueError(f"data split {self.split_dir / split}: no sequences (see its manifest.json)")
-            self._streams[split] = framed_stream(shard)
+            self._streams[split] = FramedStream(shard)
         return self._streams[split]
 
     def train_dataloader(self) -> DataLoader:

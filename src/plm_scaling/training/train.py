@@ -172,7 +172,9 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
     if resume is None:
         (run_dir / "curve.csv").unlink(missing_ok=True)
     else:
-        _truncate_curve(run_dir / "curve.csv", checks.checkpoint_step(last))
+        step = checks.checkpoint_step(last)
+        print(f"resuming {run_dir} from its checkpoint at step {step}", flush=True)
+        _truncate_curve(run_dir / "curve.csv", step)
     logger = _mlflow_logger(cfg, p, run_dir)
     try:
         return _fit(cfg, p, run_dir, resume, logger)
