@@ -32,6 +32,8 @@ rule train:
         plm=PLM,
         overrides=lambda wc, input: train_overrides(wc.point, input.manifest),
         code=CODE["train"],
+        # `mpi: srun` in a profile's resources starts one task per DDP rank (multi-node, see README "SLURM")
+        launcher=lambda wc, resources: getattr(resources, "mpi", ""),
     conda:
         "../envs/plm-scaling.yaml"
     log:
@@ -40,7 +42,8 @@ rule train:
         f"results/benchmarks/{STUDY_NAME}/train/{{point}}.tsv"
     threads: 1
     shell:
-        "{params.plm} train --restart-if-changed {params.overrides} trainer.threads={threads} > {log:q} 2>&1"
+        "{params.launcher} {params.plm} train --restart-if-changed {params.overrides} trainer.threads={threads}"
+        " > {log:q} 2>&1"
 
 
 rule evaluate:

@@ -80,35 +80,40 @@ def _check_heldout(clean_dir: Path, per_split: dict, valid: float, test: float) 
                              f"larger {name} fraction")  # fmt: skip
 
 
+CHUNK = 50_000  # records per step when writing split shards
+
+
 def write_split_shards(source: Shard, ids_path: Path, split: np.ndarray, rep: np.ndarray, temps: list) -> dict:
     """Write each split's shard files (3 paths per split in `temps`, in SPLITS order); return their counts. Memory
-    does not grow with the input: records are copied in chunks, identifiers streamed from ids.txt."""
-    lengths = source.lengths()
+    does not grow with the input beyond the `split` and `rep` arrays it is given: records are visited in chunks of
+    CHUNK, identifiers streamed from ids.txt."""
     per_split = {}
     for code, name in enumerate(SPLITS):
-        rows = np.flatnonzero(split == code)
         writer = ShardWriter(*temps[3 * code : 3 * code + 3])
-        ids = _ids_of_rows(ids_path, rows)
-        for chunk in np.array_split(rows, max(1, rows.size // 50_000)):  # bounded memory per write
-            if chunk.size:
-                toks = np.concatenate([source[i] for i in chunk.tolist()])
-                offs = np.concatenate(([0], np.cumsum(lengths[chunk])))
-                writer.write(toks, offs, [next(ids) for _ in range(chunk.size)])
+        ids = _ids_of_rows(ids_path, split, code)
+        counts = {"sequences": 0, "tokens": 0, "clusters": 0}
+        for start in range(0, len(source), CHUNK):
+            rows = start + np.flatnonzero(split[start : start + CHUNK] == code)
+            if rows.size == 0:
+                continue
+            lengths = source.offsets[rows + 1] - source.offsets[rows]
+            writer.write(np.concatenate([source[i] for i in rows.tolist()]), np.concatenate(([0], np.cumsum(lengths))),
+                         [next(ids) for _ in range(rows.size)])  # fmt: skip
+            counts["sequences"] += int(rows.size)
+            counts["tokens"] += int(lengths.sum())
+            counts["clusters"] += int((rep[rows] == rows).sum())  # a cluster is whole in one split: count its rep
         writer.close()
-        per_split[name] = {"sequences": int(rows.size), "tokens": int(lengths[rows].sum()),
-                           "clusters": int(np.unique(rep[rows]).size)}  # fmt: skip
+        per_split[name] = counts
     return per_split
 
 
-def _ids_of_rows(ids_path: Path, rows: np.ndarray):
-    """The identifiers of `rows` (ascending), streamed from an ids.txt (one a line, latin-1, split on \\n only)."""
-    wanted = iter(rows.tolist())
-    target = next(wanted, None)
+def _ids_of_rows(ids_path: Path, split: np.ndarray, code: int):
+    """The identifiers of the records in split `code`, in order, streamed from an ids.txt (one a line, latin-1,
+    split on \\n only)."""
     with open(ids_path, encoding="latin-1", newline="\n") as fh:
         for row, line in enumerate(fh):
-            if row == target:
+            if split[row] == code:
                 yield line[:-1]
-                target = next(wanted, None)
 
 
 def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, coverage: float, cov_mode: int,

@@ -53,6 +53,7 @@ def check_numbers(cfg: DictConfig) -> None:
     number(cfg, "optim.lr", auto=True)
     number(cfg, "optim.batch_sequences", low=1, integer=True, auto=True, strict=False)
     number(cfg, "trainer.eval_points", low=1, integer=True, strict=False)
+    number(cfg, "trainer.num_nodes", low=1, integer=True, strict=False)
     for key in ("optim.warmup_fraction", "optim.weight_decay", "optim.min_lr_ratio"):
         number(cfg, key, strict=False)
     if not 0 <= cfg.optim.warmup_fraction < 1:

@@ -88,9 +88,10 @@ def plan(cfg: DictConfig) -> dict:
     if cfg.run.id is None:
         budget = f"C{float(cfg.budget.flops):.2g}" if cfg.budget.flops is not None else f"D{tokens:.2g}"
         cfg.run.id = f"{cfg.objective.name}_N{n}_{budget}_s{cfg.seed}".replace("+", "")
-    world = int(cfg.trainer.devices) if cfg.trainer.strategy == "ddp" else 1
+    world = int(cfg.trainer.devices) * int(cfg.trainer.num_nodes) if cfg.trainer.strategy == "ddp" else 1
     if batch % world:
-        raise ConfigError(f"config key trainer.devices: batch of {batch} sequences does not split over {world}")
+        raise ConfigError(f"config keys trainer.devices, trainer.num_nodes: batch of {batch} sequences does not split "
+                          f"over {world} ranks")  # fmt: skip
     return {"shape": dataclasses.asdict(shape), "n": n, "n_formula": formula_n(shape), "objective": cfg.objective.name,
             "flops_per_token": fpt["paper"], "flops_per_token_full": fpt["full"],
             "batch_sequences": batch, "world": world, "batch_per_device": batch // world,  # global and per device
@@ -202,7 +203,8 @@ def _build_trainer(cfg: DictConfig, p: dict, run_dir: Path, logger) -> L.Trainer
         from lightning.pytorch.strategies import DDPStrategy
 
         strategy = DDPStrategy(process_group_backend="gloo")
-    return L.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, strategy=strategy,
+    return L.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+                     num_nodes=cfg.trainer.num_nodes, strategy=strategy,
                      precision=cfg.trainer.precision, max_steps=p["steps"], max_epochs=-1,
                      check_val_every_n_epoch=1, num_sanity_val_steps=0, gradient_clip_val=cfg.optim.grad_clip,
                      logger=logger or False, callbacks=callbacks, enable_progress_bar=interactive,
