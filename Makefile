@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup system reproduce test bench lock clean-results mlflow-server
+.PHONY: setup system reproduce experiments test bench lock clean-results mlflow-server
 
 setup: system $(STAMP)
 
@@ -23,6 +23,14 @@ $(STAMP): envs/requirements.lock pyproject.toml
 reproduce: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
+
+# The paper's other experiments as studies of their own (README "Experiments"), each with its report.
+EXPERIMENTS ?= seeds mask-ratio
+experiments: setup
+	for study in $(EXPERIMENTS); do \
+	  $(VENV)/bin/snakemake --cores $(CORES) --config study=$$study paper_logs=null && \
+	  $(VENV)/bin/snakemake --config study=$$study paper_logs=null --report results/report-$$study.html || exit; \
+	done
 
 test: setup
 	$(VENV)/bin/pytest -q

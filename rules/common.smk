@@ -9,6 +9,8 @@ from snakemake.utils import min_version
 
 from plm_scaling.config_schema import validate_config
 from plm_scaling.study.lineage import STAGES, stage_hash
+from plm_scaling.study.figure import FIGURES
+from plm_scaling.study.sweeps import grids as study_grids
 from plm_scaling.study.sweeps import sweep_points as study_sweep_points
 
 min_version("9.0")
@@ -117,11 +119,17 @@ def train_targets():
     return [f"{RUNS}/{point}/metrics.json" for point in sweep_points()]
 
 
+def study_figures():
+    """The figures of the study: IsoFLOP always, the mask-ratio figure when a grid sweeps mask ratios."""
+    ratios = any("mask_ratios" in g for g in study_grids(STUDY))
+    return ["isoflop", *(["mask_ratio"] if ratios else [])]
+
+
 def study_targets():
     if STUDY is None:
         return []
-    base = f"{STUDY_DIR}/figures/isoflop"
-    return [f"{base}.png", f"{base}.svg", f"{base}.png.provenance.json"]
+    bases = [f"{STUDY_DIR}/figures/{name}" for name in study_figures()]
+    return [f"{base}{ext}" for base in bases for ext in (".png", ".svg", ".png.provenance.json")]
 
 
 def paper_targets():

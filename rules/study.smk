@@ -43,7 +43,7 @@ rule study_figure:
         svg=f"{STUDY_DIR}/figures/{{figure}}.svg",
         provenance=f"{STUDY_DIR}/figures/{{figure}}.png.provenance.json",
     wildcard_constraints:
-        figure="isoflop",
+        figure="|".join(FIGURES),
     params:
         plm=PLM,
         code=CODE["analysis"],

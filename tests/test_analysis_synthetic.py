@@ -123,3 +123,45 @@ def test_seed_method_recovers_the_law_and_says_when_it_cannot():
     assert law["identified"]
     flat = fit_seed(n, d, np.full(60, 2.5))  # no dependence on N or D: nothing can be identified
     assert "error" in flat or not flat["identified"]
+
+
+def _seeded_runs(sd: float, seeds: int, losses: dict, rng) -> list[dict]:
+    """Runs at one budget: each size's true loss plus Gaussian seed noise of `sd`."""
+    return [{"sweep_point": f"clm_N{n}_C1e11_s{s}", "objective": "clm", "n": n, "flops": 1e11 * (1 + 0.004 * s),
+             "valid_loss": loss + rng.normal(0, sd), "final_val_loss": 9.0}
+            for n, loss in losses.items() for s in range(seeds)]  # fmt: skip
+
+
+def test_seed_noise_is_recovered_and_separates_real_differences_from_noise():
+    from plm_scaling.analysis.noise import seed_noise
+
+    rng = np.random.default_rng(0)
+    truth = {1000: 2.90, 3000: 2.89, 10000: 2.8895, 30000: 2.95}  # steps of 0.01, 0.0005 and 0.06 nats
+    out = seed_noise(_seeded_runs(0.003, 30, truth, rng))
+    assert out["dof"] == 4 * 29 and out["pooled_sd"] == pytest.approx(0.003, rel=0.2)
+    assert [round(p["mean"], 3) for p in out["points"]] == pytest.approx([2.9, 2.89, 2.89, 2.95], abs=0.002)
+    exceeds = {(d["n_small"], d["n_large"]): d["exceeds_noise"] for d in out["differences"]}
+    assert exceeds == {(1000, 3000): True, (3000, 10000): False, (10000, 30000): True}
+    assert (out["below_noise"], out["compared"]) == (1, 3)
+    single = seed_noise(_seeded_runs(0.003, 1, truth, rng))  # one seed a point: no noise measured, none claimed
+    assert single["pooled_sd"] is None and all(d["exceeds_noise"] is None for d in single["differences"])
+
+
+def test_mask_ratio_fit_recovers_the_best_ratio_and_reports_edges():
+    from plm_scaling.analysis.mask_ratio import mask_ratio_fit
+
+    rng = np.random.default_rng(1)
+    ratios = [0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6]
+
+    def runs(n, best, sd, seeds=3):  # loss a parabola in log ratio with its minimum at `best`, plus seed noise
+        return [{"n": n, "flops": 1e11, "mask_ratio": r, "common_mask_ratio": 0.15, "valid_loss": 9.0,
+                 "valid_loss_common": 2.6 + 0.05 * np.log(r / best) ** 2 + rng.normal(0, sd), "final_val_loss": 9.0}
+                for r in ratios for _ in range(seeds)]  # fmt: skip
+
+    fit = mask_ratio_fit(runs(1e4, 0.12, 0.002) + runs(4e4, 0.2, 0.002), pooled_sd=0.002)
+    small, large = fit["fits"]
+    assert small["status"] == large["status"] == "ok"
+    assert small["ci95"][0] <= 0.12 <= small["ci95"][1] and large["ci95"][0] <= 0.2 <= large["ci95"][1]
+    assert small["best"] == pytest.approx(0.12, rel=0.15) and large["ci95"][1] < 0.3
+    edge = mask_ratio_fit(runs(1e4, 0.9, 0.001), pooled_sd=0.001)["fits"][0]  # best beyond the ratios tried
+    assert edge["status"] == "edge" and edge["best"] is None

@@ -96,13 +96,13 @@ def test_parallel_runs_all_reach_one_store(smoke):
     exp = client.get_experiment_by_name("plm-scaling/smoke")
     runs = client.search_runs([exp.experiment_id], max_results=500)
     training = [r for r in runs if "sweep_point" in r.data.tags]
-    assert len(training) == 18
+    assert len(training) == 20  # 18 IsoFLOP points and 2 more mask ratios
     for r in training:
         assert r.info.status == "FINISHED"
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) >= 10
         assert {"study", "code_revision", "code_dirty", "data_manifest_sha256", "snakemake_rule"} <= set(r.data.tags)
     stages = sorted(r.data.tags.get("stage", "") for r in runs if "stage" in r.data.tags)
-    assert stages == ["figure", "fit"]
+    assert stages == ["figure", "figure", "fit"]  # isoflop and mask_ratio
     fit = next(r for r in runs if r.data.tags.get("stage") == "fit")
     assert set(fit.data.tags["source_run_ids"].split(",")) == {r.info.run_id for r in training}
     assert len(fit.inputs.dataset_inputs) == 1  # the loss table, logged with mlflow.log_input
@@ -119,7 +119,7 @@ def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
         pytest.skip(f"no SLURM cluster here ({slurm_available()}); the study ran locally")
     point = cancelled.read_text()
     points = [p.name for p in (smoke / "results" / "studies" / "smoke" / "runs").iterdir()]
-    assert len(points) == 18
+    assert len(points) == 20
     for p in points:  # one SLURM job per rule and point
         for rule in ("train", "evaluate"):
             assert len(slurm_logs(smoke, rule, p)) == (2 if (rule, p) == ("train", point) else 1), (rule, p)
@@ -136,7 +136,7 @@ def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
 def test_figure_carries_its_provenance_and_audits_clean(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
-    assert len(side["input_runs"]) == 18 and side["producing_run_id"] and side["fit_run_id"]
+    assert len(side["input_runs"]) == 20 and side["producing_run_id"] and side["fit_run_id"]
     svg = figure.with_suffix(".svg").read_text()
     assert side["producing_run_id"] in svg  # SVG metadata
     proc = run_cli("audit", figure)
@@ -221,30 +221,30 @@ def test_partial_reruns(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     stale = run_cli("audit", figure)
     assert stale.returncode == 1 and "stale: study config" in stale.stdout
-    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, "fit_study": 1, "study_figure": 1, "all": 1}
+    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, "fit_study": 1, "study_figure": 2, "all": 1}
     study.write_text(original)
 
     fitting = smoke / "src" / "plm_scaling" / "analysis" / "isoflop.py"
     code = fitting.read_text()
     fitting.write_text(code + "\n# a change to the fitting code\n")
-    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 1, "all": 1}
+    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 2, "all": 1}
     fitting.write_text(code)
 
     train_config = smoke / "config" / "train" / "train.yaml"
     text = train_config.read_text()
     train_config.write_text(text.replace("warmup_fraction: 0.05", "warmup_fraction: 0.06"))
-    assert planned_jobs(smoke) == {"train": 18, "evaluate": 18, "fit_study": 1, "study_figure": 1, "all": 1}
+    assert planned_jobs(smoke) == {"train": 20, "evaluate": 20, "fit_study": 1, "study_figure": 2, "all": 1}
     train_config.write_text(text)
 
     cfg_path = smoke / "test_config.yaml"
     cfg_text = cfg_path.read_text()
     cfg = yaml.safe_load(cfg_text)
     cfg_path.write_text(yaml.safe_dump({**cfg, "analysis": {"bootstrap": 50, "seed": 0}}))
-    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 1, "all": 1}  # an analysis-only setting
+    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 2, "all": 1}  # an analysis-only setting
     cfg["datasets"]["uniprot_example"]["min_length"] = 25
     cfg_path.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smoke)
-    assert jobs["clean_fasta"] == 1 and jobs["train"] == 18 and jobs["evaluate"] == 18 and jobs["study_figure"] == 1
+    assert jobs["clean_fasta"] == 1 and jobs["train"] == 20 and jobs["evaluate"] == 20 and jobs["study_figure"] == 2
     cfg_path.write_text(cfg_text)
     assert planned_jobs(smoke) == {}
 

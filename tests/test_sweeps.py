@@ -35,3 +35,14 @@ def test_bad_grids_name_the_key(study, message):
     with pytest.raises(ConfigError) as err:
         sweep_points({**BASE, **study}, where="s.yaml: ")
     assert str(err.value).startswith("s.yaml: ") and message in str(err.value)
+
+
+def test_mask_ratios_are_an_mlm_axis_of_their_own():
+    points = sweep_points({**BASE, "seeds": [0], "sweeps": [
+        {"objectives": ["mlm"], "budgets": [1e9], "sizes": [5000], "mask_ratios": [0.05, 0.3]},
+        {"objectives": ["mlm"], "budgets": [1e9], "sizes": [5000]}]})  # fmt: skip
+    assert sorted(points) == ["mlm_N5000_C1e09_m0.05_s0", "mlm_N5000_C1e09_m0.3_s0", "mlm_N5000_C1e09_s0"]
+    assert "objective.mask_ratio=0.05" in points["mlm_N5000_C1e09_m0.05_s0"]
+    assert not any("mask_ratio" in o for o in points["mlm_N5000_C1e09_s0"])
+    with pytest.raises(ConfigError, match="config key mask_ratios: only for grids whose objectives are"):
+        sweep_points({**BASE, "objectives": ["clm", "mlm"], "sizes": [1], "budgets": [1], "mask_ratios": [0.1]})

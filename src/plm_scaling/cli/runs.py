@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..study.figure import FIGURES
 from .common import bootstrap_args
 
 
@@ -92,7 +93,7 @@ def register(sub) -> None:
     sf.set_defaults(func=_study_fit)
 
     sg = sub.add_parser("study-figure", help="draw a study figure with its provenance, as an MLflow run")
-    sg.add_argument("name", choices=("isoflop",))
+    sg.add_argument("name", choices=FIGURES)
     sg.add_argument("fits")
     sg.add_argument("out")
     sg.set_defaults(func=_study_figure)

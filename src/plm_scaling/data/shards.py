@@ -6,6 +6,7 @@ time), `{prefix}.offsets.npy` has n+1 offsets into it, `{prefix}.ids.txt` one id
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,8 @@ class ShardWriter:
         self._tokens = open(tokens_path, "wb")
         self._ids = open(ids_path, "w", encoding="latin-1")
         self._offsets_path = Path(offsets_path)
-        self._lengths_path = self._offsets_path.with_name(self._offsets_path.name + ".lengths")
-        self._lengths = open(self._lengths_path, "wb")
+        # a nameless file beside the outputs (same disk): nothing is left behind, even by a killed process
+        self._lengths = tempfile.TemporaryFile(dir=self._offsets_path.parent)
         self._records = 0
 
     def write(self, tokens: np.ndarray, offsets: np.ndarray, ids: list[str]) -> None:
@@ -44,8 +45,11 @@ class ShardWriter:
 
     def close(self) -> None:
         for fh in (self._tokens, self._ids, self._lengths):
-            fh.close()
-        lengths = np.memmap(self._lengths_path, dtype=np.int64, mode="r") if self._records else np.zeros(0, np.int64)
+            fh.flush()
+        self._tokens.close()
+        self._ids.close()
+        lengths = (np.memmap(self._lengths, dtype=np.int64, mode="r", shape=(self._records,)) if self._records
+                   else np.zeros(0, np.int64))  # fmt: skip
         # open_memmap writes the .npy header and data in place; it keeps our temporary name (np.save to a handle did)
         offsets = np.lib.format.open_memmap(self._offsets_path, mode="w+", dtype=np.int64, shape=(self._records + 1,))
         offsets[0], total = 0, 0
@@ -55,7 +59,7 @@ class ShardWriter:
             total = int(part[-1])
         offsets.flush()
         del offsets, lengths
-        self._lengths_path.unlink()
+        self._lengths.close()
 
 
 def read_ids(path: str | Path) -> list[str]:

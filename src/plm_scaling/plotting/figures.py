@@ -78,9 +78,29 @@ def _dropped_note(ax, dropped: list[dict] | None) -> None:
                 fontsize=6.5, va="top", color="0.3", transform=ax.transAxes)  # fmt: skip
 
 
-def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True) -> None:
+def _seed_means(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, mean loss, seed standard deviation or 0) per size: runs of one size that differ only in seed."""
+    sizes = sorted({n for n, _ in points})
+    losses = [np.array([loss for n, loss in points if n == size]) for size in sizes]
+    return (np.array(sizes), np.array([v.mean() for v in losses]),
+            np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in losses]))  # fmt: skip
+
+
+def _noise_note(ax, noise: dict | None) -> None:
+    """Under the profiles: the pooled seed spread and how many adjacent-size differences it swallows."""
+    if not noise or noise.get("pooled_sd") is None:
+        return
+    ax.text(0.0, -0.22, f"error bars: ±1 sd over seeds; pooled seed sd {noise['pooled_sd']:.4f} nats "
+                        f"({noise['dof']} dof); {noise['below_noise']} of {noise['compared']} adjacent-size "
+                        f"differences below {noise['z']:.0f} standard errors",
+            fontsize=6.5, va="top", color="0.3", transform=ax.transAxes)  # fmt: skip
+
+
+def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True,
+            noise: dict | None = None) -> None:  # fmt: skip
     """Fig. 2: IsoFLOP profiles per budget (left), N_opt(C) and D_opt(C) with fit and bootstrap band. An objective
-    whose fit failed (e.g. every minimum at an edge) shows its profiles and the reason instead of a law."""
+    whose fit failed (e.g. every minimum at an edge) shows its profiles and the reason instead of a law. Sizes
+    trained with several seeds show their mean and ±1 sd; `noise` (per objective, fits.json) adds the seed note."""
     objectives = [o for o in ("clm", "mlm") if o in fits_interp]
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(objectives), 3, figsize=(12, 3.5 * len(objectives)), squeeze=False)
@@ -90,9 +110,9 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
             cmap = plt.get_cmap("viridis")
             colors = {c: cmap(i / max(1, len(budgets) - 1)) for i, c in enumerate(budgets)}
             for c in budgets:
-                pts = sorted((p["n"], p["loss"]) for p in res["points"] if p["c"] == c)
-                n, loss = np.array(pts).T
-                row[0].plot(n, loss, "o-", ms=3, lw=0.8, color=colors[c], label=f"{c:.0e}")
+                n, loss, sd = _seed_means([(p["n"], p["loss"]) for p in res["points"] if p["c"] == c])
+                row[0].errorbar(n, loss, yerr=sd, fmt="o-", ms=3, lw=0.8, capsize=2, color=colors[c],
+                                label=f"{c:.0e}")  # fmt: skip
             for b in res["budgets"]:
                 if b["status"] == "ok":
                     row[0].plot(b["n_opt"], b["loss"], "*", ms=11, color=colors[b["c"]], mec="k", mew=0.5)
@@ -103,6 +123,7 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
             row[0].set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
                        title=f"{OBJ_NAME[objective]} IsoFLOP profiles ({marks})")  # fmt: skip
             _dropped_note(row[0], res.get("dropped"))
+            _noise_note(row[0], (noise or {}).get(objective))
             row[0].legend(title="FLOPs", ncol=2, frameon=False)
             row[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             if "n_opt" not in res:

@@ -33,7 +33,9 @@ def collect(run_dirs: list[str | Path], study: str) -> tuple[Table, list[dict]]:
         runs.append({"run_id": done["run_id"], "sweep_point": done["sweep_point"], "objective": done["objective"],
                      "n": done["n"], "flops": done["flops"], "tokens": done["tokens"],
                      "final_val_loss": done["final_val_loss"], "valid_loss": metrics.get("valid_loss"),
-                     "run_dir": str(run_dir)})  # fmt: skip
+                     "run_dir": str(run_dir),
+                     **{k: metrics[k] for k in ("mask_ratio", "common_mask_ratio", "valid_loss_common")
+                        if k in metrics}})  # fmt: skip
     if not rows:
         raise ValueError(f"study {study}: no finished runs to collect")
     return Table.from_rows(rows), runs

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..io import atomic_outputs, read_json, sha256_file, write_json
-from ..plotting import figures
+from ..plotting import figures, study_figures
 from .lineage import start_run
 
 SIDECAR = ".provenance.json"
@@ -22,9 +22,12 @@ def figure_location(path: str | Path, depth: int = 4) -> str:
     return "/".join(Path(path).resolve().parts[-depth:])
 
 
+FIGURES = ("isoflop", "mask_ratio")  # the study figures; rules/common.smk: study_figures() picks a study's
+
+
 def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
-    if name != "isoflop":
-        raise ValueError(f"unknown study figure {name!r} (isoflop)")
+    if name not in FIGURES:
+        raise ValueError(f"unknown study figure {name!r} ({', '.join(FIGURES)})")
 
     fits = read_json(fits_json)
     inputs = [r["run_id"] for r in fits["input_runs"] if r["run_id"]]
@@ -43,7 +46,11 @@ def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
             "data_hash": fits["data_hash"], "data_manifest": fits["data_manifest"], "code": fits["code"],
         }  # fmt: skip
         text = json.dumps(provenance, sort_keys=True)
-        figures.isoflop({o: f["isoflop"] for o, f in fits["fits"].items()}, out_png, provenance=text, paper=False)
+        if name == "isoflop":
+            figures.isoflop({o: f["isoflop"] for o, f in fits["fits"].items()}, out_png, provenance=text,
+                            paper=False, noise={o: f.get("noise") for o, f in fits["fits"].items()})  # fmt: skip
+        else:
+            study_figures.mask_ratio_study(fits["fits"]["mlm"]["mask_ratio"], out_png, provenance=text)
         return record([Path(out_png), Path(out_png).with_suffix(".svg")], provenance)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis import isoflop
+from ..analysis import isoflop, noise
+from ..analysis.mask_ratio import mask_ratio_fit
 from ..analysis.parametric import fit_parametric
 from ..io import atomic_outputs, sha256_file, write_json
 from ..tracking import absolute_uri
@@ -17,13 +18,18 @@ from .lineage import code_revision, log_table_input, sha256_text, stage_hash, st
 
 
 def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int) -> dict:
-    """Interp IsoFLOP laws, or the profiles and the reason when no law can be fitted; parametric law if it can."""
-    out: dict = {}
+    """Interp IsoFLOP laws, or the profiles and the reason when no law can be fitted; parametric law if it can;
+    the seed noise; in a mask-ratio study, the best ratio (the laws then use the common ratio's runs only)."""
+    mine = [r for r in runs if r["objective"] == objective]
+    out: dict = {"noise": noise.seed_noise(mine)}
+    if len({r.get("mask_ratio") for r in mine}) > 1:
+        out["mask_ratio"] = mask_ratio_fit(mine, out["noise"]["pooled_sd"])
+        mine = [r for r in mine if r["mask_ratio"] == r["common_mask_ratio"]]
+        table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
     try:
         out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap=bootstrap, seed=seed)
     except ValueError as err:
         out["isoflop"] = {"error": str(err), **isoflop.profiles(table, f"study-{objective}")}
-    mine = [r for r in runs if r["objective"] == objective]
     try:
         out["parametric"] = fit_parametric([r["n"] for r in mine], [r["tokens"] for r in mine],
                                            [r["final_val_loss"] for r in mine], bootstrap=min(bootstrap, 200))  # fmt: skip

@@ -1,5 +1,5 @@
-"""Evaluate a finished run: loss on the full valid and test splits (fixed mask seed for MLM), to metrics.json
-and to the run's MLflow run."""
+"""Evaluate a finished run: loss on the full valid and test splits (fixed mask seed for MLM; MLM also on the valid
+split at the common mask ratio), to metrics.json and to the run's MLflow run."""
 
 from __future__ import annotations
 
@@ -22,6 +22,16 @@ def split_loss(module: PLMModule, loader) -> dict:
     return {"loss": module.validation_loss(), "targets": module.validation_targets()}
 
 
+COMMON_MASK_RATIO = 0.15  # ESM's (and the paper's default): MLM runs of any ratio are also evaluated at this one
+
+
+def _loss_at_mask_ratio(module: PLMModule, cfg, done: dict, ratio: float) -> float:
+    """Validation loss of an MLM run with `ratio` of the residues masked (same windows and mask seed)."""
+    dm = ShardDataModule(cfg.data.manifest, cfg.model.context, "mlm", ratio, cfg.seed, batch_size=64,
+                         steps_per_epoch=1, valid_windows=cfg.data.valid_windows)  # fmt: skip
+    return split_loss(module, dm.eval_dataloader("valid"))["loss"]
+
+
 def evaluate(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
@@ -35,6 +45,10 @@ def evaluate(run_dir: str | Path) -> dict:
     dm = ShardDataModule(cfg.data.manifest, cfg.model.context, done["objective"], cfg.objective.mask_ratio,
                          cfg.seed, batch_size=64, steps_per_epoch=1, valid_windows=cfg.data.valid_windows)  # fmt: skip
     metrics = {f"{split}_{k}": v for split in ("valid", "test") for k, v in split_loss(module, dm.eval_dataloader(split)).items()}
+    if done["objective"] == "mlm":  # every MLM run also at one common masking, so runs of other ratios compare
+        metrics |= {"mask_ratio": float(cfg.objective.mask_ratio), "common_mask_ratio": COMMON_MASK_RATIO}
+        metrics["valid_loss_common"] = (metrics["valid_loss"] if cfg.objective.mask_ratio == COMMON_MASK_RATIO
+                                        else _loss_at_mask_ratio(module, cfg, done, COMMON_MASK_RATIO))  # fmt: skip
     result = {"run_id": done["run_id"], "sweep_point": done["sweep_point"], "objective": done["objective"],
               "n": done["n"], "flops": done["flops"], "tokens": done["tokens"],
               "final_val_loss": done["final_val_loss"], **metrics}  # fmt: skip
@@ -44,7 +58,8 @@ def evaluate(run_dir: str | Path) -> dict:
         from mlflow import MlflowClient
 
         client = MlflowClient(tracking_uri=cfg.logger.tracking_uri)
-        for key in ("valid_loss", "test_loss"):
-            client.log_metric(done["run_id"], f"eval/{key}", metrics[key])
+        for key in ("valid_loss", "test_loss", "valid_loss_common"):
+            if key in metrics:
+                client.log_metric(done["run_id"], f"eval/{key}", metrics[key])
         client.log_artifact(done["run_id"], str(run_dir / "metrics.json"))
     return result
