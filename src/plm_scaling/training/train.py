@@ -8,8 +8,10 @@ run.json when done. Running the same command again on an unfinished folder resum
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -190,7 +192,25 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
         raise
 
 
+LIGHTNING_NOISE = (  # printed by every run, never actionable here: kept out of every Snakemake log
+    r".*`srun` command is available on your system but is not used",  # the workflow launches ranks itself
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated",  # inside Lightning, with torch >= 2.8
+)
+
+
+class _NoTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")  # the litlogger advertisement
+
+
+def quiet_lightning() -> None:
+    for pattern in LIGHTNING_NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
+
+
 def _build_trainer(cfg: DictConfig, p: dict, run_dir: Path, logger) -> L.Trainer:
+    quiet_lightning()
     interactive = cfg.trainer.progress == "rich" or (cfg.trainer.progress == "auto" and sys.stderr.isatty())
     every = max(1, p["steps_per_epoch"] // 5)
     callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, every_n_epochs=1,
