@@ -163,5 +163,6 @@ def test_mask_ratio_fit_recovers_the_best_ratio_and_reports_edges():
     assert small["status"] == large["status"] == "ok"
     assert small["ci95"][0] <= 0.12 <= small["ci95"][1] and large["ci95"][0] <= 0.2 <= large["ci95"][1]
     assert small["best"] == pytest.approx(0.12, rel=0.15) and large["ci95"][1] < 0.3
+    assert 0.1 in small["near_best"] and 0.6 not in small["near_best"] and 0.05 not in large["near_best"]
     edge = mask_ratio_fit(runs(1e4, 0.9, 0.001), pooled_sd=0.001)["fits"][0]  # best beyond the ratios tried
     assert edge["status"] == "edge" and edge["best"] is None

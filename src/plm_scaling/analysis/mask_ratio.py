@@ -5,7 +5,8 @@ ratio, 0.15: evaluate.py), since a loss at another ratio is a different task (fe
 and budget, a parabola in log(ratio) through the common-mask losses gives the best ratio; its interval comes from
 a parametric bootstrap: the losses redrawn with the seed noise (pooled over seeds when the study measured it, else
 the parabola's residual spread, said in `noise_source`), the parabola refitted. A vertex outside the ratios tried,
-or a parabola that opens downward, is reported as an edge, not as a best ratio.
+or a parabola that opens downward, is reported as an edge, not as a best ratio. Because the parabola is only a
+local model, `near_best` also lists the ratios whose mean loss is within 2 standard errors of the best mean.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .noise import final_loss
+from .noise import Z, final_loss
 
 BOOTSTRAP = 1000
 
@@ -25,10 +26,23 @@ def _vertex(log_r: np.ndarray, loss: np.ndarray) -> float | None:
     return float(-b / (2 * a)) if a > 0 else None
 
 
+def near_best(ratios: np.ndarray, losses: np.ndarray, sd: float) -> list[float]:
+    """The ratios whose mean loss is within Z standard errors of the best mean: what the data cannot tell apart
+    (the parabola's interval is narrower, but it assumes the curve is a parabola in log ratio)."""
+    tried = np.unique(ratios)
+    means = np.array([losses[ratios == r].mean() for r in tried])
+    counts = np.array([(ratios == r).sum() for r in tried])
+    best = int(np.argmin(means))
+    se = sd * np.sqrt(1 / counts + 1 / counts[best])
+    return [float(r) for r, m, e in zip(tried, means, se) if m - means[best] <= Z * e]
+
+
 def best_ratio(ratios: np.ndarray, losses: np.ndarray, sd: float, seed: int = 0) -> dict:
-    """Best ratio of one (size, budget): vertex, 95% bootstrap interval, status ok / edge / too few ratios."""
+    """Best ratio of one (size, budget): vertex, 95% bootstrap interval, status ok / edge / too few ratios, and the
+    ratios within the noise of the best observed one."""
     log_r = np.log(ratios)
-    out = {"ratios": ratios.tolist(), "losses": losses.tolist(), "observed_best": float(ratios[np.argmin(losses)])}
+    out = {"ratios": ratios.tolist(), "losses": losses.tolist(), "observed_best": float(ratios[np.argmin(losses)]),
+           "near_best": near_best(ratios, losses, sd)}  # fmt: skip
     if np.unique(ratios).size < 3:
         return {**out, "status": "too few ratios", "best": None, "ci95": None}
     v = _vertex(log_r, losses)

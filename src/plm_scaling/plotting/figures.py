@@ -78,7 +78,7 @@ def _dropped_note(ax, dropped: list[dict] | None) -> None:
                 fontsize=6.5, va="top", color="0.3", transform=ax.transAxes)  # fmt: skip
 
 
-def _seed_means(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def seed_means(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, mean loss, seed standard deviation or 0) per size: runs of one size that differ only in seed."""
     sizes = sorted({n for n, _ in points})
     losses = [np.array([loss for n, loss in points if n == size]) for size in sizes]
@@ -110,7 +110,7 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
             cmap = plt.get_cmap("viridis")
             colors = {c: cmap(i / max(1, len(budgets) - 1)) for i, c in enumerate(budgets)}
             for c in budgets:
-                n, loss, sd = _seed_means([(p["n"], p["loss"]) for p in res["points"] if p["c"] == c])
+                n, loss, sd = seed_means([(p["n"], p["loss"]) for p in res["points"] if p["c"] == c])
                 row[0].errorbar(n, loss, yerr=sd, fmt="o-", ms=3, lw=0.8, capsize=2, color=colors[c],
                                 label=f"{c:.0e}")  # fmt: skip
             for b in res["budgets"]:
