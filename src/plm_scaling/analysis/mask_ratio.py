@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .noise import Z, final_loss
+from .noise import Z, budget_key, final_loss
 
 BOOTSTRAP = 1000
 
@@ -73,7 +73,7 @@ def mask_ratio_fit(runs: list[dict], pooled_sd: float | None) -> dict:
     """Per (size, budget) of an MLM mask-ratio study: losses at the common mask and at their own ratio, best ratio."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
-        groups[(r["n"], float(f"{r['flops']:.0e}"))].append(r)
+        groups[(r["n"], budget_key(r["flops"]))].append(r)
     fits = []
     for (n, c), rs in sorted(groups.items()):
         ratios = np.array([r["mask_ratio"] for r in rs])

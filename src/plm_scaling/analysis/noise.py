@@ -40,7 +40,7 @@ def seed_points(runs: list[dict]) -> list[dict]:
                        "c": float(np.mean([r["flops"] for r in rs])), "seeds": len(rs), "losses": losses.tolist(),
                        "mean": float(losses.mean()),
                        "sd": float(losses.std(ddof=1)) if len(rs) > 1 else None})  # fmt: skip
-    return sorted(points, key=lambda p: (p["objective"], _budget_key(p["c"]), p["n"]))
+    return sorted(points, key=lambda p: (p["objective"], budget_key(p["c"]), p["n"]))
 
 
 def pooled_sd(points: list[dict]) -> tuple[float | None, int]:
@@ -52,7 +52,7 @@ def pooled_sd(points: list[dict]) -> tuple[float | None, int]:
     return float(np.sqrt(sum((p["seeds"] - 1) * p["sd"] ** 2 for p in multi) / dof)), dof
 
 
-def _budget_key(c: float) -> float:
+def budget_key(c: float) -> float:
     """Runs of one budget end within 1% of it: their compute rounded to 1 significant digit names the budget."""
     return float(f"{c:.0e}")
 
@@ -62,7 +62,7 @@ def size_differences(points: list[dict], sd: float | None) -> list[dict]:
     and whether it exceeds Z of them (None when no seed noise was measured)."""
     by_budget: dict[float, list[dict]] = defaultdict(list)
     for p in points:
-        by_budget[_budget_key(p["c"])].append(p)
+        by_budget[budget_key(p["c"])].append(p)
     rows = []
     for c, ps in sorted(by_budget.items()):
         ps = sorted(ps, key=lambda p: p["n"])
