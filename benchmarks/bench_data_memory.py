@@ -101,7 +101,8 @@ def main() -> None:
                 seconds, rss, anon = run_step(template.format(fasta=str(fasta), out=out))
                 first.setdefault(step, anon)
                 rate = f"{size / 1e6 / seconds:7.0f}" if step != "sample" else f"{'-':>7}"
-                print(f"{size / 1e9:7.2f}G {step:>7} {seconds:8.1f} {rate} {rss:12.0f} {anon:8.0f} {anon / first[step]:10.2f}",
+                ratio = anon / first[step]
+                print(f"{size / 1e9:7.2f}G {step:>7} {seconds:8.1f} {rate} {rss:12.0f} {anon:8.0f} {ratio:10.2f}",
                       flush=True)  # fmt: skip
 
 
