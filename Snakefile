@@ -1,6 +1,7 @@
 # Compute-optimal protein language models (Cheng et al., NeurIPS 2024) as a workflow.
 # Stages live in rules/; this file only wires them together.
 
+
 configfile: "config/config.yaml"
 
 
@@ -12,9 +13,9 @@ include: "rules/paper.smk"
 
 
 rule all:
-    input:
-        data_targets(),
-        train_targets(),
-        study_targets(),
-        paper_targets(),
     default_target: True
+    input:
+        DATA_TARGETS,
+        TRAIN_TARGETS,
+        STUDY_TARGETS,
+        PAPER_TARGETS,

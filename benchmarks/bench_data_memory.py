@@ -102,8 +102,10 @@ def main() -> None:
                 first.setdefault(step, anon)
                 rate = f"{size / 1e6 / seconds:7.0f}" if step != "sample" else f"{'-':>7}"
                 ratio = anon / first[step]
-                print(f"{size / 1e9:7.2f}G {step:>7} {seconds:8.1f} {rate} {rss:12.0f} {anon:8.0f} {ratio:10.2f}",
-                      flush=True)  # fmt: skip
+                print(
+                    f"{size / 1e9:7.2f}G {step:>7} {seconds:8.1f} {rate} {rss:12.0f} {anon:8.0f} {ratio:10.2f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,10 @@ def main() -> None:
             for copy in range(a.copies):
                 fh.write(text.replace(b"\n>", b"\n>c%d_" % copy).replace(b">", b">c%d_" % copy, 1))
         print(f"{'input':<28}{'MB':>8}{'ours MB/s':>12}{'biopython MB/s':>16}{'ratio':>8}   (uncompressed bytes)")
-        for label, path, size in ((EMBEDDED.name + " (gzip)", EMBEDDED, len(text)),
-                                  (f"{a.copies}x concatenation", big, big.stat().st_size)):  # fmt: skip
+        for label, path, size in (
+            (EMBEDDED.name + " (gzip)", EMBEDDED, len(text)),
+            (f"{a.copies}x concatenation", big, big.stat().st_size),
+        ):
             ours = size / best_of(ours_to_shards, path, a.repeats) / 1e6
             bio = size / best_of(biopython_to_shards, path, a.repeats) / 1e6
             print(f"{label:<28}{size / 1e6:>8.1f}{ours:>12.1f}{bio:>16.1f}{ours / bio:>7.1f}x")

@@ -61,8 +61,18 @@ def matmul_peak(n: int = 8192, reps: int = 20) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
-def bare_step_rate(target: float, aspect: float, context: int, batch: int, compile: bool, fused: bool, sync: bool,
-                   backend: str | None, causal: bool, steps: int) -> dict:  # fmt: skip
+def bare_step_rate(
+    target: float,
+    aspect: float,
+    context: int,
+    batch: int,
+    compile: bool,
+    fused: bool,
+    sync: bool,
+    backend: str | None,
+    causal: bool,
+    steps: int,
+) -> dict:
     """tokens/s of steady training steps (after warm-up and compilation) at this shape (loss on every position)."""
     shape = shape_for(target, context, aspect=aspect)
     model = ProteinLM(shape, causal=causal).cuda()
@@ -71,9 +81,13 @@ def bare_step_rate(target: float, aspect: float, context: int, batch: int, compi
             block.compile()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused)
     tokens = torch.randint(4, 24, (batch, context + 1), device="cuda")
+
     def attn():
-        return (torch.nn.attention.sdpa_kernel(getattr(torch.nn.attention.SDPBackend, backend)) if backend
-                else contextlib.nullcontext())  # fmt: skip
+        return (
+            torch.nn.attention.sdpa_kernel(getattr(torch.nn.attention.SDPBackend, backend))
+            if backend
+            else contextlib.nullcontext()
+        )
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16), attn():
@@ -96,34 +110,62 @@ def bare_step_rate(target: float, aspect: float, context: int, batch: int, compi
     torch.cuda.synchronize()
     n = exact_non_embedding(shape)
     fpt = flops_per_token(shape, n)
-    return {"shape": f"L{shape.n_layers}xd{shape.d_model}xh{shape.n_heads}", "n": n, "context": context,
-            "batch": batch, "tokens_per_s": steps * batch * context / (time.perf_counter() - t),
-            "flops_per_token": fpt["paper"], "flops_per_token_full": fpt["full"], "warmup_s": warmup_s}  # fmt: skip
+    return {
+        "shape": f"L{shape.n_layers}xd{shape.d_model}xh{shape.n_heads}",
+        "n": n,
+        "context": context,
+        "batch": batch,
+        "tokens_per_s": steps * batch * context / (time.perf_counter() - t),
+        "flops_per_token": fpt["paper"],
+        "flops_per_token_full": fpt["full"],
+        "warmup_s": warmup_s,
+    }
 
 
-def pipeline_rate(manifest: str, target: float, aspect: float, context: int, batch: int, objective: str,
-                  tokens: float) -> dict:  # fmt: skip
+def pipeline_rate(
+    manifest: str, target: float, aspect: float, context: int, batch: int, objective: str, tokens: float
+) -> dict:
     """The project's own train command on this GPU; steady tokens/s = median of the second half of its log lines."""
-    cmd = [sys.executable, "-m", "plm_scaling.cli", "train", "trainer=gpu", "logger=none", "trainer.progress=plain",
-           f"objective={objective}", f"model.target_params={target}", f"model.aspect={aspect}",
-           f"model.context={context}", f"optim.batch_sequences={batch}", f"budget.tokens={tokens}",
-           "budget.flops=null", f"data.manifest={manifest}", f"run.dir=/tmp/bench_gpu_{objective}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "plm_scaling.cli",
+        "train",
+        "trainer=gpu",
+        "logger=none",
+        "trainer.progress=plain",
+        f"objective={objective}",
+        f"model.target_params={target}",
+        f"model.aspect={aspect}",
+        f"model.context={context}",
+        f"optim.batch_sequences={batch}",
+        f"budget.tokens={tokens}",
+        "budget.flops=null",
+        f"data.manifest={manifest}",
+        f"run.dir=/tmp/bench_gpu_{objective}",
+    ]
     t = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t
     rates = [float(r.replace(",", "")) for r in re.findall(r"tok/s ([\d,]+)", out.stderr)]
     if out.returncode or not rates:
         return {"error": (out.stderr or out.stdout)[-2000:], "wall_s": wall}
-    return {"tokens_per_s": statistics.median(rates[len(rates) // 2 :]), "wall_s": wall, "tokens": tokens,
-            "whole_run_tokens_per_s": tokens / wall}
+    return {
+        "tokens_per_s": statistics.median(rates[len(rates) // 2 :]),
+        "wall_s": wall,
+        "tokens": tokens,
+        "whole_run_tokens_per_s": tokens / wall,
+    }
 
 
 def mfu_row(name: str, r: dict, spec: float, peak: float) -> str:
     tps = r["tokens_per_s"]
-    return (f"{name:16s} {r['shape']:16s} N={r['n']:>12,} {tps:>12,.0f} tok/s  "
-            f"MFU 6N {tps * r['flops_per_token'] / spec:6.1%} of spec, {tps * r['flops_per_token'] / peak:6.1%} of "
-            f"measured | full {tps * r['flops_per_token_full'] / spec:6.1%} / "
-            f"{tps * r['flops_per_token_full'] / peak:6.1%}  (warm-up {r['warmup_s']:.0f} s)")  # fmt: skip
+    return (
+        f"{name:16s} {r['shape']:16s} N={r['n']:>12,} {tps:>12,.0f} tok/s  "
+        f"MFU 6N {tps * r['flops_per_token'] / spec:6.1%} of spec, {tps * r['flops_per_token'] / peak:6.1%} of "
+        f"measured | full {tps * r['flops_per_token_full'] / spec:6.1%} / "
+        f"{tps * r['flops_per_token_full'] / peak:6.1%}  (warm-up {r['warmup_s']:.0f} s)"
+    )
 
 
 def main() -> None:
@@ -163,9 +205,12 @@ def main() -> None:
                 print(f"pipeline {case} {objective}: failed: {r['error'][-600:]}", flush=True)
                 continue
             ratio = f"{r['tokens_per_s'] / bare:.1%} of bare {bare_case}" if bare else "no bare rate"
-            print(f"pipeline {case:10s} {objective}: {r['tokens_per_s']:,.0f} tok/s steady ({ratio}), "
-                  f"{r['wall_s']:.0f} s wall for {r['tokens']:.3g} tokens (start-up, compile, validations and "
-                  f"checkpoints included: {r['whole_run_tokens_per_s']:,.0f} tok/s)", flush=True)  # fmt: skip
+            print(
+                f"pipeline {case:10s} {objective}: {r['tokens_per_s']:,.0f} tok/s steady ({ratio}), "
+                f"{r['wall_s']:.0f} s wall for {r['tokens']:.3g} tokens (start-up, compile, validations and "
+                f"checkpoints included: {r['whole_run_tokens_per_s']:,.0f} tok/s)",
+                flush=True,
+            )
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(results, fh, indent=1)

@@ -51,9 +51,17 @@ def step_time(model, logits_of, tokens: torch.Tensor, steps: int) -> float:
 def hf_model(shape):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = GPT2Config(vocab_size=33, n_positions=shape.context, n_embd=shape.d_model, n_layer=shape.n_layers,
-                     n_head=shape.n_heads, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0,
-                     attn_implementation="sdpa")  # fmt: skip
+    cfg = GPT2Config(
+        vocab_size=33,
+        n_positions=shape.context,
+        n_embd=shape.d_model,
+        n_layer=shape.n_layers,
+        n_head=shape.n_heads,
+        resid_pdrop=0,
+        embd_pdrop=0,
+        attn_pdrop=0,
+        attn_implementation="sdpa",
+    )
     return GPT2LMHeadModel(cfg)
 
 
@@ -74,10 +82,12 @@ def main() -> None:
         ours = ProteinLM(shape, causal=True)
         t_ours = step_time(ours, ours, tokens, a.steps)
         hf = hf_model(shape)
-        t_hf = step_time(hf, lambda x: hf(x).logits, tokens, a.steps)
+        t_hf = step_time(hf, lambda x, hf=hf: hf(x).logits, tokens, a.steps)
         tps = a.batch * a.context / t_ours
-        print(f"{n:>9,} {f'{shape.n_layers}×{shape.d_model}':>10} {tps:>11,.0f} {6 * n * tps / peak:>9.1%} "
-              f"{a.batch * a.context / t_hf:>10,.0f} {t_hf / t_ours:>7.2f}x")  # fmt: skip
+        print(
+            f"{n:>9,} {f'{shape.n_layers}×{shape.d_model}':>10} {tps:>11,.0f} {6 * n * tps / peak:>9.1%} "
+            f"{a.batch * a.context / t_hf:>10,.0f} {t_hf / t_ours:>7.2f}x"
+        )
 
 
 if __name__ == "__main__":

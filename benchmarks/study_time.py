@@ -50,8 +50,10 @@ def main() -> None:
     for rule, s in sorted(per_rule.items(), key=lambda kv: -kv[1]):
         print(f"{rule:<20}{s:>12.0f}{s / total:>8.1%}")
     print(f"{'all jobs':<20}{total:>12.0f}")
-    print(f"training steps (tokens / logged tokens per second): {step_seconds:.0f} job-seconds, "
-          f"{step_seconds / total:.1%} of all job-seconds; outside training steps: {1 - step_seconds / total:.1%}")
+    print(
+        f"training steps (tokens / logged tokens per second): {step_seconds:.0f} job-seconds, "
+        f"{step_seconds / total:.1%} of all job-seconds; outside training steps: {1 - step_seconds / total:.1%}"
+    )
     if a.wall:
         print(f"wall clock {a.wall:.0f} s; job-seconds / wall = {total / a.wall:.2f} (parallelism)")
 

@@ -8,8 +8,9 @@ import yaml
 from snakemake.utils import min_version
 
 from plm_scaling.config_schema import validate_config
+from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
+from plm_scaling.names import STUDY_FIGURES
 from plm_scaling.study.lineage import STAGES, stage_hash
-from plm_scaling.study.figure import FIGURES
 from plm_scaling.study.sweeps import grids as study_grids
 from plm_scaling.study.sweeps import sweep_points as study_sweep_points
 
@@ -26,8 +27,6 @@ validate_config(config, SCHEMA)
 # The interpreter that runs Snakemake has the project installed (make setup); rules call the CLI through it so
 # they work whether or not the virtual environment's bin/ is on PATH. Quoted here: its path may hold a space.
 PLM = f"{shlex.quote(sys.executable)} -m plm_scaling.cli"
-SPLITS = ["train", "valid", "test"]
-SHARD_EXT = [".tokens.u8", ".offsets.npy", ".ids.txt"]
 
 
 def dataset(name):
@@ -39,7 +38,7 @@ def dataset(name):
 
 def split_outputs(name):
     base = f"results/data/{name}/split"
-    return [*(f"{base}/{s}{e}" for s in SPLITS for e in SHARD_EXT), f"{base}/manifest.json"]
+    return [*(f"{base}/{s}{e}" for s in SPLITS for e in SHARD_SUFFIXES), f"{base}/manifest.json"]
 
 
 def study_file():
@@ -73,26 +72,23 @@ def sweep_points():
     return {} if STUDY is None else study_sweep_points(STUDY, where=f"{study_file()}: ")
 
 
-def point_spec(point):
-    return f"{STUDY_DIR}/specs/{point}.txt"
-
-
-def write_point_specs():
-    """Each sweep point's overrides in a file of its own, rewritten only when they change. Snakemake records only
-    non-callable params, so per-point overrides would be invisible to its params trigger; the file's mtime makes a
-    changed point (and only it) out of date."""
-    for point, overrides in sweep_points().items():
-        path, text = Path(point_spec(point)), "".join(f"{o}\n" for o in overrides)
-        if not path.exists() or path.read_text() != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+def point_overrides(wildcards):
+    """The sweep point's own overrides. A params function of the wildcards alone, so Snakemake records its value
+    and reruns the point (and only it) when they change (rerun trigger `params`)."""
+    return sweep_points()[wildcards.point]
 
 
 def train_overrides(point, manifest):
-    overrides = [*sweep_points()[point], f"run.dir={RUNS}/{point}", f"data.manifest={manifest}",
-                                         f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
-                                         f"logger.experiment={mlflow_experiment()}", f"tags.study={STUDY_NAME}",
-                                         "tags.snakemake_rule=train", f"tags.wildcards=point:{point}"]
+    overrides = [
+        *sweep_points()[point],
+        f"run.dir={RUNS}/{point}",
+        f"data.manifest={manifest}",
+        f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
+        f"logger.experiment={mlflow_experiment()}",
+        f"tags.study={STUDY_NAME}",
+        "tags.snakemake_rule=train",
+        f"tags.wildcards=point:{point}",
+    ]
     return " ".join(shlex.quote(o) for o in overrides)  # a user's string never reaches the shell unquoted
 
 
@@ -101,13 +97,15 @@ def mlflow_experiment():
     return f"{config['mlflow']['experiment']}/{STUDY_NAME}" if STUDY_NAME else config["mlflow"]["experiment"]
 
 
+def analysis_experiment():
+    """The study's fit and figure runs: an experiment of their own, so the training runs' comparison charts hold
+    training runs only (created by the fit step, which runs alone, before the figure jobs)."""
+    return f"{mlflow_experiment()}/analysis"
+
+
 def paper_experiment():
     """The paper stage's experiment: the authors' released curves, the paper fits, figures and Table 2."""
     return f"{config['mlflow']['experiment']}/paper"
-
-
-if STUDY is not None:
-    write_point_specs()
 
 
 # Each stage's source hash goes into its rules' params: Snakemake's code trigger does not see the modules a rule
@@ -115,36 +113,27 @@ if STUDY is not None:
 CODE = {stage: stage_hash(stage, Path(workflow.basedir) / "src" / "plm_scaling") for stage in STAGES}
 
 
-def train_targets():
-    return [f"{RUNS}/{point}/metrics.json" for point in sweep_points()]
-
-
-def study_figures():
-    """The figures of the study: IsoFLOP always, the mask-ratio figure when a grid sweeps mask ratios."""
-    ratios = any("mask_ratios" in g for g in study_grids(STUDY))
-    return ["isoflop", *(["mask_ratio"] if ratios else [])]
-
-
-def study_targets():
+def study_figure_names():
+    """The figures of the study: IsoFLOP and every run's curves always, the mask-ratio figure when a grid sweeps
+    mask ratios."""
     if STUDY is None:
         return []
-    bases = [f"{STUDY_DIR}/figures/{name}" for name in study_figures()]
-    return [f"{base}{ext}" for base in bases for ext in (".png", ".svg", ".png.provenance.json")]
+    ratios = any("mask_ratios" in g for g in study_grids(STUDY))
+    return [name for name in STUDY_FIGURES if name != "mask_ratio" or ratios]
 
 
-def paper_targets():
-    """Figures and Table 2 of the paper stage, or nothing when config key paper_logs is null."""
+def paper_logs_folder():
+    """The released logs folder of the paper stage, or None (config key paper_logs null: the stage is skipped)."""
     if not config["paper_logs"]:
-        return []
+        return None
     if not Path(config["paper_logs"]).is_dir():
         raise ValueError(
             f"config key paper_logs: folder {config['paper_logs']} not found; point it at the authors' released "
             "logs (see README) or set it to null to skip the paper stage"
         )
-    figures = [f"results/paper/figures/{name}.{ext}" for name in PAPER_FIGURES
-               for ext in ("png", "svg", "png.provenance.json")]  # fmt: skip
-    return [*figures, "results/paper/table2.csv", "results/paper/table2.md", "results/paper/table2.csv.provenance.json"]
+    return config["paper_logs"]
 
 
-def data_targets():
-    return [t for name in config["datasets"] for t in (*split_outputs(name), f"results/data/{name}/stats.png")]
+def figure_files(base):
+    """A figure's PNG and SVG and the provenance sidecar beside the PNG."""
+    return [*(f"{base}{ext}" for ext in FIGURE_FORMATS), f"{base}{FIGURE_FORMATS[0]}{SIDECAR}"]

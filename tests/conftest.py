@@ -34,8 +34,18 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
 
 def run_snakemake(workflow: Path, workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
     """Real Snakemake: the Snakefile of `workflow`, run in `workdir` with `configfile`."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(workflow / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(configfile), *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(workflow / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
@@ -50,10 +60,14 @@ def copy_workflow(wf: Path, **config) -> Path:
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, wf / item)
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg.update({"datasets": {"uniprot_example": {"fasta": str(SMALL_FASTA), "min_length": 20}},
-                "split": {"valid": 0.1, "test": 0.1},
-                "mlflow": {"tracking_uri": f"sqlite:///{wf}/results/mlflow.db", "experiment": "plm-scaling"},
-                **config})  # fmt: skip
+    cfg.update(
+        {
+            "datasets": {"uniprot_example": {"fasta": str(SMALL_FASTA), "min_length": 20}},
+            "split": {"valid": 0.1, "test": 0.1},
+            "mlflow": {"tracking_uri": f"sqlite:///{wf}/results/mlflow.db", "experiment": "plm-scaling"},
+            **config,
+        }
+    )
     path = wf / "test_config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -65,9 +79,20 @@ def data_stage(fasta: Path, root: Path, min_length: int, valid: float, test: flo
     from plm_scaling.data.split import make_splits
 
     clean(fasta, root / "clean", min_length=min_length, max_length=65535)
-    return make_splits(root / "clean", root / "split", identity=0.5, coverage=0.8, cov_mode=0,
-                       cluster_mode="cluster", sensitivity=5.7, valid=valid, test=test, seed=0, threads=2,
-                       dataset=dataset)  # fmt: skip
+    return make_splits(
+        root / "clean",
+        root / "split",
+        identity=0.5,
+        coverage=0.8,
+        cov_mode=0,
+        cluster_mode="cluster",
+        sensitivity=5.7,
+        valid=valid,
+        test=test,
+        seed=0,
+        threads=2,
+        dataset=dataset,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -106,8 +131,17 @@ def small_manifest(tmp_path_factory):
 
 def tiny_overrides(manifest, run_dir, *extra):
     """A run of a few seconds: 6k-parameter model, context 32, 10 validations."""
-    return [f"data.manifest={manifest}", f"run.dir={run_dir}", "model.target_params=5000", "model.context=32",
-            "budget.flops=4e9", "data.valid_windows=16", "logger=none", "trainer.threads=1", *extra]
+    return [
+        f"data.manifest={manifest}",
+        f"run.dir={run_dir}",
+        "model.target_params=5000",
+        "model.context=32",
+        "budget.flops=4e9",
+        "data.valid_windows=16",
+        "logger=none",
+        "trainer.threads=1",
+        *extra,
+    ]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -130,11 +164,18 @@ def mlflow_server(root: Path):
     import urllib.request
 
     port = free_port()
-    env = {**os.environ, "PYTHON": sys.executable, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "2",
-           "MLFLOW_BACKEND": f"sqlite:///{root}/server.db", "MLFLOW_ARTIFACTS": str(root / "server-artifacts")}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "MLFLOW_PORT": str(port),
+        "MLFLOW_WORKERS": "2",
+        "MLFLOW_BACKEND": f"sqlite:///{root}/server.db",
+        "MLFLOW_ARTIFACTS": str(root / "server-artifacts"),
+    }
     log = open(root / "mlflow-server.log", "w")
-    proc = subprocess.Popen(["bash", str(REPO / "envs" / "mlflow-server.sh")], env=env, stdout=log, stderr=log,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        ["bash", str(REPO / "envs" / "mlflow-server.sh")], env=env, stdout=log, stderr=log, start_new_session=True
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):

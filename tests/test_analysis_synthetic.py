@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 
 from plm_scaling.analysis import isoflop
-from plm_scaling.analysis.logs import Table
-from plm_scaling.analysis.parametric import (compute_optimal, fit_data_constrained, fit_parametric, fit_seed,
-                                             n_for_data, predict, predict_data_constrained)  # fmt: skip
+from plm_scaling.analysis.table import Table
+from plm_scaling.analysis.parametric import (
+    compute_optimal,
+    fit_data_constrained,
+    fit_parametric,
+    fit_seed,
+    n_for_data,
+    predict,
+    predict_data_constrained,
+)
 from plm_scaling.analysis.planner import plan
 
 LAW = {"E": 1.8, "A": 400.0, "B": 1200.0, "alpha": 0.34, "beta": 0.28}
@@ -19,18 +26,34 @@ def synthetic_runs(c: float, sizes, rng, noise: float = 0.0) -> list[dict]:
         d_final = c / (6 * n)
         for i, d in enumerate(np.linspace(0.2, 1.0, 9) * d_final):
             loss = float(predict(LAW, n, d)) * float(np.exp(rng.normal(0, noise)))
-            rows.append({"objective": "clm", "size_label": f"s{k}", "n": float(n), "run": f"{c:g}_{k}",
-                         "x_kind": "gigaflos", "x": 6 * n * d / 1e9, "loss": loss, "source": f"{c:g}_{k}.csv",
-                         "group": "synthetic", "metric": "valid_loss", "row": float(i), "wall_time": 0.0,
-                         "duplicate_of": ""})  # fmt: skip
+            rows.append(
+                {
+                    "objective": "clm",
+                    "size_label": f"s{k}",
+                    "n": float(n),
+                    "run": f"{c:g}_{k}",
+                    "x_kind": "gigaflos",
+                    "x": 6 * n * d / 1e9,
+                    "loss": loss,
+                    "source": f"{c:g}_{k}.csv",
+                    "group": "synthetic",
+                    "metric": "valid_loss",
+                    "row": float(i),
+                    "wall_time": 0.0,
+                    "duplicate_of": "",
+                }
+            )
     return rows
 
 
 def synthetic_isoflop_table(noise: float = 0.0, seed: int = 0, extra: list[dict] = ()) -> Table:
     """IsoFLOP runs from LAW: per budget, 7 sizes log-spaced around the true optimum."""
     rng = np.random.default_rng(seed)
-    rows = [r for c in (1e18, 3e18, 1e19, 3e19, 1e20, 3e20)
-            for r in synthetic_runs(c, compute_optimal(LAW, c)[0] * np.logspace(-0.9, 0.9, 7), rng, noise)]  # fmt: skip
+    rows = [
+        r
+        for c in (1e18, 3e18, 1e19, 3e19, 1e20, 3e20)
+        for r in synthetic_runs(c, compute_optimal(LAW, c)[0] * np.logspace(-0.9, 0.9, 7), rng, noise)
+    ]
     return Table.from_rows([*rows, *extra])
 
 
@@ -87,8 +110,11 @@ def test_repeated_tokens_and_excess_parameters_are_worth_less():
 
 
 def test_planner_inverts_its_own_laws():
-    laws = {"n_opt": {"coef": 0.1, "exponent": 0.5}, "d_opt": {"coef": 1 / 0.6, "exponent": 0.5},
-            "loss": {"coef": 2.0, "exponent": -0.05}}  # fmt: skip
+    laws = {
+        "n_opt": {"coef": 0.1, "exponent": 0.5},
+        "d_opt": {"coef": 1 / 0.6, "exponent": 0.5},
+        "loss": {"coef": 2.0, "exponent": -0.05},
+    }
     by_c = plan(laws, flops=1e20)
     assert by_c["n_opt"] == pytest.approx(1e9) and by_c["d_opt"] * by_c["n_opt"] * 6 == pytest.approx(1e20)
     assert plan(laws, params=1e9)["flops"] == pytest.approx(1e20)
@@ -127,9 +153,18 @@ def test_seed_method_recovers_the_law_and_says_when_it_cannot():
 
 def _seeded_runs(sd: float, seeds: int, losses: dict, rng) -> list[dict]:
     """Runs at one budget: each size's true loss plus Gaussian seed noise of `sd`."""
-    return [{"sweep_point": f"clm_N{n}_C1e11_s{s}", "objective": "clm", "n": n, "flops": 1e11 * (1 + 0.004 * s),
-             "valid_loss": loss + rng.normal(0, sd), "final_val_loss": 9.0}
-            for n, loss in losses.items() for s in range(seeds)]  # fmt: skip
+    return [
+        {
+            "sweep_point": f"clm_N{n}_C1e11_s{s}",
+            "objective": "clm",
+            "n": n,
+            "flops": 1e11 * (1 + 0.004 * s),
+            "valid_loss": loss + rng.normal(0, sd),
+            "final_val_loss": 9.0,
+        }
+        for n, loss in losses.items()
+        for s in range(seeds)
+    ]
 
 
 def test_seed_noise_is_recovered_and_separates_real_differences_from_noise():
@@ -154,9 +189,19 @@ def test_mask_ratio_fit_recovers_the_best_ratio_and_reports_edges():
     ratios = [0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6]
 
     def runs(n, best, sd, seeds=3):  # loss a parabola in log ratio with its minimum at `best`, plus seed noise
-        return [{"n": n, "flops": 1e11, "mask_ratio": r, "common_mask_ratio": 0.15, "valid_loss": 9.0,
-                 "valid_loss_common": 2.6 + 0.05 * np.log(r / best) ** 2 + rng.normal(0, sd), "final_val_loss": 9.0}
-                for r in ratios for _ in range(seeds)]  # fmt: skip
+        return [
+            {
+                "n": n,
+                "flops": 1e11,
+                "mask_ratio": r,
+                "common_mask_ratio": 0.15,
+                "valid_loss": 9.0,
+                "valid_loss_common": 2.6 + 0.05 * np.log(r / best) ** 2 + rng.normal(0, sd),
+                "final_val_loss": 9.0,
+            }
+            for r in ratios
+            for _ in range(seeds)
+        ]
 
     fit = mask_ratio_fit(runs(1e4, 0.12, 0.002) + runs(4e4, 0.2, 0.002), pooled_sd=0.002)
     small, large = fit["fits"]

@@ -115,8 +115,7 @@ CHECKPOINTS = {
 
 
 @pytest.mark.parametrize("case", sorted(CHECKPOINTS))
-def test_unreadable_or_crafted_checkpoint_is_refused_in_one_line(case, finished_run, small_manifest, tmp_path,
-                                                                 capsys):  # fmt: skip
+def test_unreadable_or_crafted_checkpoint_is_refused_in_one_line(case, finished_run, small_manifest, tmp_path, capsys):
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
     config = run_dir / "config.yaml"  # the copy is this run folder's run: its run.dir is here
@@ -137,12 +136,18 @@ def test_any_training_failure_marks_the_mlflow_run_failed(small_manifest, tmp_pa
     shutil.copytree(small_manifest.parent, split)
     (split / "train.tokens.u8").write_bytes(b"\x05" * 10)  # shorter than its offsets say
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    overrides = [*tiny_overrides(split / "manifest.json", tmp_path / "run"), f"logger.tracking_uri={uri}",
-                 "logger=mlflow", "logger.experiment=bad"]  # fmt: skip
+    overrides = [
+        *tiny_overrides(split / "manifest.json", tmp_path / "run"),
+        f"logger.tracking_uri={uri}",
+        "logger=mlflow",
+        "logger.experiment=bad",
+    ]
     overrides.remove("logger=none")
     proc = run_cli("train", *overrides)  # fails mid-run, after MLflow and Lightning have logged: the last line
     assert proc.returncode == 2
-    assert re.search(r"^plm-scaling: error: .*train\.tokens\.u8: 10 tokens but offsets end at", proc.stderr.splitlines()[-1])
+    assert re.search(
+        r"^plm-scaling: error: .*train\.tokens\.u8: 10 tokens but offsets end at", proc.stderr.splitlines()[-1]
+    )
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("bad").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
@@ -161,28 +166,69 @@ def _released_layout(tmp_path, rows: str, where: str = "gpt_valid/approach3_flop
 
 
 ANALYSIS_CASES = {
-    "negative_loss": (lambda t: ["fit-logs", _released_layout(t, "1,100,2.5\n2,200,-1.0\n")],
-                      r"line 3: loss -1 is not positive"),
-    "short_row": (lambda t: ["fit-logs", _released_layout(t, "1,100,2.5\n2,200\n")],
-                  r"line 3: expected 3 columns \(wall time, step, value\), found 2"),
-    "csv_at_top_level": (lambda t: ["fit-logs", _released_layout(t, "1,100,2.5\n", where=".")],
-                         r"a curve outside the released layout"),
-    "bootstrap_negative": (lambda t: ["fit-logs", str(PAPER_LOGS), "--bootstrap", "-1"],
-                           r"argument --bootstrap: -1 is negative"),
-    "plan_flops_inf": (lambda t: ["plan", "--objective", "clm", "--flops", "inf"],
-                       r"flops must be a positive finite number, got inf"),
-    "plan_params_negative": (lambda t: ["plan", "--objective", "mlm", "--params", "-1"],
-                             r"params must be a positive finite number, got -1"),
-    "plan_law_without_laws": (lambda t: ["plan", "--objective", "clm", "--flops", "1e20", "--law",
-                                         _write(t / "law.json", '{"clm": {}}')], r"law\.json: no clm n_opt law"),
-    "plan_law_not_json": (lambda t: ["plan", "--objective", "clm", "--flops", "1e20", "--law",
-                                     _write(t / "law.json", "n_opt: 1")], r"law\.json: not a JSON file"),
-    "parametric_short_row": (lambda t: ["fit-parametric", _write(t / "p.csv", "N,D,L\n1e6,1e9\n"), "--n-col", "N",
-                                        "--d-col", "D", "--loss-col", "L"], r"p\.csv: line 2: column 'L' is None"),
-    "parametric_p0": (lambda t: ["fit-parametric", _write(t / "p.csv", "N,D,L\n1e6,1e9,2\n"), "--n-col", "N",
-                                 "--d-col", "D", "--loss-col", "L", "--method", "seed", "--p0", "1,2"],
-                      r"--p0: give 5 numbers E,A,B,alpha,beta"),
-}  # fmt: skip
+    "negative_loss": (
+        lambda t: ["fit", "logs", _released_layout(t, "1,100,2.5\n2,200,-1.0\n")],
+        r"line 3: loss -1 is not positive",
+    ),
+    "short_row": (
+        lambda t: ["fit", "logs", _released_layout(t, "1,100,2.5\n2,200\n")],
+        r"line 3: expected 3 columns \(wall time, step, value\), found 2",
+    ),
+    "csv_at_top_level": (
+        lambda t: ["fit", "logs", _released_layout(t, "1,100,2.5\n", where=".")],
+        r"a curve outside the released layout",
+    ),
+    "bootstrap_negative": (
+        lambda t: ["fit", "logs", str(PAPER_LOGS), "--bootstrap", "-1"],
+        r"argument --bootstrap: -1 is negative",
+    ),
+    "plan_flops_inf": (
+        lambda t: ["plan", "--objective", "clm", "--flops", "inf"],
+        r"flops must be a positive finite number, got inf",
+    ),
+    "plan_params_negative": (
+        lambda t: ["plan", "--objective", "mlm", "--params", "-1"],
+        r"params must be a positive finite number, got -1",
+    ),
+    "plan_law_without_laws": (
+        lambda t: ["plan", "--objective", "clm", "--flops", "1e20", "--law", _write(t / "law.json", '{"clm": {}}')],
+        r"law\.json: no clm n_opt law",
+    ),
+    "plan_law_not_json": (
+        lambda t: ["plan", "--objective", "clm", "--flops", "1e20", "--law", _write(t / "law.json", "n_opt: 1")],
+        r"law\.json: not a JSON file",
+    ),
+    "parametric_short_row": (
+        lambda t: [
+            "fit", "parametric",
+            _write(t / "p.csv", "N,D,L\n1e6,1e9\n"),
+            "--n-col",
+            "N",
+            "--d-col",
+            "D",
+            "--loss-col",
+            "L",
+        ],
+        r"p\.csv: line 2: column 'L' is None",
+    ),
+    "parametric_p0": (
+        lambda t: [
+            "fit", "parametric",
+            _write(t / "p.csv", "N,D,L\n1e6,1e9,2\n"),
+            "--n-col",
+            "N",
+            "--d-col",
+            "D",
+            "--loss-col",
+            "L",
+            "--method",
+            "seed",
+            "--p0",
+            "1,2",
+        ],
+        r"--p0: give 5 numbers E,A,B,alpha,beta",
+    ),
+}
 
 
 def _write(path, text: str) -> str:
@@ -198,8 +244,18 @@ def test_bad_analysis_input_is_one_line(case, tmp_path, capsys):
 
 def test_unidentifiable_law_is_printed_with_a_warning(tmp_path):
     rows = "N,D,L\n" + "1e6,1e9,2.5\n" * 6
-    proc = run_cli("fit-parametric", _write(tmp_path / "six.csv", rows), "--n-col", "N", "--d-col", "D",
-                   "--loss-col", "L", "--bootstrap", "10")  # fmt: skip
+    proc = run_cli(
+        "fit", "parametric",
+        _write(tmp_path / "six.csv", rows),
+        "--n-col",
+        "N",
+        "--d-col",
+        "D",
+        "--loss-col",
+        "L",
+        "--bootstrap",
+        "10",
+    )
     assert proc.returncode == 0
     assert "warning: the law is not identified (N takes 1 distinct value(s)" in proc.stderr
 
@@ -215,13 +271,25 @@ def _workflow_with_study(tmp_path, study: dict, **config):
 
 
 STUDY_CASES = {
-    "unknown_key": ({"dataset": "uniprot_example", "objectives": ["clm"], "sizes": [5000], "budgets": [4e9],
-                     "budjets": [1]}, r"s\.yaml: .*budjets"),
-    "unknown_dataset": ({"dataset": "nope", "objectives": ["clm"], "sizes": [5000], "budgets": [4e9]},
-                        r"s\.yaml: dataset 'nope' is not a key of config datasets"),
-    "overrides_not_a_list": ({"dataset": "uniprot_example", "objectives": ["clm"], "sizes": [5000],
-                              "budgets": [4e9], "overrides": "model.context=32"}, r"s\.yaml: .*overrides"),
-}  # fmt: skip
+    "unknown_key": (
+        {"dataset": "uniprot_example", "objectives": ["clm"], "sizes": [5000], "budgets": [4e9], "budjets": [1]},
+        r"s\.yaml: .*budjets",
+    ),
+    "unknown_dataset": (
+        {"dataset": "nope", "objectives": ["clm"], "sizes": [5000], "budgets": [4e9]},
+        r"s\.yaml: dataset 'nope' is not a key of config datasets",
+    ),
+    "overrides_not_a_list": (
+        {
+            "dataset": "uniprot_example",
+            "objectives": ["clm"],
+            "sizes": [5000],
+            "budgets": [4e9],
+            "overrides": "model.context=32",
+        },
+        r"s\.yaml: .*overrides",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(STUDY_CASES))
@@ -246,10 +314,17 @@ def test_study_overrides_never_reach_a_shell_unquoted(tmp_path):
     """One point carries a command substitution, the other a legitimately quoted Hydra value: the first fails
     without running anything, the second trains with its value intact."""
     marker = tmp_path / "injected"
-    study = {"dataset": "uniprot_example", "objectives": ["clm", "mlm"], "sizes": [5000], "budgets": [4e9],
-             "overrides": ["model.context=32", "data.valid_windows=16"],
-             "point_overrides": {"clm_N5000_C4e09_s0": [f"optim.lr=auto'$(touch {marker})'"],
-                                 "mlm_N5000_C4e09_s0": ["+tags.note='a b'"]}}  # fmt: skip
+    study = {
+        "dataset": "uniprot_example",
+        "objectives": ["clm", "mlm"],
+        "sizes": [5000],
+        "budgets": [4e9],
+        "overrides": ["model.context=32", "data.valid_windows=16"],
+        "point_overrides": {
+            "clm_N5000_C4e09_s0": [f"optim.lr=auto'$(touch {marker})'"],
+            "mlm_N5000_C4e09_s0": ["+tags.note='a b'"],
+        },
+    }
     cfg = _workflow_with_study(tmp_path, study, split={"valid": 0.1, "test": 0.1})
     proc = run_snakemake(tmp_path, tmp_path, cfg, "--cores", "2", "--keep-going", "--until", "train")
     assert proc.returncode != 0 and not marker.exists()
@@ -292,8 +367,11 @@ def test_a_killed_clean_is_cleaned_up_by_the_next(tmp_path, write_fasta):
     """kill -9 mid-write, then the same command: it finishes and no temporary file is left."""
     big = write_fasta("".join(f">s{i}\n{'ACDEFGHIKLMNPQRSTVWY' * 25}\n" for i in range(60_000)), "big.fa")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "plm_scaling.cli", "data", "clean", str(big), str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plm_scaling.cli", "data", "clean", str(big), str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import time
 
     deadline = time.time() + 60
@@ -312,8 +390,24 @@ def test_workflow_runs_from_an_interpreter_whose_path_has_a_space(tmp_path):
     spaced.parent.mkdir()
     spaced.symlink_to(REPO / ".venv" if (REPO / ".venv").is_dir() else sys.prefix, target_is_directory=True)
     cfg = copy_workflow(tmp_path, study=None, paper_logs=None)
-    proc = subprocess.run([str(spaced / "bin" / "python"), "-m", "snakemake", "-s", str(tmp_path / "Snakefile"),
-                           "--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "1", "--until",
-                           "clean_fasta"], capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [
+            str(spaced / "bin" / "python"),
+            "-m",
+            "snakemake",
+            "-s",
+            str(tmp_path / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(cfg),
+            "--cores",
+            "1",
+            "--until",
+            "clean_fasta",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
     assert (tmp_path / "results" / "data" / "uniprot_example" / "clean" / "clean.json").exists()

@@ -38,8 +38,10 @@ def test_concatenated_gzip_members_are_read_like_gzip(write_fasta, tmp_path):
 def test_small_blocks_give_identical_records(write_fasta):
     rng = np.random.default_rng(0)
     text = "".join(
-        f">r{i}\n" + "\n".join("".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 30)) for _ in range(rng.integers(1, 5)))
-        + "\n" for i in range(200)  # fmt: skip
+        f">r{i}\n"
+        + "\n".join("".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 30)) for _ in range(rng.integers(1, 5)))
+        + "\n"
+        for i in range(200)
     )
     path = write_fasta(text)
     expected = records(path, block_bytes=1 << 20)

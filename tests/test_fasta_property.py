@@ -27,8 +27,9 @@ sequences = st.text(alphabet=RESIDUES + RESIDUES.lower(), min_size=0, max_size=1
 # Mostly well-formed record lists (unique, non-empty identifiers, residues present), so that the round trip is what
 # most examples check; the rest may hold empty identifiers or sequences and duplicates, which must fail cleanly.
 _word = lambda rec: _FIRST_WORD.match(rec[0]).group(0)  # noqa: E731
-well_formed = st.lists(st.tuples(headers, sequences.filter(bool)).filter(lambda r: _word(r)), min_size=1,
-                       max_size=8, unique_by=_word)  # fmt: skip
+well_formed = st.lists(
+    st.tuples(headers, sequences.filter(bool)).filter(lambda r: _word(r)), min_size=1, max_size=8, unique_by=_word
+)
 records = st.one_of(well_formed, well_formed, st.lists(st.tuples(headers, sequences), min_size=1, max_size=8))
 
 

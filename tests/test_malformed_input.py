@@ -60,8 +60,11 @@ def test_normalised_inputs_give_the_same_shards(variant, tmp_path):
     """A byte-order mark, zero bytes padding a gzip stream (gzip(1) accepts both) and CRLF line ends are normalised."""
     plain = tmp_path / "plain.fa"
     plain.write_text(VALID)
-    content = {"utf8_bom": b"\xef\xbb\xbf" + VALID.encode(), "gzip_zero_padding": gzip.compress(VALID.encode()) + bytes(3000),
-               "crlf": VALID.replace("\n", "\r\n").encode()}[variant]  # fmt: skip
+    content = {
+        "utf8_bom": b"\xef\xbb\xbf" + VALID.encode(),
+        "gzip_zero_padding": gzip.compress(VALID.encode()) + bytes(3000),
+        "crlf": VALID.replace("\n", "\r\n").encode(),
+    }[variant]
     odd = tmp_path / "odd.fa"
     odd.write_bytes(content)
     for src, out in ((plain, tmp_path / "a"), (odd, tmp_path / "b")):

@@ -72,7 +72,7 @@ def test_notebook_budget_points_follow_the_authors_rules(paper_table):
 
 
 def test_cli_fit_logs_notebook_json_contract():
-    proc = run_cli("fit-logs", PAPER_LOGS, "--method", "notebook", "--json")
+    proc = run_cli("fit", "logs", PAPER_LOGS, "--method", "notebook", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     for objective in ("clm", "mlm"):
@@ -84,7 +84,7 @@ def test_cli_fit_logs_notebook_json_contract():
 def test_cli_fit_logs_interp_json_has_intervals(tmp_path, paper_table):
     table = tmp_path / "table.csv"
     paper_table.write_csv(table)
-    proc = run_cli("fit-logs", table, "--method", "interp", "--json", "--bootstrap", "100")
+    proc = run_cli("fit", "logs", table, "--method", "interp", "--json", "--bootstrap", "100")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     for objective in ("clm", "mlm"):
@@ -101,13 +101,14 @@ def test_cli_fit_parametric_on_any_table(tmp_path):
     loss = 1.7 + 300 / n**0.33 + 900 / (c / (6 * n)) ** 0.28
     path = tmp_path / "runs.csv"
     path.write_text("N,C,L\n" + "".join(f"{a},{b},{x}\n" for a, b, x in zip(n, c, loss)))
-    proc = run_cli("fit-parametric", path, "--n-col", "N", "--c-col", "C", "--loss-col", "L", "--json",
-                   "--bootstrap", "20")  # fmt: skip
+    proc = run_cli(
+        "fit", "parametric", path, "--n-col", "N", "--c-col", "C", "--loss-col", "L", "--json", "--bootstrap", "20"
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert {"E", "A", "B", "alpha", "beta", "status", "ci95"} <= set(out)
     assert out["alpha"] == pytest.approx(0.33, abs=0.02) and out["E"] == pytest.approx(1.7, abs=0.05)
-    bad = run_cli("fit-parametric", path, "--n-col", "params", "--c-col", "C", "--loss-col", "L")
+    bad = run_cli("fit", "parametric", path, "--n-col", "params", "--c-col", "C", "--loss-col", "L")
     assert bad.returncode == 2 and "no column 'params'" in bad.stderr
 
 
@@ -133,9 +134,9 @@ def test_cli_plan_out_of_the_box_uses_the_released_law_without_a_fake_interval(t
     assert out["n_opt"] == pytest.approx(7.2e9, rel=0.1) and out["d_opt"] * out["n_opt"] * 6 == pytest.approx(1.34e22)
     text = run_cli("plan", "--objective", "mlm", "--flops", "1.7e22").stdout
     assert "released law" in text and "95% CI" not in text and "no interval" in text
-    # A law file from fit-logs --json carries the covariance an interval needs: never a zero-width interval.
+    # A law file from fit logs --json carries the covariance an interval needs: never a zero-width interval.
     laws = tmp_path / "laws.json"
-    laws.write_text(run_cli("fit-logs", PAPER_LOGS, "--method", "notebook", "--json").stdout)
+    laws.write_text(run_cli("fit", "logs", PAPER_LOGS, "--method", "notebook", "--json").stdout)
     out = json.loads(run_cli("plan", "--objective", "clm", "--flops", "1.34e22", "--law", laws, "--json").stdout)
     for key in ("n_opt", "d_opt", "loss"):
         lo, hi = out["ci95"][key]
@@ -174,8 +175,13 @@ def test_nan_loss_is_named_with_its_line(tmp_path):
 
 
 def test_latin1_names_bom_and_spaces_are_read(tmp_path):
-    logs = _logs(tmp_path, {b"mask_ratio_data/85M/mask_0.15 caf\xe9.csv": GOOD,  # latin-1 name, not UTF-8
-                            b"gpt_valid/approach3_flops/6M_flops/run-b c" + VS: b"\xef\xbb\xbf" + GOOD})  # fmt: skip
+    logs = _logs(
+        tmp_path,
+        {
+            b"mask_ratio_data/85M/mask_0.15 caf\xe9.csv": GOOD,  # latin-1 name, not UTF-8
+            b"gpt_valid/approach3_flops/6M_flops/run-b c" + VS: b"\xef\xbb\xbf" + GOOD,
+        },
+    )
     table = ingest(logs)
     assert len(table) == 6
     assert "mask_ratio_data/85M/mask_0.15 café.csv" in table.unique_sources()
@@ -188,7 +194,7 @@ def test_too_few_budgets_is_an_error_not_a_number(tmp_path):
     table = ingest(logs)
     with pytest.raises(ValueError, match="only 1 budgets have a point; a power law needs at least 3"):
         notebook.fit(table, "clm")
-    proc = run_cli("fit-logs", logs, "--method", "interp", "--json")
+    proc = run_cli("fit", "logs", logs, "--method", "interp", "--json")
     assert proc.returncode == 2
     assert "interior IsoFLOP minimum" in proc.stderr or "no IsoFLOP runs" in proc.stderr
 
@@ -211,14 +217,14 @@ def test_every_paper_figure_is_drawn(tmp_path, paper_table):
     table = tmp_path / "table.csv"
     paper_table.write_csv(table)
     fits = tmp_path / "fits.json"
-    proc = run_cli("paper-fits", table, fits, "--bootstrap", "20")
+    proc = run_cli("paper", "fits", table, fits, "--bootstrap", "20")
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss"):
         out = tmp_path / f"{name}.png"
-        proc = run_cli("paper-figure", name, table, fits, out)
+        proc = run_cli("paper", "figure", name, table, fits, out)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.with_suffix(".svg").stat().st_size > 1000
-    assert run_cli("paper-figure", "table2", table, fits, tmp_path / "t2.csv").returncode == 0
+    assert run_cli("paper", "figure", "table2", table, fits, tmp_path / "t2.csv").returncode == 0
     rows = (tmp_path / "t2.md").read_text().splitlines()
     exponent = json.loads(fits.read_text())["notebook"]["clm"]["n_opt"]["exponent"]
     assert rows[2].startswith(f"| CLM | n | notebook | {exponent:.3f} |")

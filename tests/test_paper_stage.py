@@ -40,9 +40,16 @@ def test_every_released_curve_is_a_run_and_unchanged_ones_are_not_logged_twice(p
     history = client.get_metric_history(run.info.run_id, "valid_loss_vs_gigaflos")
     table = (paper / "released" / tags["source"]).read_text().splitlines()
     assert len(history) == len(table) - 1  # one metric point per data row, step = gigaflos
-    again = run_cli("paper-track", paper / "released", paper / "results" / "paper" / "loss_table.csv",
-                    paper / "again.json", "--tracking-uri", released["tracking_uri"], "--experiment",
-                    released["experiment"])  # fmt: skip
+    again = run_cli(
+        "paper", "track",
+        paper / "released",
+        paper / "results" / "paper" / "loss_table.csv",
+        paper / "again.json",
+        "--tracking-uri",
+        released["tracking_uri"],
+        "--experiment",
+        released["experiment"],
+    )
     assert again.returncode == 0 and f"0 logged now, {len(csvs)} unchanged" in again.stdout
 
 

@@ -16,7 +16,9 @@ from .conftest import EMBEDDED_FASTA
 def test_manifest_counts_add_up(embedded_split):
     root, m = embedded_split
     s = m["splits"]
-    assert sum(v["sequences"] for v in s.values()) == m["clean"]["records_kept"] == 20000 - m["clean"]["dropped_too_short"]
+    assert (
+        sum(v["sequences"] for v in s.values()) == m["clean"]["records_kept"] == 20000 - m["clean"]["dropped_too_short"]
+    )
     assert sum(v["tokens"] for v in s.values()) == m["clean"]["residues_kept"]
     assert sum(v["clusters"] for v in s.values()) == m["clusters_total"]
     assert m["clusters_total"] < m["clean"]["records_kept"]  # 50% identity merges related UniProt entries
@@ -32,8 +34,16 @@ def test_manifest_records_input_parameters_vocabulary_and_tools(embedded_split):
     _, m = embedded_split
     assert m["input_sha256"] == sha256_file(EMBEDDED_FASTA)
     assert m["vocabulary"] == list(vocab.TOKENS)
-    assert m["parameters"] == {"identity": 0.5, "coverage": 0.8, "cov_mode": 0, "cluster_mode": "cluster",
-                               "search_sensitivity": 5.7, "valid_fraction": 0.05, "test_fraction": 0.05, "seed": 0}
+    assert m["parameters"] == {
+        "identity": 0.5,
+        "coverage": 0.8,
+        "cov_mode": 0,
+        "cluster_mode": "cluster",
+        "search_sensitivity": 5.7,
+        "valid_fraction": 0.05,
+        "test_fraction": 0.05,
+        "seed": 0,
+    }
     assert m["tools"]["mmseqs2"] and m["tools"]["numpy"] == np.__version__
 
 
@@ -71,11 +81,38 @@ def test_no_heldout_sequence_has_a_train_partner_above_threshold(embedded_split,
     _write_split_fasta(root, ["valid", "test"], held)
     _write_split_fasta(root, ["train"], train)
     out = tmp_path / "hits.m8"
-    subprocess.run(["mmseqs", "easy-search", held, train, out, tmp_path / "tmp", "--min-seq-id", "0.5", "-c", "0.8",
-                    "--cov-mode", "0", "-e", "inf", "--max-seqs", "1000", "--threads", "2", "-v", "1",
-                    "--format-output", "query,target,fident,qcov,tcov"], check=True)  # fmt: skip
-    leaks = [row for row in (line.split("\t") for line in out.read_text().splitlines())
-             if float(row[2]) >= 0.5 and float(row[3]) >= 0.8 and float(row[4]) >= 0.8]  # fmt: skip
+    subprocess.run(
+        [
+            "mmseqs",
+            "easy-search",
+            held,
+            train,
+            out,
+            tmp_path / "tmp",
+            "--min-seq-id",
+            "0.5",
+            "-c",
+            "0.8",
+            "--cov-mode",
+            "0",
+            "-e",
+            "inf",
+            "--max-seqs",
+            "1000",
+            "--threads",
+            "2",
+            "-v",
+            "1",
+            "--format-output",
+            "query,target,fident,qcov,tcov",
+        ],
+        check=True,
+    )
+    leaks = [
+        row
+        for row in (line.split("\t") for line in out.read_text().splitlines())
+        if float(row[2]) >= 0.5 and float(row[3]) >= 0.8 and float(row[4]) >= 0.8
+    ]
     assert leaks == []
     # ...and the repair had work to do: greedy clustering alone leaves cross-cluster neighbours.
     assert m["leakage_repair"]["sequences_moved_to_train"] > 0

@@ -41,8 +41,14 @@ def smoke(tmp_path_factory):
     studies.mkdir()
     shutil.copy(REPO / "config" / "studies" / "smoke.yaml", studies / "smoke.yaml")
     with mlflow_server(wf) as uri:
-        copy_workflow(wf, paper_logs=None, study="smoke", study_dir=str(studies), analysis={"bootstrap": 100, "seed": 0},
-                      mlflow={"tracking_uri": uri, "experiment": "plm-scaling"})  # fmt: skip
+        copy_workflow(
+            wf,
+            paper_logs=None,
+            study="smoke",
+            study_dir=str(studies),
+            analysis={"bootstrap": 100, "seed": 0},
+            mlflow={"tracking_uri": uri, "experiment": "plm-scaling"},
+        )
         if slurm_available() is None:
             with slurm_cluster(wf / "slurm") as env:
                 (wf / "slurm-cancelled.txt").write_text(run_on_slurm_cancelling_one(wf, env))
@@ -52,17 +58,37 @@ def smoke(tmp_path_factory):
         yield wf
 
 
-SLURM_ARGS = ["--slurm-status-command", "squeue",  # the test cluster keeps no accounting (no slurmdbd) for sacct
-              "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
-              "--slurm-keep-successful-logs",
-              "--set-threads", "train=1", "split_dataset=2"]  # fmt: skip  (a 2-core machine, 4 slots declared)
+SLURM_ARGS = [
+    "--slurm-status-command",
+    "squeue",  # the test cluster keeps no accounting (no slurmdbd) for sacct
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--seconds-between-status-checks",
+    "2",
+    "--slurm-keep-successful-logs",
+    "--set-threads",
+    "train=1",
+    "split_dataset=2",
+]  # a 2-core machine, 4 slots declared)
 
 
 def run_on_slurm_cancelling_one(wf, env) -> str:
     """The smoke study through `--profile profiles/slurm`; once a training job has written its first checkpoint it is
     scancelled. Returns the cancelled point."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(wf / "Snakefile"), "--directory", str(wf), "--configfile",
-           str(wf / "test_config.yaml"), "--profile", str(wf / "profiles" / "slurm"), *SLURM_ARGS]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(wf / "Snakefile"),
+        "--directory",
+        str(wf),
+        "--configfile",
+        str(wf / "test_config.yaml"),
+        "--profile",
+        str(wf / "profiles" / "slurm"),
+        *SLURM_ARGS,
+    ]
     log = open(wf / "slurm-snakemake.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=wf)
     cancelled = None
@@ -92,7 +118,9 @@ def running_training_job_with_checkpoint(wf, env) -> tuple[str, str] | None:
 def test_parallel_runs_all_reach_one_store(smoke):
     """Served over HTTP: every run and metric of the 4 parallel jobs arrives; no job wrote a local store."""
     assert not (smoke / "results" / "mlflow.db").exists() and not (smoke / "mlruns").exists()
-    client = MlflowClient(tracking_uri=yaml.safe_load((smoke / "test_config.yaml").read_text())["mlflow"]["tracking_uri"])
+    client = MlflowClient(
+        tracking_uri=yaml.safe_load((smoke / "test_config.yaml").read_text())["mlflow"]["tracking_uri"]
+    )
     exp = client.get_experiment_by_name("plm-scaling/smoke")
     runs = client.search_runs([exp.experiment_id], max_results=500)
     training = [r for r in runs if "sweep_point" in r.data.tags]
@@ -101,9 +129,17 @@ def test_parallel_runs_all_reach_one_store(smoke):
         assert r.info.status == "FINISHED"
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) >= 10
         assert {"study", "code_revision", "code_dirty", "data_manifest_sha256", "snakemake_rule"} <= set(r.data.tags)
-    stages = sorted(r.data.tags.get("stage", "") for r in runs if "stage" in r.data.tags)
-    assert stages == ["figure", "figure", "fit"]  # isoflop and mask_ratio
-    fit = next(r for r in runs if r.data.tags.get("stage") == "fit")
+    assert len(runs) == len(training)  # fits and figures live in an experiment of their own
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # opens on the training runs
+    analysis = client.get_experiment_by_name("plm-scaling/smoke/analysis")
+    steps = client.search_runs([analysis.experiment_id], max_results=50)
+    stages = sorted(r.data.tags.get("stage", "") for r in steps)
+    assert stages == ["figure", "figure", "figure", "fit"]  # isoflop, curves and mask_ratio
+    fit = next(r for r in steps if r.data.tags.get("stage") == "fit")
+    for r in training:  # every curve on one x-axis (tokens), no misleading `epoch`
+        assert "epoch" not in r.data.metrics
+        last = client.get_metric_history(r.info.run_id, "train/loss")[-1].step
+        assert last <= int(r.data.tags["D"]) and last % int(r.data.params["plan.tokens_per_step"]) == 0
     assert set(fit.data.tags["source_run_ids"].split(",")) == {r.info.run_id for r in training}
     assert len(fit.inputs.dataset_inputs) == 1  # the loss table, logged with mlflow.log_input
 
@@ -203,8 +239,9 @@ def test_audit_shows_the_plotted_loss_and_sees_training_config_changes(smoke, tm
     text = (config / "train.yaml").read_text().replace("warmup_fraction: 0.05", "warmup_fraction: 0.06")
     (config / "train.yaml").write_text(text)
     env = {**os.environ, "PLM_TRAIN_CONFIG_DIR": str(config)}
-    proc = subprocess.run([sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)], capture_output=True,
-                          text=True, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 1 and "stale: train code or configuration changed" in proc.stdout
 
 
@@ -252,10 +289,23 @@ def test_collect_uses_the_full_validation_loss_for_the_final_point(tmp_path):
 
     run = tmp_path / "clm_N5000_C1e09_s0"
     run.mkdir()
-    (run / "run.json").write_text(json.dumps({"run_id": "r1", "sweep_point": run.name, "objective": "clm", "n": 6304,
-                                              "flops": 1.0e9, "tokens": 26000, "final_val_loss": 2.91}))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": "r1",
+                "sweep_point": run.name,
+                "objective": "clm",
+                "n": 6304,
+                "flops": 1.0e9,
+                "tokens": 26000,
+                "final_val_loss": 2.91,
+            }
+        )
+    )
     (run / "metrics.json").write_text(json.dumps({"valid_loss": 2.8765}))
-    (run / "curve.csv").write_text("step,tokens,flops,flops_full,val_loss\n10,13000,5e8,6e8,2.95\n20,26000,1e9,1.2e9,2.91\n")
+    (run / "curve.csv").write_text(
+        "step,tokens,flops,flops_full,val_loss\n10,13000,5e8,6e8,2.95\n20,26000,1e9,1.2e9,2.91\n"
+    )
     table, runs = collect([run], "s")
     assert list(table["loss"]) == [2.95, 2.8765]  # the subset estimate during training, the whole split at the end
     assert list(table["x"]) == [0.5, 1.0] and runs[0]["final_val_loss"] == 2.91

@@ -9,28 +9,61 @@ BASE = {"dataset": "d", "seeds": [0, 1], "overrides": ["model.context=32"], "poi
 
 
 def test_one_grid_is_the_full_product_with_overrides_in_order():
-    points = sweep_points({**BASE, "objectives": ["clm", "mlm"], "sizes": [5000, 1.2e4], "budgets": [1e9, 3e9],
-                           "point_overrides": {"mlm_N12000_C3e09_s1": ["optim.lr=0.01"]}})  # fmt: skip
+    points = sweep_points(
+        {
+            **BASE,
+            "objectives": ["clm", "mlm"],
+            "sizes": [5000, 1.2e4],
+            "budgets": [1e9, 3e9],
+            "point_overrides": {"mlm_N12000_C3e09_s1": ["optim.lr=0.01"]},
+        }
+    )
     assert len(points) == 2 * 2 * 2 * 2
-    assert points["clm_N5000_C1e09_s0"] == ["objective=clm", "model.target_params=5000.0", "budget.flops=1000000000.0",
-                                            "seed=0", "run.id=clm_N5000_C1e09_s0", "model.context=32"]  # fmt: skip
+    assert points["clm_N5000_C1e09_s0"] == [
+        "objective=clm",
+        "model.target_params=5000.0",
+        "budget.flops=1000000000.0",
+        "seed=0",
+        "run.id=clm_N5000_C1e09_s0",
+        "model.context=32",
+    ]
     assert points["mlm_N12000_C3e09_s1"][-2:] == ["model.context=32", "optim.lr=0.01"]
 
 
 def test_sweeps_are_a_union_with_sizes_per_budget():
-    points = sweep_points({**BASE, "seeds": [0], "sweeps": [
-        {"objectives": ["clm"], "budgets": [1e9], "sizes": [800, 2500]},
-        {"objectives": ["clm", "mlm"], "budgets": [1e10], "sizes": [2500, 1e4]}]})  # fmt: skip
-    assert sorted(points) == sorted(["clm_N800_C1e09_s0", "clm_N2500_C1e09_s0", "clm_N2500_C1e10_s0",
-                                     "clm_N10000_C1e10_s0", "mlm_N2500_C1e10_s0", "mlm_N10000_C1e10_s0"])  # fmt: skip
+    points = sweep_points(
+        {
+            **BASE,
+            "seeds": [0],
+            "sweeps": [
+                {"objectives": ["clm"], "budgets": [1e9], "sizes": [800, 2500]},
+                {"objectives": ["clm", "mlm"], "budgets": [1e10], "sizes": [2500, 1e4]},
+            ],
+        }
+    )
+    assert sorted(points) == sorted(
+        [
+            "clm_N800_C1e09_s0",
+            "clm_N2500_C1e09_s0",
+            "clm_N2500_C1e10_s0",
+            "clm_N10000_C1e10_s0",
+            "mlm_N2500_C1e10_s0",
+            "mlm_N10000_C1e10_s0",
+        ]
+    )
 
 
-@pytest.mark.parametrize("study, message", [
-    ({"objectives": ["clm"], "sizes": [1], "budgets": [1], "sweeps": []}, "config key sweeps: give either"),
-    ({"objectives": ["clm"], "budgets": [1]}, "config key sizes: missing (or give sweeps)"),
-    ({"objectives": ["clm"], "sizes": [5000], "budgets": [1e9], "point_overrides": {"clm_N1_C1e09_s0": []}},
-     "config key point_overrides: unknown sweep points ['clm_N1_C1e09_s0']"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "study, message",
+    [
+        ({"objectives": ["clm"], "sizes": [1], "budgets": [1], "sweeps": []}, "config key sweeps: give either"),
+        ({"objectives": ["clm"], "budgets": [1]}, "config key sizes: missing (or give sweeps)"),
+        (
+            {"objectives": ["clm"], "sizes": [5000], "budgets": [1e9], "point_overrides": {"clm_N1_C1e09_s0": []}},
+            "config key point_overrides: unknown sweep points ['clm_N1_C1e09_s0']",
+        ),
+    ],
+)
 def test_bad_grids_name_the_key(study, message):
     with pytest.raises(ConfigError) as err:
         sweep_points({**BASE, **study}, where="s.yaml: ")
@@ -38,9 +71,16 @@ def test_bad_grids_name_the_key(study, message):
 
 
 def test_mask_ratios_are_an_mlm_axis_of_their_own():
-    points = sweep_points({**BASE, "seeds": [0], "sweeps": [
-        {"objectives": ["mlm"], "budgets": [1e9], "sizes": [5000], "mask_ratios": [0.05, 0.3]},
-        {"objectives": ["mlm"], "budgets": [1e9], "sizes": [5000]}]})  # fmt: skip
+    points = sweep_points(
+        {
+            **BASE,
+            "seeds": [0],
+            "sweeps": [
+                {"objectives": ["mlm"], "budgets": [1e9], "sizes": [5000], "mask_ratios": [0.05, 0.3]},
+                {"objectives": ["mlm"], "budgets": [1e9], "sizes": [5000]},
+            ],
+        }
+    )
     assert sorted(points) == ["mlm_N5000_C1e09_m0.05_s0", "mlm_N5000_C1e09_m0.3_s0", "mlm_N5000_C1e09_s0"]
     assert "objective.mask_ratio=0.05" in points["mlm_N5000_C1e09_m0.05_s0"]
     assert not any("mask_ratio" in o for o in points["mlm_N5000_C1e09_s0"])

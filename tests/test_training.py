@@ -1,6 +1,7 @@
 """Real (tiny) Lightning training: curves, resume after kill -9, config rejection, divergence, DDP on gloo."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -11,7 +12,8 @@ import time
 import pytest
 
 from plm_scaling.config_schema import ConfigError
-from plm_scaling.training.train import compose_config, plan
+from plm_scaling.training.plan import make_plan
+from plm_scaling.training.train import compose_config
 
 from .conftest import run_cli, tiny_overrides
 
@@ -87,7 +89,7 @@ def test_bad_configs_are_rejected_before_training(small_manifest, tmp_path, over
 
 def test_composed_config_is_saved_and_a_different_one_refused(small_manifest, tmp_path):
     cfg = compose_config(tiny_overrides(small_manifest, tmp_path / "r"))
-    plan(cfg)
+    make_plan(cfg)
     assert run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r")).returncode == 0
     proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "seed=3"))
     assert proc.returncode == 2 and "holds a run with a different config" in proc.stderr
@@ -96,17 +98,18 @@ def test_composed_config_is_saved_and_a_different_one_refused(small_manifest, tm
 @pytest.mark.parametrize("target,flops", [(5000, 1e9), (12000, 1e9), (30000, 1e10), (816, 1e11), (38800, 1e12)])
 def test_budget_is_met_within_one_percent(small_manifest, tmp_path, target, flops):
     """Whole validation intervals once rounded small runs up by as much as 94% (1e8 -> 1.94e8 FLOPs)."""
-    cfg = compose_config([*tiny_overrides(small_manifest, tmp_path), f"model.target_params={target}",
-                          f"budget.flops={flops}"])  # fmt: skip
-    p = plan(cfg)
-    assert p["flops"] == pytest.approx(flops, rel=0.01)
-    assert p["epochs"] >= 10 and p["epochs"] * p["steps_per_epoch"] == p["steps"]
+    cfg = compose_config(
+        [*tiny_overrides(small_manifest, tmp_path), f"model.target_params={target}", f"budget.flops={flops}"]
+    )
+    p = make_plan(cfg)
+    assert p.flops == pytest.approx(flops, rel=0.01)
+    assert p.evals >= 10  # a loss-vs-compute curve of at least 10 points
 
 
 def test_budget_that_no_schedule_meets_is_refused_naming_the_key(small_manifest, tmp_path):
     cfg = compose_config([*tiny_overrides(small_manifest, tmp_path), "budget.flops=1e8"])  # 10.3 steps
     with pytest.raises(ConfigError, match=r"config key budget.flops: 10.3 optimizer steps .* within 1%"):
-        plan(cfg)
+        make_plan(cfg)
     proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "budget.flops=1e8"))
     assert proc.returncode == 2 and "budget.flops" in proc.stderr and not (tmp_path / "r").exists()
 
@@ -118,11 +121,27 @@ def test_divergence_stops_with_a_clear_message(small_manifest, tmp_path):
 
 
 def test_ddp_on_two_cpu_processes(small_manifest, tmp_path):
-    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "ddp", "trainer=ddp_cpu", "data.valid_windows=8"))
+    proc = run_cli(
+        "train", *tiny_overrides(small_manifest, tmp_path / "ddp", "trainer=ddp_cpu", "data.valid_windows=8")
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = json.loads((tmp_path / "ddp" / "run.json").read_text())
     assert done["steps_done"] == done["steps"] and len(read_curve(tmp_path / "ddp")) == 10
     assert done["world"] == 2 and done["batch_per_device"] * 2 == done["batch_sequences"]  # both batches logged
+
+
+def test_a_hand_started_run_is_named_as_a_study_names_its_point(small_manifest, tmp_path):
+    """One convention: the size asked for (model.target_params), not the N the shape rounds it to."""
+    from plm_scaling.study.sweeps import sweep_points
+
+    cfg = compose_config(tiny_overrides(small_manifest, tmp_path, "model.target_params=12000", "budget.flops=1e10"))
+    p = make_plan(cfg)
+    study = {"objectives": ["clm"], "sizes": [12000], "budgets": [1e10], "seeds": [0], "overrides": [],
+             "point_overrides": {}}  # fmt: skip
+    assert [p.sweep_point] == list(sweep_points(study)) and p.n != 12000
+    assert cfg.run.id is None  # planning derives; it does not write into the config
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.steps = 1
 
 
 def test_unknown_key_error_is_a_config_error(small_manifest, tmp_path):

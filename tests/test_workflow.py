@@ -9,6 +9,7 @@ import yaml
 
 from .conftest import REPO, SMALL_FASTA, run_snakemake
 
+
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return run_snakemake(REPO, workdir, workdir / "config.yaml", *args)
 
@@ -84,9 +85,15 @@ def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
     studies = tmp_path / "studies"
     studies.mkdir()
     # Two grids (sweeps), one per objective: the study is their union.
-    (studies / "two.yaml").write_text(yaml.safe_dump(
-        {"dataset": "small", "sweeps": [{"objectives": [o], "sizes": [5000], "budgets": [4e9]} for o in ("clm", "mlm")],
-         "overrides": ["model.context=32", "data.valid_windows=16"]}))  # fmt: skip
+    (studies / "two.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "small",
+                "sweeps": [{"objectives": [o], "sizes": [5000], "budgets": [4e9]} for o in ("clm", "mlm")],
+                "overrides": ["model.context=32", "data.valid_windows=16"],
+            }
+        )
+    )
     make_config(tmp_path, study="two", study_dir=str(studies), split={"valid": 0.1, "test": 0.1})
     run = snakemake(tmp_path, "--cores", "2", "--until", "evaluate")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -117,11 +124,22 @@ def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
 def test_study_with_both_grid_forms_is_rejected_in_one_line(tmp_path):
     studies = tmp_path / "studies"
     studies.mkdir()
-    (studies / "both.yaml").write_text(yaml.safe_dump(
-        {"dataset": "small", "objectives": ["clm"], "sizes": [5000], "budgets": [4e9],
-         "sweeps": [{"objectives": ["mlm"], "sizes": [5000], "budgets": [4e9]}]}))  # fmt: skip
+    (studies / "both.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "small",
+                "objectives": ["clm"],
+                "sizes": [5000],
+                "budgets": [4e9],
+                "sweeps": [{"objectives": ["mlm"], "sizes": [5000], "budgets": [4e9]}],
+            }
+        )
+    )
     make_config(tmp_path, study="both", study_dir=str(studies))
     proc = snakemake(tmp_path, "-n")
     assert proc.returncode != 0
-    assert "both.yaml: config key sweeps: give either sweeps or objectives, sizes, budgets, not both" in proc.stdout + proc.stderr
+    assert (
+        "both.yaml: config key sweeps: give either sweeps or objectives, sizes, budgets, not both"
+        in proc.stdout + proc.stderr
+    )
     assert not (tmp_path / "results" / "studies").exists()

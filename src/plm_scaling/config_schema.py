@@ -30,8 +30,9 @@ class ConfigError(ValueError):
     pass
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path, definition: str | None = None,
-                    where: str = "") -> dict[str, Any]:  # fmt: skip
+def validate_config(
+    config: dict[str, Any], schema_path: str | Path, definition: str | None = None, where: str = ""
+) -> dict[str, Any]:
     """Validate in place (filling defaults); raise ConfigError('config key a.b: ...') on the first problem.
     `definition` validates against $defs/<definition> of the schema instead of the whole."""
     schema = yaml.safe_load(Path(schema_path).read_text())

@@ -9,10 +9,11 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def config_root(package: Path = PACKAGE) -> Path:
-    """`config/` of the checkout that holds `package` (src/plm_scaling)."""
+    """`config/` of the workflow checkout that holds `package` (src/plm_scaling): the schema and the studies."""
     return package.parents[1] / "config"
 
 
 def train_config_dir(package: Path = PACKAGE) -> Path:
-    """The Hydra config groups of a training run; $PLM_TRAIN_CONFIG_DIR points elsewhere."""
-    return Path(os.environ.get("PLM_TRAIN_CONFIG_DIR", config_root(package) / "train"))
+    """The Hydra config groups of a training run, shipped inside the package (so an installed, non-editable
+    package finds them); $PLM_TRAIN_CONFIG_DIR points elsewhere."""
+    return Path(os.environ.get("PLM_TRAIN_CONFIG_DIR", package / "conf"))

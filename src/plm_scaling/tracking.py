@@ -6,7 +6,6 @@ from pathlib import Path
 
 from .io import atomic_outputs, write_json
 
-
 SQLITE = "sqlite:///"
 
 
@@ -19,6 +18,15 @@ def absolute_uri(tracking_uri: str) -> str:
     """A sqlite URI that names its file absolutely, so that it can be opened from any folder (audit)."""
     db = sqlite_path(tracking_uri)
     return SQLITE + str(db.resolve()) if db is not None and not db.is_absolute() else tracking_uri
+
+
+# MLflow 3's UI opens an experiment by its kind; untagged ones open on the GenAI view ("Traces 0 / No data").
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
+def set_training_kind(client, experiment_id: str) -> None:
+    """Tag an experiment so that the MLflow UI opens it as a model-training experiment (its runs table)."""
+    client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
 
 
 def init_store(tracking_uri: str, experiment: str, marker: str | Path) -> dict:
@@ -34,6 +42,7 @@ def init_store(tracking_uri: str, experiment: str, marker: str | Path) -> dict:
     client = MlflowClient(tracking_uri=tracking_uri)  # creates and migrates the schema on first use
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifacts)
+    set_training_kind(client, experiment_id)
     info = {"tracking_uri": tracking_uri, "experiment": experiment, "experiment_id": experiment_id}
     with atomic_outputs(marker) as (tmp,):
         write_json(tmp, info)

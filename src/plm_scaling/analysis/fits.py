@@ -10,14 +10,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import isoflop, notebook, transfer
-from .logs import Table
 from .parametric import fit_parametric, fit_seed
+from .released import isoflop_runs
+from .table import Table
 
 OBJECTIVES = ("clm", "mlm")
-PAPER_EXPONENTS = {"clm": {"n_opt": 0.578, "d_opt": 0.422}, "mlm": {"n_opt": 0.776, "d_opt": 0.230}}
-# The laws the authors released beside their notebook (its `law_weights`): N_opt = a·C^b, C in FLOPs.
-RELEASED_LAWS = {"clm": {"n_opt": {"coef": 3.30571e-3, "exponent": 0.556107}},
-                 "mlm": {"n_opt": {"coef": 1.36464e-7, "exponent": 0.759802}}}  # fmt: skip
 # Left out of command-line output; curve_fit's 2x2 covariance stays (a planner's interval needs it).
 _BULKY = ("samples", "points", "budgets")
 
@@ -27,7 +24,9 @@ def fit_logs(table: Table, method: str, bootstrap: int = 1000, seed: int = 0, fl
     if method == "notebook":
         return {o: notebook.fit(table, o) for o in OBJECTIVES}
     if method == "interp":
-        return {o: isoflop.fit(table, o, bootstrap=bootstrap, seed=seed, floor=floor) for o in OBJECTIVES}
+        return {
+            o: isoflop.fit(isoflop_runs(table, o), o, bootstrap=bootstrap, seed=seed, floor=floor) for o in OBJECTIVES
+        }
     raise ValueError(f"unknown method {method!r} (notebook or interp)")
 
 
@@ -40,9 +39,12 @@ def summary(result: dict) -> dict:
 
 def final_points(table: Table, objective: str) -> dict[str, np.ndarray]:
     """(N, D, L) at the end of every IsoFLOP run of an objective (one copy of each): parametric-fit input."""
-    sub = table.select(group=notebook.GROUPS[objective], x_kind="gigaflos")
-    rows = [(t["n"][0], t["x"][-1] * 1e9, t["loss"][-1]) for t in sub.by_source().values()
-            if not t["duplicate_of"][0] and np.isfinite(t["n"][0])]  # fmt: skip
+    sub = isoflop_runs(table, objective)
+    rows = [
+        (t["n"][0], t["x"][-1] * 1e9, t["loss"][-1])
+        for t in sub.by_source().values()
+        if not t["duplicate_of"][0] and np.isfinite(t["n"][0])
+    ]
     n, c, loss = (np.array([r[i] for r in rows]) for i in range(3))
     return {"n": n, "d": c / (6 * n), "loss": loss}
 
@@ -50,11 +52,14 @@ def final_points(table: Table, objective: str) -> dict[str, np.ndarray]:
 def curve_points(table: Table, objective: str) -> dict[str, np.ndarray]:
     """(N, D, L) at every logged point of every IsoFLOP run (one copy of each), D = C/(6N). Points before the
     end of a run are not annealed (its cosine schedule has not finished): fits to them mix in that bias."""
-    sub = table.select(group=notebook.GROUPS[objective], x_kind="gigaflos")
+    sub = isoflop_runs(table, objective)
     runs = [t for t in sub.by_source().values() if not t["duplicate_of"][0] and np.isfinite(t["n"][0])]
     n = np.concatenate([t["n"] for t in runs])
-    return {"n": n, "d": np.concatenate([t["x"] for t in runs]) * 1e9 / (6 * n),
-            "loss": np.concatenate([t["loss"] for t in runs])}
+    return {
+        "n": n,
+        "d": np.concatenate([t["x"] for t in runs]) * 1e9 / (6 * n),
+        "loss": np.concatenate([t["loss"] for t in runs]),
+    }
 
 
 def _is_number(text) -> bool:
@@ -65,8 +70,9 @@ def _is_number(text) -> bool:
         return False
 
 
-def read_points_csv(path: str | Path, n_col: str, d_col: str | None, c_col: str | None, loss_col: str,
-                    drop_highest: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
+def read_points_csv(
+    path: str | Path, n_col: str, d_col: str | None, c_col: str | None, loss_col: str, drop_highest: int = 0
+) -> dict[str, np.ndarray]:
     """Any table of runs -> N, D, L arrays (D = C/(6N) when C is given); drops the `drop_highest` highest losses."""
     if (d_col is None) == (c_col is None):
         raise ValueError("give exactly one of --d-col and --c-col")
@@ -98,15 +104,22 @@ def fit_all(table: Table, bootstrap: int = 1000, seed: int = 0) -> dict:
     # Thousands of tiny least-squares problems: BLAS worker threads only spin (measured 60 s -> 38 s with one).
     with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = {"notebook": fit_logs(table, "notebook"),
-               "interp": fit_logs(table, "interp", bootstrap=bootstrap, seed=seed),
-               "parametric": {o: fit_parametric(**final_points(table, o), bootstrap=bootstrap, seed=seed)
-                              for o in OBJECTIVES},
-               "parametric_seed": {o: {"final": fit_seed(**final_points(table, o)),
-                                       "curves": fit_seed(**curve_points(table, o))} for o in OBJECTIVES},
-               # ~44k points: 8 L-BFGS starts (the same optimum as 32 on these logs, a quarter of the time)
-               "parametric_curves": {o: fit_parametric(**curve_points(table, o), starts=8) for o in OBJECTIVES},
-               "transfer": {o: {"frontiers": transfer.frontiers(table, o),
-                                "tokens": transfer.transferred_tokens(table, o)} for o in OBJECTIVES}}  # fmt: skip
+        out = {
+            "notebook": fit_logs(table, "notebook"),
+            "interp": fit_logs(table, "interp", bootstrap=bootstrap, seed=seed),
+            "parametric": {
+                o: fit_parametric(**final_points(table, o), bootstrap=bootstrap, seed=seed) for o in OBJECTIVES
+            },
+            "parametric_seed": {
+                o: {"final": fit_seed(**final_points(table, o)), "curves": fit_seed(**curve_points(table, o))}
+                for o in OBJECTIVES
+            },
+            # ~44k points: 8 L-BFGS starts (the same optimum as 32 on these logs, a quarter of the time)
+            "parametric_curves": {o: fit_parametric(**curve_points(table, o), starts=8) for o in OBJECTIVES},
+            "transfer": {
+                o: {"frontiers": transfer.frontiers(table, o), "tokens": transfer.transferred_tokens(table, o)}
+                for o in OBJECTIVES
+            },
+        }
     out["warnings"] = sorted({str(w.message) for w in caught})
     return out

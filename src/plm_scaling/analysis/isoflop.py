@@ -1,6 +1,7 @@
 """Method 2, "interp": IsoFLOP analysis as careful practice does it, with bootstrap intervals.
 
-- Runs: the objective's IsoFLOP curves, one copy of each (re-exports dropped), with a known N.
+- Runs: the IsoFLOP curves of the table given (the caller selects a group; `label` names it in messages),
+  one copy of each (re-exports dropped), with a known N.
 - Budgets: the compute values at which at least `min_sizes` model sizes ended their training (each run's final
   compute, snapped to 1 significant digit; runs within `rel_tol` of a budget belong to it). Only runs trained
   for a budget are used at it: the middle of a longer run is not annealed and would overstate its loss.
@@ -22,10 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import curve_fit
 
-from .logs import Table
-from .notebook import GROUPS
 from .powerlaw import PF_DAY, ci95, fit_loglog
-
+from .table import Table
 
 LOCAL_SIZES = 5
 
@@ -51,10 +50,11 @@ def loss_at(x: np.ndarray, loss: np.ndarray, budget: float, rel_tol: float) -> f
     return float(np.exp(np.interp(np.log(budget), np.log(x), np.log(loss))))
 
 
-def runs_at_budgets(table: Table, objective: str, rel_tol: float = 0.1, min_sizes: int = 3,
-                    x_scale: float = 1e9) -> tuple[np.ndarray, list[RunAtBudget]]:  # fmt: skip
+def runs_at_budgets(
+    table: Table, label: str, rel_tol: float = 0.1, min_sizes: int = 3, x_scale: float = 1e9
+) -> tuple[np.ndarray, list[RunAtBudget]]:
     """Budgets (FLOPs) and every usable (budget, run) point. `x_scale` turns the table's x into FLOPs."""
-    curves, finals = _curves(table, objective, x_scale)
+    curves, finals = _curves(table, label, x_scale)
     budgets = np.array([b for b, sizes in _budget_candidates(curves, finals, rel_tol) if sizes >= min_sizes])
     points = []
     for t, final in zip(curves, finals):
@@ -66,12 +66,12 @@ def runs_at_budgets(table: Table, objective: str, rel_tol: float = 0.1, min_size
     return budgets, points
 
 
-def _curves(table: Table, objective: str, x_scale: float) -> tuple[list[Table], np.ndarray]:
-    """The objective's IsoFLOP curves (one copy of each, N known) and each one's final compute in FLOPs."""
-    sub = table.select(group=GROUPS[objective], x_kind="gigaflos") if objective in GROUPS else table
-    curves = [t for t in sub.by_source().values() if not t["duplicate_of"][0] and np.isfinite(t["n"][0])]
+def _curves(table: Table, label: str, x_scale: float) -> tuple[list[Table], np.ndarray]:
+    """The table's IsoFLOP curves (the caller selects them; one copy of each, N known) and each one's final
+    compute in FLOPs."""
+    curves = [t for t in table.by_source().values() if not t["duplicate_of"][0] and np.isfinite(t["n"][0])]
     if not curves:
-        raise ValueError(f"{objective}: no IsoFLOP runs with a known N in the table")
+        raise ValueError(f"{label}: no IsoFLOP runs with a known N in the table")
     return curves, np.array([float(np.max(t["x"])) * x_scale for t in curves])
 
 
@@ -86,17 +86,41 @@ def _budget_candidates(curves: list[Table], finals: np.ndarray, rel_tol: float) 
     return out
 
 
-def dropped_budgets(table: Table, objective: str, rel_tol: float = 0.1, min_sizes: int = 3,
-                    x_scale: float = 1e9) -> list[dict]:  # fmt: skip
+def dropped_budgets(
+    table: Table, label: str, rel_tol: float = 0.1, min_sizes: int = 3, x_scale: float = 1e9
+) -> list[dict]:
     """The budgets the analysis does not use, with the reason: a fit must say what it left out."""
-    curves, finals = _curves(table, objective, x_scale)
-    return [{"c": b, "sizes": sizes, "min_sizes": min_sizes, "rel_tol": rel_tol,
-             "reason": f"only {sizes} size(s) ended within {rel_tol:.0%} of it (a profile needs {min_sizes})"}
-            for b, sizes in _budget_candidates(curves, finals, rel_tol) if sizes < min_sizes]  # fmt: skip
+    curves, finals = _curves(table, label, x_scale)
+    return [
+        {
+            "c": b,
+            "sizes": sizes,
+            "min_sizes": min_sizes,
+            "rel_tol": rel_tol,
+            "reason": f"only {sizes} size(s) ended within {rel_tol:.0%} of it (a profile needs {min_sizes})",
+        }
+        for b, sizes in _budget_candidates(curves, finals, rel_tol)
+        if sizes < min_sizes
+    ]
 
 
-def parabola_minimum(log_n: np.ndarray, loss: np.ndarray, weights: np.ndarray | None = None,
-                     window: int = LOCAL_SIZES) -> tuple:  # fmt: skip
+def local_parabola(
+    log_n: np.ndarray, loss: np.ndarray, weights: np.ndarray | None = None, window: int = LOCAL_SIZES
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Coefficients (a, b, c) of loss = a·x² + b·x + c in x = log N through the `window` sizes centred on the best
+    observed one (a parabola is only a local model), and the range of x it was fitted over (figures draw it there)."""
+    sizes = np.unique(log_n)
+    best = int(np.searchsorted(sizes, log_n[np.argmin(loss)]))
+    lo = min(max(0, best - window // 2), max(0, sizes.size - window))
+    hi = min(sizes.size, lo + window) - 1
+    near = (log_n >= sizes[lo]) & (log_n <= sizes[hi])
+    w = None if weights is None else np.sqrt(weights[near])
+    return np.polyfit(log_n[near], loss[near], 2, w=w), (float(sizes[lo]), float(sizes[hi]))
+
+
+def parabola_minimum(
+    log_n: np.ndarray, loss: np.ndarray, weights: np.ndarray | None = None, window: int = LOCAL_SIZES
+) -> tuple:
     """(N_opt, L_opt, status) from a parabola in log N through the `window` sizes around the best observed one.
 
     status: 'ok'; 'too few sizes' (< 3); 'edge' (the best observed loss, or the parabola's vertex, lies at or
@@ -107,11 +131,7 @@ def parabola_minimum(log_n: np.ndarray, loss: np.ndarray, weights: np.ndarray | 
     best = int(np.searchsorted(sizes, log_n[np.argmin(loss)]))
     if best in (0, sizes.size - 1):
         return np.nan, np.nan, "edge"
-    # A parabola is only a local model: keep the `window` sizes centred on the best one.
-    lo = min(max(0, best - window // 2), max(0, sizes.size - window))
-    near = (log_n >= sizes[lo]) & (log_n <= sizes[min(sizes.size, lo + window) - 1])
-    w = None if weights is None else np.sqrt(weights[near])
-    a, b, c = np.polyfit(log_n[near], loss[near], 2, w=w)
+    (a, b, c), _ = local_parabola(log_n, loss, weights, window)
     if a <= 0:
         return np.nan, np.nan, "no minimum"
     x = -b / (2 * a)
@@ -132,8 +152,9 @@ def fit_loss_law(c: np.ndarray, loss: np.ndarray, floor: bool) -> dict:
     p0 = (0.5 * loss.min(), np.log(0.5 * loss.min()), -0.1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        (e, log_a, alpha), _ = curve_fit(_saturating, np.log(x), np.log(loss), p0=p0, maxfev=20000,
-                                         bounds=([0, -50, -5], [loss.min(), 50, 0]))  # fmt: skip
+        (e, log_a, alpha), _ = curve_fit(
+            _saturating, np.log(x), np.log(loss), p0=p0, maxfev=20000, bounds=([0, -50, -5], [loss.min(), 50, 0])
+        )
     return {"coef": float(np.exp(log_a)), "exponent": float(alpha), "floor": float(e)}
 
 
@@ -147,52 +168,75 @@ def _laws(budgets, points, counts, floor):
         log_n = np.array([points[i].log_n for i in idx])
         loss = np.array([points[i].loss for i in idx])
         n_opt, l_opt, status = parabola_minimum(log_n, loss, counts[idx])
-        rows.append({"c": float(b), "n_opt": n_opt, "d_opt": b / (6 * n_opt), "loss": l_opt, "status": status,
-                     "sizes": int(np.unique(log_n).size)})  # fmt: skip
+        rows.append(
+            {
+                "c": float(b),
+                "n_opt": n_opt,
+                "d_opt": b / (6 * n_opt),
+                "loss": l_opt,
+                "status": status,
+                "sizes": int(np.unique(log_n).size),
+            }
+        )
     ok = [r for r in rows if r["status"] == "ok"]
     if len(ok) < 2:
         return rows, None
     c = np.array([r["c"] for r in ok])
-    laws = {"n_opt": fit_loglog(c, np.array([r["n_opt"] for r in ok])),
-            "d_opt": fit_loglog(c, np.array([r["d_opt"] for r in ok])),
-            "loss": fit_loss_law(c, np.array([r["loss"] for r in ok]), floor)}  # fmt: skip
+    laws = {
+        "n_opt": fit_loglog(c, np.array([r["n_opt"] for r in ok])),
+        "d_opt": fit_loglog(c, np.array([r["d_opt"] for r in ok])),
+        "loss": fit_loss_law(c, np.array([r["loss"] for r in ok]), floor),
+    }
     return rows, laws
 
 
 def _point_rows(budgets: np.ndarray, points: list[RunAtBudget]) -> list[dict]:
-    return [{"c": float(budgets[p.budget]), "n": float(np.exp(p.log_n)), "loss": p.loss, "source": p.source}
-            for p in points]  # fmt: skip
+    return [
+        {"c": float(budgets[p.budget]), "n": float(np.exp(p.log_n)), "loss": p.loss, "source": p.source} for p in points
+    ]
 
 
-def profiles(table: Table, objective: str, rel_tol: float = 0.1) -> dict:
+def profiles(table: Table, label: str, rel_tol: float = 0.1) -> dict:
     """The IsoFLOP profiles and per-budget optima without any power law (for figures of failed fits)."""
-    budgets, points = runs_at_budgets(table, objective, rel_tol)
+    budgets, points = runs_at_budgets(table, label, rel_tol)
     rows, _ = _laws(budgets, points, np.ones(len(points)), False)
-    return {"budgets": rows, "points": _point_rows(budgets, points), "dropped": _warn_dropped(table, objective, rel_tol)}
+    return {
+        "budgets": rows,
+        "points": _point_rows(budgets, points),
+        "dropped": _warn_dropped(table, label, rel_tol),
+    }
 
 
-def _warn_dropped(table: Table, objective: str, rel_tol: float) -> list[dict]:
-    dropped = dropped_budgets(table, objective, rel_tol)
+def _warn_dropped(table: Table, label: str, rel_tol: float) -> list[dict]:
+    dropped = dropped_budgets(table, label, rel_tol)
     for d in dropped:
-        warnings.warn(f"{objective}: budget {d['c']:.3g} FLOPs dropped: {d['reason']}", stacklevel=3)
+        warnings.warn(f"{label}: budget {d['c']:.3g} FLOPs dropped: {d['reason']}", stacklevel=3)
     return dropped
 
 
-def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False,
-        rel_tol: float = 0.1) -> dict:  # fmt: skip
-    budgets, points = runs_at_budgets(table, objective, rel_tol)
-    dropped = _warn_dropped(table, objective, rel_tol)
+def fit(
+    table: Table, label: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False, rel_tol: float = 0.1
+) -> dict:
+    budgets, points = runs_at_budgets(table, label, rel_tol)
+    dropped = _warn_dropped(table, label, rel_tol)
     rows, laws = _laws(budgets, points, np.ones(len(points)), floor)
     rejected = [r for r in rows if r["status"] != "ok"]
     for r in rejected:
-        warnings.warn(f"{objective}: budget {r['c']:.3g} FLOPs rejected ({r['status']}, {r['sizes']} sizes)",
-                      stacklevel=2)  # fmt: skip
+        warnings.warn(f"{label}: budget {r['c']:.3g} FLOPs rejected ({r['status']}, {r['sizes']} sizes)", stacklevel=2)
     n_ok = len(rows) - len(rejected)
     if laws is None or n_ok < 3:
-        why = ", ".join([*(f"{r['c']:.3g} {r['status']}" for r in rejected),
-                         *(f"{d['c']:.3g} dropped ({d['reason']})" for d in dropped)]) or "none"
-        raise ValueError(f"{objective}: {n_ok} budget(s) with an interior IsoFLOP minimum; a power law needs 3 "
-                         f"(rejected: {why})")
+        why = (
+            ", ".join(
+                [
+                    *(f"{r['c']:.3g} {r['status']}" for r in rejected),
+                    *(f"{d['c']:.3g} dropped ({d['reason']})" for d in dropped),
+                ]
+            )
+            or "none"
+        )
+        raise ValueError(
+            f"{label}: {n_ok} budget(s) with an interior IsoFLOP minimum; a power law needs 3 (rejected: {why})"
+        )
     # Bootstrap over runs: a resample is a multiplicity per run, shared by all of that run's points.
     sources = sorted({p.source for p in points})
     run_of = np.array([sources.index(p.source) for p in points])
@@ -209,5 +253,13 @@ def fit(table: Table, objective: str, bootstrap: int = 1000, seed: int = 0, floo
         s = s[np.isfinite(s).all(axis=1)]
         law["ci95"] = ci95(s[:, 1]) if len(s) else None
         law["samples"] = s.tolist()  # (coef, exponent) pairs: the planner's intervals
-    return {**laws, "n_budgets": n_ok, "n_runs": len(sources), "bootstrap": bootstrap, "seed": seed,
-            "budgets": rows, "points": _point_rows(budgets, points), "dropped": dropped}
+    return {
+        **laws,
+        "n_budgets": n_ok,
+        "n_runs": len(sources),
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "budgets": rows,
+        "points": _point_rows(budgets, points),
+        "dropped": dropped,
+    }

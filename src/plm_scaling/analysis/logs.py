@@ -10,95 +10,23 @@ a non-ASCII folder name, possibly latin-1 text, and "tensorboard" re-exports or 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-# Size folder label -> the paper's non-embedding parameter count.
-PAPER_N: dict[str, int] = {
-    "3M": 3538944, "6M": 6291456, "10M": 9830400, "13M": 13192320, "20M": 19267584, "25M": 25165824,
-    "34M": 33690624, "40M": 39813120, "47M": 47775744, "65M": 65728000, "85M": 84934656, "106M": 106168320,
-    "127M": 127699968, "154M": 154448288, "170M": 170233344, "200M": 202309632, "230M": 231211008,
-    "300M": 302426080, "393M": 393216000, "470M": 472435184, "550M": 550502400, "650M": 650930624,
-    "680M": 680205312, "880M": 886308864, "1.2B": 1208881136, "1.5B": 1528823808, "1.7B": 1784851968,
-    "2B": 2044723200, "2.4B": 2359296000, "2.8B": 2834283904, "3.4B": 3425697792, "4B": 4076863488,
-    "5B": 4917322640, "6B": 6165626880, "7B": 7247758312, "10B": 10682105856,
-}  # fmt: skip
+from .released import EXPERIMENT_FOLDERS, ISOFLOP_SUFFIX, PAPER_LOGS_URL, PAPER_N, TRANSFER_FOLDER
+from .table import Table, TableError
 
-COLUMNS = ("objective", "size_label", "n", "run", "x_kind", "x", "loss", "source", "group", "metric", "row",
-           "wall_time", "duplicate_of")  # fmt: skip
-NUMERIC = ("n", "x", "loss", "row", "wall_time")  # float64 columns; the others are text
 X_KINDS = ("gigaflos", "tokens", "samples", "steps")
-PAPER_LOGS_URL = "data/training_logs of the code repository linked from arXiv 2411.02142"
 
 
-class LogError(ValueError):
-    pass
-
-
-@dataclass
-class Table:
-    """Column arrays of the tidy table. Strings are object arrays, numbers float64 (N is NaN when unknown)."""
-
-    cols: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.cols["x"]) if self.cols else 0
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.cols[name]
-
-    def where(self, mask: np.ndarray) -> Table:
-        return Table({k: v[mask] for k, v in self.cols.items()})
-
-    def select(self, **equal) -> Table:
-        mask = np.ones(len(self), dtype=bool)
-        for key, value in equal.items():
-            mask &= self.cols[key] == value
-        return self.where(mask)
-
-    def unique_sources(self) -> list[str]:
-        return list(dict.fromkeys(self.cols["source"].tolist()))
-
-    def by_source(self) -> dict[str, Table]:
-        """One sub-table per source file, in file order, rows in file order."""
-        src = self.cols["source"]
-        return {s: self.where(src == s) for s in self.unique_sources()}
-
-    @classmethod
-    def from_rows(cls, rows: list[dict]) -> Table:
-        return cls({c: np.array([r[c] for r in rows], dtype=float if c in NUMERIC else object) for c in COLUMNS})
-
-    def write_csv(self, path: str | Path) -> None:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(COLUMNS)
-            for i in range(len(self)):
-                w.writerow([_fmt(self.cols[c][i]) for c in COLUMNS])
-
-    @classmethod
-    def read_csv(cls, path: str | Path) -> Table:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = set(COLUMNS) - set(reader.fieldnames or ())
-            if missing:
-                raise LogError(f"{path}: not a tidy loss table, missing columns {sorted(missing)}")
-            rows = [{c: (r[c] if c not in NUMERIC else float(r[c]) if r[c] != "" else math.nan) for c in COLUMNS}
-                    for r in reader]  # fmt: skip
-        return cls.from_rows(rows)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return "" if math.isnan(v) else repr(float(v))
-    return str(v)
+class LogError(TableError):
+    """A released log file or folder that cannot be read as a loss curve."""
 
 
 def read_text(path: Path) -> str:
@@ -123,7 +51,9 @@ def read_curve(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = [ln.split(",")[:3] for ln in lines[1:]]
     short = next((i for i, r in enumerate(rows) if len(r) < 3), None)
     if short is not None:
-        raise LogError(f"{path}: line {short + 2}: expected 3 columns (wall time, step, value), found {len(rows[short])}")
+        raise LogError(
+            f"{path}: line {short + 2}: expected 3 columns (wall time, step, value), found {len(rows[short])}"
+        )
     try:
         data = np.array([[float(v) for v in r] for r in rows], dtype=float)
     except ValueError as err:
@@ -155,14 +85,14 @@ def _describe(rel: Path) -> dict:
     parts = rel.parts
     name = rel.name
     lowered = str(rel).lower()
-    if parts[0] in ("gpt_valid", "mlm_valid"):
+    if parts[0] in EXPERIMENT_FOLDERS:
         group = "/".join(parts[:2])
         label = parts[2].split("_")[0]
     else:
-        group = "/".join(parts[:-1]) if parts[0] == "transfer_valid" else parts[0] + "/" + parts[1]
-        label = size_label(*parts[1:-1], name) if parts[0] != "transfer_valid" else size_label(name)
+        group = "/".join(parts[:-1]) if parts[0] == TRANSFER_FOLDER else parts[0] + "/" + parts[1]
+        label = size_label(*parts[1:-1], name) if parts[0] != TRANSFER_FOLDER else size_label(name)
     objective = "clm" if ("gpt" in parts[0] or "/gpt" in lowered[:40] or "_clm" in lowered) else "mlm"
-    if parts[0] == "transfer_valid":
+    if parts[0] == TRANSFER_FOLDER:
         objective = "clm" if parts[1] == "gpt" else "mlm"
     if parts[0] == "mask_ratio_data":
         objective = "mlm"
@@ -175,8 +105,7 @@ def _describe(rel: Path) -> dict:
         x_kind = "steps"
     metric = ("train" if "training_lm loss" in name else "valid") + ("_ppl" if " ppl " in name else "_loss")
     run = re.sub(r"-tag-lm-loss-.*$", "", name[:-4]) if name.startswith(("run-", "dep-run-")) else name[:-4]
-    return {"group": group, "size_label": label, "objective": objective, "x_kind": x_kind, "metric": metric,
-            "run": run}  # fmt: skip
+    return {"group": group, "size_label": label, "objective": objective, "x_kind": x_kind, "metric": metric, "run": run}
 
 
 def display_path(rel: Path) -> str:
@@ -192,7 +121,7 @@ def _preference(rel: Path) -> tuple:
     """Which copy of duplicated bytes is canonical: not a 'tensorboard' re-export, not a '(1)' copy, then the
     experiment folders (gpt_valid, mlm_valid) before the others, then path order."""
     s = str(rel)
-    return ("tensorboard" in rel.name, "(1)" in rel.name, not s.startswith(("gpt_valid", "mlm_valid")), s)
+    return ("tensorboard" in rel.name, "(1)" in rel.name, not s.startswith(EXPERIMENT_FOLDERS), s)
 
 
 def log_files(root: Path) -> list[Path]:
@@ -226,16 +155,32 @@ def ingest(root: str | Path) -> Table:
     for p in files:
         rel = p.relative_to(root)
         wall, step, value = read_curve(p)
-        if len(rel.parts) < (3 if rel.parts[0] in ("gpt_valid", "mlm_valid") else 2):
+        if len(rel.parts) < (3 if rel.parts[0] in EXPERIMENT_FOLDERS else 2):
             raise LogError(f"{p}: a curve outside the released layout (GROUP/[SIZE/]FILE.csv under {root})")
         meta = _describe(Path(display_path(rel)))
         loss = np.log(value) if meta["metric"].endswith("_ppl") else value
         n = PAPER_N.get(meta["size_label"], math.nan)
         for i in range(len(step)):
-            rows.append({**meta, "n": float(n), "x": float(step[i]), "loss": float(loss[i]), "source": display_path(rel),
-                         "row": float(i), "wall_time": float(wall[i]), "duplicate_of": canonical[rel]})  # fmt: skip
-    unknown = sorted({r["size_label"] for r in rows if r["group"].endswith("approach3_flops")} - set(PAPER_N))
+            rows.append(
+                {
+                    **meta,
+                    "n": float(n),
+                    "x": float(step[i]),
+                    "loss": float(loss[i]),
+                    "source": display_path(rel),
+                    "row": float(i),
+                    "wall_time": float(wall[i]),
+                    "duplicate_of": canonical[rel],
+                }
+            )
+    unknown = sorted({r["size_label"] for r in rows if r["group"].endswith(ISOFLOP_SUFFIX)} - set(PAPER_N))
     if unknown:
-        warnings.warn(f"{root}: size folders not in the paper's N map, N left empty: {', '.join(unknown)}",
-                      stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"{root}: size folders not in the paper's N map, N left empty: {', '.join(unknown)}", stacklevel=2
+        )
     return Table.from_rows(rows)
+
+
+def read_table(path: str | Path) -> Table:
+    """A tidy loss table from a CSV written by `paper ingest`, or ingested now from a folder of logs."""
+    return Table.read_csv(path) if Path(path).is_file() else ingest(path)

@@ -41,22 +41,36 @@ def best_ratio(ratios: np.ndarray, losses: np.ndarray, sd: float, seed: int = 0)
     """Best ratio of one (size, budget): vertex, 95% bootstrap interval, status ok / edge / too few ratios, and the
     ratios within the noise of the best observed one."""
     log_r = np.log(ratios)
-    out = {"ratios": ratios.tolist(), "losses": losses.tolist(), "observed_best": float(ratios[np.argmin(losses)]),
-           "near_best": near_best(ratios, losses, sd)}  # fmt: skip
+    out = {
+        "ratios": ratios.tolist(),
+        "losses": losses.tolist(),
+        "observed_best": float(ratios[np.argmin(losses)]),
+        "near_best": near_best(ratios, losses, sd),
+    }
     if np.unique(ratios).size < 3:
         return {**out, "status": "too few ratios", "best": None, "ci95": None}
     v = _vertex(log_r, losses)
     if v is None or not log_r.min() < v < log_r.max():
         return {**out, "status": "edge", "best": None, "ci95": None}
     if sd <= 0:  # nothing to redraw the losses with: a point estimate, said to be one
-        return {**out, "status": "ok", "best": float(np.exp(v)), "ci95": None,
-                "note": "no noise estimate (one seed, three ratios): no interval"}  # fmt: skip
+        return {
+            **out,
+            "status": "ok",
+            "best": float(np.exp(v)),
+            "ci95": None,
+            "note": "no noise estimate (one seed, three ratios): no interval",
+        }
     rng = np.random.default_rng(seed)
     boot = [_vertex(log_r, losses + rng.normal(0, sd, losses.size)) for _ in range(BOOTSTRAP)]
     vs = np.array([b for b in boot if b is not None])
     lo, hi = np.exp(np.clip(np.percentile(vs, [2.5, 97.5]), log_r.min(), log_r.max()))
-    return {**out, "status": "ok", "best": float(np.exp(v)), "ci95": [float(lo), float(hi)],
-            "unstable_share": 1 - vs.size / BOOTSTRAP}  # fmt: skip
+    return {
+        **out,
+        "status": "ok",
+        "best": float(np.exp(v)),
+        "ci95": [float(lo), float(hi)],
+        "unstable_share": 1 - vs.size / BOOTSTRAP,
+    }
 
 
 def _noise(ratios: np.ndarray, losses: np.ndarray, pooled_sd: float | None) -> tuple[float, str]:
@@ -82,6 +96,14 @@ def mask_ratio_fit(runs: list[dict], pooled_sd: float | None) -> dict:
         common = np.array([r["valid_loss_common"] for r in rs])
         sd, source = _noise(ratios, common, pooled_sd)
         fit = best_ratio(ratios, common, sd)
-        fits.append({"n": n, "c": c, **fit, "noise_sd": sd, "noise_source": source,
-                     "own_ratio_losses": [final_loss(r) for r in rs]})  # fmt: skip
+        fits.append(
+            {
+                "n": n,
+                "c": c,
+                **fit,
+                "noise_sd": sd,
+                "noise_source": source,
+                "own_ratio_losses": [final_loss(r) for r in rs],
+            }
+        )
     return {"common_mask_ratio": runs[0].get("common_mask_ratio"), "fits": fits}

@@ -36,10 +36,18 @@ def seed_points(runs: list[dict]) -> list[dict]:
     points = []
     for key, rs in sorted(groups.items()):
         losses = np.array([final_loss(r) for r in rs])
-        points.append({"point": key, "objective": rs[0]["objective"], "n": float(rs[0]["n"]),
-                       "c": float(np.mean([r["flops"] for r in rs])), "seeds": len(rs), "losses": losses.tolist(),
-                       "mean": float(losses.mean()),
-                       "sd": float(losses.std(ddof=1)) if len(rs) > 1 else None})  # fmt: skip
+        points.append(
+            {
+                "point": key,
+                "objective": rs[0]["objective"],
+                "n": float(rs[0]["n"]),
+                "c": float(np.mean([r["flops"] for r in rs])),
+                "seeds": len(rs),
+                "losses": losses.tolist(),
+                "mean": float(losses.mean()),
+                "sd": float(losses.std(ddof=1)) if len(rs) > 1 else None,
+            }
+        )
     return sorted(points, key=lambda p: (p["objective"], budget_key(p["c"]), p["n"]))
 
 
@@ -69,8 +77,16 @@ def size_differences(points: list[dict], sd: float | None) -> list[dict]:
         for a, b in zip(ps, ps[1:]):
             diff = b["mean"] - a["mean"]
             se = sd * np.sqrt(1 / a["seeds"] + 1 / b["seeds"]) if sd is not None else None
-            rows.append({"c": c, "n_small": a["n"], "n_large": b["n"], "diff": diff, "se": se,
-                         "exceeds_noise": bool(abs(diff) > Z * se) if se is not None else None})  # fmt: skip
+            rows.append(
+                {
+                    "c": c,
+                    "n_small": a["n"],
+                    "n_large": b["n"],
+                    "diff": diff,
+                    "se": se,
+                    "exceeds_noise": bool(abs(diff) > Z * se) if se is not None else None,
+                }
+            )
     return rows
 
 
@@ -80,5 +96,12 @@ def seed_noise(runs: list[dict]) -> dict:
     sd, dof = pooled_sd(points)
     diffs = size_differences(points, sd)
     measured = [d for d in diffs if d["exceeds_noise"] is not None]
-    return {"pooled_sd": sd, "dof": dof, "z": Z, "points": points, "differences": diffs,
-            "below_noise": sum(not d["exceeds_noise"] for d in measured), "compared": len(measured)}  # fmt: skip
+    return {
+        "pooled_sd": sd,
+        "dof": dof,
+        "z": Z,
+        "points": points,
+        "differences": diffs,
+        "below_noise": sum(not d["exceeds_noise"] for d in measured),
+        "compared": len(measured),
+    }

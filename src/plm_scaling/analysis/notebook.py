@@ -28,17 +28,17 @@ from pathlib import PurePath
 
 import numpy as np
 
-from .logs import PAPER_N, Table
 from .powerlaw import PF_DAY, fit_curve_fit
+from .released import ISOFLOP_GROUPS, PAPER_N, isoflop_runs
+from .table import Table
 
-GROUPS = {"clm": "gpt_valid/approach3_flops", "mlm": "mlm_valid/approach3_flops"}
 STEPS_PER_EVAL = 300
 MAX_DISTANCE_GIGAFLOS = 1e9
 
 
 def _runs(table: Table, objective: str) -> list[Table]:
     """The objective's "run*" files, each as loaded by the authors (first data row dropped)."""
-    sub = table.select(group=GROUPS[objective], x_kind="gigaflos")
+    sub = isoflop_runs(table, objective)
     runs = [t.where(t["row"] >= 1) for s, t in sub.by_source().items() if PurePath(s).name.startswith("run")]
     return [r for r in runs if len(r)]
 
@@ -52,7 +52,7 @@ def frontier(table: Table, objective: str) -> dict[str, np.ndarray]:
     """Steps 1–4: per budget, the lowest-loss (C, N, D, L) and the run it came from."""
     runs = _runs(table, objective)
     if not runs:
-        raise ValueError(f"no '{GROUPS[objective]}' runs in the table")
+        raise ValueError(f"no '{ISOFLOP_GROUPS[objective]}' runs in the table")
     budgets = np.sort([float(np.min(r["x"][-10:])) for r in runs])
     best: dict[float, tuple] = {}  # keyed by the budget's value: duplicate budgets are one key
     for run in sorted(runs, key=_notebook_order):
@@ -65,8 +65,12 @@ def frontier(table: Table, objective: str) -> dict[str, np.ndarray]:
             i = int(np.argmin(np.abs(gigaflos - budget)))
             if abs(gigaflos[i] - budget) > MAX_DISTANCE_GIGAFLOS:
                 continue
-            point = (float(loss[i]), float(PAPER_N[label]), float((i + 1) * STEPS_PER_EVAL * tokens_per_step),
-                     run["source"][0])  # fmt: skip
+            point = (
+                float(loss[i]),
+                float(PAPER_N[label]),
+                float((i + 1) * STEPS_PER_EVAL * tokens_per_step),
+                run["source"][0],
+            )
             if budget not in best or point[0] < best[budget][0]:  # strictly lower: a tie keeps the first
                 best[budget] = point
     ks = sorted(best)

@@ -2,8 +2,8 @@
 
 In log space: log L̂ = LSE(a − α·log N, b − β·log D, e) with A = e^a, B = e^b, E = e^e; the objective is the
 Huber loss (δ = 1e-3) of log L̂ − log L summed over points, minimised by L-BFGS from a grid of initial values (the 32
-grid points of lowest objective); the best run is kept and its optimiser status recorded. Intervals: bootstrap over points (seeded), each resample
-started from the full fit's optimum.
+grid points of lowest objective); the best run is kept and its optimiser status recorded. Intervals: bootstrap
+over points (seeded), each resample started from the full fit's optimum.
 
 Data-constrained extension (Muennighoff et al. 2023): with U unique tokens and repetitions R_D = D/U − 1, the
 effective data is D′ = U + U·R_D*·(1 − e^(−R_D/R_D*)); with U_N the compute-optimal size for U and
@@ -24,8 +24,13 @@ from .powerlaw import ci95
 
 HUBER_DELTA = 1e-3
 # Initial values (Hoffmann et al.'s grid, coarser in a and b, which the optimiser moves freely).
-GRID = {"a": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0], "b": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0],
-        "e": [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5], "alpha": [0.0, 0.5, 1.0, 1.5, 2.0], "beta": [0.0, 0.5, 1.0, 1.5, 2.0]}  # fmt: skip
+GRID = {
+    "a": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0],
+    "b": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0],
+    "e": [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5],
+    "alpha": [0.0, 0.5, 1.0, 1.5, 2.0],
+    "beta": [0.0, 0.5, 1.0, 1.5, 2.0],
+}
 PARAMS = ("a", "b", "e", "alpha", "beta")
 LAW_KEYS = ("E", "A", "B", "alpha", "beta")
 LBFGS_STARTS = 32  # L-BFGS runs from the best grid points by objective value; all 5,400 cost ~100x more
@@ -47,8 +52,15 @@ def _objective(theta, log_n, log_d, log_l, weights):
     loss, dloss = _huber(pred - log_l)
     soft = np.exp(terms - pred)  # d pred / d term
     g = weights * dloss
-    grad = np.array([np.sum(g * soft[0]), np.sum(g * soft[1]), np.sum(g * soft[2]),
-                     -np.sum(g * soft[0] * log_n), -np.sum(g * soft[1] * log_d)])  # fmt: skip
+    grad = np.array(
+        [
+            np.sum(g * soft[0]),
+            np.sum(g * soft[1]),
+            np.sum(g * soft[2]),
+            -np.sum(g * soft[0] * log_n),
+            -np.sum(g * soft[1] * log_d),
+        ]
+    )
     return float(np.sum(weights * loss)), grad
 
 
@@ -65,19 +77,36 @@ def _grid_objective(starts, log_n, log_d, log_l, cells: int = 2_000_000):
 
 def _minimise(theta0, log_n, log_d, log_l, weights):
     # Huber objectives with δ = 1e-3 are tiny (~1e-4): scipy's default ftol would stop after a few steps.
-    return minimize(_objective, theta0, args=(log_n, log_d, log_l, weights), jac=True, method="L-BFGS-B",
-                    options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000})
+    return minimize(
+        _objective,
+        theta0,
+        args=(log_n, log_d, log_l, weights),
+        jac=True,
+        method="L-BFGS-B",
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000},
+    )
 
 
 def _as_law(theta, res) -> dict:
     a, b, e, alpha, beta = (float(v) for v in theta)
-    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": alpha, "beta": beta,
-            "status": {"success": bool(res.success), "message": str(res.message), "objective": float(res.fun),
-                       "iterations": int(res.nit)}}  # fmt: skip
+    return {
+        "E": float(np.exp(e)),
+        "A": float(np.exp(a)),
+        "B": float(np.exp(b)),
+        "alpha": alpha,
+        "beta": beta,
+        "status": {
+            "success": bool(res.success),
+            "message": str(res.message),
+            "objective": float(res.fun),
+            "iterations": int(res.nit),
+        },
+    }
 
 
-def fit_parametric(n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | None = None,
-                   starts: int = LBFGS_STARTS) -> dict:
+def fit_parametric(
+    n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | None = None, starts: int = LBFGS_STARTS
+) -> dict:
     """Fit L(N, D) to points; with `bootstrap` > 0 add 95% percentile intervals ("ci95") for every parameter."""
     n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
     if not (n.size == d.size == loss.size) or n.size < 5:
@@ -134,16 +163,23 @@ def fit_seed(n, d, loss, p0: dict | None = None) -> dict:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            popt, pcov = curve_fit(_law_value, (n, d), loss, p0=[start[k] for k in LAW_KEYS], method="trf",
-                                   maxfev=SEED_MAXFEV)  # fmt: skip
+            popt, pcov = curve_fit(
+                _law_value, (n, d), loss, p0=[start[k] for k in LAW_KEYS], method="trf", maxfev=SEED_MAXFEV
+            )
     except (RuntimeError, ValueError) as err:
         return {"error": f"curve_fit from p0 {start}: {err}", "p0": start, "n_points": int(n.size)}
     se = np.sqrt(np.abs(np.diag(pcov)))
     rel = {k: float(se[i] / abs(popt[i])) if popt[i] else float("inf") for i, k in enumerate(LAW_KEYS)}
     identified = bool(np.isfinite(pcov).all() and max(rel.values()) <= POORLY_IDENTIFIED and popt[0] >= 0)
-    return {**{k: float(v) for k, v in zip(LAW_KEYS, popt)}, "se": dict(zip(LAW_KEYS, se.tolist())),
-            "rel_se": rel, "identified": identified, "p0": start, "n_points": int(n.size),
-            "degenerate": _degenerate(n, d)}  # fmt: skip
+    return {
+        **{k: float(v) for k, v in zip(LAW_KEYS, popt)},
+        "se": dict(zip(LAW_KEYS, se.tolist())),
+        "rel_se": rel,
+        "identified": identified,
+        "p0": start,
+        "n_points": int(n.size),
+        "degenerate": _degenerate(n, d),
+    }
 
 
 def identified(law: dict) -> bool:
@@ -208,8 +244,12 @@ def fit_data_constrained(base: dict, n, d, unique_tokens, loss) -> dict:
         if best is None or res.fun < best.fun:
             best = res
     r_d, r_n = np.exp(best.x)
-    return {**frozen, "R_D_star": float(r_d), "R_N_star": float(r_n),
-            "status": {"success": bool(best.success), "objective": float(best.fun)}}  # fmt: skip
+    return {
+        **frozen,
+        "R_D_star": float(r_d),
+        "R_N_star": float(r_n),
+        "status": {"success": bool(best.success), "objective": float(best.fun)},
+    }
 
 
 def n_for_data(law: dict, d) -> np.ndarray:

@@ -54,3 +54,32 @@ def plan(laws: dict, flops: float | None = None, params: float | None = None, to
     loss = None if l_law is None else float(l_law["coef"] * (flops / PF_DAY) ** l_law["exponent"])
     ci["loss"] = None if l_law is None else _interval(l_law, lambda a, b: a * (flops / PF_DAY) ** b)
     return {"flops": flops, "n_opt": n_opt, "d_opt": d_opt, "loss": loss, "ci95": ci}
+
+
+def load_laws(objective: str, law_file: str | None = None, logs: str | None = None) -> tuple[dict, str]:
+    """(laws of the objective, which law answered): a laws JSON file (fit logs --json output or the workflow's
+    fits), else a notebook fit of released `logs` (or $PLM_PAPER_LOGS), else the laws the authors released."""
+    import json
+    import os
+
+    from ..io import read_json
+    from . import notebook
+    from .released import RELEASED_LAWS
+
+    if law_file:
+        try:
+            laws = read_json(law_file)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{law_file}: not a JSON file ({err})") from None
+        if not isinstance(laws, dict):
+            raise ValueError(f"{law_file}: not a JSON object of laws")
+        laws = laws.get("notebook", laws) if objective not in laws else laws
+        if not isinstance(laws.get(objective), dict) or "n_opt" not in laws[objective]:
+            raise ValueError(f"{law_file}: no {objective} n_opt law in this file")
+        return laws[objective], f"laws from {law_file}"
+    logs = logs or os.environ.get("PLM_PAPER_LOGS")
+    if logs:
+        from .logs import read_table
+
+        return notebook.fit(read_table(logs), objective), f"notebook method fitted to {logs}"
+    return RELEASED_LAWS[objective], "the authors' released law (notebook law_weights; N_opt only)"

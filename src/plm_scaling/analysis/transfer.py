@@ -16,11 +16,11 @@ from pathlib import PurePath
 
 import numpy as np
 
-from .logs import PAPER_N, Table, size_label
+from .curves import running_mean
+from .logs import size_label
 from .powerlaw import fit_loglog
-
-# objective fine-tuned -> (direction label, folder)
-DIRECTIONS = {"mlm": ("CLM→MLM", "transfer_valid/mlm"), "clm": ("MLM→CLM", "transfer_valid/gpt")}
+from .released import PAPER_N, TRANSFER_GROUPS, with_prefix
+from .table import Table
 
 
 def is_transfer(source: str) -> bool:
@@ -43,29 +43,35 @@ def envelope(c: np.ndarray, loss: np.ndarray, points: int = 25) -> tuple[np.ndar
     order = np.argsort(c)
     c, best = c[order], np.minimum.accumulate(loss[order])
     grid = np.logspace(np.log10(c[0]), np.log10(c[-1]), points)
-    idx = np.searchsorted(c, grid, side="right") - 1
+    # clipped: logspace's rounding can put grid[0] a hair below c[0], and index -1 would be the overall best
+    idx = np.clip(np.searchsorted(c, grid, side="right") - 1, 0, None)
     return grid, best[idx]
 
 
 def frontiers(table: Table, objective: str) -> dict:
-    direction, folder = DIRECTIONS[objective]
+    direction, folder = TRANSFER_GROUPS[objective]
     out = {"direction": direction}
     for kind in ("scratch", "transfer"):
-        sub = table.where(np.char.startswith(table["group"].astype(str), folder)).select(x_kind="gigaflos")
+        sub = with_prefix(table, folder).select(x_kind="gigaflos")
         runs = [t for s, t in sub.by_source().items() if is_transfer(s) == (kind == "transfer")]
         if not runs:
             raise ValueError(f"{folder}: no {kind} runs with a gigaflos axis")
         c = np.concatenate([t["x"] for t in runs]) * 1e9
-        loss = np.concatenate([t["loss"] for t in runs])
+        # each run's trend, not its noisy evaluations: their minimum would follow the downward spikes
+        loss = np.concatenate([running_mean(t["loss"]) for t in runs])
         grid, env = envelope(c, loss)
-        out[kind] = {**fit_loglog(grid, env), "runs": [t["source"][0] for t in runs],
-                     "envelope_c": grid.tolist(), "envelope_loss": env.tolist()}  # fmt: skip
+        out[kind] = {
+            **fit_loglog(grid, env),
+            "runs": [t["source"][0] for t in runs],
+            "envelope_c": grid.tolist(),
+            "envelope_loss": env.tolist(),
+        }
     return out
 
 
 def transferred_tokens(table: Table, objective: str) -> dict:
     """D_T points per size and the fit D_T = k·D_F^α·N^β."""
-    _, folder = DIRECTIONS[objective]
+    _, folder = TRANSFER_GROUPS[objective]
     sub = table.select(group=f"{folder}/tokens", x_kind="tokens")
     scratch, transfer = {}, {}
     for s, t in sub.by_source().items():
@@ -97,9 +103,17 @@ def transferred_tokens(table: Table, objective: str) -> dict:
     per_size = {}
     for label in sorted({r[0] for r in rows}, key=parameters):
         sel = [r for r in rows if r[0] == label]
-        per_size[label] = {"n": sel[0][1], "points": len(sel),
-                           "median_gain": float(np.median([r[3] / r[2] for r in sel]))}  # fmt: skip
-    return {"k": float(np.exp(log_k)), "alpha": float(alpha), "beta": float(beta), "n_points": len(rows),
-            "per_size": per_size,
-            "gain_with_size": "grows" if beta > 0 else "shrinks",
-            "points": [{"size_label": r[0], "n": r[1], "d_f": r[2], "d_t": r[3]} for r in rows]}  # fmt: skip
+        per_size[label] = {
+            "n": sel[0][1],
+            "points": len(sel),
+            "median_gain": float(np.median([r[3] / r[2] for r in sel])),
+        }
+    return {
+        "k": float(np.exp(log_k)),
+        "alpha": float(alpha),
+        "beta": float(beta),
+        "n_points": len(rows),
+        "per_size": per_size,
+        "gain_with_size": "grows" if beta > 0 else "shrinks",
+        "points": [{"size_label": r[0], "n": r[1], "d_f": r[2], "d_t": r[3]} for r in rows],
+    }

@@ -1,32 +1,22 @@
-"""`plm-scaling` commands: Fits of released or tidy logs and of tables of runs, and the compute-optimal planner."""
+"""`plm-scaling fit ...` and `plm-scaling plan`: fits of released or tidy logs and of tables of runs, and the
+compute-optimal planner."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
-from .common import bootstrap_args, load_table, print_json
-
-
-def _ingest_logs(a: argparse.Namespace) -> None:
-    from ..analysis.logs import ingest
-    from ..io import atomic_outputs
-
-    table = ingest(a.logs_dir)
-    with atomic_outputs(a.out) as (tmp,):
-        table.write_csv(tmp)
-    print(f"{len(table):,} rows from {len(table.unique_sources())} files")
+from .common import bootstrap_args, command, group, print_json
 
 
 def _fit_logs(a: argparse.Namespace) -> None:
-    from ..analysis.fits import fit_logs, summary
-
     from threadpoolctl import threadpool_limits
 
+    from ..analysis.fits import fit_logs, summary
+    from ..analysis.logs import read_table
+
     with threadpool_limits(1):  # see fits.fit_all
-        result = fit_logs(load_table(a.logs), a.method, bootstrap=a.bootstrap, seed=a.seed, floor=a.floor)
+        result = fit_logs(read_table(a.logs), a.method, bootstrap=a.bootstrap, seed=a.seed, floor=a.floor)
     if a.json:
         print_json(summary(result))
         return
@@ -53,8 +43,10 @@ def _fit_parametric(a: argparse.Namespace) -> None:
         print_json(law)
         return
     how = law["status"]["message"] if "status" in law else f"curve_fit trf from p0 {law['p0']}"
-    print(f"L = {law['E']:.4f} + {law['A']:.4g}/N^{law['alpha']:.4f} + {law['B']:.4g}/D^{law['beta']:.4f}"
-          f"  ({law['n_points']} points, {how})")
+    print(
+        f"L = {law['E']:.4f} + {law['A']:.4g}/N^{law['alpha']:.4f} + {law['B']:.4g}/D^{law['beta']:.4f}"
+        f"  ({law['n_points']} points, {how})"
+    )
     if not identified(law):
         why = law.get("degenerate") or "a parameter's uncertainty is as large as its value, or E <= 0"
         print(f"plm-scaling: warning: the law is not identified ({why})", file=sys.stderr)
@@ -75,34 +67,10 @@ def _p0(text: str | None) -> dict | None:
     return dict(zip(LAW_KEYS, values))
 
 
-def _laws_for_plan(a: argparse.Namespace) -> tuple[dict, str]:
-    """(laws of the objective, which law answered): --law FILE, else a notebook fit of --logs (or
-    $PLM_PAPER_LOGS), else the laws the authors released with their notebook."""
-    from ..analysis import notebook
-    from ..analysis.fits import RELEASED_LAWS
-    from ..io import read_json
-
-    if a.law:
-        try:
-            laws = read_json(a.law)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{a.law}: not a JSON file ({err})") from None
-        if not isinstance(laws, dict):
-            raise ValueError(f"{a.law}: not a JSON object of laws")
-        laws = laws.get("notebook", laws) if a.objective not in laws else laws
-        if not isinstance(laws.get(a.objective), dict) or "n_opt" not in laws[a.objective]:
-            raise ValueError(f"{a.law}: no {a.objective} n_opt law in this file")
-        return laws[a.objective], f"laws from {a.law}"
-    logs = a.logs or os.environ.get("PLM_PAPER_LOGS")
-    if logs:
-        return notebook.fit(load_table(logs), a.objective), f"notebook method fitted to {logs}"
-    return RELEASED_LAWS[a.objective], "the authors' released law (notebook law_weights; N_opt only)"
-
-
 def _plan(a: argparse.Namespace) -> None:
-    from ..analysis.planner import plan
+    from ..analysis.planner import load_laws, plan
 
-    laws, source = _laws_for_plan(a)
+    laws, source = load_laws(a.objective, a.law, a.logs)
     result = {**plan(laws, flops=a.flops, params=a.params, tokens=a.tokens), "law": source}
     if a.json:
         print_json(result)
@@ -113,49 +81,54 @@ def _plan(a: argparse.Namespace) -> None:
             print(f"  {label} = (no loss law)")
             continue
         ci = result["ci95"][key]
-        interval = f"  (95% CI {ci[0]:{fmt}} – {ci[1]:{fmt}})" if ci else "  (no interval: this law carries no uncertainty)"
+        interval = (
+            f"  (95% CI {ci[0]:{fmt}} – {ci[1]:{fmt}})" if ci else "  (no interval: this law carries no uncertainty)"
+        )
         print(f"  {label} = {result[key]:{fmt}}{interval}")
 
 
 def register(sub) -> None:
-    """Add this group's sub-commands to the top-level sub-parsers."""
-    ing = sub.add_parser("ingest-logs", help="read a folder of loss-curve CSVs into one tidy table (CSV)")
-    ing.add_argument("logs_dir")
-    ing.add_argument("out")
-    ing.set_defaults(func=_ingest_logs)
-
-    fl = sub.add_parser("fit-logs", help="IsoFLOP power laws N_opt(C), D_opt(C), L(C) of released or tidy logs")
-    fl.add_argument("logs", help="folder of released logs, or a tidy table CSV from ingest-logs")
-    fl.add_argument("--method", choices=("notebook", "interp"), default="notebook")
+    """`fit` and its steps, and `plan`."""
+    steps = group(sub, "fit", "scaling laws of released or tidy logs, or of any table of runs")
+    fl = command(steps, "logs", "IsoFLOP power laws N_opt(C), D_opt(C), L(C) of released or tidy logs")
+    fl.add_argument("logs", help="folder of released logs, or a tidy table CSV from `paper ingest`")
+    fl.add_argument("--method", choices=("notebook", "interp"), default="notebook", help="the authors' or ours")
     bootstrap_args(fl, 1000)
     fl.add_argument("--floor", action="store_true", help="interp: fit L(C) with a saturation floor E")
-    fl.add_argument("--json", action="store_true")
+    fl.add_argument("--json", action="store_true", help="print JSON instead of text")
     fl.set_defaults(func=_fit_logs)
 
-    fp = sub.add_parser("fit-parametric", help="fit L(N, D) = E + A/N^alpha + B/D^beta to a table of runs")
-    fp.add_argument("csv")
-    fp.add_argument("--n-col", required=True)
+    fp = command(steps, "parametric", "fit L(N, D) = E + A/N^alpha + B/D^beta to a table of runs")
+    fp.add_argument("csv", help="a CSV with one row per run")
+    fp.add_argument("--n-col", required=True, help="column of N (non-embedding parameters)")
     x = fp.add_mutually_exclusive_group(required=True)
-    x.add_argument("--d-col")
+    x.add_argument("--d-col", help="column of D (tokens)")
     x.add_argument("--c-col", help="compute column; D = C / (6 N)")
-    fp.add_argument("--loss-col", required=True)
+    fp.add_argument("--loss-col", required=True, help="column of the loss (nats)")
     fp.add_argument("--drop-highest", type=int, default=0, help="leave out the K runs of highest loss")
-    fp.add_argument("--method", choices=("epoch", "seed"), default="epoch",
-                    help="epoch: Huber in log space, L-BFGS from a grid, bootstrap intervals (default); seed: the "
-                    "authors' curve_fit (trf, maxfev 12000) from one start")  # fmt: skip
+    fp.add_argument(
+        "--method",
+        choices=("epoch", "seed"),
+        default="epoch",
+        help="epoch: Huber in log space, L-BFGS from a grid, bootstrap intervals; seed: the authors' curve_fit "
+        "(trf, maxfev 12000) from one start",
+    )
     fp.add_argument("--p0", help="start of the seed method: E,A,B,alpha,beta (default 1.5,100,100,0.3,0.3)")
     bootstrap_args(fp, 200)
-    fp.add_argument("--json", action="store_true")
+    fp.add_argument("--json", action="store_true", help="print JSON instead of text")
     fp.set_defaults(func=_fit_parametric)
 
-    pl = sub.add_parser("plan", help="compute-optimal N, D and loss for a budget (or for a given N or D)")
-    pl.add_argument("--objective", choices=("clm", "mlm"), required=True)
+    pl = command(sub, "plan", "compute-optimal N, D and loss for a budget (or for a given N or D)")
+    pl.add_argument("--objective", choices=("clm", "mlm"), required=True, help="causal or masked LM")
     what = pl.add_mutually_exclusive_group(required=True)
-    what.add_argument("--flops", type=float)
+    what.add_argument("--flops", type=float, help="C: the compute budget")
     what.add_argument("--params", type=float, help="N: plan the budget whose optimum is this size")
     what.add_argument("--tokens", type=float, help="D: plan the budget whose optimum trains on this many tokens")
-    pl.add_argument("--law", help="laws JSON (fit-logs --json output or the workflow's fits)")
-    pl.add_argument("--logs", help="fit the notebook law to these released logs (else $PLM_PAPER_LOGS); with "
-                    "neither, the law the authors released")
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--law", help="laws JSON (`fit logs --json` output or the workflow's fits)")
+    pl.add_argument(
+        "--logs",
+        help="fit the notebook law to these released logs (else $PLM_PAPER_LOGS); with neither, the law "
+        "the authors released",
+    )
+    pl.add_argument("--json", action="store_true", help="print JSON instead of text")
     pl.set_defaults(func=_plan)

@@ -6,13 +6,24 @@ import argparse
 import json
 
 
-def load_table(path: str):
-    """A tidy loss table from a CSV written by `ingest-logs`, or ingested now from a folder of logs."""
-    from pathlib import Path
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (when it has one); descriptions and epilogs keep their line breaks."""
 
-    from ..analysis.logs import Table, ingest
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action)
 
-    return Table.read_csv(path) if Path(path).is_file() else ingest(path)
+
+def command(sub, name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+    """A sub-command whose --help shows its one-line help as description, and every default."""
+    kwargs.setdefault("description", help)
+    return sub.add_parser(name, help=help, formatter_class=Formatter, **kwargs)
+
+
+def group(sub, name: str, help: str):
+    """A command group (`plm-scaling NAME STEP ...`): its sub-parsers."""
+    return command(sub, name, help).add_subparsers(dest="step", required=True, metavar="STEP")
 
 
 def print_json(obj) -> None:
@@ -32,4 +43,4 @@ def count(text: str) -> int:
 
 def bootstrap_args(parser: argparse.ArgumentParser, resamples: int) -> None:
     parser.add_argument("--bootstrap", type=count, default=resamples, help="bootstrap resamples (seeded) for 95%% CIs")
-    parser.add_argument("--seed", type=count, default=0)
+    parser.add_argument("--seed", type=count, default=0, help="seed of the bootstrap")

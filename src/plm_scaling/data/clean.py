@@ -16,8 +16,14 @@ def clean(fasta: str | Path, out_dir: str | Path, min_length: int, max_length: i
         raise ValueError(f"length filter: need 1 <= min_length <= max_length, got {min_length}, {max_length}")
     out = Path(out_dir)
     finals = [*shard_paths(out / "all"), out / "clean.json"]
-    counts = {"records_read": 0, "residues_read": 0, "dropped_too_short": 0, "dropped_too_long": 0,
-              "records_kept": 0, "residues_kept": 0}  # fmt: skip
+    counts = {
+        "records_read": 0,
+        "residues_read": 0,
+        "dropped_too_short": 0,
+        "dropped_too_long": 0,
+        "records_kept": 0,
+        "residues_kept": 0,
+    }
     with atomic_outputs(*finals) as (tok, off, ids, summary):
         writer = ShardWriter(tok, off, ids)
         sha256 = hashlib.sha256()
@@ -35,7 +41,12 @@ def clean(fasta: str | Path, out_dir: str | Path, min_length: int, max_length: i
         writer.close()
         if counts["records_kept"] == 0:
             raise ValueError(f"{fasta}: no sequence has a length within [{min_length}, {max_length}]")
-        info = {"input": str(fasta), "input_sha256": sha256.hexdigest(), "min_length": min_length,
-                "max_length": max_length, **counts}  # fmt: skip
+        info = {
+            "input": str(fasta),
+            "input_sha256": sha256.hexdigest(),
+            "min_length": min_length,
+            "max_length": max_length,
+            **counts,
+        }
         write_json(summary, info)
     return info

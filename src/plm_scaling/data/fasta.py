@@ -173,7 +173,9 @@ def _blocks(path: Path, block_bytes: int, hasher=None) -> Iterator[_Block]:
             start += cut + 1
             carry = buf[cut + 1 :]
     except (EOFError, zlib.error) as err:
-        raise FastaError(f"{path}: truncated or corrupt gzip stream after {start + len(carry):,} bytes ({err})") from None
+        raise FastaError(
+            f"{path}: truncated or corrupt gzip stream after {start + len(carry):,} bytes ({err})"
+        ) from None
     if carry:
         yield _Block(path, carry, start)
 
@@ -183,8 +185,9 @@ def _normalised_start(path: Path, chunk: bytes) -> bytes:
     (classic Mac OS) are refused by name: read as one line, every record would seem to have no residues."""
     chunk = chunk.removeprefix(b"\xef\xbb\xbf")
     if b"\r" in chunk and b"\n" not in chunk:
-        raise FastaError(f"{path}: line ends are CR alone (classic Mac OS); convert them to LF, e.g. "
-                         "tr '\\r' '\\n' < in > out")  # fmt: skip
+        raise FastaError(
+            f"{path}: line ends are CR alone (classic Mac OS); convert them to LF, e.g. tr '\\r' '\\n' < in > out"
+        )
     return chunk
 
 
@@ -216,7 +219,7 @@ def _parse_block(block: _Block) -> Batch:
     for k in np.flatnonzero(lengths == 0)[:1].tolist() + [k for k, i in enumerate(ids) if not i][:1]:
         problem = "an empty identifier" if not ids[k] else "no residues"
         ident = ids[k].decode("latin-1")
-        _raise_record(block, k, lambda number: f"record {number} ({ident}) has {problem}")
+        _raise_record(block, k, lambda number, ident=ident, problem=problem: f"record {number} ({ident}) has {problem}")
     bad = np.flatnonzero((tokens == INVALID) | (tokens == _STAR))
     if bad.size:
         k = int(np.searchsorted(offsets, bad[0], side="right") - 1)
@@ -310,5 +313,7 @@ def _check_unique(path: Path, hashes: np.ndarray, block_bytes: int) -> None:
             starts = starts or _header_positions(block)
             line = block.origin()[0] + block.text.count(b"\n", 0, starts[k])
             if ident in seen:
-                raise FastaError(f"{path}: line {line}: duplicate identifier {ident!r} (first seen at line {seen[ident]})")
+                raise FastaError(
+                    f"{path}: line {line}: duplicate identifier {ident!r} (first seen at line {seen[ident]})"
+                )
             seen[ident] = line

@@ -33,8 +33,18 @@ def _run(args: list[str]) -> None:
 
 
 def _similarity_args(identity: float, coverage: float, cov_mode: int, threads: int) -> list[str]:
-    return ["--min-seq-id", str(identity), "-c", str(coverage), "--cov-mode", str(cov_mode),
-            "--threads", str(threads), "-v", "1"]  # fmt: skip
+    return [
+        "--min-seq-id",
+        str(identity),
+        "-c",
+        str(coverage),
+        "--cov-mode",
+        str(cov_mode),
+        "--threads",
+        str(threads),
+        "-v",
+        "1",
+    ]
 
 
 def cluster(fasta: Path, identity: float, coverage: float, cov_mode: int, mode: str, threads: int) -> np.ndarray:
@@ -42,16 +52,24 @@ def cluster(fasta: Path, identity: float, coverage: float, cov_mode: int, mode: 
     command = {"cluster": "easy-cluster", "linclust": "easy-linclust"}[mode]
     with tempfile.TemporaryDirectory(prefix="mmseqs-") as tmp:
         prefix = Path(tmp) / "res"
-        _run([command, str(fasta), str(prefix), str(Path(tmp) / "work"),
-              *_similarity_args(identity, coverage, cov_mode, threads)])  # fmt: skip
+        _run(
+            [
+                command,
+                str(fasta),
+                str(prefix),
+                str(Path(tmp) / "work"),
+                *_similarity_args(identity, coverage, cov_mode, threads),
+            ]
+        )
         pairs = np.loadtxt(f"{prefix}_cluster.tsv", dtype=np.int64, ndmin=2)
     rep = np.full(int(pairs[:, 1].max()) + 1, -1, dtype=np.int64)
     rep[pairs[:, 1]] = pairs[:, 0]
     return rep
 
 
-def search_hits(query: Path, target: Path, identity: float, coverage: float, cov_mode: int, threads: int,
-                sensitivity: float) -> np.ndarray:
+def search_hits(
+    query: Path, target: Path, identity: float, coverage: float, cov_mode: int, threads: int, sensitivity: float
+) -> np.ndarray:
     """All (query, target) index pairs whose alignment reaches `identity` at the coverage rule (int64, shape k×2).
 
     Thresholds are applied by MMseqs2 and re-checked here on its reported identity and coverages, so the answer
@@ -59,9 +77,24 @@ def search_hits(query: Path, target: Path, identity: float, coverage: float, cov
     """
     with tempfile.TemporaryDirectory(prefix="mmseqs-") as tmp:
         out = Path(tmp) / "hits.m8"
-        _run(["easy-search", str(query), str(target), str(out), str(Path(tmp) / "work"),
-              *_similarity_args(identity, coverage, cov_mode, threads), "-s", str(sensitivity),
-              "--max-seqs", "1000", "-e", "inf", "--format-output", "query,target,fident,qcov,tcov"])  # fmt: skip
+        _run(
+            [
+                "easy-search",
+                str(query),
+                str(target),
+                str(out),
+                str(Path(tmp) / "work"),
+                *_similarity_args(identity, coverage, cov_mode, threads),
+                "-s",
+                str(sensitivity),
+                "--max-seqs",
+                "1000",
+                "-e",
+                "inf",
+                "--format-output",
+                "query,target,fident,qcov,tcov",
+            ]
+        )
         rows = np.loadtxt(out, ndmin=2) if out.stat().st_size else np.zeros((0, 5))
     qcov, tcov = rows[:, 3], rows[:, 4]
     covered = {0: (qcov >= coverage) & (tcov >= coverage), 1: tcov >= coverage, 2: qcov >= coverage}

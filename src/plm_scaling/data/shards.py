@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..names import SHARD_SUFFIXES as SUFFIXES
 from .vocab import TOKEN_TO_BYTE
 
-SUFFIXES = (".tokens.u8", ".offsets.npy", ".ids.txt")
 _LETTERS = TOKEN_TO_BYTE.tobytes() + bytes(256 - TOKEN_TO_BYTE.size)  # token id -> residue letter
 
 
@@ -48,8 +48,11 @@ class ShardWriter:
             fh.flush()
         self._tokens.close()
         self._ids.close()
-        lengths = (np.memmap(self._lengths, dtype=np.int64, mode="r", shape=(self._records,)) if self._records
-                   else np.zeros(0, np.int64))  # fmt: skip
+        lengths = (
+            np.memmap(self._lengths, dtype=np.int64, mode="r", shape=(self._records,))
+            if self._records
+            else np.zeros(0, np.int64)
+        )
         # open_memmap writes the .npy header and data in place; it keeps our temporary name (np.save to a handle did)
         offsets = np.lib.format.open_memmap(self._offsets_path, mode="w+", dtype=np.int64, shape=(self._records + 1,))
         offsets[0], total = 0, 0
@@ -102,6 +105,10 @@ class Shard:
         with open(path, "wb") as fh:
             for chunk in np.array_split(rows, max(1, rows.size // 20_000)):
                 starts, ends = self.offsets[chunk].tolist(), self.offsets[chunk + 1].tolist()
-                fh.write(b"".join(b">%d\n%s\n" % (i, self.tokens[a:b].tobytes().translate(_LETTERS))
-                                  for i, a, b in zip(chunk.tolist(), starts, ends)))  # fmt: skip
+                fh.write(
+                    b"".join(
+                        b">%d\n%s\n" % (i, self.tokens[a:b].tobytes().translate(_LETTERS))
+                        for i, a, b in zip(chunk.tolist(), starts, ends)
+                    )
+                )
         return int(rows.size)

@@ -18,11 +18,11 @@ import numpy as np
 
 from .. import __version__
 from ..io import atomic_outputs, read_json, write_json
+from ..names import SPLITS
 from . import mmseqs
 from .shards import Shard, ShardWriter, shard_paths
 from .vocab import TOKENS
 
-SPLITS = ("train", "valid", "test")
 _CODE = {name: i for i, name in enumerate(SPLITS)}
 
 
@@ -53,8 +53,9 @@ def search_heldout_vs_train(source: Shard, split: np.ndarray, sim: dict, threads
     return mmseqs.search_hits(query, target, threads=threads, **sim)
 
 
-def remove_leakage(source: Shard, rep: np.ndarray, split: np.ndarray, sim: dict, threads: int,
-                   max_rounds: int = 10) -> tuple[np.ndarray, list[int]]:  # fmt: skip
+def remove_leakage(
+    source: Shard, rep: np.ndarray, split: np.ndarray, sim: dict, threads: int, max_rounds: int = 10
+) -> tuple[np.ndarray, list[int]]:
     """Move held-out clusters with a train hit into train until none is left; return the split and the
     number of clusters moved in each round."""
     split = split.copy()
@@ -75,9 +76,11 @@ def _check_heldout(clean_dir: Path, per_split: dict, valid: float, test: float) 
     counts = ", ".join(f"{name} {v['sequences']:,}" for name, v in per_split.items())
     for name, fraction in (("valid", valid), ("test", test)):
         if fraction > 0 and per_split[name]["sequences"] == 0:
-            raise ValueError(f"{clean_dir}: the {name} split came out empty ({counts} sequences, "
-                             f"{sum(v['clusters'] for v in per_split.values())} clusters); use more sequences or a "
-                             f"larger {name} fraction")  # fmt: skip
+            raise ValueError(
+                f"{clean_dir}: the {name} split came out empty ({counts} sequences, "
+                f"{sum(v['clusters'] for v in per_split.values())} clusters); use more sequences or a "
+                f"larger {name} fraction"
+            )
 
 
 CHUNK = 50_000  # records per step when writing split shards
@@ -97,8 +100,11 @@ def write_split_shards(source: Shard, ids_path: Path, split: np.ndarray, rep: np
             if rows.size == 0:
                 continue
             lengths = source.offsets[rows + 1] - source.offsets[rows]
-            writer.write(np.concatenate([source[i] for i in rows.tolist()]), np.concatenate(([0], np.cumsum(lengths))),
-                         [next(ids) for _ in range(rows.size)])  # fmt: skip
+            writer.write(
+                np.concatenate([source[i] for i in rows.tolist()]),
+                np.concatenate(([0], np.cumsum(lengths))),
+                [next(ids) for _ in range(rows.size)],
+            )
             counts["sequences"] += int(rows.size)
             counts["tokens"] += int(lengths.sum())
             counts["clusters"] += int((rep[rows] == rows).sum())  # a cluster is whole in one split: count its rep
@@ -116,9 +122,20 @@ def _ids_of_rows(ids_path: Path, split: np.ndarray, code: int):
                 yield line[:-1]
 
 
-def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, coverage: float, cov_mode: int,
-                cluster_mode: str, sensitivity: float, valid: float, test: float, seed: int, threads: int,
-                dataset: str = "") -> dict:  # fmt: skip
+def make_splits(
+    clean_dir: str | Path,
+    out_dir: str | Path,
+    identity: float,
+    coverage: float,
+    cov_mode: int,
+    cluster_mode: str,
+    sensitivity: float,
+    valid: float,
+    test: float,
+    seed: int,
+    threads: int,
+    dataset: str = "",
+) -> dict:
     """Cluster, split and write `{train,valid,test}.*` shards plus `manifest.json` into out_dir."""
     clean_dir, out = Path(clean_dir), Path(out_dir)
     if not (0 <= valid and 0 <= test and valid + test < 1):
@@ -141,18 +158,30 @@ def make_splits(clean_dir: str | Path, out_dir: str | Path, identity: float, cov
             "dataset": dataset,
             "splits": per_split,
             "clusters_total": int(np.unique(rep).size),
-            "leakage_repair": {"clusters_moved_to_train_per_round": moved,
-                               "sequences_moved_to_train": int(((first != 0) & (split == 0)).sum())},
+            "leakage_repair": {
+                "clusters_moved_to_train_per_round": moved,
+                "sequences_moved_to_train": int(((first != 0) & (split == 0)).sum()),
+            },
             "vocabulary": list(TOKENS),
             "token_dtype": "uint8",
             "input": clean_info["input"],
             "input_sha256": clean_info["input_sha256"],
             "clean": {k: v for k, v in clean_info.items() if k not in ("input", "input_sha256")},
-            "parameters": {**sim, "cluster_mode": cluster_mode, "search_sensitivity": sensitivity,
-                           "valid_fraction": valid, "test_fraction": test, "seed": seed},
-            "tools": {"mmseqs2": mmseqs.version(), "python": platform.python_version(), "numpy": np.__version__,
-                      "plm_scaling": __version__},
+            "parameters": {
+                **sim,
+                "cluster_mode": cluster_mode,
+                "search_sensitivity": sensitivity,
+                "valid_fraction": valid,
+                "test_fraction": test,
+                "seed": seed,
+            },
+            "tools": {
+                "mmseqs2": mmseqs.version(),
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "plm_scaling": __version__,
+            },
             "command": " ".join(sys.argv),
-        }  # fmt: skip
+        }
         write_json(temps[-1], manifest)
     return manifest

@@ -43,16 +43,28 @@ def plot_stats(split_dir: str | Path, out_png: str | Path) -> None:
         info = manifest["splits"][name]
         label = f"{name} ({info['sequences']:,} seqs, {info['clusters']:,} clusters)"
         lengths = shard.lengths()
-        ax_len.hist(lengths, bins=bins, weights=np.full(lengths.size, 1 / lengths.size), histtype="step", lw=1.6,
-                    color=_COLORS[name], label=label)  # fmt: skip
+        ax_len.hist(
+            lengths,
+            bins=bins,
+            weights=np.full(lengths.size, 1 / lengths.size),
+            histtype="step",
+            lw=1.6,
+            color=_COLORS[name],
+            label=label,
+        )
         ax_comp.bar(x + (k - 1) * width, composition(shard), width, color=_COLORS[name], label=name)
-    ax_len.set(xscale="log", xlabel="sequence length (residues)", ylabel="fraction of sequences", title="Length distribution")
+    ax_len.set(
+        xscale="log", xlabel="sequence length (residues)", ylabel="fraction of sequences", title="Length distribution"
+    )
     ax_len.legend(fontsize=8, frameon=False)
     ax_comp.set(xticks=x, xticklabels=list(RESIDUES), ylabel="fraction of residues", title="Residue composition")
     ax_comp.set_yscale("log")
     ax_comp.legend(fontsize=8, frameon=False)
-    fig.suptitle(f"Dataset {manifest['dataset'] or split_dir.name}: {manifest['clusters_total']:,} clusters at "
-                 f"{manifest['parameters']['identity']:.0%} identity", fontsize=11)  # fmt: skip
+    fig.suptitle(
+        f"Dataset {manifest['dataset'] or split_dir.name}: {manifest['clusters_total']:,} clusters at "
+        f"{manifest['parameters']['identity']:.0%} identity",
+        fontsize=11,
+    )
     fig.tight_layout()
     with atomic_outputs(out_png) as (tmp,):
         fig.savefig(tmp, dpi=120, format="png")

@@ -31,8 +31,9 @@ def shape_for(target_n: float, context: int, vocab_size: int = 33, aspect: float
         if best is None or score < best[0]:
             best = (score, n_layers, d)
     _, n_layers, d = best
-    return ModelShape(n_layers=n_layers, d_model=d, n_heads=d // head_dim_for(d), vocab_size=vocab_size,
-                      context=context)  # fmt: skip
+    return ModelShape(
+        n_layers=n_layers, d_model=d, n_heads=d // head_dim_for(d), vocab_size=vocab_size, context=context
+    )
 
 
 def formula_n(shape: ModelShape) -> int:
@@ -54,8 +55,21 @@ def flops_per_token(shape: ModelShape, n: int) -> dict[str, float]:
 
 
 # The size ladder: named targets from CPU-tiny (~5k) to GPU scale (>=100M).
-LADDER_TARGETS = {"5k": 5e3, "10k": 1e4, "20k": 2e4, "40k": 4e4, "80k": 8e4, "160k": 1.6e5, "300k": 3e5,
-                  "1M": 1e6, "3M": 3e6, "10M": 1e7, "30M": 3e7, "100M": 1e8, "300M": 3e8}  # fmt: skip
+LADDER_TARGETS = {
+    "5k": 5e3,
+    "10k": 1e4,
+    "20k": 2e4,
+    "40k": 4e4,
+    "80k": 8e4,
+    "160k": 1.6e5,
+    "300k": 3e5,
+    "1M": 1e6,
+    "3M": 3e6,
+    "10M": 1e7,
+    "30M": 3e7,
+    "100M": 1e8,
+    "300M": 3e8,
+}
 
 
 def ladder(context: int) -> dict[str, ModelShape]:

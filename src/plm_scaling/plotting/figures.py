@@ -12,14 +12,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..analysis.fits import PAPER_EXPONENTS  # noqa: E402
-from ..analysis.logs import Table, size_label  # noqa: E402
-from ..analysis.parametric import compute_optimal, predict  # noqa: E402
+from ..analysis.curves import running_mean  # noqa: E402
+from ..analysis.isoflop import local_parabola  # noqa: E402
+from ..analysis.logs import size_label  # noqa: E402
+from ..analysis.parametric import compute_optimal, identified, predict  # noqa: E402
+from ..analysis.released import (  # noqa: E402  # noqa: E402
+    MLM_FROM_CLM_PREFIX,
+    PAPER_EXPONENTS,
+    REPEATED_DATA_PREFIX,
+    REPEATED_FOLDER_PREFIX,
+    with_prefix,
+)
+from ..analysis.table import Table  # noqa: E402
 from ..analysis.transfer import is_transfer, parameters  # noqa: E402
 from ..io import atomic_outputs  # noqa: E402
 
-STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7, "axes.grid": True,
-         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 120}  # fmt: skip
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 7,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 120,
+}
 OBJ_NAME = {"clm": "CLM", "mlm": "MLM"}
 
 
@@ -36,17 +54,17 @@ def save(fig, out_png: str | Path, provenance: str | None = None) -> None:
 
 
 def _curves(table: Table, group_prefix: str, dedupe: bool = True) -> dict[str, Table]:
-    sub = table.where(np.char.startswith(table["group"].astype(str), group_prefix))
+    sub = with_prefix(table, group_prefix)
     return {s: t for s, t in sub.by_source().items() if not (dedupe and t["duplicate_of"][0])}
 
 
 def repeated_data(table: Table, out: str | Path, provenance: str | None = None) -> None:
     """Fig. 1 analogue: validation loss against tokens, UR50/S repeated for many epochs vs UniMeta200B once."""
-    curves = _curves(table, "ur50_all1ep_valid_loss/")
+    curves = _curves(table, REPEATED_DATA_PREFIX)
     panels: dict[tuple, dict] = {}
     for src, t in curves.items():
         folder = PurePath(src).parent.name
-        data = "UR50/S (repeated)" if folder.startswith("ur50") else "UniMeta200B (1 epoch)"
+        data = "UR50/S (repeated)" if folder.startswith(REPEATED_FOLDER_PREFIX) else "UniMeta200B (1 epoch)"
         key = (t["objective"][0], size_label(folder))
         if folder.endswith(("shuffle", "shuffle_副本")):
             continue  # shuffling ablations: not part of Fig. 1
@@ -57,14 +75,21 @@ def repeated_data(table: Table, out: str | Path, provenance: str | None = None) 
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 2.8), squeeze=False)
         for ax, key in zip(axes[0], keys):
+            top, start = -np.inf, np.inf
             for data, t in sorted(panels[key].items()):
-                ax.plot(t["x"], t["loss"], lw=1.2, label=data, color="#C44E52" if "UR50" in data else "#4C72B0")
-            ax.set(xscale="log", xlabel="tokens", title=f"{OBJ_NAME[key[0]]} {key[1]}")
+                colour = "#C44E52" if "UR50" in data else "#4C72B0"
+                smooth = running_mean(t["loss"])
+                ax.plot(t["x"], t["loss"], lw=0.5, alpha=0.25, color=colour)
+                ax.plot(t["x"], smooth, lw=1.4, label=f"{data} (running mean)", color=colour)
+                top = max(top, float(np.percentile(smooth, 75)))
+                start = min(start, float(t["x"][np.argmax(smooth <= top)]))
             lows = [float(np.percentile(t["loss"], 1)) for t in panels[key].values()]
-            highs = [float(np.percentile(t["loss"], 90)) for t in panels[key].values()]
-            ax.set_ylim(min(lows) - 0.02, max(highs))
+            ax.set(xscale="log", xlabel="tokens", title=f"{OBJ_NAME[key[0]]} {key[1]}")
+            ax.set(ylim=(min(lows) - 0.02, top), xlim=(start, max(float(t["x"].max()) for t in panels[key].values())))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axes[0][0].set_ylabel("validation loss")
-        axes[0][0].legend(frameon=False)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.16))
         fig.suptitle("Repeated UR50/S data overfits; diverse UniMeta200B keeps improving", y=1.03)
         save(fig, out, provenance)
 
@@ -73,31 +98,67 @@ def _dropped_note(ax, dropped: list[dict] | None) -> None:
     """Under the profiles: the budgets the fit left out, with the number of sizes that reached each."""
     if dropped:
         d0, note = dropped[0], ", ".join(f"{d['c']:.0e} ({d['sizes']})" for d in dropped)
-        ax.text(0.0, -0.32, textwrap.fill(f"Budgets left out, fewer than {d0['min_sizes']} sizes ended within "
-                                          f"{d0['rel_tol']:.0%} of them (sizes): {note}", 80),
-                fontsize=6.5, va="top", color="0.3", transform=ax.transAxes)  # fmt: skip
+        ax.text(
+            0.0,
+            -0.32,
+            textwrap.fill(
+                f"Budgets left out, fewer than {d0['min_sizes']} sizes ended within "
+                f"{d0['rel_tol']:.0%} of them (sizes): {note}",
+                80,
+            ),
+            fontsize=6.5,
+            va="top",
+            color="0.3",
+            transform=ax.transAxes,
+        )
 
 
 def seed_means(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, mean loss, seed standard deviation or 0) per size: runs of one size that differ only in seed."""
     sizes = sorted({n for n, _ in points})
     losses = [np.array([loss for n, loss in points if n == size]) for size in sizes]
-    return (np.array(sizes), np.array([v.mean() for v in losses]),
-            np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in losses]))  # fmt: skip
+    return (
+        np.array(sizes),
+        np.array([v.mean() for v in losses]),
+        np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in losses]),
+    )
+
+
+def budget_colors(count: int) -> list:
+    """Distinct colours for up to 10 budgets (tab10, in order), a sequential map beyond."""
+    if count <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(count)]
+    return [plt.get_cmap("viridis")(i / (count - 1)) for i in range(count)]
+
+
+def _draw_parabola(ax, points: list[dict], color) -> None:
+    """The parabola the analysis fitted (isoflop.local_parabola) over the sizes it used: the ★ is its vertex."""
+    log_n = np.log([p["n"] for p in points])
+    (a, b, c), (lo, hi) = local_parabola(log_n, np.array([p["loss"] for p in points]))
+    x = np.linspace(lo, hi, 60)
+    ax.plot(np.exp(x), a * x * x + b * x + c, "-", lw=0.9, color=color)
 
 
 def _noise_note(ax, noise: dict | None) -> None:
     """Under the profiles: the pooled seed spread and how many adjacent-size differences it swallows."""
     if not noise or noise.get("pooled_sd") is None:
         return
-    ax.text(0.0, -0.22, f"error bars: ±1 sd over seeds; pooled seed sd {noise['pooled_sd']:.4f} nats "
-                        f"({noise['dof']} dof); {noise['below_noise']} of {noise['compared']} adjacent-size "
-                        f"differences below {noise['z']:.0f} standard errors",
-            fontsize=6.5, va="top", color="0.3", transform=ax.transAxes)  # fmt: skip
+    ax.text(
+        0.0,
+        -0.22,
+        f"error bars: ±1 sd over seeds; pooled seed sd {noise['pooled_sd']:.4f} nats "
+        f"({noise['dof']} dof); {noise['below_noise']} of {noise['compared']} adjacent-size "
+        f"differences below {noise['z']:.0f} standard errors",
+        fontsize=6.5,
+        va="top",
+        color="0.3",
+        transform=ax.transAxes,
+    )
 
 
-def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True,
-            noise: dict | None = None) -> None:  # fmt: skip
+def isoflop(
+    fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True, noise: dict | None = None
+) -> None:
     """Fig. 2: IsoFLOP profiles per budget (left), N_opt(C) and D_opt(C) with fit and bootstrap band. An objective
     whose fit failed (e.g. every minimum at an edge) shows its profiles and the reason instead of a law. Sizes
     trained with several seeds show their mean and ±1 sd; `noise` (per objective, fits.json) adds the seed note."""
@@ -107,21 +168,24 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
         for row, objective in zip(axes, objectives):
             res = fits_interp[objective]
             budgets = sorted({p["c"] for p in res["points"]})
-            cmap = plt.get_cmap("viridis")
-            colors = {c: cmap(i / max(1, len(budgets) - 1)) for i, c in enumerate(budgets)}
+            colors = dict(zip(budgets, budget_colors(len(budgets))))
             for c in budgets:
                 n, loss, sd = seed_means([(p["n"], p["loss"]) for p in res["points"] if p["c"] == c])
-                row[0].errorbar(n, loss, yerr=sd, fmt="o-", ms=3, lw=0.8, capsize=2, color=colors[c],
-                                label=f"{c:.0e}")  # fmt: skip
+                row[0].errorbar(n, loss, yerr=sd, fmt="o", ms=3, capsize=2, color=colors[c], label=f"{c:.0e}")
             for b in res["budgets"]:
                 if b["status"] == "ok":
+                    _draw_parabola(row[0], [p for p in res["points"] if p["c"] == b["c"]], colors[b["c"]])
                     row[0].plot(b["n_opt"], b["loss"], "*", ms=11, color=colors[b["c"]], mec="k", mew=0.5)
                 else:
                     best = min((p for p in res["points"] if p["c"] == b["c"]), key=lambda p: p["loss"])
                     row[0].plot(best["n"], best["loss"], "x", ms=8, color="red")
             marks = "★ optimum" + (", × rejected" if any(b["status"] != "ok" for b in res["budgets"]) else "")
-            row[0].set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
-                       title=f"{OBJ_NAME[objective]} IsoFLOP profiles ({marks})")  # fmt: skip
+            row[0].set(
+                xscale="log",
+                xlabel="non-embedding parameters N",
+                ylabel="validation loss",
+                title=f"{OBJ_NAME[objective]} IsoFLOP profiles ({marks})",
+            )
             _dropped_note(row[0], res.get("dropped"))
             _noise_note(row[0], (noise or {}).get(objective))
             row[0].legend(title="FLOPs", ncol=2, frameon=False)
@@ -130,8 +194,9 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
                 for ax in row[1:]:
                     ax.axis("off")
                 reason = textwrap.fill(res.get("error", ""), 60)
-                row[1].text(0.0, 0.5, f"No power law fitted:\n{reason}", fontsize=8, va="center",
-                            transform=row[1].transAxes)  # fmt: skip
+                row[1].text(
+                    0.0, 0.5, f"No power law fitted:\n{reason}", fontsize=8, va="center", transform=row[1].transAxes
+                )
                 continue
             ok = [b for b in res["budgets"] if b["status"] == "ok"]
             c_ok = np.array([b["c"] for b in ok])
@@ -143,23 +208,39 @@ def isoflop(fits_interp: dict, out: str | Path, provenance: str | None = None, p
                 lo, hi = np.percentile(band, [2.5, 97.5], axis=0)
                 ax.fill_between(grid, lo, hi, color="#4C72B0", alpha=0.2, lw=0, label="95% bootstrap band")
                 ci = law["ci95"]
-                ax.plot(grid, law["coef"] * grid ** law["exponent"], color="#4C72B0",
-                        label=f"{label} ∝ C^{law['exponent']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]")  # fmt: skip
+                ax.plot(
+                    grid,
+                    law["coef"] * grid ** law["exponent"],
+                    color="#4C72B0",
+                    label=f"{label} ∝ C^{law['exponent']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]",
+                )
                 ax.plot(c_ok, [b[key] for b in ok], "o", color="k", ms=4, label="IsoFLOP optima")
                 if paper:
                     ref = PAPER_EXPONENTS[objective][key]
                     anchor = law["coef"] * c_ok[0] ** law["exponent"]
-                    ax.plot(grid, anchor * (grid / c_ok[0]) ** ref, "--", color="#C44E52", lw=1,
-                            label=f"paper exponent {ref}")  # fmt: skip
-                ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=label,
-                       title=f"{OBJ_NAME[objective]} {label}(C)")  # fmt: skip
+                    ax.plot(
+                        grid,
+                        anchor * (grid / c_ok[0]) ** ref,
+                        "--",
+                        color="#C44E52",
+                        lw=1,
+                        label=f"paper exponent {ref}",
+                    )
+                ax.set(
+                    xscale="log",
+                    yscale="log",
+                    xlabel="compute C (FLOPs)",
+                    ylabel=label,
+                    title=f"{OBJ_NAME[objective]} {label}(C)",
+                )
                 ax.legend(frameon=False)
         fig.tight_layout()
         save(fig, out, provenance)
 
 
 def transfer(table: Table, fits_transfer: dict, out: str | Path, provenance: str | None = None) -> None:
-    """Fig. 4: scratch vs transfer loss frontiers against compute, both directions."""
+    """Fig. 4: scratch vs transfer loss frontiers against compute, both directions: the runs (faint), their lower
+    envelope (dotted; each run's running mean, so evaluation noise does not pull it down) and its power law."""
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         for ax, objective in zip(axes, ("mlm", "clm")):
@@ -168,12 +249,24 @@ def transfer(table: Table, fits_transfer: dict, out: str | Path, provenance: str
                 for src in res[kind]["runs"]:
                     t = table.select(source=src)
                     ax.plot(t["x"] * 1e9, t["loss"], color=color, lw=0.6, alpha=0.35)
-                c = np.array(res[kind]["envelope_c"])
+                c, env = np.array(res[kind]["envelope_c"]), np.array(res[kind]["envelope_loss"])
                 fit = res[kind]
-                ax.plot(c, fit["coef"] * c ** fit["exponent"], color=color, lw=2,
-                        label=f"{kind}: L = {fit['coef']:.2f}·C^{fit['exponent']:.4f}")  # fmt: skip
-            ax.set(xscale="log", xlabel="compute of the run (FLOPs)", ylabel="validation loss",
-                   title=f"{res['direction']} transfer vs training from scratch")  # fmt: skip
+                line = fit["coef"] * c ** fit["exponent"]
+                rms = float(np.sqrt(np.mean((np.log(env) - np.log(line)) ** 2)))
+                ax.plot(c, env, ":", color=color, lw=1.6, label=f"{kind}: best loss at ≤ C (running means)")
+                ax.plot(
+                    c,
+                    line,
+                    color=color,
+                    lw=2,
+                    label=f"{kind} fit: L = {fit['coef']:.2f}·C^{fit['exponent']:.4f} (rms {rms:.1%})",
+                )
+            ax.set(
+                xscale="log",
+                xlabel="compute of the run (FLOPs)",
+                ylabel="validation loss",
+                title=f"{res['direction']} transfer vs training from scratch",
+            )
             ax.legend(frameon=False)
         fig.tight_layout()
         save(fig, out, provenance)
@@ -181,7 +274,7 @@ def transfer(table: Table, fits_transfer: dict, out: str | Path, provenance: str
 
 def mlm_from_clm(table: Table, out: str | Path, provenance: str | None = None) -> None:
     """Fig. 5 (right): MLM trained from scratch vs initialised from a CLM, per model size."""
-    curves = _curves(table, "transfer_valid/mlm/tokens")
+    curves = _curves(table, MLM_FROM_CLM_PREFIX)
     sizes = sorted({size_label(PurePath(s).name) for s in curves}, key=parameters)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(sizes), figsize=(2.6 * len(sizes), 2.8), squeeze=False)
@@ -205,19 +298,28 @@ def mask_ratio(table: Table, out: str | Path, provenance: str | None = None) -> 
     sizes = sorted({t["size_label"][0] for t in curves.values()}, key=parameters)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(4 * (len(sizes) + 1), 3.3))
-        cmap = plt.get_cmap("plasma")
         for ax, label in zip(axes, sizes):
-            runs = sorted(((float(PurePath(s).stem.split("_")[1]), t) for s, t in curves.items()
-                           if t["size_label"][0] == label), key=lambda r: r[0])  # fmt: skip
-            for ratio, t in runs:
-                ax.plot(t["x"], t["loss"], lw=1, color=cmap(ratio / 0.7), label=f"{ratio:.0%}")
+            runs = sorted(
+                ((float(PurePath(s).stem.split("_")[1]), t) for s, t in curves.items() if t["size_label"][0] == label),
+                key=lambda r: r[0],
+            )
+            colours = budget_colors(len(runs))  # one distinct colour per ratio
+            for (ratio, t), colour in zip(runs, colours):
+                ax.plot(t["x"], t["loss"], lw=1, color=colour, label=f"{ratio:.0%}")
             finals = [float(t["loss"][-1]) for _, t in runs]
-            ax.set(xlabel="training steps", ylabel="validation loss", title=f"MLM {label}: mask ratio",
-                   ylim=(min(finals) - 0.05, max(finals) + 0.35))  # fmt: skip
+            ax.set(
+                xlabel="training steps",
+                ylabel="validation loss",
+                title=f"MLM {label}: mask ratio",
+                ylim=(min(finals) - 0.05, max(finals) + 0.35),
+            )
             ax.legend(ncol=2, frameon=False)
             axes[-1].plot([r for r, _ in runs], finals, "o-", label=f"MLM {label}")
-        axes[-1].set(xlabel="mask ratio", ylabel="final validation loss", title="Final loss (not comparable across "
-                     "ratios:\nthe task gets harder as more is masked)")  # fmt: skip
+        axes[-1].set(
+            xlabel="mask ratio",
+            ylabel="final validation loss",
+            title="Final loss (not comparable across ratios:\nthe task gets harder as more is masked)",
+        )
         axes[-1].legend(frameon=False)
         fig.tight_layout()
         save(fig, out, provenance)
@@ -233,20 +335,27 @@ def isoloss(fits_parametric: dict, out: str | Path, provenance: str | None = Non
         for ax, objective in zip(axes, ("clm", "mlm")):
             law = fits_parametric[objective]
             loss = predict(law, nn, cc / (6 * nn))
-            levels = np.linspace(loss.min(), np.quantile(loss, 0.98), 15)
+            levels = matplotlib.ticker.MaxNLocator(14).tick_values(loss.min(), np.quantile(loss, 0.98))
             cs = ax.contourf(cc, nn, loss, levels=levels, cmap="viridis_r", extend="max")
-            fig.colorbar(cs, ax=ax, label="predicted loss")
+            fig.colorbar(cs, ax=ax, label="predicted loss", format="%.2f")
             n_opt, _ = compute_optimal(law, c)
-            ax.plot(c, n_opt, color="white", lw=2, label="compute-optimal N")
-            ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="parameters N",
-                   title=f"{OBJ_NAME[objective]}: L = {law['E']:.2f} + {law['A']:.3g}/N^{law['alpha']:.2f} + "
-                         f"{law['B']:.3g}/D^{law['beta']:.2f}")  # fmt: skip
-            ax.legend(frameon=False, labelcolor="white")
+            inside = (n_opt >= n[0]) & (n_opt <= n[-1])  # the frontier where the contours are drawn
+            ax.plot(c[inside], n_opt[inside], color="k", lw=2, label="compute-optimal N")
+            ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="parameters N")
+            ax.set(xlim=(c[0], c[-1]), ylim=(n[0], n[-1]))
+            title = (
+                f"{OBJ_NAME[objective]}: L = {law['E']:.2f} + {law['A']:.3g}/N^{law['alpha']:.2f} + "
+                f"{law['B']:.3g}/D^{law['beta']:.2f}"
+            )
+            if not identified(law):
+                title += "\n(poorly identified: a parameter's interval is as wide as its value; see Table 2)"
+            ax.set_title(title, fontsize=8)
+            ax.legend(loc="lower right", facecolor="white", framealpha=0.9)
         fig.tight_layout()
         save(fig, out, provenance)
 
 
-PAPER_FIGURES = ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss")
+from ..names import PAPER_FIGURES  # noqa: E402
 
 
 def draw_paper_figure(name: str, load_table, fits: dict, out: str | Path, provenance: str | None = None) -> None:

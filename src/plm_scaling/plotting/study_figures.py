@@ -1,4 +1,4 @@
-"""Figures of the study kinds beyond IsoFLOP (drawn from a study's fits.json only): the mask-ratio study."""
+"""Figures of a study beyond its IsoFLOP profiles: every run's curve, and the mask-ratio study."""
 
 from __future__ import annotations
 
@@ -19,13 +19,34 @@ def mask_ratio_study(fit: dict, out: str | Path, provenance: str | None = None) 
         fig, axes = plt.subplots(1, len(fits), figsize=(3.6 * len(fits), 3.2), squeeze=False, sharey=True)
         for ax, f in zip(axes[0], fits):
             r, common, sd = seed_means(list(zip(f["ratios"], f["losses"])))
-            ax.errorbar(r, common, yerr=sd, fmt="o-", ms=3, capsize=2, color="#4C72B0",
-                        label=f"at common ratio {fit['common_mask_ratio']:.2f} (mean ±1 sd over seeds)")  # fmt: skip
-            ax.plot(r, seed_means(list(zip(f["ratios"], f["own_ratio_losses"])))[1], "s--", ms=3, color="0.5",
-                    label="at its own ratio")  # fmt: skip
+            ax.errorbar(
+                r,
+                common,
+                yerr=sd,
+                fmt="o-",
+                ms=3,
+                capsize=2,
+                color="#4C72B0",
+                label=f"at common ratio {fit['common_mask_ratio']:.2f} (mean ±1 sd over seeds)",
+            )
+            ax.plot(
+                r,
+                seed_means(list(zip(f["ratios"], f["own_ratio_losses"])))[1],
+                "s--",
+                ms=3,
+                color="0.5",
+                label="at its own ratio",
+            )
             near = f.get("near_best") or []
-            ax.plot(near, [common[list(r).index(x)] for x in near], "o", ms=8, mfc="none", color="#C44E52",
-                    label="within 2 SE of the best")  # fmt: skip
+            ax.plot(
+                near,
+                [common[list(r).index(x)] for x in near],
+                "o",
+                ms=8,
+                mfc="none",
+                color="#C44E52",
+                label="within 2 SE of the best",
+            )
             ratios = np.array(f["ratios"])
             if f["status"] == "ok":
                 ci = f["ci95"]
@@ -39,5 +60,45 @@ def mask_ratio_study(fit: dict, out: str | Path, provenance: str | None = None) 
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.legend(frameon=False, loc="upper center")
         axes[0][0].set_ylabel("MLM validation loss")
+        fig.tight_layout()
+        save(fig, out, provenance)
+
+
+def _by_budget(table) -> dict[float, list]:
+    """The study's runs (one sub-table each, seeds apart) grouped by the budget they were trained for."""
+    from ..analysis.noise import budget_key
+
+    groups: dict[float, list] = {}
+    for run in table.by_source().values():
+        groups.setdefault(budget_key(float(run["x"][-1]) * 1e9), []).append(run)
+    return dict(sorted(groups.items()))
+
+
+def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
+    """Every run's validation loss against compute, one panel per objective and budget, one colour per size
+    (seeds share it): how each IsoFLOP point was reached, and whether the runs had settled at their end."""
+    objectives = sorted(set(table["objective"]))
+    budgets = {o: _by_budget(table.select(objective=o)) for o in objectives}
+    cols = max(len(b) for b in budgets.values())
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(objectives), cols, figsize=(3.0 * cols, 2.7 * len(objectives)), squeeze=False)
+        for row, o in zip(axes, objectives):
+            for ax, (c, runs) in zip(row, budgets[o].items()):
+                sizes = sorted({float(r["n"][0]) for r in runs})
+                colours = plt.get_cmap("plasma")(np.linspace(0.0, 0.85, len(sizes)))
+                for run in sorted(runs, key=lambda r: (r["n"][0], r["source"][0])):
+                    k = sizes.index(float(run["n"][0]))
+                    label = (
+                        f"N = {run['n'][0]:,.0f}" if run is next(r for r in runs if r["n"][0] == run["n"][0]) else None
+                    )
+                    ax.plot(run["x"] * 1e9, run["loss"], "-", lw=1, color=colours[k], label=label)
+                ax.set(xscale="log", xlabel="compute C (FLOPs)", ylabel=f"{o.upper()} validation loss")
+                ax.set_title(f"{o.upper()}, budget {c:.0e} FLOPs")
+                low = min(float(np.min(r["loss"])) for r in runs)
+                ax.set_ylim(low - 0.02, low + 0.25)  # the end of training, where sizes differ; early loss is off-scale
+                ax.legend(frameon=False, fontsize=6)
+            for ax in row[len(budgets[o]) :]:
+                ax.set_visible(False)
+        fig.suptitle("Validation loss of every run against compute (last point: the whole validation split)")
         fig.tight_layout()
         save(fig, out, provenance)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..analysis.fits import PAPER_EXPONENTS
 from ..analysis.parametric import identified
+from ..analysis.released import PAPER_EXPONENTS
 from ..io import atomic_outputs
 from .figures import OBJ_NAME
 
@@ -19,9 +19,16 @@ def table2(fits: dict, out_csv: str | Path, provenance: str | None = None) -> No
             for key in ("n_opt", "d_opt"):
                 law = fits[method][objective][key]
                 ci = law.get("ci95") or [None, None]
-                rows.append([OBJ_NAME[objective], key.replace("_opt", ""), method, f"{law['exponent']:.3f}",
-                             "" if ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
-                             f"{PAPER_EXPONENTS[objective][key]:.3f}"])  # fmt: skip
+                rows.append(
+                    [
+                        OBJ_NAME[objective],
+                        key.replace("_opt", ""),
+                        method,
+                        f"{law['exponent']:.3f}",
+                        "" if ci[0] is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
+                        f"{PAPER_EXPONENTS[objective][key]:.3f}",
+                    ]
+                )
     variants = _parametric_variants(fits)
     for objective in ("clm", "mlm"):  # the parametric laws' implied exponents: b/(a+b) for N, a/(a+b) for D
         for name, law in variants[objective].items():
@@ -30,8 +37,16 @@ def table2(fits: dict, out_csv: str | Path, provenance: str | None = None) -> No
             a, b = law["alpha"], law["beta"]
             flag = "" if identified(law) else " (poorly identified)"
             for key, value in (("n", b / (a + b)), ("d", a / (a + b))):
-                rows.append([OBJ_NAME[objective], key, f"{name}{flag}", f"{value:.3f}", "",
-                             f"{PAPER_EXPONENTS[objective][key + '_opt']:.3f}"])  # fmt: skip
+                rows.append(
+                    [
+                        OBJ_NAME[objective],
+                        key,
+                        f"{name}{flag}",
+                        f"{value:.3f}",
+                        "",
+                        f"{PAPER_EXPONENTS[objective][key + '_opt']:.3f}",
+                    ]
+                )
     header = ["objective", "quantity", "method", "exponent", "ci95", "paper"]
     csv_path = Path(out_csv)
     md_path = csv_path.with_suffix(".md")
@@ -43,12 +58,23 @@ def table2(fits: dict, out_csv: str | Path, provenance: str | None = None) -> No
 
 def _parametric_variants(fits: dict) -> dict:
     """Both parametric methods on both inputs, per objective (older fits.json files hold only the first)."""
-    return {o: {"parametric (Epoch, final points)": fits["parametric"][o],
-                **({"parametric (Epoch, whole curves)": fits["parametric_curves"][o]} if "parametric_curves" in fits
-                   else {}),
-                **({f"parametric (seed, {k.replace('final', 'final points').replace('curves', 'whole curves')})": v
-                    for k, v in fits.get("parametric_seed", {}).get(o, {}).items()})}
-            for o in ("clm", "mlm")}  # fmt: skip
+    return {
+        o: {
+            "parametric (Epoch, final points)": fits["parametric"][o],
+            **(
+                {"parametric (Epoch, whole curves)": fits["parametric_curves"][o]}
+                if "parametric_curves" in fits
+                else {}
+            ),
+            **(
+                {
+                    f"parametric (seed, {k.replace('final', 'final points').replace('curves', 'whole curves')})": v
+                    for k, v in fits.get("parametric_seed", {}).get(o, {}).items()
+                }
+            ),
+        }
+        for o in ("clm", "mlm")
+    }
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -64,7 +90,14 @@ def _parametric_md(variants: dict) -> list[str]:
             if "error" in law:
                 rows.append([OBJ_NAME[objective], name, *[""] * 5, "", law["error"]])
                 continue
-            rows.append([OBJ_NAME[objective], name, *(f"{law[k]:.4g}" for k in ("E", "A", "B", "alpha", "beta")),
-                         str(law["n_points"]), "yes" if identified(law) else "no"])  # fmt: skip
+            rows.append(
+                [
+                    OBJ_NAME[objective],
+                    name,
+                    *(f"{law[k]:.4g}" for k in ("E", "A", "B", "alpha", "beta")),
+                    str(law["n_points"]),
+                    "yes" if identified(law) else "no",
+                ]
+            )
     header = ["objective", "method", "E", "A", "B", "alpha", "beta", "points", "identified"]
     return ["L(N, D) = E + A/N^alpha + B/D^beta:", "", *_md_table(header, rows)]

@@ -102,8 +102,10 @@ def audit(figure: str | Path) -> tuple[list[str], list[str]]:
     if paper:
         lines += _released_lines(side, runs)
         problems += _released_problems(side)
-        lines.append(f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
-                     f"released logs {side['paper_logs']}")  # fmt: skip
+        lines.append(
+            f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
+            f"released logs {side['paper_logs']}"
+        )
         return lines, problems
     lines.append("      loss plotted: full validation split (evaluate); in brackets: training-time validation windows")
     for r in side["input_runs"]:
@@ -115,8 +117,10 @@ def audit(figure: str | Path) -> tuple[list[str], list[str]]:
         lines.append(f"{head} loss {_fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]  run {run.info.run_id}")
         problems += _input_run_problems(run, r)
     problems += _stale_problems(side)
-    lines.append(f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
-                 f"config {side['config_hash'][:12]}, data {side['data_hash'][:12]}")  # fmt: skip
+    lines.append(
+        f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
+        f"config {side['config_hash'][:12]}, data {side['data_hash'][:12]}"
+    )
     return lines, problems
 
 
@@ -145,9 +149,12 @@ def _released_problems(side: dict) -> list[str]:
 
 
 def _code_problems(side: dict, stages: tuple[str, ...]) -> list[str]:
-    return [f"stale: {stage} code or configuration changed since the figure was made "
-            f"({side['code'][stage]} -> {stage_hash(stage)})" for stage in stages
-            if stage_hash(stage) != side["code"][stage]]  # fmt: skip
+    return [
+        f"stale: {stage} code or configuration changed since the figure was made "
+        f"({side['code'][stage]} -> {stage_hash(stage)})"
+        for stage in stages
+        if stage_hash(stage) != side["code"][stage]
+    ]
 
 
 def _fmt(loss: float | None) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..analysis.logs import Table
+from ..analysis.table import Table
 from ..io import read_json
+from ..names import RUN_SUMMARY
 
 
 def collect(run_dirs: list[str | Path], study: str) -> tuple[Table, list[dict]]:
@@ -25,17 +26,31 @@ def collect(run_dirs: list[str | Path], study: str) -> tuple[Table, list[dict]]:
             # used during training: at CPU scale, IsoFLOP differences (~0.01 nat) are that subset's noise.
             curve[-1] = {**curve[-1], "val_loss": metrics["valid_loss"]}
         for i, point in enumerate(curve):
-            rows.append({"objective": done["objective"], "size_label": f"N{done['n']}", "n": float(done["n"]),
-                         "run": done["sweep_point"], "x_kind": "gigaflos", "x": float(point["flops"]) / 1e9,
-                         "loss": float(point["val_loss"]), "source": str(run_dir / "curve.csv"),
-                         "group": f"study/{study}/{done['objective']}", "metric": "valid_loss", "row": float(i),
-                         "wall_time": 0.0, "duplicate_of": ""})  # fmt: skip
-        runs.append({"run_id": done["run_id"], "sweep_point": done["sweep_point"], "objective": done["objective"],
-                     "n": done["n"], "flops": done["flops"], "tokens": done["tokens"],
-                     "final_val_loss": done["final_val_loss"], "valid_loss": metrics.get("valid_loss"),
-                     "run_dir": str(run_dir),
-                     **{k: metrics[k] for k in ("mask_ratio", "common_mask_ratio", "valid_loss_common")
-                        if k in metrics}})  # fmt: skip
+            rows.append(
+                {
+                    "objective": done["objective"],
+                    "size_label": f"N{done['n']}",
+                    "n": float(done["n"]),
+                    "run": done["sweep_point"],
+                    "x_kind": "gigaflos",
+                    "x": float(point["flops"]) / 1e9,
+                    "loss": float(point["val_loss"]),
+                    "source": str(run_dir / "curve.csv"),
+                    "group": f"study/{study}/{done['objective']}",
+                    "metric": "valid_loss",
+                    "row": float(i),
+                    "wall_time": 0.0,
+                    "duplicate_of": "",
+                }
+            )
+        runs.append(
+            {
+                **{k: done[k] for k in RUN_SUMMARY},
+                "valid_loss": metrics.get("valid_loss"),
+                "run_dir": str(run_dir),
+                **{k: metrics[k] for k in ("mask_ratio", "common_mask_ratio", "valid_loss_common") if k in metrics},
+            }
+        )
     if not rows:
         raise ValueError(f"study {study}: no finished runs to collect")
     return Table.from_rows(rows), runs

@@ -15,6 +15,7 @@ from ..io import atomic_outputs, sha256_file, write_json
 from ..tracking import absolute_uri
 from .collect import collect
 from .lineage import code_revision, log_table_input, sha256_text, stage_hash, start_run
+from .summary import write_fits_table
 
 
 def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int) -> dict:
@@ -31,41 +32,69 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
     except ValueError as err:
         out["isoflop"] = {"error": str(err), **isoflop.profiles(table, f"study-{objective}")}
     try:
-        out["parametric"] = fit_parametric([r["n"] for r in mine], [r["tokens"] for r in mine],
-                                           [r["final_val_loss"] for r in mine], bootstrap=min(bootstrap, 200))  # fmt: skip
+        out["parametric"] = fit_parametric(
+            [r["n"] for r in mine],
+            [r["tokens"] for r in mine],
+            [r["final_val_loss"] for r in mine],
+            bootstrap=min(bootstrap, 200),
+        )
     except ValueError as err:
         out["parametric"] = {"error": str(err)}
     return out
 
 
-def fit_study(study: str, run_dirs: list[str | Path], study_file: str | Path, manifest: str | Path, tracking_uri: str,
-              experiment: str, out_json: str | Path, out_table: str | Path, bootstrap: int = 1000,
-              seed: int = 0) -> dict:  # fmt: skip
+def fit_study(
+    study: str,
+    run_dirs: list[str | Path],
+    study_file: str | Path,
+    manifest: str | Path,
+    tracking_uri: str,
+    experiment: str,
+    out_json: str | Path,
+    out_table: str | Path,
+    out_summary: str | Path,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict:
     import mlflow
 
     tracking_uri = absolute_uri(tracking_uri)  # recorded in fits.json: audit opens it from any folder
     table, runs = collect(run_dirs, study)  # exactly the study's points (a runs folder may hold older ones)
     source_ids = [r["run_id"] for r in runs if r["run_id"]]
-    with start_run(tracking_uri, experiment, "fit", {"stage": "fit", "study": study,
-                                                     "source_run_ids": ",".join(source_ids)}) as run:  # fmt: skip
+    with start_run(
+        tracking_uri, experiment, "fit", {"stage": "fit", "study": study, "source_run_ids": ",".join(source_ids)}
+    ) as run:
         digest = log_table_input(table, f"{study}-loss-table")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fits = {o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed)
-                    for o in sorted(set(table["objective"]))}  # fmt: skip
-        result = {"study": study, "fit_run_id": run.info.run_id, "tracking_uri": tracking_uri,
-                  "experiment": experiment, "input_runs": runs, "table_digest": digest,
-                  "study_file": str(Path(study_file).resolve()), "config_hash": sha256_text(Path(study_file).read_text()),
-                  "data_manifest": str(Path(manifest).resolve()), "data_hash": sha256_file(manifest),
-                  "code": {**code_revision(), "train": stage_hash("train"), "analysis": stage_hash("analysis")},
-                  "warnings": sorted({str(w.message) for w in caught}), "fits": fits}  # fmt: skip
+            fits = {
+                o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed)
+                for o in sorted(set(table["objective"]))
+            }
+        result = {
+            "study": study,
+            "fit_run_id": run.info.run_id,
+            "tracking_uri": tracking_uri,
+            "experiment": experiment,
+            "input_runs": runs,
+            "table_digest": digest,
+            "loss_table": str(Path(out_table).resolve()),
+            "study_file": str(Path(study_file).resolve()),
+            "config_hash": sha256_text(Path(study_file).read_text()),
+            "data_manifest": str(Path(manifest).resolve()),
+            "data_hash": sha256_file(manifest),
+            "code": {**code_revision(), "train": stage_hash("train"), "analysis": stage_hash("analysis")},
+            "warnings": sorted({str(w.message) for w in caught}),
+            "fits": fits,
+        }
         for message in result["warnings"]:  # the log says what the fit left out, as fits.json does
             print(f"warning: {message}", file=sys.stderr)
-        with atomic_outputs(out_json, out_table) as (tmp_json, tmp_table):
+        with atomic_outputs(out_json, out_table, out_summary) as (tmp_json, tmp_table, tmp_summary):
             write_json(tmp_json, result)
             table.write_csv(tmp_table)
-        mlflow.log_artifact(str(out_json))
-        mlflow.log_artifact(str(out_table))
+            write_fits_table(fits, tmp_summary)
+        for path in (out_json, out_table, out_summary):
+            mlflow.log_artifact(str(path))
         for o, f in fits.items():
             for key in ("n_opt", "d_opt"):
                 if key in f["isoflop"]:
@@ -84,4 +113,3 @@ def exponent_table(fits: dict) -> list[list[str]]:
             else:
                 rows.append([o, key, "", iso.get("error", "")])
     return rows
-

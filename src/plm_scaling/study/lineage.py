@@ -8,8 +8,11 @@ from pathlib import Path
 
 from ..paths import PACKAGE, config_root, train_config_dir
 
-STAGES = {"data": ("data", "io.py"), "train": ("model", "training", "io.py", "paths.py"),
-          "analysis": ("analysis", "plotting", "study", "io.py")}  # fmt: skip
+STAGES = {
+    "data": ("data", "io.py"),
+    "train": ("model", "training", "io.py", "paths.py"),
+    "analysis": ("analysis", "plotting", "study", "io.py"),
+}
 # Configuration that decides a stage's output besides its code: the schema's defaults fill every config, and the
 # Hydra groups compose every training run.
 STAGE_CONFIG = {"data": ("schemas",), "train": ("schemas", "train"), "analysis": ("schemas",)}
@@ -40,8 +43,13 @@ def code_revision() -> dict:
     root = PACKAGE.parents[1]
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True)  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return {"revision": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.CalledProcessError):
         return {"revision": "unknown", "dirty": True}
@@ -56,10 +64,18 @@ def start_run(tracking_uri: str, experiment: str, name: str, tags: dict):
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
+    from ..tracking import set_training_kind
+
+    set_training_kind(mlflow.MlflowClient(), mlflow.set_experiment(experiment).experiment_id)
     rev = code_revision()
-    return mlflow.start_run(run_name=name, tags={**{k: str(v) for k, v in tags.items()},
-                                                 "code_revision": rev["revision"], "code_dirty": str(rev["dirty"])})  # fmt: skip
+    return mlflow.start_run(
+        run_name=name,
+        tags={
+            **{k: str(v) for k, v in tags.items()},
+            "code_revision": rev["revision"],
+            "code_dirty": str(rev["dirty"]),
+        },
+    )
 
 
 def log_table_input(table, name: str) -> str:

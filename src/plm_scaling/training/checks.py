@@ -21,8 +21,9 @@ RUN_MARKER = ".plm-run"  # written into every run folder this code makes; only s
 BYTES_PER_PARAM = 16  # fp32 weights, gradients and AdamW's two moments
 
 
-def number(cfg: DictConfig, key: str, low: float = 0.0, integer: bool = False, auto: bool = False,
-           strict: bool = True) -> float | None:  # fmt: skip
+def number(
+    cfg: DictConfig, key: str, low: float = 0.0, integer: bool = False, auto: bool = False, strict: bool = True
+) -> float | None:
     """The value of `key` as a finite number above `low` (at least `low` if not strict); integers if asked;
     None when null, or "auto" where allowed."""
     value = OmegaConf.select(cfg, key)
@@ -53,7 +54,7 @@ def check_numbers(cfg: DictConfig) -> None:
     number(cfg, "optim.lr", auto=True)
     number(cfg, "optim.batch_sequences", low=1, integer=True, auto=True, strict=False)
     number(cfg, "trainer.eval_points", low=1, integer=True, strict=False)
-    number(cfg, "trainer.num_nodes", low=1, integer=True, strict=False)
+    number(cfg, "trainer.lightning.num_nodes", low=1, integer=True, strict=False)
     for key in ("optim.warmup_fraction", "optim.weight_decay", "optim.min_lr_ratio"):
         number(cfg, key, strict=False)
     if not 0 <= cfg.optim.warmup_fraction < 1:
@@ -71,14 +72,18 @@ def check_memory(n_params: int, accelerator: str) -> None:
     """Refuse a model whose weights, gradients and AdamW state alone exceed the device's memory."""
     need, have = BYTES_PER_PARAM * n_params, available_memory(accelerator)
     if need > have:
-        raise ConfigError(f"config key model.target_params: {n_params:,} parameters need at least "
-                          f"{need / 2**30:,.0f} GiB (weights, gradients, AdamW state); the device has "
-                          f"{have / 2**30:,.0f} GiB")  # fmt: skip
+        raise ConfigError(
+            f"config key model.target_params: {n_params:,} parameters need at least "
+            f"{need / 2**30:,.0f} GiB (weights, gradients, AdamW state); the device has "
+            f"{have / 2**30:,.0f} GiB"
+        )
 
 
 def _is_run_dir(run_dir: Path) -> bool:
     """Made by this code: the marker, or (folders from before the marker) both config.yaml and plan.json."""
-    return (run_dir / RUN_MARKER).exists() or ((run_dir / "config.yaml").is_file() and (run_dir / "plan.json").is_file())
+    return (run_dir / RUN_MARKER).exists() or (
+        (run_dir / "config.yaml").is_file() and (run_dir / "plan.json").is_file()
+    )
 
 
 def claim_run_dir(run_dir: Path, config_text: str, restart_if_changed: bool) -> None:
@@ -87,13 +92,16 @@ def claim_run_dir(run_dir: Path, config_text: str, restart_if_changed: bool) -> 
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"config key run.dir: {run_dir} is a file, not a folder")
     if run_dir.is_dir() and any(run_dir.iterdir()) and not _is_run_dir(run_dir):
-        raise ConfigError(f"config key run.dir: {run_dir} is not empty and was not made by `plm-scaling train` "
-                          f"(no {RUN_MARKER}); choose another folder")  # fmt: skip
+        raise ConfigError(
+            f"config key run.dir: {run_dir} is not empty and was not made by `plm-scaling train` "
+            f"(no {RUN_MARKER}); choose another folder"
+        )
     saved = run_dir / "config.yaml"
     if saved.exists() and saved.read_text() != config_text:
         if not restart_if_changed:
-            raise ConfigError(f"run.dir {run_dir}: holds a run with a different config; use another folder or "
-                              "delete it")  # fmt: skip
+            raise ConfigError(
+                f"run.dir {run_dir}: holds a run with a different config; use another folder or delete it"
+            )
         shutil.rmtree(run_dir)  # a run folder (checked above) of an older config of this sweep point
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RUN_MARKER).touch()
@@ -111,9 +119,12 @@ def checkpoint_step(path: Path) -> int:
         text = " ".join(str(err).split())
         if isinstance(err, pickle.UnpicklingError) and "WeightsUnpickler error:" in text:
             detail = text.split("WeightsUnpickler error:")[1].split(" Check the documentation")[0].strip()
-            why = (f"the weights-only loader refused it: {detail}; it is corrupt or holds more than tensors and "
-                   "plain data, and is not loaded further, since that could run code")  # fmt: skip
+            why = (
+                f"the weights-only loader refused it: {detail}; it is corrupt or holds more than tensors and "
+                "plain data, and is not loaded further, since that could run code"
+            )
         else:
             why = text[:120] or type(err).__name__
-    raise ValueError(f"{path}: not a readable training checkpoint ({why}); delete it to restart the run from the "
-                     "beginning")
+    raise ValueError(
+        f"{path}: not a readable training checkpoint ({why}); delete it to restart the run from the beginning"
+    )

@@ -89,8 +89,10 @@ class WindowDataset(Dataset):
 
     def example(self, window: np.ndarray, rng: np.random.Generator) -> dict:
         if self.objective == "clm":
-            return {"inputs": torch.from_numpy(window[:-1].astype(np.int64)),
-                    "targets": torch.from_numpy(window[1:].astype(np.int64))}  # fmt: skip
+            return {
+                "inputs": torch.from_numpy(window[:-1].astype(np.int64)),
+                "targets": torch.from_numpy(window[1:].astype(np.int64)),
+            }
         inputs, targets = mask_tokens(window, rng, self.mask_ratio)
         return {"inputs": torch.from_numpy(inputs), "targets": torch.from_numpy(targets)}
 
@@ -142,9 +144,20 @@ class StepSampler(Sampler[int]):
 
 
 class ShardDataModule(L.LightningDataModule):
-    def __init__(self, manifest: str | Path, context: int, objective: str, mask_ratio: float, seed: int,
-                 batch_size: int, steps_per_epoch: int, valid_windows: int, eval_seed: int = 12345,
-                 global_step=lambda: 0, workers: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        manifest: str | Path,
+        context: int,
+        objective: str,
+        mask_ratio: float,
+        seed: int,
+        batch_size: int,
+        steps_per_epoch: int,
+        valid_windows: int,
+        eval_seed: int = 12345,
+        global_step=lambda: 0,
+        workers: int = 0,
+    ):
         super().__init__()
         self.split_dir = Path(manifest).parent
         self.manifest = read_json(manifest)
@@ -166,12 +179,24 @@ class ShardDataModule(L.LightningDataModule):
         sampler = StepSampler(self.steps_per_epoch, self.batch_size, self.global_step)
         # Workers draw windows and masks ahead of the step (samples depend on their index only, so results do not
         # change); pinned memory lets the copy to a GPU overlap compute.
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.workers,
-                          persistent_workers=self.workers > 0, pin_memory=torch.cuda.is_available())  # fmt: skip
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.workers,
+            persistent_workers=self.workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def val_dataloader(self) -> DataLoader:
-        ds = TiledDataset(self.stream("valid"), self.context, self.objective, self.mask_ratio, self.eval_seed,
-                          limit=self.valid_windows)  # fmt: skip
+        ds = TiledDataset(
+            self.stream("valid"),
+            self.context,
+            self.objective,
+            self.mask_ratio,
+            self.eval_seed,
+            limit=self.valid_windows,
+        )
         return DataLoader(ds, batch_size=self.batch_size)
 
     def eval_dataloader(self, split: str, batch_size: int = 64) -> DataLoader:

@@ -9,6 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 from ..io import atomic_outputs, read_json, write_json
+from ..names import RUN_SUMMARY
 from .data import ShardDataModule
 from .module import PLMModule
 
@@ -27,8 +28,16 @@ COMMON_MASK_RATIO = 0.15  # ESM's (and the paper's default): MLM runs of any rat
 
 def _loss_at_mask_ratio(module: PLMModule, cfg, done: dict, ratio: float) -> float:
     """Validation loss of an MLM run with `ratio` of the residues masked (same windows and mask seed)."""
-    dm = ShardDataModule(cfg.data.manifest, cfg.model.context, "mlm", ratio, cfg.seed, batch_size=64,
-                         steps_per_epoch=1, valid_windows=cfg.data.valid_windows)  # fmt: skip
+    dm = ShardDataModule(
+        cfg.data.manifest,
+        cfg.model.context,
+        "mlm",
+        ratio,
+        cfg.seed,
+        batch_size=64,
+        steps_per_epoch=1,
+        valid_windows=cfg.data.valid_windows,
+    )
     return split_loss(module, dm.eval_dataloader("valid"))["loss"]
 
 
@@ -39,19 +48,36 @@ def evaluate(run_dir: str | Path) -> dict:
     cfg = OmegaConf.load(run_dir / "config.yaml")
     done = read_json(run_dir / "run.json")
     device = "cuda" if torch.cuda.is_available() else "cpu"  # a 100M model on a CPU takes minutes per split
-    module = PLMModule.load_from_checkpoint(run_dir / "final.ckpt", map_location=device, compile=False,
-                                           weights_only=True)  # never unpickle code from a run folder
+    module = PLMModule.load_from_checkpoint(
+        run_dir / "final.ckpt", map_location=device, compile=False, weights_only=True
+    )  # never unpickle code from a run folder
     module.eval()
-    dm = ShardDataModule(cfg.data.manifest, cfg.model.context, done["objective"], cfg.objective.mask_ratio,
-                         cfg.seed, batch_size=64, steps_per_epoch=1, valid_windows=cfg.data.valid_windows)  # fmt: skip
-    metrics = {f"{split}_{k}": v for split in ("valid", "test") for k, v in split_loss(module, dm.eval_dataloader(split)).items()}
+    dm = ShardDataModule(
+        cfg.data.manifest,
+        cfg.model.context,
+        done["objective"],
+        cfg.objective.mask_ratio,
+        cfg.seed,
+        batch_size=64,
+        steps_per_epoch=1,
+        valid_windows=cfg.data.valid_windows,
+    )
+    metrics = {
+        f"{split}_{k}": v
+        for split in ("valid", "test")
+        for k, v in split_loss(module, dm.eval_dataloader(split)).items()
+    }
     if done["objective"] == "mlm":  # every MLM run also at one common masking, so runs of other ratios compare
         metrics |= {"mask_ratio": float(cfg.objective.mask_ratio), "common_mask_ratio": COMMON_MASK_RATIO}
-        metrics["valid_loss_common"] = (metrics["valid_loss"] if cfg.objective.mask_ratio == COMMON_MASK_RATIO
-                                        else _loss_at_mask_ratio(module, cfg, done, COMMON_MASK_RATIO))  # fmt: skip
-    result = {"run_id": done["run_id"], "sweep_point": done["sweep_point"], "objective": done["objective"],
-              "n": done["n"], "flops": done["flops"], "tokens": done["tokens"],
-              "final_val_loss": done["final_val_loss"], **metrics}  # fmt: skip
+        metrics["valid_loss_common"] = (
+            metrics["valid_loss"]
+            if cfg.objective.mask_ratio == COMMON_MASK_RATIO
+            else _loss_at_mask_ratio(module, cfg, done, COMMON_MASK_RATIO)
+        )
+    result = {
+        **{k: done[k] for k in RUN_SUMMARY},
+        **metrics,
+    }
     with atomic_outputs(run_dir / "metrics.json") as (tmp,):
         write_json(tmp, result)
     if done["run_id"] and cfg.logger.tracking_uri:

@@ -57,8 +57,10 @@ def validation_schedule(steps: float, eval_points: int) -> tuple[int, int] | Non
     small budgets by up to 94%; instead the number of validations starts at eval_points and grows (up to one per
     step) until a schedule meets the budget within tolerance; fewer than eval_points only when the run is too
     short for that many."""
-    candidates = [*range(eval_points, max(2 * eval_points, int(steps) + 1) + 1),  # more validations, if need be
-                  *range(min(eval_points - 1, int(steps)), 0, -1)]  # fmt: skip
+    candidates = [
+        *range(eval_points, max(2 * eval_points, int(steps) + 1) + 1),  # more validations, if need be
+        *range(min(eval_points - 1, int(steps)), 0, -1),
+    ]
     for evals in candidates:
         per = max(1, round(steps / evals))
         if abs(evals * per / steps - 1) <= BUDGET_TOLERANCE:
