@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup system reproduce experiments test bench lock clean-results mlflow-server
+.PHONY: setup system reproduce experiments test test-fast lint bench lock clean-results mlflow-server mlflow-ui
 
 setup: system $(STAMP)
 
@@ -34,6 +34,22 @@ experiments: setup
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# The fast tier (< 3 min): everything but the tests marked slow (whole workflows, real MMseqs2 on the embedded data,
+# trainings beyond a few seconds).
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not slow"
+
+# The style checks the tests also run: ruff, snakefmt, Snakemake's linter.
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks && $(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile rules
+	-$(VENV)/bin/snakemake --lint --config paper_logs=null
+
+# The MLflow UI on the workflow's store (config key mlflow.tracking_uri), http://127.0.0.1:5000.
+MLFLOW_DB ?= results/mlflow.db
+mlflow-ui: setup
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port 5000
 
 # A shared tracking server (envs/mlflow-server.sh documents MLFLOW_BACKEND, MLFLOW_HOST, MLFLOW_PORT, ...).
 mlflow-server: setup

@@ -200,7 +200,8 @@ ANALYSIS_CASES = {
     ),
     "parametric_short_row": (
         lambda t: [
-            "fit", "parametric",
+            "fit",
+            "parametric",
             _write(t / "p.csv", "N,D,L\n1e6,1e9\n"),
             "--n-col",
             "N",
@@ -213,7 +214,8 @@ ANALYSIS_CASES = {
     ),
     "parametric_p0": (
         lambda t: [
-            "fit", "parametric",
+            "fit",
+            "parametric",
             _write(t / "p.csv", "N,D,L\n1e6,1e9,2\n"),
             "--n-col",
             "N",
@@ -245,7 +247,8 @@ def test_bad_analysis_input_is_one_line(case, tmp_path, capsys):
 def test_unidentifiable_law_is_printed_with_a_warning(tmp_path):
     rows = "N,D,L\n" + "1e6,1e9,2.5\n" * 6
     proc = run_cli(
-        "fit", "parametric",
+        "fit",
+        "parametric",
         _write(tmp_path / "six.csv", rows),
         "--n-col",
         "N",

@@ -11,6 +11,8 @@ from .conftest import PAPER_LOGS, copy_workflow, run_cli, run_snakemake
 
 FIGURES = ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss")
 
+pytestmark = pytest.mark.slow  # the whole paper stage through Snakemake on the released logs
+
 
 @pytest.fixture(scope="module")
 def paper(tmp_path_factory):
@@ -41,7 +43,8 @@ def test_every_released_curve_is_a_run_and_unchanged_ones_are_not_logged_twice(p
     table = (paper / "released" / tags["source"]).read_text().splitlines()
     assert len(history) == len(table) - 1  # one metric point per data row, step = gigaflos
     again = run_cli(
-        "paper", "track",
+        "paper",
+        "track",
         paper / "released",
         paper / "results" / "paper" / "loss_table.csv",
         paper / "again.json",

@@ -3,6 +3,7 @@
 import subprocess
 
 import numpy as np
+import pytest
 
 from plm_scaling.data import vocab
 from plm_scaling.data.fasta import read_fasta
@@ -13,6 +14,7 @@ from plm_scaling.io import sha256_file
 from .conftest import EMBEDDED_FASTA
 
 
+@pytest.mark.slow
 def test_manifest_counts_add_up(embedded_split):
     root, m = embedded_split
     s = m["splits"]
@@ -30,6 +32,7 @@ def test_manifest_counts_add_up(embedded_split):
         assert 0.03 < s[name]["clusters"] / m["clusters_total"] < 0.07
 
 
+@pytest.mark.slow
 def test_manifest_records_input_parameters_vocabulary_and_tools(embedded_split):
     _, m = embedded_split
     assert m["input_sha256"] == sha256_file(EMBEDDED_FASTA)
@@ -47,6 +50,7 @@ def test_manifest_records_input_parameters_vocabulary_and_tools(embedded_split):
     assert m["tools"]["mmseqs2"] and m["tools"]["numpy"] == np.__version__
 
 
+@pytest.mark.slow
 def test_shards_hold_the_original_sequences(embedded_split):
     root, _ = embedded_split
     original = {}
@@ -74,6 +78,7 @@ def _write_split_fasta(root, names, path):
                 fh.write(f">{ids[i]}\n{vocab.decode(shard[i])}\n")
 
 
+@pytest.mark.slow
 def test_no_heldout_sequence_has_a_train_partner_above_threshold(embedded_split, tmp_path):
     """An independent MMseqs2 search from the final shards: held-out (valid+test) against train."""
     root, m = embedded_split
@@ -128,6 +133,7 @@ def test_cluster_assignment_is_seeded_and_whole():
     assert abs(share[1] - 0.1) < 0.03 and abs(share[2] - 0.1) < 0.03
 
 
+@pytest.mark.slow
 def test_framed_stream_windows_equal_the_materialised_stream(embedded_split):
     """Training windows are cut from the memory-mapped shard on demand; every cut must equal the same slice of the
     whole stream built the plain way (<cls> seq <eos> for each record, back to back), windows across records,

@@ -16,6 +16,8 @@ from mlflow import MlflowClient
 
 from .conftest import REPO, copy_workflow, mlflow_server, run_cli, run_snakemake, slurm_available, slurm_cluster
 
+pytestmark = pytest.mark.slow  # the whole smoke study through Snakemake (and SLURM where available)
+
 
 def snakemake(wf, *args):
     return run_snakemake(wf, wf, wf / "test_config.yaml", *args)

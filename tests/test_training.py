@@ -43,6 +43,7 @@ def test_tiny_clm_run_logs_a_curve_and_finishes(small_manifest, tmp_path):
     assert metrics["valid_targets"] > 1000
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tmp_path):
     extra = ["budget.flops=8e9"]
     whole = tmp_path / "whole"
@@ -120,6 +121,7 @@ def test_divergence_stops_with_a_clear_message(small_manifest, tmp_path):
     assert "diverged" in proc.stderr and not (tmp_path / "r" / "run.json").exists()
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(small_manifest, tmp_path):
     proc = run_cli(
         "train", *tiny_overrides(small_manifest, tmp_path / "ddp", "trainer=ddp_cpu", "data.valid_windows=8")
@@ -163,6 +165,7 @@ def test_long_runs_take_larger_batches_but_keep_min_steps():
     assert recipe.batch_sequences(1e8, 1e12, 1024) == recipe.batch_sequences(1e8)  # already above the long-run batch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer", [["trainer.compile=true"], pytest.param(["trainer=gpu"], marks=pytest.mark.gpu)])
 def test_compiled_run_evaluates_and_resumes(small_manifest, tmp_path, trainer):
     """torch.compile (as trainer=gpu uses it) must leave checkpoints that evaluate and resume load strictly; on a

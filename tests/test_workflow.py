@@ -24,6 +24,7 @@ def make_config(workdir: Path, **overrides) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
+@pytest.mark.slow
 def test_data_stage_runs_and_is_complete(tmp_path):
     make_config(tmp_path)
     dry = snakemake(tmp_path, "-n")
@@ -64,6 +65,7 @@ def test_schema_fills_defaults(tmp_path):
     assert "--identity 0.5 --coverage 0.8" in proc.stdout and "--max-length 65535" in proc.stdout
 
 
+@pytest.mark.slow
 def test_bad_fasta_fails_the_rule_without_outputs(tmp_path):
     bad = tmp_path / "bad.fa"
     bad.write_text(">a\nMK1V\n")
@@ -79,6 +81,7 @@ def test_bad_fasta_fails_the_rule_without_outputs(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
     from mlflow import MlflowClient
 

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 from isal import isal_zlib as zlib
 
+from .fasta_errors import WHITESPACE as _WS
+from .fasta_errors import FastaError, header_positions, raise_at, raise_bad_character, raise_record
 from .vocab import BYTE_TO_TOKEN, INVALID
 
 BLOCK_BYTES = 4 << 20
-_WS = b" \t\r\n\v\f"
 _STAR = 254  # token code of '*' while parsing: kept only as a record's last residue, then dropped
 _TABLE = bytearray(BYTE_TO_TOKEN.tobytes())
 _TABLE[ord("*")] = _STAR
@@ -34,10 +35,6 @@ _TABLE = bytes(_TABLE)
 # Splits "\n" + block into [text before the first header, id1, body1, id2, body2, ...] in one pass; the literal
 # prefix "\n>" lets the regex engine jump between headers with a fast substring search.
 _RECORD_RE = re.compile(rb"\n>([^ \t\r\n\v\f]*)[^\n]*")
-
-
-class FastaError(ValueError):
-    """Malformed FASTA input. The message is one line naming the file, and the record and line where known."""
 
 
 @dataclass
@@ -197,10 +194,10 @@ def _normalised_start(path: Path, chunk: bytes) -> bytes:
 def _parse_block(block: _Block) -> Batch:
     text = b"\n" + block.text  # every header now follows a newline, so one literal-prefix regex finds them all
     if b"\x00" in text:  # NUL separates records below, so it may not come from the input
-        _raise_at(block, text.index(b"\x00") - 1, "a NUL byte (\\x00): not FASTA text")
+        raise_at(block, text.index(b"\x00") - 1, "a NUL byte (\\x00): not FASTA text")
     parts = _RECORD_RE.split(text)
     if parts[0].strip():
-        _raise_at(block, len(block.text) - len(block.text.lstrip()), "text before the first '>' header")
+        raise_at(block, len(block.text) - len(block.text.lstrip()), "text before the first '>' header")
     ids = parts[1::2]
     # NUL before every record, then whitespace out: the NUL positions give the record offsets directly.
     body = (b"\x00" + b"\x00".join(parts[2::2])).translate(None, _WS)
@@ -219,51 +216,12 @@ def _parse_block(block: _Block) -> Batch:
     for k in np.flatnonzero(lengths == 0)[:1].tolist() + [k for k, i in enumerate(ids) if not i][:1]:
         problem = "an empty identifier" if not ids[k] else "no residues"
         ident = ids[k].decode("latin-1")
-        _raise_record(block, k, lambda number, ident=ident, problem=problem: f"record {number} ({ident}) has {problem}")
+        raise_record(block, k, lambda number, ident=ident, problem=problem: f"record {number} ({ident}) has {problem}")
     bad = np.flatnonzero((tokens == INVALID) | (tokens == _STAR))
     if bad.size:
         k = int(np.searchsorted(offsets, bad[0], side="right") - 1)
-        _raise_bad_character(block, k, ids[k].decode("latin-1"))
+        raise_bad_character(block, k, ids[k].decode("latin-1"))
     return Batch([i.decode("latin-1") for i in ids], offsets, tokens)
-
-
-# Error paths: slow is fine here, they run once.
-
-
-def _header_positions(block: _Block) -> list[int]:
-    return [m.start() for m in re.finditer(rb"(?m)^>", block.text)]
-
-
-def _raise_at(block: _Block, pos: int, problem: str) -> None:
-    line = block.origin()[0] + block.text.count(b"\n", 0, pos)
-    raise FastaError(f"{block.path}: line {line}: {problem}")
-
-
-def _raise_record(block: _Block, k: int, problem) -> None:
-    """`problem(number)` says what is wrong with record k, given its number in the file. (Not str.format: an
-    identifier may hold braces.)"""
-    _raise_at(block, _header_positions(block)[k], problem(block.origin()[1] + k + 1))
-
-
-def _raise_bad_character(block: _Block, k: int, ident: str) -> None:
-    """Line and column of the first non-residue character of record k (a terminal '*' is allowed)."""
-    starts = _header_positions(block) + [len(block.text)]
-    record = block.text[starts[k] : starts[k + 1]]
-    first_line, record_base = block.origin()
-    header_line = first_line + block.text.count(b"\n", 0, starts[k])
-    rows = record.split(b"\n")[1:]
-    last = max((i for i, r in enumerate(rows) if r.strip()), default=-1)
-    for i, raw in enumerate(rows):
-        row = raw.rstrip(_WS)
-        if i == last and row.endswith(b"*"):
-            row = row[:-1]
-        for col, byte in enumerate(row, start=1):
-            if byte not in _WS and BYTE_TO_TOKEN[byte] == INVALID:
-                raise FastaError(
-                    f"{block.path}: line {header_line + 1 + i}, column {col}: character {chr(byte)!r} in record "
-                    f"{record_base + k + 1} ({ident}) is not a protein residue"
-                )
-    raise FastaError(f"{block.path}: line {header_line}: record {record_base + k + 1} ({ident}) is malformed")
 
 
 # ----------------------------------------------------------------------------------------------------- reading
@@ -310,7 +268,7 @@ def _check_unique(path: Path, hashes: np.ndarray, block_bytes: int) -> None:
         for k, ident in enumerate(batch.ids):
             if hash(ident) not in dup_hashes:
                 continue
-            starts = starts or _header_positions(block)
+            starts = starts or header_positions(block)
             line = block.origin()[0] + block.text.count(b"\n", 0, starts[k])
             if ident in seen:
                 raise FastaError(

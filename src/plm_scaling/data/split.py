@@ -122,6 +122,29 @@ def _ids_of_rows(ids_path: Path, split: np.ndarray, code: int):
                 yield line[:-1]
 
 
+def _manifest(dataset: str, per_split: dict, rep: np.ndarray, repair: dict, clean: dict, parameters: dict) -> dict:
+    """What a split dataset is and how it was made: counts, clusters, leakage repair, input, parameters, tools."""
+    return {
+        "dataset": dataset,
+        "splits": per_split,
+        "clusters_total": int(np.unique(rep).size),
+        "leakage_repair": repair,
+        "vocabulary": list(TOKENS),
+        "token_dtype": "uint8",
+        "input": clean["input"],
+        "input_sha256": clean["input_sha256"],
+        "clean": {k: v for k, v in clean.items() if k not in ("input", "input_sha256")},
+        "parameters": parameters,
+        "tools": {
+            "mmseqs2": mmseqs.version(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "plm_scaling": __version__,
+        },
+        "command": " ".join(sys.argv),
+    }
+
+
 def make_splits(
     clean_dir: str | Path,
     out_dir: str | Path,
@@ -154,34 +177,12 @@ def make_splits(
         split, moved = remove_leakage(source, rep, first, {**sim, "sensitivity": sensitivity}, threads)
         per_split = write_split_shards(source, clean_dir / "all.ids.txt", split, rep, temps)
         _check_heldout(clean_dir, per_split, valid, test)
-        manifest = {
-            "dataset": dataset,
-            "splits": per_split,
-            "clusters_total": int(np.unique(rep).size),
-            "leakage_repair": {
-                "clusters_moved_to_train_per_round": moved,
-                "sequences_moved_to_train": int(((first != 0) & (split == 0)).sum()),
-            },
-            "vocabulary": list(TOKENS),
-            "token_dtype": "uint8",
-            "input": clean_info["input"],
-            "input_sha256": clean_info["input_sha256"],
-            "clean": {k: v for k, v in clean_info.items() if k not in ("input", "input_sha256")},
-            "parameters": {
-                **sim,
-                "cluster_mode": cluster_mode,
-                "search_sensitivity": sensitivity,
-                "valid_fraction": valid,
-                "test_fraction": test,
-                "seed": seed,
-            },
-            "tools": {
-                "mmseqs2": mmseqs.version(),
-                "python": platform.python_version(),
-                "numpy": np.__version__,
-                "plm_scaling": __version__,
-            },
-            "command": " ".join(sys.argv),
+        repair = {
+            "clusters_moved_to_train_per_round": moved,
+            "sequences_moved_to_train": int(((first != 0) & (split == 0)).sum()),
         }
+        parameters = {**sim, "cluster_mode": cluster_mode, "search_sensitivity": sensitivity}
+        parameters |= {"valid_fraction": valid, "test_fraction": test, "seed": seed}
+        manifest = _manifest(dataset, per_split, rep, repair, clean_info, parameters)
         write_json(temps[-1], manifest)
     return manifest

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.ticker
 import numpy as np
 
-from .figures import STYLE, plt, save, seed_means
+from .style import STYLE, plt, save, seed_means
 
 
 def mask_ratio_study(fit: dict, out: str | Path, provenance: str | None = None) -> None:
@@ -74,9 +74,16 @@ def _by_budget(table) -> dict[float, list]:
     return dict(sorted(groups.items()))
 
 
+def _mask_suffix(point: str) -> str:
+    """', mask 0.3' for a sweep point of a mask-ratio grid (study.sweeps.point_id: ..._m0.3_s0), else ''."""
+    part = next((p for p in point.split("_") if p.startswith("m") and p[1:2].isdigit()), None)
+    return f", mask {part[1:]}" if part else ""
+
+
 def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
     """Every run's validation loss against compute, one panel per objective and budget, one colour per size
-    (seeds share it): how each IsoFLOP point was reached, and whether the runs had settled at their end."""
+    (seeds share it; other mask ratios dashed): how each IsoFLOP point was reached, and whether the runs had settled
+    at their end. The dot is the end point on the whole validation split, the value the IsoFLOP profiles use."""
     objectives = sorted(set(table["objective"]))
     budgets = {o: _by_budget(table.select(objective=o)) for o in objectives}
     cols = max(len(b) for b in budgets.values())
@@ -86,17 +93,20 @@ def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
             for ax, (c, runs) in zip(row, budgets[o].items()):
                 sizes = sorted({float(r["n"][0]) for r in runs})
                 colours = plt.get_cmap("plasma")(np.linspace(0.0, 0.85, len(sizes)))
-                for run in sorted(runs, key=lambda r: (r["n"][0], r["source"][0])):
-                    k = sizes.index(float(run["n"][0]))
-                    label = (
-                        f"N = {run['n'][0]:,.0f}" if run is next(r for r in runs if r["n"][0] == run["n"][0]) else None
-                    )
-                    ax.plot(run["x"] * 1e9, run["loss"], "-", lw=1, color=colours[k], label=label)
+                for run in sorted(runs, key=lambda r: (r["n"][0], r["run"][0])):
+                    colour = colours[sizes.index(float(run["n"][0]))]
+                    mask = _mask_suffix(run["run"][0])  # a mask-ratio study's other ratios: dashed, labelled
+                    label = f"N = {run['n'][0]:,.0f}{mask}"
+                    ax.plot(run["x"] * 1e9, run["loss"], "--" if mask else "-", lw=1, color=colour, label=label)
+                    ax.plot(run["x"][-1] * 1e9, run["loss"][-1], "o", ms=3, color=colour)  # the whole split
                 ax.set(xscale="log", xlabel="compute C (FLOPs)", ylabel=f"{o.upper()} validation loss")
                 ax.set_title(f"{o.upper()}, budget {c:.0e} FLOPs")
                 low = min(float(np.min(r["loss"])) for r in runs)
                 ax.set_ylim(low - 0.02, low + 0.25)  # the end of training, where sizes differ; early loss is off-scale
-                ax.legend(frameon=False, fontsize=6)
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+                handles, labels = ax.get_legend_handles_labels()
+                unique = dict(zip(labels, handles))  # seeds of one size share one entry
+                ax.legend(unique.values(), unique.keys(), frameon=False, fontsize=6)
             for ax in row[len(budgets[o]) :]:
                 ax.set_visible(False)
         fig.suptitle("Validation loss of every run against compute (last point: the whole validation split)")

@@ -9,7 +9,8 @@ from pathlib import Path
 from ..io import atomic_outputs, read_json, sha256_file, write_json
 from ..names import SIDECAR
 from ..names import STUDY_FIGURES as FIGURES
-from ..plotting import figures, study_figures
+from ..plotting import study_figures
+from ..plotting.isoflop import isoflop
 from .lineage import start_run
 
 
@@ -66,7 +67,7 @@ def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
         }
         text = json.dumps(provenance, sort_keys=True)
         if name == "isoflop":
-            figures.isoflop(
+            isoflop(
                 {o: f["isoflop"] for o, f in fits["fits"].items()},
                 out_png,
                 provenance=text,

@@ -148,7 +148,7 @@ def paper_provenance(name: str, out: str | Path, fits: dict, producing_run_id: s
 
 def paper_output(name: str, table_csv: str | Path, fits_json: str | Path, out: str | Path) -> dict:
     """Draw one paper figure (or Table 2) inside an MLflow run, with its provenance inside and in a sidecar."""
-    from ..plotting import figures
+    from ..plotting import paper_figures
     from ..plotting.table2 import table2
     from .figure import record
 
@@ -168,7 +168,7 @@ def paper_output(name: str, table_csv: str | Path, fits_json: str | Path, out: s
         if name == "table2":
             table2(fits, out, provenance=text)
             return record([Path(out), Path(out).with_suffix(".md")], provenance)
-        figures.draw_paper_figure(name, lambda: Table.read_csv(table_csv), fits, out, provenance=text)
+        paper_figures.draw_paper_figure(name, lambda: Table.read_csv(table_csv), fits, out, provenance=text)
         return record([Path(out), Path(out).with_suffix(".svg")], provenance)
 
 
@@ -184,6 +184,6 @@ def draw(name: str, table: str | Path, fits_json: str | Path, out: str | Path) -
         table2(fits, out)
     else:
         from ..analysis.logs import read_table
-        from ..plotting import figures
+        from ..plotting import paper_figures
 
-        figures.draw_paper_figure(name, lambda: read_table(table), fits, out)
+        paper_figures.draw_paper_figure(name, lambda: read_table(table), fits, out)

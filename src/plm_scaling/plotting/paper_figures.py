@@ -1,56 +1,22 @@
-"""The paper's figures, drawn from the tidy loss table and the fits only. Each is written as PNG and SVG."""
+"""The paper's figures other than IsoFLOP (plotting/isoflop.py), drawn from the authors' released logs (the tidy
+table) and the paper fits only. Each is written as PNG and SVG."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path, PurePath
 
-import matplotlib
+import matplotlib.ticker
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..analysis.curves import running_mean  # noqa: E402
-from ..analysis.isoflop import local_parabola  # noqa: E402
-from ..analysis.logs import size_label  # noqa: E402
-from ..analysis.parametric import compute_optimal, identified, predict  # noqa: E402
-from ..analysis.released import (  # noqa: E402  # noqa: E402
-    MLM_FROM_CLM_PREFIX,
-    PAPER_EXPONENTS,
-    REPEATED_DATA_PREFIX,
-    REPEATED_FOLDER_PREFIX,
-    with_prefix,
-)
-from ..analysis.table import Table  # noqa: E402
-from ..analysis.transfer import is_transfer, parameters  # noqa: E402
-from ..io import atomic_outputs  # noqa: E402
-
-STYLE = {
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 7,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "figure.dpi": 120,
-}
-OBJ_NAME = {"clm": "CLM", "mlm": "MLM"}
-
-
-def save(fig, out_png: str | Path, provenance: str | None = None) -> None:
-    """PNG at `out_png` and SVG beside it, both written atomically. `provenance` (a JSON text) goes inside both
-    files: a PNG text chunk "Provenance" and the SVG's Dublin Core description."""
-    png = Path(out_png)
-    png_meta = {"Software": "plm-scaling", **({"Provenance": provenance} if provenance else {})}
-    svg_meta = {"Creator": "plm-scaling", **({"Description": provenance} if provenance else {})}
-    with atomic_outputs(png, png.with_suffix(".svg")) as (tmp_png, tmp_svg):
-        fig.savefig(tmp_png, format="png", dpi=150, bbox_inches="tight", metadata=png_meta)
-        fig.savefig(tmp_svg, format="svg", bbox_inches="tight", metadata=svg_meta)
-    plt.close(fig)
+from ..analysis.curves import running_mean
+from ..analysis.logs import size_label
+from ..analysis.parametric import compute_optimal, identified, predict
+from ..analysis.released import MLM_FROM_CLM_PREFIX, REPEATED_DATA_PREFIX, REPEATED_FOLDER_PREFIX, with_prefix
+from ..analysis.table import Table
+from ..analysis.transfer import is_transfer, parameters
+from ..names import PAPER_FIGURES
+from .isoflop import isoflop
+from .style import OBJ_NAME, STYLE, budget_colors, plt, save
 
 
 def _curves(table: Table, group_prefix: str, dedupe: bool = True) -> dict[str, Table]:
@@ -91,150 +57,6 @@ def repeated_data(table: Table, out: str | Path, provenance: str | None = None) 
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.16))
         fig.suptitle("Repeated UR50/S data overfits; diverse UniMeta200B keeps improving", y=1.03)
-        save(fig, out, provenance)
-
-
-def _dropped_note(ax, dropped: list[dict] | None) -> None:
-    """Under the profiles: the budgets the fit left out, with the number of sizes that reached each."""
-    if dropped:
-        d0, note = dropped[0], ", ".join(f"{d['c']:.0e} ({d['sizes']})" for d in dropped)
-        ax.text(
-            0.0,
-            -0.32,
-            textwrap.fill(
-                f"Budgets left out, fewer than {d0['min_sizes']} sizes ended within "
-                f"{d0['rel_tol']:.0%} of them (sizes): {note}",
-                80,
-            ),
-            fontsize=6.5,
-            va="top",
-            color="0.3",
-            transform=ax.transAxes,
-        )
-
-
-def seed_means(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(N, mean loss, seed standard deviation or 0) per size: runs of one size that differ only in seed."""
-    sizes = sorted({n for n, _ in points})
-    losses = [np.array([loss for n, loss in points if n == size]) for size in sizes]
-    return (
-        np.array(sizes),
-        np.array([v.mean() for v in losses]),
-        np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in losses]),
-    )
-
-
-def budget_colors(count: int) -> list:
-    """Distinct colours for up to 10 budgets (tab10, in order), a sequential map beyond."""
-    if count <= 10:
-        return [plt.get_cmap("tab10")(i) for i in range(count)]
-    return [plt.get_cmap("viridis")(i / (count - 1)) for i in range(count)]
-
-
-def _draw_parabola(ax, points: list[dict], color) -> None:
-    """The parabola the analysis fitted (isoflop.local_parabola) over the sizes it used: the ★ is its vertex."""
-    log_n = np.log([p["n"] for p in points])
-    (a, b, c), (lo, hi) = local_parabola(log_n, np.array([p["loss"] for p in points]))
-    x = np.linspace(lo, hi, 60)
-    ax.plot(np.exp(x), a * x * x + b * x + c, "-", lw=0.9, color=color)
-
-
-def _noise_note(ax, noise: dict | None) -> None:
-    """Under the profiles: the pooled seed spread and how many adjacent-size differences it swallows."""
-    if not noise or noise.get("pooled_sd") is None:
-        return
-    ax.text(
-        0.0,
-        -0.22,
-        f"error bars: ±1 sd over seeds; pooled seed sd {noise['pooled_sd']:.4f} nats "
-        f"({noise['dof']} dof); {noise['below_noise']} of {noise['compared']} adjacent-size "
-        f"differences below {noise['z']:.0f} standard errors",
-        fontsize=6.5,
-        va="top",
-        color="0.3",
-        transform=ax.transAxes,
-    )
-
-
-def isoflop(
-    fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True, noise: dict | None = None
-) -> None:
-    """Fig. 2: IsoFLOP profiles per budget (left), N_opt(C) and D_opt(C) with fit and bootstrap band. An objective
-    whose fit failed (e.g. every minimum at an edge) shows its profiles and the reason instead of a law. Sizes
-    trained with several seeds show their mean and ±1 sd; `noise` (per objective, fits.json) adds the seed note."""
-    objectives = [o for o in ("clm", "mlm") if o in fits_interp]
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(objectives), 3, figsize=(12, 3.5 * len(objectives)), squeeze=False)
-        for row, objective in zip(axes, objectives):
-            res = fits_interp[objective]
-            budgets = sorted({p["c"] for p in res["points"]})
-            colors = dict(zip(budgets, budget_colors(len(budgets))))
-            for c in budgets:
-                n, loss, sd = seed_means([(p["n"], p["loss"]) for p in res["points"] if p["c"] == c])
-                row[0].errorbar(n, loss, yerr=sd, fmt="o", ms=3, capsize=2, color=colors[c], label=f"{c:.0e}")
-            for b in res["budgets"]:
-                if b["status"] == "ok":
-                    _draw_parabola(row[0], [p for p in res["points"] if p["c"] == b["c"]], colors[b["c"]])
-                    row[0].plot(b["n_opt"], b["loss"], "*", ms=11, color=colors[b["c"]], mec="k", mew=0.5)
-                else:
-                    best = min((p for p in res["points"] if p["c"] == b["c"]), key=lambda p: p["loss"])
-                    row[0].plot(best["n"], best["loss"], "x", ms=8, color="red")
-            marks = "★ optimum" + (", × rejected" if any(b["status"] != "ok" for b in res["budgets"]) else "")
-            row[0].set(
-                xscale="log",
-                xlabel="non-embedding parameters N",
-                ylabel="validation loss",
-                title=f"{OBJ_NAME[objective]} IsoFLOP profiles ({marks})",
-            )
-            _dropped_note(row[0], res.get("dropped"))
-            _noise_note(row[0], (noise or {}).get(objective))
-            row[0].legend(title="FLOPs", ncol=2, frameon=False)
-            row[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            if "n_opt" not in res:
-                for ax in row[1:]:
-                    ax.axis("off")
-                reason = textwrap.fill(res.get("error", ""), 60)
-                row[1].text(
-                    0.0, 0.5, f"No power law fitted:\n{reason}", fontsize=8, va="center", transform=row[1].transAxes
-                )
-                continue
-            ok = [b for b in res["budgets"] if b["status"] == "ok"]
-            c_ok = np.array([b["c"] for b in ok])
-            grid = np.logspace(np.log10(c_ok.min()) - 0.3, np.log10(c_ok.max()) + 0.5, 100)
-            for ax, key, label in ((row[1], "n_opt", "N_opt"), (row[2], "d_opt", "D_opt")):
-                law = res[key]
-                samples = np.array(law.get("samples") or [[law["coef"], law["exponent"]]])
-                band = samples[:, :1] * grid[None, :] ** samples[:, 1:]
-                lo, hi = np.percentile(band, [2.5, 97.5], axis=0)
-                ax.fill_between(grid, lo, hi, color="#4C72B0", alpha=0.2, lw=0, label="95% bootstrap band")
-                ci = law["ci95"]
-                ax.plot(
-                    grid,
-                    law["coef"] * grid ** law["exponent"],
-                    color="#4C72B0",
-                    label=f"{label} ∝ C^{law['exponent']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]",
-                )
-                ax.plot(c_ok, [b[key] for b in ok], "o", color="k", ms=4, label="IsoFLOP optima")
-                if paper:
-                    ref = PAPER_EXPONENTS[objective][key]
-                    anchor = law["coef"] * c_ok[0] ** law["exponent"]
-                    ax.plot(
-                        grid,
-                        anchor * (grid / c_ok[0]) ** ref,
-                        "--",
-                        color="#C44E52",
-                        lw=1,
-                        label=f"paper exponent {ref}",
-                    )
-                ax.set(
-                    xscale="log",
-                    yscale="log",
-                    xlabel="compute C (FLOPs)",
-                    ylabel=label,
-                    title=f"{OBJ_NAME[objective]} {label}(C)",
-                )
-                ax.legend(frameon=False)
-        fig.tight_layout()
         save(fig, out, provenance)
 
 
@@ -353,9 +175,6 @@ def isoloss(fits_parametric: dict, out: str | Path, provenance: str | None = Non
             ax.legend(loc="lower right", facecolor="white", framealpha=0.9)
         fig.tight_layout()
         save(fig, out, provenance)
-
-
-from ..names import PAPER_FIGURES  # noqa: E402
 
 
 def draw_paper_figure(name: str, load_table, fits: dict, out: str | Path, provenance: str | None = None) -> None:
