@@ -49,6 +49,7 @@ lint: setup
 # The MLflow UI on the workflow's store (config key mlflow.tracking_uri), http://127.0.0.1:5000.
 MLFLOW_DB ?= results/mlflow.db
 mlflow-ui: setup
+	@echo "open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning (the Model training view)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port 5000
 
 # A shared tracking server (envs/mlflow-server.sh documents MLFLOW_BACKEND, MLFLOW_HOST, MLFLOW_PORT, ...).

@@ -129,6 +129,7 @@ def test_unreadable_or_crafted_checkpoint_is_refused_in_one_line(case, finished_
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_any_training_failure_marks_the_mlflow_run_failed(small_manifest, tmp_path):
     from mlflow import MlflowClient
 
@@ -313,6 +314,7 @@ def test_null_on_the_command_line_means_null(tmp_path):
     assert bad.returncode != 0 and "config key paper_logs: folder /no/such/logs not found" in bad.stdout + bad.stderr
 
 
+@pytest.mark.slow
 def test_study_overrides_never_reach_a_shell_unquoted(tmp_path):
     """One point carries a command substitution, the other a legitimately quoted Hydra value: the first fails
     without running anything, the second trains with its value intact."""
@@ -341,6 +343,7 @@ def test_study_overrides_never_reach_a_shell_unquoted(tmp_path):
 # ------------------------------------------------------------------------------------------------- data stage
 
 
+@pytest.mark.slow
 def test_split_that_leaves_a_heldout_split_empty_is_refused(tmp_path, write_fasta, capsys):
     fasta = write_fasta(">a\nMKVLLAGHTKLMNPQRSTVWY\n>b\nACDEFGHIKLMNPQRSTVWYACD\n>c\nMMMMMKKKKKLLLLLAAAAAGGGGG\n")
     assert cli(capsys, "data", "clean", fasta, tmp_path / "clean").returncode == 0

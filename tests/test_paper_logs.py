@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from plm_scaling.analysis import notebook
-from plm_scaling.analysis.logs import COLUMNS, PAPER_N, LogError, Table, ingest
+from plm_scaling.analysis.logs import LogError, ingest
+from plm_scaling.analysis.released import PAPER_N
+from plm_scaling.analysis.table import COLUMNS, Table
+from plm_scaling.names import PAPER_FIGURES
 
 from .conftest import PAPER_LOGS, run_cli
 
@@ -212,6 +215,7 @@ def test_tidy_table_round_trips_through_csv(tmp_path, paper_table):
             np.testing.assert_array_equal(np.nan_to_num(a, nan=-1), np.nan_to_num(b, nan=-1))
 
 
+@pytest.mark.slow
 def test_every_paper_figure_is_drawn(tmp_path, paper_table):
     """The paper stage's figures and Table 2 from a quick fit (20 bootstrap resamples): PNG + SVG each."""
     table = tmp_path / "table.csv"
@@ -219,7 +223,7 @@ def test_every_paper_figure_is_drawn(tmp_path, paper_table):
     fits = tmp_path / "fits.json"
     proc = run_cli("paper", "fits", table, fits, "--bootstrap", "20")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss"):
+    for name in PAPER_FIGURES:
         out = tmp_path / f"{name}.png"
         proc = run_cli("paper", "figure", name, table, fits, out)
         assert proc.returncode == 0, proc.stderr[-2000:]

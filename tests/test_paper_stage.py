@@ -7,9 +7,9 @@ import shutil
 import pytest
 from mlflow import MlflowClient
 
-from .conftest import PAPER_LOGS, copy_workflow, run_cli, run_snakemake
+from plm_scaling.names import PAPER_FIGURES as FIGURES
 
-FIGURES = ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss")
+from .conftest import PAPER_LOGS, copy_workflow, run_cli, run_snakemake
 
 pytestmark = pytest.mark.slow  # the whole paper stage through Snakemake on the released logs
 

@@ -2,6 +2,7 @@
 project's SLURM profile (locally at 4 jobs where SLURM cannot run): parallel jobs on one MLflow tracking server, a
 training job cancelled mid-run and resumed, figure provenance and its audit, and partial re-runs seen by dry runs."""
 
+import csv
 import json
 import os
 import re
@@ -311,3 +312,22 @@ def test_collect_uses_the_full_validation_loss_for_the_final_point(tmp_path):
     table, runs = collect([run], "s")
     assert list(table["loss"]) == [2.95, 2.8765]  # the subset estimate during training, the whole split at the end
     assert list(table["x"]) == [0.5, 1.0] and runs[0]["final_val_loss"] == 2.91
+
+
+def test_fits_table_lists_every_budget_and_says_what_was_not_fitted(smoke):
+    study = smoke / "results" / "studies" / "smoke"
+    with open(study / "fits_table.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    fits = json.loads((study / "fits.json").read_text())["fits"]
+    for objective, f in fits.items():
+        mine = [r for r in rows if r["objective"] == objective]
+        optima = [r for r in mine if r["quantity"] == "N_opt (parabola)"]
+        assert [float(r["budget_flops"]) for r in optima] == [b["c"] for b in f["isoflop"]["budgets"]]
+        for row, budget in zip(optima, f["isoflop"]["budgets"]):
+            assert (row["value"] == "") == (budget["status"] != "ok") and budget["status"] in row["note"]
+        if "error" in f["isoflop"]:
+            assert any(r["quantity"] == "power laws" and r["note"].startswith("not fitted") for r in mine)
+        else:
+            exponent = next(r for r in mine if r["quantity"] == "N_opt exponent a")
+            low, high = float(exponent["ci95_low"]), float(exponent["ci95_high"])
+            assert low <= float(exponent["value"]) <= high

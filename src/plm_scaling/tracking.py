@@ -29,20 +29,25 @@ def set_training_kind(client, experiment_id: str) -> None:
     client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
 
 
-def init_store(tracking_uri: str, experiment: str, marker: str | Path) -> dict:
+def ensure_experiment(tracking_uri: str, experiment: str) -> str:
+    """The experiment's id, created when missing: artifacts beside a sqlite database (MLflow's default is ./mlruns
+    in whatever folder the job runs in), opened by the UI as a model-training experiment."""
     from mlflow import MlflowClient
 
     artifacts = None
     db = sqlite_path(tracking_uri)
     if db is not None:
-        folder = db.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        # Artifacts beside the database (MLflow's default is ./mlruns in whatever folder the job runs in).
-        artifacts = (folder / "mlartifacts").resolve().as_uri()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        artifacts = (db.parent / "mlartifacts").resolve().as_uri()
     client = MlflowClient(tracking_uri=tracking_uri)  # creates and migrates the schema on first use
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifacts)
     set_training_kind(client, experiment_id)
+    return experiment_id
+
+
+def init_store(tracking_uri: str, experiment: str, marker: str | Path) -> dict:
+    experiment_id = ensure_experiment(tracking_uri, experiment)
     info = {"tracking_uri": tracking_uri, "experiment": experiment, "experiment_id": experiment_id}
     with atomic_outputs(marker) as (tmp,):
         write_json(tmp, info)

@@ -63,10 +63,10 @@ def start_run(tracking_uri: str, experiment: str, name: str, tags: dict):
     """An MLflow run of a workflow step (not a training run); the caller ends it."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
-    from ..tracking import set_training_kind
+    from ..tracking import ensure_experiment
 
-    set_training_kind(mlflow.MlflowClient(), mlflow.set_experiment(experiment).experiment_id)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment_id=ensure_experiment(tracking_uri, experiment))
     rev = code_revision()
     return mlflow.start_run(
         run_name=name,

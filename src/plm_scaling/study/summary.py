@@ -44,7 +44,7 @@ def _mask_rows(objective: str, mask: dict | None) -> list[dict]:
     return [
         _row(
             objective,
-            f"best mask ratio, N={f['n']}",
+            f"best mask ratio (N={f['n']})",
             f.get("best"),
             f.get("ci95"),
             f["c"],
@@ -59,8 +59,11 @@ def _parametric_rows(objective: str, law: dict | None) -> list[dict]:
         return []
     if "error" in law:
         return [_row(objective, "L(N, D) parametric", None, note=f"not fitted: {law['error']}")]
+    from ..analysis.parametric import identified
+
     ci = law.get("ci95", {})
-    return [_row(objective, f"parametric {k}", law[k], ci.get(k)) for k in ("E", "A", "B", "alpha", "beta")]
+    note = "" if identified(law) else "not identified: an interval as wide as its value, or E <= 0; do not use"
+    return [_row(objective, f"parametric {k}", law[k], ci.get(k), note=note) for k in ("E", "A", "B", "alpha", "beta")]
 
 
 def fits_rows(fits: dict) -> list[dict]:
@@ -73,11 +76,16 @@ def fits_rows(fits: dict) -> list[dict]:
     return rows
 
 
+def _cell(value) -> str:
+    """Numbers to 6 significant digits (the fits carry no more precision than that), blanks for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def write_fits_table(fits: dict, path: str | Path) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, COLUMNS)
         w.writeheader()
         for row in fits_rows(fits):
-            w.writerow(
-                {k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in row.items()}
-            )
+            w.writerow({k: _cell(v) for k, v in row.items()})

@@ -98,7 +98,6 @@ class Throughput(Callback):
                 {
                     "perf/tokens_per_s": tps,
                     "perf/model_flops_per_s": tps * module.hparams.flops_per_token,
-                    "perf/tokens": float(module.tokens_seen()),
                 }
             )
             self._t, self._step = self._now(module), step
