@@ -24,12 +24,15 @@ reproduce: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
 
-# The paper's other experiments as studies of their own (README "Experiments"), each with its report.
-EXPERIMENTS ?= seeds mask-ratio
+# The paper's other experiments as studies of their own (README "Experiments"), each with its report. A study may
+# bring datasets of its own in config/datasets/STUDY.yaml.
+EXPERIMENTS ?= seeds mask-ratio data-scarcity
 experiments: setup
 	for study in $(EXPERIMENTS); do \
-	  $(VENV)/bin/snakemake --cores $(CORES) --config study=$$study paper_logs=null && \
-	  $(VENV)/bin/snakemake --config study=$$study paper_logs=null --report results/report-$$study.html || exit; \
+	  extra=$$(test -f config/datasets/$$study.yaml && echo config/datasets/$$study.yaml); \
+	  args="--configfile config/config.yaml $$extra --config study=$$study paper_logs=null"; \
+	  $(VENV)/bin/snakemake --cores $(CORES) $$args && \
+	  $(VENV)/bin/snakemake $$args --report results/report-$$study.html || exit; \
 	done
 
 test: setup

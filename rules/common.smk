@@ -12,6 +12,7 @@ from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_
 from plm_scaling.names import STUDY_FIGURES
 from plm_scaling.study.lineage import STAGES, stage_hash
 from plm_scaling.study.sweeps import grids as study_grids
+from plm_scaling.study.sweeps import point_datasets as study_point_datasets
 from plm_scaling.study.sweeps import sweep_points as study_sweep_points
 
 min_version("9.0")
@@ -36,8 +37,30 @@ def dataset(name):
         raise ValueError(f"config key datasets.{name} is not defined") from None
 
 
+def aux_corpus(name):
+    try:
+        return config["aux_corpora"][name]
+    except KeyError:
+        raise ValueError(f"config key aux_corpora.{name} is not defined") from None
+
+
+def point_aux_corpus(wildcards):
+    """The auxiliary corpus a sweep point mixes in (its data.aux.corpus override), as an input file, or none."""
+    found = [o.split("=", 1)[1] for o in sweep_points()[wildcards.point] if o.startswith("data.aux.corpus=")]
+    return [found[-1]] if found and found[-1] not in ("null", "") else []
+
+
+def unique_shard(name):
+    """What the split of dataset `name` reads: its deduplicated shard when config key datasets.NAME.dedup is set,
+    else its clean shard (files, then clean.json last)."""
+    step = "dedup" if dataset(name)["dedup"] else "clean"
+    return [*(f"results/data/{name}/{step}/all{e}" for e in SHARD_SUFFIXES), f"results/data/{name}/{step}/clean.json"]
+
+
 def split_outputs(name):
-    base = f"results/data/{name}/split"
+    """The split shards and manifest that runs on dataset `name` train on: the perplexity-filtered split when
+    config key datasets.NAME.filter is set, else the split."""
+    base = f"results/data/{name}/{'filtered' if dataset(name)['filter'] else 'split'}"
     return [*(f"{base}/{s}{e}" for s in SPLITS for e in SHARD_SUFFIXES), f"{base}/manifest.json"]
 
 
@@ -56,8 +79,11 @@ def load_study():
     study = yaml.safe_load(path.read_text()) or {}
     validate_config(study, SCHEMA, definition="study", where=f"{path}: ")
     study_sweep_points(study, where=f"{path}: ")  # a bad grid or point override stops the workflow here
-    if study["dataset"] not in config["datasets"]:
-        raise ValueError(f"{path}: dataset {study['dataset']!r} is not a key of config datasets")
+    for name in sorted(set(study_point_datasets(study, where=f"{path}: ").values())):
+        if name not in config["datasets"]:
+            raise ValueError(f"{path}: dataset {name!r} is not a key of config datasets")
+    if study["aux_corpus"] not in config["aux_corpora"]:
+        raise ValueError(f"{path}: aux_corpus {study['aux_corpus']!r} is not a key of config aux_corpora")
     return study
 
 
@@ -70,6 +96,11 @@ RUNS = f"{STUDY_DIR}/runs"
 def sweep_points():
     """Sweep point id -> Hydra overrides, for every objective x size x budget x seed of the study."""
     return {} if STUDY is None else study_sweep_points(STUDY, where=f"{study_file()}: ")
+
+
+def point_dataset(point):
+    """The dataset a sweep point trains on (its data variant's, else the study's)."""
+    return study_point_datasets(STUDY, where=f"{study_file()}: ")[point]
 
 
 def point_overrides(wildcards):
@@ -115,11 +146,12 @@ CODE = {stage: stage_hash(stage, Path(workflow.basedir) / "src" / "plm_scaling")
 
 def study_figure_names():
     """The figures of the study: IsoFLOP and every run's curves always, the mask-ratio figure when a grid sweeps
-    mask ratios."""
+    mask ratios, the ablation figure when it sweeps data variants."""
     if STUDY is None:
         return []
-    ratios = any("mask_ratios" in g for g in study_grids(STUDY))
-    return [name for name in STUDY_FIGURES if name != "mask_ratio" or ratios]
+    axes = {"mask_ratio": "mask_ratios", "ablation": "data_variants"}  # figures of an optional grid axis
+    swept = {axis for g in study_grids(STUDY) for axis in g}
+    return [name for name in STUDY_FIGURES if axes.get(name, "objectives") in swept]
 
 
 def paper_logs_folder():

@@ -1,6 +1,7 @@
 # Data stage: FASTA -> validated, length-filtered token shard -> MMseqs2 clustered split -> statistics figure.
 # Every dataset's split shards, manifest and statistics figure.
 DATA_TARGETS = [t for name in config["datasets"] for t in (*split_outputs(name), f"results/data/{name}/stats.png")]
+DATA_TARGETS += [f"results/data/{name}/filtered/scores.png" for name in config["datasets"] if dataset(name)["filter"]]
 
 
 rule clean_fasta:
@@ -18,16 +19,41 @@ rule clean_fasta:
         out_dir=lambda wc, output: Path(output.summary).parent,
         min_length=lambda wc: dataset(wc.dataset)["min_length"],
         max_length=lambda wc: dataset(wc.dataset)["max_length"],
+        max_records=lambda wc: (
+            f"--max-records {dataset(wc.dataset)['max_records']}" if dataset(wc.dataset)["max_records"] else ""
+        ),
         code=CODE["data"],
     shell:
         "{params.plm} data clean {input.fasta:q} {params.out_dir:q}"
-        " --min-length {params.min_length} --max-length {params.max_length} > {log:q} 2>&1"
+        " --min-length {params.min_length} --max-length {params.max_length} {params.max_records} > {log:q} 2>&1"
+
+
+rule dedup_dataset:
+    input:
+        rules.clean_fasta.output,
+        summary=rules.clean_fasta.output.summary,
+    output:
+        multiext("results/data/{dataset}/dedup/all", *SHARD_SUFFIXES),
+        summary="results/data/{dataset}/dedup/clean.json",
+    log:
+        "results/logs/data/dedup_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/dedup_dataset/{dataset}.tsv"
+    threads: 1
+    params:
+        plm=PLM,
+        clean_dir=lambda wc, input: Path(input.summary).parent,
+        out_dir=lambda wc, output: Path(output.summary).parent,
+        d=lambda wc: dataset(wc.dataset)["dedup"],
+        code=CODE["data"],
+    shell:
+        "{params.plm} data dedup {params.clean_dir:q} {params.out_dir:q} --identity {params.d[identity]}"
+        " --coverage {params.d[coverage]} --cov-mode {params.d[cov_mode]} --threads {threads} > {log:q} 2>&1"
 
 
 rule split_dataset:
     input:
-        multiext("results/data/{dataset}/clean/all", *SHARD_SUFFIXES),
-        summary=rules.clean_fasta.output.summary,
+        lambda wc: unique_shard(wc.dataset),
     output:
         multiext("results/data/{dataset}/split/train", *SHARD_SUFFIXES),
         multiext("results/data/{dataset}/split/valid", *SHARD_SUFFIXES),
@@ -40,7 +66,7 @@ rule split_dataset:
     threads: 1
     params:
         plm=PLM,
-        clean_dir=lambda wc, input: Path(input.summary).parent,
+        clean_dir=lambda wc, input: Path(input[-1]).parent,
         out_dir=lambda wc, output: Path(output.manifest).parent,
         s=config["split"],
         code=CODE["data"],
@@ -52,9 +78,62 @@ rule split_dataset:
         " > {log:q} 2>&1"
 
 
+rule filter_dataset:
+    input:
+        rules.split_dataset.output,
+        manifest=rules.split_dataset.output.manifest,
+        reference=lambda wc: [
+            f"{dataset(wc.dataset)['filter']['reference_run']}/{f}" for f in ("run.json", "final.ckpt")
+        ],
+    output:
+        multiext("results/data/{dataset}/filtered/train", *SHARD_SUFFIXES),
+        multiext("results/data/{dataset}/filtered/valid", *SHARD_SUFFIXES),
+        multiext("results/data/{dataset}/filtered/test", *SHARD_SUFFIXES),
+        scores="results/data/{dataset}/filtered/scores.csv",
+        histogram=report(
+            "results/data/{dataset}/filtered/scores.png",
+            caption="report/data_scores.rst",
+            category="Data",
+            subcategory="{dataset}",
+        ),
+        manifest="results/data/{dataset}/filtered/manifest.json",
+    log:
+        "results/logs/data/filter_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/filter_dataset/{dataset}.tsv"
+    threads: 2
+    params:
+        plm=PLM,
+        split_dir=lambda wc, input: Path(input.manifest).parent,
+        out_dir=lambda wc, output: Path(output.manifest).parent,
+        f=lambda wc: dataset(wc.dataset)["filter"],
+        code=CODE["train"],
+    shell:
+        "{params.plm} data filter {params.split_dir:q} {params.out_dir:q} --reference {params.f[reference_run]:q}"
+        " --drop-top {params.f[drop_top]} --drop-bottom {params.f[drop_bottom]} > {log:q} 2>&1"
+
+
+rule aux_corpus:
+    output:
+        corpus="results/data/aux/{corpus}/corpus.u8",
+        summary="results/data/aux/{corpus}/corpus.json",
+    log:
+        "results/logs/data/aux_corpus/{corpus}.log",
+    benchmark:
+        "results/benchmarks/data/aux_corpus/{corpus}.tsv"
+    params:
+        plm=PLM,
+        out_dir=lambda wc, output: Path(output.corpus).parent,
+        folder=lambda wc: aux_corpus(wc.corpus)["folder"] or "",
+        pattern=lambda wc: aux_corpus(wc.corpus)["pattern"],
+        code=CODE["data"],
+    shell:
+        "{params.plm} data aux {params.out_dir:q} --folder {params.folder:q} --pattern {params.pattern:q} > {log:q} 2>&1"
+
+
 rule dataset_stats:
     input:
-        split_outputs("{dataset}"),
+        rules.split_dataset.output,
         manifest=rules.split_dataset.output.manifest,
     output:
         report(

@@ -22,8 +22,9 @@ rule mlflow_store:
 
 rule train:
     input:
-        manifest=lambda wc: split_outputs(STUDY["dataset"])[-1],
+        manifest=lambda wc: split_outputs(point_dataset(wc.point))[-1],
         store=rules.mlflow_store.output,
+        aux=point_aux_corpus,
     output:
         done=f"{RUNS}/{{point}}/run.json",
         ckpt=f"{RUNS}/{{point}}/final.ckpt",

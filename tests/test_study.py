@@ -238,7 +238,7 @@ def test_audit_shows_the_plotted_loss_and_sees_training_config_changes(smoke, tm
     assert f"loss {point['valid_loss']:.4f} [{point['final_val_loss']:.4f}]" in out
     # The Hydra config groups decide the training runs: an edit makes the figure stale.
     config = tmp_path / "train"
-    shutil.copytree(REPO / "config" / "train", config)
+    shutil.copytree(REPO / "src" / "plm_scaling" / "conf", config)
     text = (config / "train.yaml").read_text().replace("warmup_fraction: 0.05", "warmup_fraction: 0.06")
     (config / "train.yaml").write_text(text)
     env = {**os.environ, "PLM_TRAIN_CONFIG_DIR": str(config)}
@@ -259,30 +259,30 @@ def test_partial_reruns(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     stale = run_cli("audit", figure)
     assert stale.returncode == 1 and "stale: study config" in stale.stdout
-    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, "fit_study": 1, "study_figure": 2, "all": 1}
+    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, "fit_study": 1, "study_figure": 3, "all": 1}
     study.write_text(original)
 
     fitting = smoke / "src" / "plm_scaling" / "analysis" / "isoflop.py"
     code = fitting.read_text()
     fitting.write_text(code + "\n# a change to the fitting code\n")
-    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 2, "all": 1}
+    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 3, "all": 1}
     fitting.write_text(code)
 
-    train_config = smoke / "config" / "train" / "train.yaml"
+    train_config = smoke / "src" / "plm_scaling" / "conf" / "train.yaml"
     text = train_config.read_text()
     train_config.write_text(text.replace("warmup_fraction: 0.05", "warmup_fraction: 0.06"))
-    assert planned_jobs(smoke) == {"train": 20, "evaluate": 20, "fit_study": 1, "study_figure": 2, "all": 1}
+    assert planned_jobs(smoke) == {"train": 20, "evaluate": 20, "fit_study": 1, "study_figure": 3, "all": 1}
     train_config.write_text(text)
 
     cfg_path = smoke / "test_config.yaml"
     cfg_text = cfg_path.read_text()
     cfg = yaml.safe_load(cfg_text)
     cfg_path.write_text(yaml.safe_dump({**cfg, "analysis": {"bootstrap": 50, "seed": 0}}))
-    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 2, "all": 1}  # an analysis-only setting
+    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 3, "all": 1}  # an analysis-only setting
     cfg["datasets"]["uniprot_example"]["min_length"] = 25
     cfg_path.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smoke)
-    assert jobs["clean_fasta"] == 1 and jobs["train"] == 20 and jobs["evaluate"] == 20 and jobs["study_figure"] == 2
+    assert jobs["clean_fasta"] == 1 and jobs["train"] == 20 and jobs["evaluate"] == 20 and jobs["study_figure"] == 3
     cfg_path.write_text(cfg_text)
     assert planned_jobs(smoke) == {}
 

@@ -36,11 +36,23 @@ def test_tiny_clm_run_logs_a_curve_and_finishes(small_manifest, tmp_path):
     assert done["flops"] == pytest.approx(4e9, rel=0.01) and done["steps_done"] == done["steps"]
     assert (run_dir / "config.yaml").exists() and (run_dir / "final.ckpt").exists()
     assert "val_loss" in proc.stderr  # plain log lines when not on a terminal
+    log = proc.stdout + proc.stderr
+    for noise in ("weights_only", "LeafSpec", "Tip", "srun", "Epoch "):  # Lightning's, not actionable here
+        assert noise not in log, noise
     ev = run_cli("evaluate", run_dir)
     assert ev.returncode == 0, ev.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 1.0 < metrics["valid_loss"] < 3.6 and 1.0 < metrics["test_loss"] < 3.6
     assert metrics["valid_targets"] > 1000
+
+
+def test_progress_bar_counts_the_runs_tokens(small_manifest, tmp_path):
+    """On a terminal (forced here with trainer.progress=rich): one bar over the run's tokens, not Lightning's epochs."""
+    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "trainer.progress=rich"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    tokens = json.loads((tmp_path / "r" / "run.json").read_text())["tokens"]
+    assert f"{tokens:,}/{tokens:,} tokens" in proc.stdout + proc.stderr
+    assert "Epoch" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow
@@ -138,8 +150,14 @@ def test_a_hand_started_run_is_named_as_a_study_names_its_point(small_manifest, 
 
     cfg = compose_config(tiny_overrides(small_manifest, tmp_path, "model.target_params=12000", "budget.flops=1e10"))
     p = make_plan(cfg)
-    study = {"objectives": ["clm"], "sizes": [12000], "budgets": [1e10], "seeds": [0], "overrides": [],
-             "point_overrides": {}}  # fmt: skip
+    study = {
+        "objectives": ["clm"],
+        "sizes": [12000],
+        "budgets": [1e10],
+        "seeds": [0],
+        "overrides": [],
+        "point_overrides": {},
+    }
     assert [p.sweep_point] == list(sweep_points(study)) and p.n != 12000
     assert cfg.run.id is None  # planning derives; it does not write into the config
     with pytest.raises(dataclasses.FrozenInstanceError):

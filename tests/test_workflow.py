@@ -47,6 +47,22 @@ def test_data_stage_runs_and_is_complete(tmp_path):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
+@pytest.mark.slow
+def test_a_deduplicated_dataset_splits_what_dedup_kept(tmp_path):
+    make_config(tmp_path)
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    cfg["datasets"] = {"small_dedup": {"fasta": str(SMALL_FASTA), "min_length": 20, "dedup": {"identity": 0.95}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake(tmp_path, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    manifest = json.loads((tmp_path / "results" / "data" / "small_dedup" / "split" / "manifest.json").read_text())
+    d = manifest["clean"]["dedup"]
+    assert (d["identity"], d["coverage"], d["cov_mode"]) == (0.95, 0.8, 0)  # schema defaults filled in
+    assert d["records_kept"] == d["records_in"] - d["exact_duplicates_removed"] - d["near_duplicates_removed"]
+    assert sum(s["sequences"] for s in manifest["splits"].values()) == d["records_kept"]
+    assert (tmp_path / "results" / "logs" / "data" / "dedup_dataset" / "small_dedup.log").exists()
+
+
 def test_unknown_config_key_is_rejected_by_the_schema(tmp_path):
     make_config(tmp_path, split={"identiy": 0.5})
     proc = snakemake(tmp_path, "-n")

@@ -10,7 +10,7 @@ from .common import command, group
 def _data_clean(a: argparse.Namespace) -> None:
     from ..data.clean import clean
 
-    info = clean(a.fasta, a.out_dir, a.min_length, a.max_length)
+    info = clean(a.fasta, a.out_dir, a.min_length, a.max_length, a.max_records)
     print(f"kept {info['records_kept']:,} of {info['records_read']:,} records ({info['residues_kept']:,} residues)")
 
 
@@ -35,6 +35,34 @@ def _data_split(a: argparse.Namespace) -> None:
         print(f"{name}: {s['sequences']:,} sequences, {s['tokens']:,} tokens, {s['clusters']:,} clusters")
 
 
+def _data_dedup(a: argparse.Namespace) -> None:
+    from ..data.dedup import dedup
+
+    d = dedup(a.clean_dir, a.out_dir, a.identity, a.coverage, a.cov_mode, a.threads)["dedup"]
+    print(
+        f"kept {d['records_kept']:,} of {d['records_in']:,} records: {d['exact_duplicates_removed']:,} exact and "
+        f"{d['near_duplicates_removed']:,} near duplicates (identity {d['identity']}, coverage {d['coverage']}) removed"
+    )
+
+
+def _data_filter(a: argparse.Namespace) -> None:
+    from ..training.score import filter_split
+
+    f = filter_split(a.split_dir, a.out_dir, a.reference, a.drop_top, a.drop_bottom)
+    print(
+        f"kept {f['sequences_kept']:,} of {f['sequences_scored']:,} train sequences with perplexity in "
+        f"[{f['perplexity_low']:.4g}, {f['perplexity_high']:.4g}] under {f['reference_sweep_point']} "
+        f"({f['residues_per_s']:,.0f} residues/s)"
+    )
+
+
+def _data_aux(a: argparse.Namespace) -> None:
+    from ..data.aux_corpus import build_corpus
+
+    info = build_corpus(a.folder, a.out_dir, a.pattern)
+    print(f"aux corpus: {info['files']:,} files, {info['bytes']:,} bytes from {info['folder']}")
+
+
 def _data_stats(a: argparse.Namespace) -> None:
     from ..data.stats import plot_stats
 
@@ -50,6 +78,7 @@ def register(sub) -> None:
     c.add_argument("out_dir", help="folder of the clean shard")
     c.add_argument("--min-length", type=int, default=1, help="shorter records are dropped")
     c.add_argument("--max-length", type=int, default=65535, help="longer records are dropped")
+    c.add_argument("--max-records", type=int, help="keep only the first this many records (a scarce subset)")
     c.set_defaults(func=_data_clean)
 
     s = command(data, "split", "cluster with MMseqs2 and write leakage-free train/valid/test shards")
@@ -66,6 +95,29 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed of the cluster assignment")
     s.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
     s.set_defaults(func=_data_split)
+
+    d = command(data, "dedup", "remove exact and MMseqs2 near duplicates from a clean shard (before the split)")
+    d.add_argument("clean_dir", help="`data clean` output folder")
+    d.add_argument("out_dir", help="folder of the deduplicated shard (read by `data split` as a clean one)")
+    d.add_argument("--identity", type=float, default=0.9, help="MMseqs2 --min-seq-id of a near duplicate")
+    d.add_argument("--coverage", type=float, default=0.8, help="MMseqs2 -c")
+    d.add_argument("--cov-mode", type=int, default=0, choices=(0, 1, 2), help="MMseqs2 --cov-mode")
+    d.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
+    d.set_defaults(func=_data_dedup)
+
+    f = command(data, "filter", "keep a perplexity band of the train split, scored by a finished CLM run")
+    f.add_argument("split_dir", help="`data split` output folder")
+    f.add_argument("out_dir", help="folder of the filtered split (valid and test unchanged), scores.csv/png")
+    f.add_argument("--reference", required=True, help="run folder of a finished CLM run (its run.dir)")
+    f.add_argument("--drop-top", type=float, default=0.2, help="share of the highest-perplexity sequences dropped")
+    f.add_argument("--drop-bottom", type=float, default=0.0, help="share of the lowest-perplexity sequences dropped")
+    f.set_defaults(func=_data_filter)
+
+    x = command(data, "aux", "build an auxiliary text corpus for code augmentation (default: Python's stdlib)")
+    x.add_argument("out_dir", help="folder of corpus.u8 and corpus.json")
+    x.add_argument("--folder", help="folder of text files (default, or empty: the running Python's standard library)")
+    x.add_argument("--pattern", default="*.py", help="which files under the folder (a glob)")
+    x.set_defaults(func=_data_aux)
 
     st = command(data, "stats", "length and composition figure of a split dataset")
     st.add_argument("split_dir", help="`data split` output folder")

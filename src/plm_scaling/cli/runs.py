@@ -58,8 +58,10 @@ def train_epilog() -> str:
     chosen = {k: v for d in main["defaults"] if isinstance(d, dict) for k, v in d.items()}
     lines = ["config groups (choose with GROUP=OPTION; default first):"]
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        options = sorted((f.stem for f in folder.glob("*.yaml") if f.stem != "default" or folder.name in chosen),
-                         key=lambda o: o != chosen.get(folder.name))  # fmt: skip
+        default = chosen.get(folder.name)
+        # a group's default.yaml is its base (trainer) unless it is the chosen option itself (model, data)
+        stems = [f.stem for f in folder.glob("*.yaml") if f.stem != "default" or default == "default"]
+        options = sorted(stems, key=lambda o: (o != default, o))
         lines.append(f"  {folder.name:<11} {', '.join(options)}")
     lines.append("keys (set with KEY=VALUE; an unknown key is an error, not a silent no-op), with defaults:")
     for folder, option in chosen.items():

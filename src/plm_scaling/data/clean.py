@@ -5,13 +5,19 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
+
 from ..io import atomic_outputs, write_json
 from .fasta import read_fasta
 from .shards import ShardWriter, shard_paths
 
 
-def clean(fasta: str | Path, out_dir: str | Path, min_length: int, max_length: int) -> dict:
-    """Write `all.*` shard files and `clean.json` (counts, input hash) into out_dir."""
+def clean(
+    fasta: str | Path, out_dir: str | Path, min_length: int, max_length: int, max_records: int | None = None
+) -> dict:
+    """Write `all.*` shard files and `clean.json` (counts, input hash) into out_dir. `max_records` keeps only the
+    first that many records that pass the length filter (a scarce dataset cut from a larger file); the whole input
+    is still read and hashed."""
     if min_length < 1 or max_length < min_length:
         raise ValueError(f"length filter: need 1 <= min_length <= max_length, got {min_length}, {max_length}")
     out = Path(out_dir)
@@ -34,6 +40,9 @@ def clean(fasta: str | Path, out_dir: str | Path, min_length: int, max_length: i
             counts["residues_read"] += int(lengths.sum())
             counts["dropped_too_short"] += int((lengths < min_length).sum())
             counts["dropped_too_long"] += int((lengths > max_length).sum())
+            if max_records is not None:  # the first max_records kept records, in file order
+                room = max(0, max_records - counts["records_kept"])
+                keep &= np.cumsum(keep) <= room
             kept = batch if keep.all() else batch.select(keep)
             writer.write(kept.tokens, kept.offsets, kept.ids)
             counts["records_kept"] += len(kept)
@@ -46,6 +55,7 @@ def clean(fasta: str | Path, out_dir: str | Path, min_length: int, max_length: i
             "input_sha256": sha256.hexdigest(),
             "min_length": min_length,
             "max_length": max_length,
+            "max_records": max_records,
             **counts,
         }
         write_json(summary, info)

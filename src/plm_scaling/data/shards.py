@@ -65,6 +65,39 @@ class ShardWriter:
         self._lengths.close()
 
 
+CHUNK = 50_000  # records per step when writing a subset of a shard
+
+
+def ids_where(ids_path: str | Path, mask: np.ndarray):
+    """The identifiers of the records where `mask` is true, in order, streamed from an ids.txt (one a line,
+    latin-1, split on \\n only)."""
+    with open(ids_path, encoding="latin-1", newline="\n") as fh:
+        for row, line in enumerate(fh):
+            if mask[row]:
+                yield line[:-1]
+
+
+def write_rows(source: Shard, ids_path: str | Path, mask: np.ndarray, paths: list) -> dict:
+    """Write the records of `source` where `mask` is true to a shard at `paths` (tokens, offsets, ids), visiting
+    CHUNK records at a time and streaming identifiers: memory does not grow with the input. Returns its counts."""
+    writer, ids = ShardWriter(*paths), ids_where(ids_path, mask)
+    counts = {"sequences": 0, "tokens": 0}
+    for start in range(0, len(source), CHUNK):
+        rows = start + np.flatnonzero(mask[start : start + CHUNK])
+        if rows.size == 0:
+            continue
+        lengths = source.offsets[rows + 1] - source.offsets[rows]
+        writer.write(
+            np.concatenate([source[i] for i in rows.tolist()]),
+            np.concatenate(([0], np.cumsum(lengths))),
+            [next(ids) for _ in range(rows.size)],
+        )
+        counts["sequences"] += int(rows.size)
+        counts["tokens"] += int(lengths.sum())
+    writer.close()
+    return counts
+
+
 def read_ids(path: str | Path) -> list[str]:
     """The identifiers of an ids.txt, byte for byte. Not str.splitlines(): that also splits on \x85, \x1c-\x1e
     and other characters that a latin-1-decoded identifier may hold (UTF-8 'Å' is c3 85)."""

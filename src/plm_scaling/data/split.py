@@ -20,7 +20,7 @@ from .. import __version__
 from ..io import atomic_outputs, read_json, write_json
 from ..names import SPLITS
 from . import mmseqs
-from .shards import Shard, ShardWriter, shard_paths
+from .shards import Shard, shard_paths, write_rows
 from .vocab import TOKENS
 
 _CODE = {name: i for i, name in enumerate(SPLITS)}
@@ -83,43 +83,16 @@ def _check_heldout(clean_dir: Path, per_split: dict, valid: float, test: float) 
             )
 
 
-CHUNK = 50_000  # records per step when writing split shards
-
-
 def write_split_shards(source: Shard, ids_path: Path, split: np.ndarray, rep: np.ndarray, temps: list) -> dict:
     """Write each split's shard files (3 paths per split in `temps`, in SPLITS order); return their counts. Memory
-    does not grow with the input beyond the `split` and `rep` arrays it is given: records are visited in chunks of
-    CHUNK, identifiers streamed from ids.txt."""
+    does not grow with the input beyond the `split` and `rep` arrays it is given (shards.write_rows)."""
     per_split = {}
     for code, name in enumerate(SPLITS):
-        writer = ShardWriter(*temps[3 * code : 3 * code + 3])
-        ids = _ids_of_rows(ids_path, split, code)
-        counts = {"sequences": 0, "tokens": 0, "clusters": 0}
-        for start in range(0, len(source), CHUNK):
-            rows = start + np.flatnonzero(split[start : start + CHUNK] == code)
-            if rows.size == 0:
-                continue
-            lengths = source.offsets[rows + 1] - source.offsets[rows]
-            writer.write(
-                np.concatenate([source[i] for i in rows.tolist()]),
-                np.concatenate(([0], np.cumsum(lengths))),
-                [next(ids) for _ in range(rows.size)],
-            )
-            counts["sequences"] += int(rows.size)
-            counts["tokens"] += int(lengths.sum())
-            counts["clusters"] += int((rep[rows] == rows).sum())  # a cluster is whole in one split: count its rep
-        writer.close()
+        mine = split == code
+        counts = write_rows(source, ids_path, mine, temps[3 * code : 3 * code + 3])
+        counts["clusters"] = int((mine & (rep == np.arange(rep.size))).sum())  # a cluster is whole: count its rep
         per_split[name] = counts
     return per_split
-
-
-def _ids_of_rows(ids_path: Path, split: np.ndarray, code: int):
-    """The identifiers of the records in split `code`, in order, streamed from an ids.txt (one a line, latin-1,
-    split on \\n only)."""
-    with open(ids_path, encoding="latin-1", newline="\n") as fh:
-        for row, line in enumerate(fh):
-            if split[row] == code:
-                yield line[:-1]
 
 
 def _manifest(dataset: str, per_split: dict, rep: np.ndarray, repair: dict, clean: dict, parameters: dict) -> dict:

@@ -60,12 +60,34 @@ def plot_stats(split_dir: str | Path, out_png: str | Path) -> None:
     ax_comp.set(xticks=x, xticklabels=list(RESIDUES), ylabel="fraction of residues", title="Residue composition")
     ax_comp.set_yscale("log")
     ax_comp.legend(fontsize=8, frameon=False)
-    fig.suptitle(
+    title = (
         f"Dataset {manifest['dataset'] or split_dir.name}: {manifest['clusters_total']:,} clusters at "
-        f"{manifest['parameters']['identity']:.0%} identity",
-        fontsize=11,
+        f"{manifest['parameters']['identity']:.0%} identity"
     )
+    d = manifest["clean"].get("dedup")
+    if d:  # what deduplication removed before the split
+        title += (
+            f"\ndeduplicated: {d['exact_duplicates_removed']:,} exact and {d['near_duplicates_removed']:,} near "
+            f"duplicates (≥ {d['identity']:.0%} identity, {d['coverage']:.0%} coverage) removed of {d['records_in']:,}"
+        )
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     with atomic_outputs(out_png) as (tmp,):
         fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def plot_scores(perplexity: np.ndarray, low: float, high: float, out_png: str | Path) -> None:
+    """Histogram of the train sequences' perplexities under the reference model, the kept band marked."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    bins = np.logspace(np.log10(perplexity.min()), np.log10(perplexity.max()), 60)
+    ax.hist(perplexity, bins=bins, color="#4C72B0")
+    for cut, side in ((low, "low"), (high, "high")):
+        ax.axvline(cut, color="#C44E52", lw=1.2)
+        ax.text(cut, ax.get_ylim()[1] * 0.95, f" {side} cut {cut:.3g}", color="#C44E52", fontsize=8, va="top")
+    kept = float(((perplexity >= low) & (perplexity <= high)).mean())
+    ax.set(xscale="log", xlabel="perplexity under the reference model", ylabel="train sequences")
+    ax.set_title(f"Perplexity filter: {kept:.1%} of {perplexity.size:,} sequences kept", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120, format="png")
     plt.close(fig)

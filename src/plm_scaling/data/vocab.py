@@ -81,3 +81,10 @@ def encode(seq: str) -> np.ndarray:
 def decode(ids: np.ndarray) -> str:
     """Token ids -> string; single-character tokens map to themselves, special tokens are written in full."""
     return "".join(TOKENS[i] for i in np.asarray(ids).tolist())
+
+
+# Code augmentation (data.aux): auxiliary non-protein text is read as bytes, and byte b becomes token AUX_OFFSET + b,
+# appended after the ESM-2 ids, only in runs that mix such text in (their vocabulary is AUX_VOCAB_SIZE). Protein
+# tokens keep their ESM-2 ids; the embedding grows, the non-embedding N does not.
+AUX_OFFSET = len(TOKENS)
+AUX_VOCAB_SIZE = AUX_OFFSET + 256

@@ -112,3 +112,64 @@ def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
         fig.suptitle("Validation loss of every run against compute (last point: the whole validation split)")
         fig.tight_layout()
         save(fig, out, provenance)
+
+
+def _variant_curves(ax, table, group: dict, colours: dict) -> None:
+    """Validation loss against tokens of each variant at one (N, budget): mean over seeds (runs share x)."""
+    from ..analysis.ablation import variant_of
+
+    for v in group["variants"]:
+        runs = [
+            t
+            for t in table.by_source().values()
+            if variant_of(t["run"][0]) == v["variant"] and abs(float(t["n"][0]) - group["n"]) < 1
+        ]
+        runs = [t for t in runs if abs(float(t["x"][-1]) * 1e9 / group["c"] - 1) < 0.05]
+        if not runs:
+            continue
+        size = min(len(t["x"]) for t in runs)
+        tokens = runs[0]["x"][:size] * 1e9 / (6 * group["n"])
+        mean = np.mean([t["loss"][:size] for t in runs], axis=0)
+        ax.plot(
+            tokens, mean, "-o", ms=2.5, lw=1.2, color=colours[v["variant"]], label=f"{v['variant']} ({len(runs)} seeds)"
+        )
+    ax.set(xscale="log", xlabel="training tokens D", ylabel="validation loss (protein)")
+    ax.set_title(f"N = {group['n']:,.0f}, C = {group['c']:.0e} FLOPs: mean over seeds", fontsize=9)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.legend(frameon=False, fontsize=7)
+
+
+def _effects(ax, fit: dict, objective: str, colours: dict) -> None:
+    """Each variant's final loss minus the baseline's, with its 95% interval; open circles hold 0 (no effect)."""
+    for k, group in enumerate(fit["groups"]):
+        for j, v in enumerate(group["variants"]):
+            lo, hi = v["ci95"]
+            style = {"color": colours[v["variant"]], "mfc": None if v["beyond_noise"] else "white"}
+            ax.errorbar(v["diff"], j + 0.15 * k, xerr=[[v["diff"] - lo], [hi - v["diff"]]], fmt="o", capsize=3, **style)
+    names = [v["variant"] for v in fit["groups"][0]["variants"]]
+    ax.set_yticks(range(len(names)), names)
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_xlabel(f"final loss − {fit['order'][0]} (nats; 95% CI)")
+    ax.set_title(f"{objective.upper()}: effect at equal compute")
+    note = f"pooled seed sd {fit['pooled_sd']:.4f} nats ({fit['dof']} dof); open circles: the interval holds 0"
+    ax.text(0.0, -0.25, note, transform=ax.transAxes, fontsize=7, color="0.3")
+
+
+def ablation(fits: dict, table, out: str | Path, provenance: str | None = None) -> None:
+    """Data-scarcity ablation per objective: each variant's validation curve (mean over seeds, left) and its final
+    loss minus the baseline's with a 95% interval from the seed noise (right; an interval holding 0 is no effect)."""
+    from .style import budget_colors
+
+    objectives = sorted(fits)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(objectives), 2, figsize=(11, 3.6 * len(objectives)), squeeze=False)
+        for (left, right), o in zip(axes, objectives):
+            fit = fits[o]
+            colours = dict(zip(fit["order"], budget_colors(len(fit["order"]))))
+            if not fit["groups"] or "error" in fit:
+                right.text(0.0, 0.5, f"no ablation: {fit.get('error', 'no baseline runs')}", transform=right.transAxes)
+                continue
+            _variant_curves(left, table.select(objective=o), fit["groups"][0], colours)
+            _effects(right, fit, o, colours)
+        fig.tight_layout()
+        save(fig, out, provenance)

@@ -116,12 +116,26 @@ def audit(figure: str | Path) -> tuple[list[str], list[str]]:
             continue
         lines.append(f"{head} loss {_fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]  run {run.info.run_id}")
         problems += _input_run_problems(run, r)
+        lines += _filter_lines(run, runs)
     problems += _stale_problems(side)
     lines.append(
         f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
         f"config {side['config_hash'][:12]}, data {side['data_hash'][:12]}"
     )
     return lines, problems
+
+
+def _filter_lines(run, runs: _Runs) -> list[str]:
+    """A run trained on perplexity-filtered data: the run whose model scored it (checked in the store)."""
+    reference_id = run.data.tags.get("data_filter_run_id")
+    if not reference_id:
+        return []
+    reference = runs.get(reference_id, "filtering run", f" (scored the data of {run.info.run_name})")
+    if reference is None:
+        return [f"      │  └─ data filtered by run {reference_id}  MISSING"]
+    if reference.info.status != "FINISHED":
+        runs.problems.append(f"filtering run {reference_id} is {reference.info.status}")
+    return [f"      │  └─ data filtered by {reference.info.run_name} (run {reference_id}, {reference.info.status})"]
 
 
 def _released_lines(side: dict, runs: _Runs) -> list[str]:

@@ -74,6 +74,11 @@ def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
                 paper=False,
                 noise={o: f.get("noise") for o, f in fits["fits"].items()},
             )
+        elif name == "ablation":
+            from ..analysis.table import Table
+
+            fits_by = {o: f["ablation"] for o, f in fits["fits"].items() if "ablation" in f}
+            study_figures.ablation(fits_by, Table.read_csv(fits["loss_table"]), out_png, provenance=text)
         elif name == "curves":
             from ..analysis.table import Table
 

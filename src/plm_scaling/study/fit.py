@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis import isoflop, noise
+from ..analysis.ablation import ablation_fit, variant_of
 from ..analysis.mask_ratio import mask_ratio_fit
 from ..analysis.parametric import fit_parametric
 from ..io import atomic_outputs, sha256_file, write_json
@@ -18,15 +19,19 @@ from .lineage import code_revision, log_table_input, sha256_text, stage_hash, st
 from .summary import write_fits_table
 
 
-def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int) -> dict:
+def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int, variants: list[str]) -> dict:
     """Interp IsoFLOP laws, or the profiles and the reason when no law can be fitted; parametric law if it can;
-    the seed noise; in a mask-ratio study, the best ratio (the laws then use the common ratio's runs only)."""
+    the seed noise; in a mask-ratio study, the best ratio; in a data-variant study, the ablation against the first
+    variant (the laws then use the common ratio's, or the first variant's, runs only)."""
     mine = [r for r in runs if r["objective"] == objective]
     out: dict = {"noise": noise.seed_noise(mine)}
     if len({r.get("mask_ratio") for r in mine}) > 1:
         out["mask_ratio"] = mask_ratio_fit(mine, out["noise"]["pooled_sd"])
         mine = [r for r in mine if r["mask_ratio"] == r["common_mask_ratio"]]
-        table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
+    if variants:
+        out["ablation"] = ablation_fit(mine, variants)
+        mine = [r for r in mine if variant_of(r["sweep_point"]) == variants[0]]
+    table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
     try:
         out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap=bootstrap, seed=seed)
     except ValueError as err:
@@ -41,6 +46,16 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
     except ValueError as err:
         out["parametric"] = {"error": str(err)}
     return out
+
+
+def _variant_order(study_file: str | Path) -> list[str]:
+    """The data variants of a study in the order its grids name them (the first is the baseline); [] if none."""
+    import yaml
+
+    from .sweeps import grids
+
+    names = [v["name"] for g in grids(yaml.safe_load(Path(study_file).read_text())) for v in g.get("data_variants", [])]
+    return list(dict.fromkeys(names))
 
 
 def fit_study(
@@ -68,7 +83,7 @@ def fit_study(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fits = {
-                o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed)
+                o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, _variant_order(study_file))
                 for o in sorted(set(table["objective"]))
             }
         result = {

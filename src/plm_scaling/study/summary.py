@@ -12,8 +12,15 @@ COLUMNS = ("objective", "quantity", "budget_flops", "value", "ci95_low", "ci95_h
 
 def _row(objective: str, quantity: str, value, ci=None, budget=None, note: str = "") -> dict:
     lo, hi = ci if ci else (math.nan, math.nan)
-    return {"objective": objective, "quantity": quantity, "budget_flops": budget, "value": value,
-            "ci95_low": lo, "ci95_high": hi, "note": note}  # fmt: skip
+    return {
+        "objective": objective,
+        "quantity": quantity,
+        "budget_flops": budget,
+        "value": value,
+        "ci95_low": lo,
+        "ci95_high": hi,
+        "note": note,
+    }
 
 
 def _isoflop_rows(objective: str, iso: dict) -> list[dict]:
@@ -49,7 +56,7 @@ def _mask_rows(objective: str, mask: dict | None) -> list[dict]:
             f.get("ci95"),
             f["c"],
             note.format(f.get("near_best"), mask["common_mask_ratio"]),
-        )  # fmt: skip
+        )
         for f in mask["fits"]
     ]
 
@@ -66,12 +73,28 @@ def _parametric_rows(objective: str, law: dict | None) -> list[dict]:
     return [_row(objective, f"parametric {k}", law[k], ci.get(k), note=note) for k in ("E", "A", "B", "alpha", "beta")]
 
 
+def _ablation_rows(objective: str, fit: dict | None) -> list[dict]:
+    if not fit:
+        return []
+    if "error" in fit:
+        return [_row(objective, "data ablation", None, note=f"not fitted: {fit['error']}")]
+    rows = []
+    for g in fit["groups"]:
+        for v in g["variants"]:
+            verdict = "beyond the seed noise" if v["beyond_noise"] else "within the seed noise (interval holds 0)"
+            quantity = f"loss {v['variant']} - {g['baseline']} (N={g['n']:.0f})"
+            note = f"{v['seeds']} seeds, mean loss {v['mean']:.4f}; {verdict}"
+            rows.append(_row(objective, quantity, v["diff"], v["ci95"], g["c"], note))
+    return rows
+
+
 def fits_rows(fits: dict) -> list[dict]:
     rows = []
     for objective, f in fits.items():
         rows += _isoflop_rows(objective, f.get("isoflop", {}))
         rows += _noise_rows(objective, f.get("noise"))
         rows += _mask_rows(objective, f.get("mask_ratio"))
+        rows += _ablation_rows(objective, f.get("ablation"))
         rows += _parametric_rows(objective, f.get("parametric"))
     return rows
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..data.shards import Shard
-from ..data.vocab import CLS, EOS, MASK, RESIDUE_IDS
+from ..data.vocab import AUX_OFFSET, CLS, EOS, MASK, RESIDUE_IDS
 from ..io import read_json
 
 IGNORE = -100
@@ -71,14 +71,28 @@ def mask_tokens(window: np.ndarray, rng: np.random.Generator, ratio: float) -> t
 
 
 class WindowDataset(Dataset):
-    """Sample i: a window at a position drawn from (seed, i); for MLM, masked with the same generator."""
+    """Sample i: a window at a position drawn from (seed, i); for MLM, masked with the same generator. With an
+    auxiliary corpus (code augmentation), sample i is a window of it instead with probability `aux_fraction`, so
+    that share of the training tokens is auxiliary text (tokens AUX_OFFSET + byte)."""
 
-    def __init__(self, stream: FramedStream, context: int, objective: str, mask_ratio: float, seed: int):
+    def __init__(
+        self,
+        stream: FramedStream,
+        context: int,
+        objective: str,
+        mask_ratio: float,
+        seed: int,
+        aux: np.ndarray | None = None,
+        aux_fraction: float = 0.0,
+    ):
         span = context + 1 if objective == "clm" else context
         if stream.size <= span:
             raise ValueError(f"split has {stream.size} tokens, fewer than one window of {span}")
+        if aux is not None and aux.size <= span:
+            raise ValueError(f"aux corpus has {aux.size} bytes, fewer than one window of {span}")
         self.stream, self.context, self.objective = stream, context, objective
         self.mask_ratio, self.seed, self.span = mask_ratio, seed, span
+        self.aux, self.aux_fraction = aux, aux_fraction
 
     def __len__(self) -> int:  # indices are unbounded; the sampler decides how many are drawn
         return 2**62
@@ -96,8 +110,14 @@ class WindowDataset(Dataset):
         inputs, targets = mask_tokens(window, rng, self.mask_ratio)
         return {"inputs": torch.from_numpy(inputs), "targets": torch.from_numpy(targets)}
 
+    def aux_window(self, rng: np.random.Generator) -> np.ndarray:
+        start = int(rng.integers(0, self.aux.size - self.span + 1))
+        return self.aux[start : start + self.span].astype(np.int64) + AUX_OFFSET
+
     def __getitem__(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, int(i)])
+        if self.aux is not None and rng.random() < self.aux_fraction:  # drawn only when augmenting
+            return self.example(self.aux_window(rng), rng)
         return self.example(self.window(rng), rng)
 
 
@@ -157,6 +177,8 @@ class ShardDataModule(L.LightningDataModule):
         eval_seed: int = 12345,
         global_step=lambda: 0,
         workers: int = 0,
+        aux_corpus: str | Path | None = None,
+        aux_fraction: float = 0.0,
     ):
         super().__init__()
         self.split_dir = Path(manifest).parent
@@ -165,6 +187,9 @@ class ShardDataModule(L.LightningDataModule):
         self.batch_size, self.steps_per_epoch, self.valid_windows = batch_size, steps_per_epoch, valid_windows
         self.eval_seed, self.global_step, self.workers = eval_seed, global_step, workers
         self._streams: dict[str, FramedStream] = {}
+        # code augmentation: training windows only; validation and evaluation stay on protein data
+        self.aux = np.memmap(aux_corpus, dtype=np.uint8, mode="r") if aux_corpus and aux_fraction > 0 else None
+        self.aux_fraction = aux_fraction
 
     def stream(self, split: str) -> FramedStream:
         if split not in self._streams:
@@ -175,7 +200,9 @@ class ShardDataModule(L.LightningDataModule):
         return self._streams[split]
 
     def train_dataloader(self) -> DataLoader:
-        ds = WindowDataset(self.stream("train"), self.context, self.objective, self.mask_ratio, self.seed)
+        ds = WindowDataset(
+            self.stream("train"), self.context, self.objective, self.mask_ratio, self.seed, self.aux, self.aux_fraction
+        )
         sampler = StepSampler(self.steps_per_epoch, self.batch_size, self.global_step)
         # Workers draw windows and masks ahead of the step (samples depend on their index only, so results do not
         # change); pinned memory lets the copy to a GPU overlap compute.

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ..config_schema import ConfigError
+from ..data.vocab import AUX_VOCAB_SIZE, TOKENS
 from ..model.sizes import exact_non_embedding, flops_per_token, formula_n, shape_for
 from ..model.transformer import ModelShape
 from ..study.sweeps import point_id
@@ -51,11 +52,12 @@ def _shape(cfg: DictConfig) -> ModelShape:
         raise ConfigError("config keys model.n_layers, model.d_model, model.n_heads: give all three or none")
     if not 2 <= m.context <= 8192:
         raise ConfigError(f"config key model.context: {m.context} is outside [2, 8192]")
+    vocab = AUX_VOCAB_SIZE if augmented(cfg) else len(TOKENS)
     try:
         shape = (
-            ModelShape(m.n_layers, m.d_model, m.n_heads, context=m.context)
+            ModelShape(m.n_layers, m.d_model, m.n_heads, vocab_size=vocab, context=m.context)
             if m.n_layers is not None
-            else shape_for(float(m.target_params), m.context, aspect=float(m.aspect))
+            else shape_for(float(m.target_params), m.context, vocab_size=vocab, aspect=float(m.aspect))
         )
     except ValueError as err:
         raise ConfigError(f"config key model: {err}") from None
@@ -65,6 +67,18 @@ def _shape(cfg: DictConfig) -> ModelShape:
             f"than the context of {m.context} tokens allows"
         )
     return shape
+
+
+def augmented(cfg: DictConfig) -> bool:
+    """Code augmentation on: an auxiliary corpus and a fraction above 0 (data.aux)."""
+    aux = cfg.data.aux
+    if not 0 <= aux.fraction < 1:
+        raise ConfigError(f"config key data.aux.fraction: {aux.fraction} is not in [0, 1)")
+    if aux.fraction > 0 and not aux.corpus:
+        raise ConfigError("config key data.aux.corpus: a fraction above 0 needs a corpus (`plm-scaling data aux`)")
+    if aux.fraction > 0 and not Path(aux.corpus).is_file():
+        raise ConfigError(f"config key data.aux.corpus: {aux.corpus} not found (run the data stage first)")
+    return aux.fraction > 0
 
 
 def _check_inputs(cfg: DictConfig) -> None:

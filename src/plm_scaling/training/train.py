@@ -79,6 +79,12 @@ def mlflow_logger(cfg: DictConfig, p: RunPlan, run_dir: Path) -> TokenMLFlowLogg
         **{"code_hash": stage_hash("train"), "data_manifest_sha256": sha256_file(cfg.data.manifest)},
         **{str(k): str(v) for k, v in cfg.tags.items() if v is not None},
     }
+    if cfg.data.aux.fraction > 0:  # code augmentation: which bytes were mixed in
+        tags["aux_corpus_sha256"] = sha256_file(cfg.data.aux.corpus)
+    filtered = read_json(cfg.data.manifest).get("filter")
+    if filtered:  # perplexity-filtered data: the run that scored it, so the lineage reaches that model
+        tags["data_filter_run_id"] = str(filtered["reference_mlflow_run_id"])
+        tags["data_filter_checkpoint_sha256"] = filtered["reference_checkpoint_sha256"]
     run_id = id_file.read_text().strip() if id_file.exists() else None
     logger = TokenMLFlowLogger(p.tokens_per_step, run_name=p.sweep_point, tags=tags, run_id=run_id, **where)
     if run_id is None:
@@ -199,13 +205,16 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
         steps_per_epoch=p.steps_per_eval,
         valid_windows=cfg.data.valid_windows,
         workers=cfg.trainer.loader_workers,
+        aux_corpus=cfg.data.aux.corpus,
+        aux_fraction=float(cfg.data.aux.fraction),
     )
     module = build_module(cfg, p)
     trainer = build_trainer(cfg, p, run_dir, logger)
     dm.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
     trainer.fit(module, dm, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
     pending = run_dir / ".final.ckpt.tmp"
-    trainer.save_checkpoint(pending)  # collective under DDP: every rank calls it, rank 0 writes
+    # collective under DDP: every rank calls it, rank 0 writes; the full state (optimizer included), said explicitly
+    trainer.save_checkpoint(pending, weights_only=False)
     if not trainer.is_global_zero:
         return {}
     result = {

@@ -1,0 +1,92 @@
+"""The tidy loss table: one row per logged point, the only input of every fit and figure (analysis/logs.py
+documents its columns). Column arrays, read and written as CSV."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = (
+    "objective",
+    "size_label",
+    "n",
+    "run",
+    "x_kind",
+    "x",
+    "loss",
+    "source",
+    "group",
+    "metric",
+    "row",
+    "wall_time",
+    "duplicate_of",
+)
+NUMERIC = ("n", "x", "loss", "row", "wall_time")  # float64 columns; the others are text
+
+
+class TableError(ValueError):
+    """A file that is not a tidy loss table."""
+
+
+@dataclass
+class Table:
+    """Column arrays of the tidy table. Strings are object arrays, numbers float64 (N is NaN when unknown)."""
+
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.cols["x"]) if self.cols else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def where(self, mask: np.ndarray) -> Table:
+        return Table({k: v[mask] for k, v in self.cols.items()})
+
+    def select(self, **equal) -> Table:
+        mask = np.ones(len(self), dtype=bool)
+        for key, value in equal.items():
+            mask &= self.cols[key] == value
+        return self.where(mask)
+
+    def unique_sources(self) -> list[str]:
+        return list(dict.fromkeys(self.cols["source"].tolist()))
+
+    def by_source(self) -> dict[str, Table]:
+        """One sub-table per source file, in file order, rows in file order."""
+        src = self.cols["source"]
+        return {s: self.where(src == s) for s in self.unique_sources()}
+
+    @classmethod
+    def from_rows(cls, rows: list[dict]) -> Table:
+        return cls({c: np.array([r[c] for r in rows], dtype=float if c in NUMERIC else object) for c in COLUMNS})
+
+    def write_csv(self, path: str | Path) -> None:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(COLUMNS)
+            for i in range(len(self)):
+                w.writerow([_fmt(self.cols[c][i]) for c in COLUMNS])
+
+    @classmethod
+    def read_csv(cls, path: str | Path) -> Table:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = set(COLUMNS) - set(reader.fieldnames or ())
+            if missing:
+                raise TableError(f"{path}: not a tidy loss table, missing columns {sorted(missing)}")
+            rows = [
+                {c: (r[c] if c not in NUMERIC else float(r[c]) if r[c] != "" else math.nan) for c in COLUMNS}
+                for r in reader
+            ]
+        return cls.from_rows(rows)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(float(v))
+    return str(v)

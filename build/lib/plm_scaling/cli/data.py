@@ -1,0 +1,73 @@
+"""`plm-scaling data ...`: the data stage: clean, split, stats."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import command, group
+
+
+def _data_clean(a: argparse.Namespace) -> None:
+    from ..data.clean import clean
+
+    info = clean(a.fasta, a.out_dir, a.min_length, a.max_length)
+    print(f"kept {info['records_kept']:,} of {info['records_read']:,} records ({info['residues_kept']:,} residues)")
+
+
+def _data_split(a: argparse.Namespace) -> None:
+    from ..data.split import make_splits
+
+    m = make_splits(
+        a.clean_dir,
+        a.out_dir,
+        a.identity,
+        a.coverage,
+        a.cov_mode,
+        a.cluster_mode,
+        a.sensitivity,
+        a.valid,
+        a.test,
+        a.seed,
+        a.threads,
+        a.dataset,
+    )
+    for name, s in m["splits"].items():
+        print(f"{name}: {s['sequences']:,} sequences, {s['tokens']:,} tokens, {s['clusters']:,} clusters")
+
+
+def _data_stats(a: argparse.Namespace) -> None:
+    from ..data.stats import plot_stats
+
+    plot_stats(a.split_dir, a.out)
+
+
+def register(sub) -> None:
+    """Add this group's sub-commands to the top-level sub-parsers."""
+    data = group(sub, "data", "the data stage: FASTA -> clean shard -> clustered split -> statistics")
+
+    c = command(data, "clean", "validate, normalise and length-filter a FASTA into token shards")
+    c.add_argument("fasta", help="FASTA file (plain or gzip)")
+    c.add_argument("out_dir", help="folder of the clean shard")
+    c.add_argument("--min-length", type=int, default=1, help="shorter records are dropped")
+    c.add_argument("--max-length", type=int, default=65535, help="longer records are dropped")
+    c.set_defaults(func=_data_clean)
+
+    s = command(data, "split", "cluster with MMseqs2 and write leakage-free train/valid/test shards")
+    s.add_argument("clean_dir", help="`data clean` output folder")
+    s.add_argument("out_dir", help="folder of the split shards and manifest")
+    s.add_argument("--dataset", default="", help="dataset name recorded in the manifest")
+    s.add_argument("--identity", type=float, default=0.5, help="MMseqs2 --min-seq-id of a cluster")
+    s.add_argument("--coverage", type=float, default=0.8, help="MMseqs2 -c")
+    s.add_argument("--cov-mode", type=int, default=0, choices=(0, 1, 2), help="MMseqs2 --cov-mode")
+    s.add_argument("--cluster-mode", default="cluster", choices=("cluster", "linclust"), help="MMseqs2 workflow")
+    s.add_argument("--sensitivity", type=float, default=5.7, help="MMseqs2 -s")
+    s.add_argument("--valid", type=float, default=0.05, help="share of clusters held out for validation")
+    s.add_argument("--test", type=float, default=0.05, help="share of clusters held out for test")
+    s.add_argument("--seed", type=int, default=0, help="seed of the cluster assignment")
+    s.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
+    s.set_defaults(func=_data_split)
+
+    st = command(data, "stats", "length and composition figure of a split dataset")
+    st.add_argument("split_dir", help="`data split` output folder")
+    st.add_argument("out", help="PNG to write")
+    st.set_defaults(func=_data_stats)

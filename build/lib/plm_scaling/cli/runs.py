@@ -1,0 +1,91 @@
+"""`plm-scaling train`, `evaluate` and `audit`: one sweep point, and the lineage of a figure."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import command
+
+
+def _train(a: argparse.Namespace) -> None:
+    from ..training.train import train
+
+    r = train(a.overrides, restart_if_changed=a.restart_if_changed)
+    if r:
+        print(
+            f"{r['sweep_point']}: N = {r['n']:,}, {r['tokens']:,} tokens, C = {r['flops']:.3g} FLOPs, "
+            f"final validation loss {r['final_val_loss']:.4f}"
+        )
+
+
+def _evaluate(a: argparse.Namespace) -> None:
+    from ..training.evaluate import evaluate
+
+    r = evaluate(a.run_dir)
+    print(f"{r['sweep_point']}: valid {r['valid_loss']:.4f}, test {r['test_loss']:.4f}")
+
+
+def _audit(a: argparse.Namespace) -> int:
+    from ..study.audit import audit
+
+    lines, problems = audit(a.figure)
+    print("\n".join(lines))
+    for p in problems:
+        print(f"FAIL: {p}")
+    print("OK: figure, runs, code, config and data agree" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _key_lines(prefix: str, values: dict) -> list[str]:
+    """`  a.b.c   default` for every leaf key under `prefix`."""
+    lines = []
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if key == "defaults":
+            continue
+        lines += _key_lines(name, value) if isinstance(value, dict) else [f"  {name:<28} {value}"]
+    return lines
+
+
+def train_epilog() -> str:
+    """The training config's groups (with their options) and main keys (with defaults), read from its files."""
+    import yaml
+
+    from ..paths import train_config_dir
+
+    root = train_config_dir()
+    main = yaml.safe_load((root / "train.yaml").read_text())
+    chosen = {k: v for d in main["defaults"] if isinstance(d, dict) for k, v in d.items()}
+    lines = ["config groups (choose with GROUP=OPTION; default first):"]
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        options = sorted((f.stem for f in folder.glob("*.yaml") if f.stem != "default" or folder.name in chosen),
+                         key=lambda o: o != chosen.get(folder.name))  # fmt: skip
+        lines.append(f"  {folder.name:<11} {', '.join(options)}")
+    lines.append("keys (set with KEY=VALUE; an unknown key is an error, not a silent no-op), with defaults:")
+    for folder, option in chosen.items():
+        if folder != "_self_" and (root / folder / f"{option}.yaml").is_file():
+            lines += _key_lines(folder, yaml.safe_load((root / folder / f"{option}.yaml").read_text()) or {})
+    lines += _key_lines("", {k: v for k, v in main.items() if k != "defaults"})
+    lines.append("every key of a group: see its file under " + str(root))
+    lines.append("example: plm-scaling train run.dir=runs/a objective=mlm model.target_params=2e4 budget.flops=1e12")
+    return "\n".join(lines)
+
+
+def register(sub) -> None:
+    """`train`, `evaluate`, `audit`."""
+    tr = command(sub, "train", "train one sweep point (or resume it); Hydra overrides", epilog=train_epilog())
+    tr.add_argument("overrides", nargs="*", help="KEY=VALUE or GROUP=OPTION, e.g. objective=mlm budget.flops=1e12")
+    tr.add_argument(
+        "--restart-if-changed",
+        action="store_true",
+        help="discard a run folder whose saved config differs (the workflow uses this)",
+    )
+    tr.set_defaults(func=_train)
+
+    ev = command(sub, "evaluate", "loss of a finished run on the full valid and test splits")
+    ev.add_argument("run_dir", help="the run's folder (run.dir)")
+    ev.set_defaults(func=_evaluate)
+
+    au = command(sub, "audit", "lineage of a figure; exit 1 when bytes, runs, code, config or data changed")
+    au.add_argument("figure", help="a figure made by the workflow (its .provenance.json sidecar beside it)")
+    au.set_defaults(func=_audit)

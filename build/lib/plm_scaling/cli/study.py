@@ -1,0 +1,67 @@
+"""`plm-scaling study ...`: the workflow's study steps: the MLflow store, the fit of a study's runs, its figures."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..names import STUDY_FIGURES
+from .common import bootstrap_args, command, group
+
+
+def _init(a: argparse.Namespace) -> None:
+    from ..tracking import init_store
+
+    info = init_store(a.tracking_uri, a.experiment, a.marker)
+    print(f"MLflow store {info['tracking_uri']}: experiment {info['experiment']} ({info['experiment_id']})")
+
+
+def _fit(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from ..study.fit import exponent_table, fit_study
+
+    run_dirs = [Path(m).parent for m in a.runs]
+    where = (a.study_file, a.manifest, a.tracking_uri, a.experiment)
+    outputs = (a.out_json, a.out_table, a.out_summary)
+    result = fit_study(a.study, run_dirs, *where, *outputs, bootstrap=a.bootstrap, seed=a.seed)
+    for w in result["warnings"]:
+        print(f"warning: {w}")
+    for row in exponent_table(result):
+        print(" ".join(row))
+
+
+def _figure(a: argparse.Namespace) -> None:
+    from ..study.figure import study_figure
+
+    side = study_figure(a.name, a.fits, a.out)
+    print(f"{a.out}: sha256 {side['sha256']}, run {side['producing_run_id']}")
+
+
+def register(sub) -> None:
+    """`study` and its steps."""
+    steps = group(sub, "study", "a study's steps, as the workflow runs them")
+
+    ini = command(steps, "init", "create the MLflow store and experiment once, before parallel jobs")
+    ini.add_argument("tracking_uri", help="MLflow tracking URI (sqlite:///..., http://...)")
+    ini.add_argument("experiment", help="experiment name")
+    ini.add_argument("marker", help="JSON file written when done (a Snakemake output)")
+    ini.set_defaults(func=_init)
+
+    fi = command(steps, "fit", "collect a study's runs, fit its laws, as an MLflow run")
+    fi.add_argument("study", help="the study's name")
+    fi.add_argument("out_json", help="fits JSON to write")
+    fi.add_argument("out_table", help="loss table CSV to write")
+    fi.add_argument("out_summary", help="fits table CSV to write (every fitted number with its interval)")
+    fi.add_argument("--runs", required=True, nargs="+", help="metrics.json of each of the study's runs")
+    fi.add_argument("--study-file", required=True, help="the study's YAML file")
+    fi.add_argument("--manifest", required=True, help="data manifest the runs trained on")
+    fi.add_argument("--tracking-uri", required=True, help="MLflow tracking URI")
+    fi.add_argument("--experiment", required=True, help="MLflow experiment of the study")
+    bootstrap_args(fi, 1000)
+    fi.set_defaults(func=_fit)
+
+    fg = command(steps, "figure", "draw a study figure with its provenance, as an MLflow run")
+    fg.add_argument("name", choices=STUDY_FIGURES, help="which figure")
+    fg.add_argument("fits", help="`study fit` output")
+    fg.add_argument("out", help="PNG to write (the SVG and provenance sidecar land beside it)")
+    fg.set_defaults(func=_figure)

@@ -1,0 +1,1 @@
+"""Data stage: FASTA validation and normalisation, clustered splits, token shards, manifest, statistics."""

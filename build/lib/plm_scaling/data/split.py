@@ -1,0 +1,188 @@
+"""Step 2 of the data stage: cluster-level train/valid/test split without leakage, per-split shards, manifest.
+
+1. MMseqs2 clusters the cleaned sequences at `identity`/`coverage` (as UniRef50 does at 0.5).
+2. Each cluster goes whole to a split, by a seeded hash of its representative: a stable, order-free draw.
+3. Greedy clustering is not transitive, so a held-out member can still resemble a train member of another
+   cluster. We search held-out against train at the same thresholds and move every held-out cluster with a hit
+   into train, repeating until a search finds none. The leakage test runs the same search.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..io import atomic_outputs, read_json, write_json
+from ..names import SPLITS
+from . import mmseqs
+from .shards import Shard, ShardWriter, shard_paths
+from .vocab import TOKENS
+
+_CODE = {name: i for i, name in enumerate(SPLITS)}
+
+
+def _uniform_hash(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of (value, seed) mapped to [0, 1): a seeded hash, vectorised."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def assign_clusters(rep: np.ndarray, valid: float, test: float, seed: int) -> np.ndarray:
+    """Split code (0 train, 1 valid, 2 test) for every record, constant within a cluster."""
+    u = _uniform_hash(rep, seed)
+    return np.where(u < valid, _CODE["valid"], np.where(u < valid + test, _CODE["test"], _CODE["train"])).astype(
+        np.uint8
+    )
+
+
+def search_heldout_vs_train(source: Shard, split: np.ndarray, sim: dict, threads: int, workdir: Path) -> np.ndarray:
+    """(held-out row, train row) pairs above the similarity thresholds."""
+    held = split != _CODE["train"]
+    query, target = workdir / "heldout.fasta", workdir / "train.fasta"
+    if source.write_fasta(query, held) == 0 or source.write_fasta(target, ~held) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    return mmseqs.search_hits(query, target, threads=threads, **sim)
+
+
+def remove_leakage(
+    source: Shard, rep: np.ndarray, split: np.ndarray, sim: dict, threads: int, max_rounds: int = 10
+) -> tuple[np.ndarray, list[int]]:
+    """Move held-out clusters with a train hit into train until none is left; return the split and the
+    number of clusters moved in each round."""
+    split = split.copy()
+    moved: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="plm-split-") as tmp:
+        for _ in range(max_rounds):
+            hits = search_heldout_vs_train(source, split, sim, threads, Path(tmp))
+            if hits.size == 0:
+                return split, moved
+            leaky_reps = np.unique(rep[hits[:, 0]])
+            split[np.isin(rep, leaky_reps)] = _CODE["train"]
+            moved.append(int(leaky_reps.size))
+    raise RuntimeError(f"held-out sequences still hit train after {max_rounds} rounds of moving clusters")
+
+
+def _check_heldout(clean_dir: Path, per_split: dict, valid: float, test: float) -> None:
+    """A held-out split asked for (fraction > 0) must not come out empty: training and evaluation need it."""
+    counts = ", ".join(f"{name} {v['sequences']:,}" for name, v in per_split.items())
+    for name, fraction in (("valid", valid), ("test", test)):
+        if fraction > 0 and per_split[name]["sequences"] == 0:
+            raise ValueError(
+                f"{clean_dir}: the {name} split came out empty ({counts} sequences, "
+                f"{sum(v['clusters'] for v in per_split.values())} clusters); use more sequences or a "
+                f"larger {name} fraction"
+            )
+
+
+CHUNK = 50_000  # records per step when writing split shards
+
+
+def write_split_shards(source: Shard, ids_path: Path, split: np.ndarray, rep: np.ndarray, temps: list) -> dict:
+    """Write each split's shard files (3 paths per split in `temps`, in SPLITS order); return their counts. Memory
+    does not grow with the input beyond the `split` and `rep` arrays it is given: records are visited in chunks of
+    CHUNK, identifiers streamed from ids.txt."""
+    per_split = {}
+    for code, name in enumerate(SPLITS):
+        writer = ShardWriter(*temps[3 * code : 3 * code + 3])
+        ids = _ids_of_rows(ids_path, split, code)
+        counts = {"sequences": 0, "tokens": 0, "clusters": 0}
+        for start in range(0, len(source), CHUNK):
+            rows = start + np.flatnonzero(split[start : start + CHUNK] == code)
+            if rows.size == 0:
+                continue
+            lengths = source.offsets[rows + 1] - source.offsets[rows]
+            writer.write(
+                np.concatenate([source[i] for i in rows.tolist()]),
+                np.concatenate(([0], np.cumsum(lengths))),
+                [next(ids) for _ in range(rows.size)],
+            )
+            counts["sequences"] += int(rows.size)
+            counts["tokens"] += int(lengths.sum())
+            counts["clusters"] += int((rep[rows] == rows).sum())  # a cluster is whole in one split: count its rep
+        writer.close()
+        per_split[name] = counts
+    return per_split
+
+
+def _ids_of_rows(ids_path: Path, split: np.ndarray, code: int):
+    """The identifiers of the records in split `code`, in order, streamed from an ids.txt (one a line, latin-1,
+    split on \\n only)."""
+    with open(ids_path, encoding="latin-1", newline="\n") as fh:
+        for row, line in enumerate(fh):
+            if split[row] == code:
+                yield line[:-1]
+
+
+def _manifest(dataset: str, per_split: dict, rep: np.ndarray, repair: dict, clean: dict, parameters: dict) -> dict:
+    """What a split dataset is and how it was made: counts, clusters, leakage repair, input, parameters, tools."""
+    return {
+        "dataset": dataset,
+        "splits": per_split,
+        "clusters_total": int(np.unique(rep).size),
+        "leakage_repair": repair,
+        "vocabulary": list(TOKENS),
+        "token_dtype": "uint8",
+        "input": clean["input"],
+        "input_sha256": clean["input_sha256"],
+        "clean": {k: v for k, v in clean.items() if k not in ("input", "input_sha256")},
+        "parameters": parameters,
+        "tools": {
+            "mmseqs2": mmseqs.version(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "plm_scaling": __version__,
+        },
+        "command": " ".join(sys.argv),
+    }
+
+
+def make_splits(
+    clean_dir: str | Path,
+    out_dir: str | Path,
+    identity: float,
+    coverage: float,
+    cov_mode: int,
+    cluster_mode: str,
+    sensitivity: float,
+    valid: float,
+    test: float,
+    seed: int,
+    threads: int,
+    dataset: str = "",
+) -> dict:
+    """Cluster, split and write `{train,valid,test}.*` shards plus `manifest.json` into out_dir."""
+    clean_dir, out = Path(clean_dir), Path(out_dir)
+    if not (0 <= valid and 0 <= test and valid + test < 1):
+        raise ValueError(f"split fractions: need valid, test >= 0 and valid + test < 1, got {valid}, {test}")
+    clean_info = read_json(clean_dir / "clean.json")
+    sim = {"identity": identity, "coverage": coverage, "cov_mode": cov_mode}
+    source = Shard.open(clean_dir / "all")
+    with tempfile.TemporaryDirectory(prefix="plm-cluster-") as tmp:
+        source.write_fasta(Path(tmp) / "all.fasta")
+        rep = mmseqs.cluster(Path(tmp) / "all.fasta", threads=threads, mode=cluster_mode, **sim)
+    if rep.size != len(source) or (rep < 0).any():
+        raise RuntimeError(f"{clean_dir}: MMseqs2 clustered {int((rep >= 0).sum())} of {len(source)} records")
+    first = assign_clusters(rep, valid, test, seed)
+    finals = [p for s in SPLITS for p in shard_paths(out / s)] + [out / "manifest.json"]
+    with atomic_outputs(*finals) as temps:
+        split, moved = remove_leakage(source, rep, first, {**sim, "sensitivity": sensitivity}, threads)
+        per_split = write_split_shards(source, clean_dir / "all.ids.txt", split, rep, temps)
+        _check_heldout(clean_dir, per_split, valid, test)
+        repair = {
+            "clusters_moved_to_train_per_round": moved,
+            "sequences_moved_to_train": int(((first != 0) & (split == 0)).sum()),
+        }
+        parameters = {**sim, "cluster_mode": cluster_mode, "search_sensitivity": sensitivity}
+        parameters |= {"valid_fraction": valid, "test_fraction": test, "seed": seed}
+        manifest = _manifest(dataset, per_split, rep, repair, clean_info, parameters)
+        write_json(temps[-1], manifest)
+    return manifest

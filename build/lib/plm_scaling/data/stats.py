@@ -1,0 +1,71 @@
+"""Per-dataset statistics figure: sequence length distribution and residue composition, per split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..io import atomic_outputs, read_json  # noqa: E402
+from .shards import Shard  # noqa: E402
+from .split import SPLITS  # noqa: E402
+from .vocab import INDEX, RESIDUES  # noqa: E402
+
+_COLORS = {"train": "#4C72B0", "valid": "#DD8452", "test": "#55A868"}
+
+
+def composition(shard: Shard) -> np.ndarray:
+    """Fraction of each residue in RESIDUES, counted in chunks so a large shard is never loaded whole."""
+    counts = np.zeros(256, dtype=np.int64)
+    step = 64 << 20
+    for start in range(0, shard.tokens.size, step):
+        counts += np.bincount(shard.tokens[start : start + step], minlength=256)
+    residue_counts = counts[[INDEX[r] for r in RESIDUES]]
+    return residue_counts / max(1, residue_counts.sum())
+
+
+def plot_stats(split_dir: str | Path, out_png: str | Path) -> None:
+    split_dir = Path(split_dir)
+    manifest = read_json(split_dir / "manifest.json")
+    fig, (ax_len, ax_comp) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.6]})
+    shards = {s: Shard.open(split_dir / s) for s in SPLITS}
+    longest = max(int(sh.lengths().max()) for sh in shards.values() if len(sh))
+    bins = np.logspace(np.log10(max(1, manifest["clean"]["min_length"])), np.log10(longest + 1), 50)
+    width = 0.8 / len(SPLITS)
+    x = np.arange(len(RESIDUES))
+    for k, (name, shard) in enumerate(shards.items()):
+        if not len(shard):
+            continue
+        info = manifest["splits"][name]
+        label = f"{name} ({info['sequences']:,} seqs, {info['clusters']:,} clusters)"
+        lengths = shard.lengths()
+        ax_len.hist(
+            lengths,
+            bins=bins,
+            weights=np.full(lengths.size, 1 / lengths.size),
+            histtype="step",
+            lw=1.6,
+            color=_COLORS[name],
+            label=label,
+        )
+        ax_comp.bar(x + (k - 1) * width, composition(shard), width, color=_COLORS[name], label=name)
+    ax_len.set(
+        xscale="log", xlabel="sequence length (residues)", ylabel="fraction of sequences", title="Length distribution"
+    )
+    ax_len.legend(fontsize=8, frameon=False)
+    ax_comp.set(xticks=x, xticklabels=list(RESIDUES), ylabel="fraction of residues", title="Residue composition")
+    ax_comp.set_yscale("log")
+    ax_comp.legend(fontsize=8, frameon=False)
+    fig.suptitle(
+        f"Dataset {manifest['dataset'] or split_dir.name}: {manifest['clusters_total']:,} clusters at "
+        f"{manifest['parameters']['identity']:.0%} identity",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    with atomic_outputs(out_png) as (tmp,):
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

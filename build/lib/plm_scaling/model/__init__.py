@@ -1,0 +1,1 @@
+"""The Transformer (`transformer.py`) and its sizes and FLOP accounting (`sizes.py`)."""

@@ -1,0 +1,23 @@
+"""Names that the workflow's rules and the code share, defined once (rules/common.smk imports them).
+
+File layout of a split dataset, the figures each stage draws, and the folders the workflow writes under results/.
+"""
+
+from __future__ import annotations
+
+# Data stage: each split is a shard of three files (data/shards.py documents them).
+SPLITS = ("train", "valid", "test")
+SHARD_SUFFIXES = (".tokens.u8", ".offsets.npy", ".ids.txt")
+
+# Figures of a study (study/figure.py draws them; rules/study.smk picks a study's).
+STUDY_FIGURES = ("isoflop", "mask_ratio", "curves")
+# The paper stage's figures from the authors' released logs (plotting/paper_figures.py draws them), and Table 2.
+PAPER_FIGURES = ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss")
+PAPER_TABLE = "table2"
+
+# What a finished run's run.json says of it that the evaluate step and a study's fit carry on.
+RUN_SUMMARY = ("run_id", "sweep_point", "objective", "n", "flops", "tokens", "final_val_loss")
+
+# Every figure is written as PNG and SVG, with a provenance sidecar beside the PNG.
+FIGURE_FORMATS = (".png", ".svg")
+SIDECAR = ".provenance.json"

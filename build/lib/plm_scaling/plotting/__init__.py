@@ -1,0 +1,1 @@
+"""Figures of the paper and of our own studies, drawn from the tidy table and the fits."""

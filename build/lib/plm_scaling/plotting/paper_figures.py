@@ -1,0 +1,193 @@
+"""The paper's figures other than IsoFLOP (plotting/isoflop.py), drawn from the authors' released logs (the tidy
+table) and the paper fits only. Each is written as PNG and SVG."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePath
+
+import matplotlib.ticker
+import numpy as np
+
+from ..analysis.curves import running_mean
+from ..analysis.logs import size_label
+from ..analysis.parametric import compute_optimal, identified, predict
+from ..analysis.released import MLM_FROM_CLM_PREFIX, REPEATED_DATA_PREFIX, REPEATED_FOLDER_PREFIX, with_prefix
+from ..analysis.table import Table
+from ..analysis.transfer import is_transfer, parameters
+from ..names import PAPER_FIGURES
+from .isoflop import isoflop
+from .style import OBJ_NAME, STYLE, budget_colors, plt, save
+
+
+def _curves(table: Table, group_prefix: str, dedupe: bool = True) -> dict[str, Table]:
+    sub = with_prefix(table, group_prefix)
+    return {s: t for s, t in sub.by_source().items() if not (dedupe and t["duplicate_of"][0])}
+
+
+def repeated_data(table: Table, out: str | Path, provenance: str | None = None) -> None:
+    """Fig. 1 analogue: validation loss against tokens, UR50/S repeated for many epochs vs UniMeta200B once."""
+    curves = _curves(table, REPEATED_DATA_PREFIX)
+    panels: dict[tuple, dict] = {}
+    for src, t in curves.items():
+        folder = PurePath(src).parent.name
+        data = "UR50/S (repeated)" if folder.startswith(REPEATED_FOLDER_PREFIX) else "UniMeta200B (1 epoch)"
+        key = (t["objective"][0], size_label(folder))
+        if folder.endswith(("shuffle", "shuffle_副本")):
+            continue  # shuffling ablations: not part of Fig. 1
+        # Prefer the loss export over the perplexity export of the same run.
+        if data not in panels.setdefault(key, {}) or t["metric"][0] == "valid_loss":
+            panels[key][data] = t
+    keys = sorted(panels, key=lambda k: (k[0], parameters(k[1])))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 2.8), squeeze=False)
+        for ax, key in zip(axes[0], keys):
+            top, start = -np.inf, np.inf
+            for data, t in sorted(panels[key].items()):
+                colour = "#C44E52" if "UR50" in data else "#4C72B0"
+                smooth = running_mean(t["loss"])
+                ax.plot(t["x"], t["loss"], lw=0.5, alpha=0.25, color=colour)
+                ax.plot(t["x"], smooth, lw=1.4, label=f"{data} (running mean)", color=colour)
+                top = max(top, float(np.percentile(smooth, 75)))
+                start = min(start, float(t["x"][np.argmax(smooth <= top)]))
+            lows = [float(np.percentile(t["loss"], 1)) for t in panels[key].values()]
+            ax.set(xscale="log", xlabel="tokens", title=f"{OBJ_NAME[key[0]]} {key[1]}")
+            ax.set(ylim=(min(lows) - 0.02, top), xlim=(start, max(float(t["x"].max()) for t in panels[key].values())))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        axes[0][0].set_ylabel("validation loss")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.16))
+        fig.suptitle("Repeated UR50/S data overfits; diverse UniMeta200B keeps improving", y=1.03)
+        save(fig, out, provenance)
+
+
+def transfer(table: Table, fits_transfer: dict, out: str | Path, provenance: str | None = None) -> None:
+    """Fig. 4: scratch vs transfer loss frontiers against compute, both directions: the runs (faint), their lower
+    envelope (dotted; each run's running mean, so evaluation noise does not pull it down) and its power law."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        for ax, objective in zip(axes, ("mlm", "clm")):
+            res = fits_transfer[objective]["frontiers"]
+            for kind, color in (("scratch", "#4C72B0"), ("transfer", "#C44E52")):
+                for src in res[kind]["runs"]:
+                    t = table.select(source=src)
+                    ax.plot(t["x"] * 1e9, t["loss"], color=color, lw=0.6, alpha=0.35)
+                c, env = np.array(res[kind]["envelope_c"]), np.array(res[kind]["envelope_loss"])
+                fit = res[kind]
+                line = fit["coef"] * c ** fit["exponent"]
+                rms = float(np.sqrt(np.mean((np.log(env) - np.log(line)) ** 2)))
+                ax.plot(c, env, ":", color=color, lw=1.6, label=f"{kind}: best loss at ≤ C (running means)")
+                ax.plot(
+                    c,
+                    line,
+                    color=color,
+                    lw=2,
+                    label=f"{kind} fit: L = {fit['coef']:.2f}·C^{fit['exponent']:.4f} (rms {rms:.1%})",
+                )
+            ax.set(
+                xscale="log",
+                xlabel="compute of the run (FLOPs)",
+                ylabel="validation loss",
+                title=f"{res['direction']} transfer vs training from scratch",
+            )
+            ax.legend(frameon=False)
+        fig.tight_layout()
+        save(fig, out, provenance)
+
+
+def mlm_from_clm(table: Table, out: str | Path, provenance: str | None = None) -> None:
+    """Fig. 5 (right): MLM trained from scratch vs initialised from a CLM, per model size."""
+    curves = _curves(table, MLM_FROM_CLM_PREFIX)
+    sizes = sorted({size_label(PurePath(s).name) for s in curves}, key=parameters)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(sizes), figsize=(2.6 * len(sizes), 2.8), squeeze=False)
+        for ax, label in zip(axes[0], sizes):
+            for src, t in curves.items():
+                if size_label(PurePath(src).name) != label:
+                    continue
+                kind = "CLM-initialised" if is_transfer(src) else "scratch"
+                ax.plot(t["x"], t["loss"], lw=1.2, label=kind, color="#C44E52" if is_transfer(src) else "#4C72B0")
+            lows = [float(t["loss"].min()) for s, t in curves.items() if size_label(PurePath(s).name) == label]
+            ax.set(xscale="log", xlabel="MLM tokens", title=f"MLM {label}", ylim=(min(lows) - 0.02, min(lows) + 0.5))
+        axes[0][0].set_ylabel("validation loss")
+        axes[0][0].legend(frameon=False)
+        fig.tight_layout()
+        save(fig, out, provenance)
+
+
+def mask_ratio(table: Table, out: str | Path, provenance: str | None = None) -> None:
+    """Mask-ratio ablation: validation loss curves per ratio and final loss against the ratio."""
+    curves = _curves(table, "mask_ratio_data/")
+    sizes = sorted({t["size_label"][0] for t in curves.values()}, key=parameters)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(sizes) + 1, figsize=(4 * (len(sizes) + 1), 3.3))
+        for ax, label in zip(axes, sizes):
+            runs = sorted(
+                ((float(PurePath(s).stem.split("_")[1]), t) for s, t in curves.items() if t["size_label"][0] == label),
+                key=lambda r: r[0],
+            )
+            colours = budget_colors(len(runs))  # one distinct colour per ratio
+            for (ratio, t), colour in zip(runs, colours):
+                ax.plot(t["x"], t["loss"], lw=1, color=colour, label=f"{ratio:.0%}")
+            finals = [float(t["loss"][-1]) for _, t in runs]
+            ax.set(
+                xlabel="training steps",
+                ylabel="validation loss",
+                title=f"MLM {label}: mask ratio",
+                ylim=(min(finals) - 0.05, max(finals) + 0.35),
+            )
+            ax.legend(ncol=2, frameon=False)
+            axes[-1].plot([r for r, _ in runs], finals, "o-", label=f"MLM {label}")
+        axes[-1].set(
+            xlabel="mask ratio",
+            ylabel="final validation loss",
+            title="Final loss (not comparable across ratios:\nthe task gets harder as more is masked)",
+        )
+        axes[-1].legend(frameon=False)
+        fig.tight_layout()
+        save(fig, out, provenance)
+
+
+def isoloss(fits_parametric: dict, out: str | Path, provenance: str | None = None) -> None:
+    """IsoLoss contours of the parametric law over (C, N), with its compute-optimal frontier."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        c = np.logspace(17, 23, 200)
+        n = np.logspace(6, 11, 200)
+        cc, nn = np.meshgrid(c, n)
+        for ax, objective in zip(axes, ("clm", "mlm")):
+            law = fits_parametric[objective]
+            loss = predict(law, nn, cc / (6 * nn))
+            levels = matplotlib.ticker.MaxNLocator(14).tick_values(loss.min(), np.quantile(loss, 0.98))
+            cs = ax.contourf(cc, nn, loss, levels=levels, cmap="viridis_r", extend="max")
+            fig.colorbar(cs, ax=ax, label="predicted loss", format="%.2f")
+            n_opt, _ = compute_optimal(law, c)
+            inside = (n_opt >= n[0]) & (n_opt <= n[-1])  # the frontier where the contours are drawn
+            ax.plot(c[inside], n_opt[inside], color="k", lw=2, label="compute-optimal N")
+            ax.set(xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel="parameters N")
+            ax.set(xlim=(c[0], c[-1]), ylim=(n[0], n[-1]))
+            title = (
+                f"{OBJ_NAME[objective]}: L = {law['E']:.2f} + {law['A']:.3g}/N^{law['alpha']:.2f} + "
+                f"{law['B']:.3g}/D^{law['beta']:.2f}"
+            )
+            if not identified(law):
+                title += "\n(poorly identified: a parameter's interval is as wide as its value; see Table 2)"
+            ax.set_title(title, fontsize=8)
+            ax.legend(loc="lower right", facecolor="white", framealpha=0.9)
+        fig.tight_layout()
+        save(fig, out, provenance)
+
+
+def draw_paper_figure(name: str, load_table, fits: dict, out: str | Path, provenance: str | None = None) -> None:
+    """One of PAPER_FIGURES by name; `load_table()` gives the tidy table, read only by figures drawn from curves."""
+    if name == "isoflop":
+        isoflop(fits["interp"], out, provenance)
+    elif name == "isoloss":
+        isoloss(fits["parametric"], out, provenance)
+    elif name == "transfer":
+        transfer(load_table(), fits["transfer"], out, provenance)
+    elif name in PAPER_FIGURES:
+        {"repeated_data": repeated_data, "mlm_from_clm": mlm_from_clm, "mask_ratio": mask_ratio}[name](
+            load_table(), out, provenance
+        )
+    else:
+        raise ValueError(f"unknown paper figure {name!r} ({', '.join(PAPER_FIGURES)})")

@@ -1,0 +1,114 @@
+"""Figures of a study beyond its IsoFLOP profiles: every run's curve, and the mask-ratio study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.ticker
+import numpy as np
+
+from .style import STYLE, plt, save, seed_means
+
+
+def mask_ratio_study(fit: dict, out: str | Path, provenance: str | None = None) -> None:
+    """MLM loss against the training mask ratio, per size and budget: at the common ratio (solid, comparable; the
+    parabola's best ratio with its 95% interval shaded, circles on the ratios within the noise of the best) and at
+    each run's own ratio (dashed, a different task per ratio)."""
+    fits = fit["fits"]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(fits), figsize=(3.6 * len(fits), 3.2), squeeze=False, sharey=True)
+        for ax, f in zip(axes[0], fits):
+            r, common, sd = seed_means(list(zip(f["ratios"], f["losses"])))
+            ax.errorbar(
+                r,
+                common,
+                yerr=sd,
+                fmt="o-",
+                ms=3,
+                capsize=2,
+                color="#4C72B0",
+                label=f"at common ratio {fit['common_mask_ratio']:.2f} (mean ±1 sd over seeds)",
+            )
+            ax.plot(
+                r,
+                seed_means(list(zip(f["ratios"], f["own_ratio_losses"])))[1],
+                "s--",
+                ms=3,
+                color="0.5",
+                label="at its own ratio",
+            )
+            near = f.get("near_best") or []
+            ax.plot(
+                near,
+                [common[list(r).index(x)] for x in near],
+                "o",
+                ms=8,
+                mfc="none",
+                color="#C44E52",
+                label="within 2 SE of the best",
+            )
+            ratios = np.array(f["ratios"])
+            if f["status"] == "ok":
+                ci = f["ci95"]
+                if ci:
+                    ax.axvspan(*ci, color="#4C72B0", alpha=0.15, lw=0)
+                interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "(no interval: no noise estimate)"
+                ax.axvline(f["best"], color="#4C72B0", lw=1, label=f"best {f['best']:.3f} {interval}")
+            title = f"N = {f['n']:,.0f}, C = {f['c']:.0e}" + ("" if f["status"] == "ok" else f" ({f['status']})")
+            ax.set(xscale="log", xlabel="training mask ratio", title=title)
+            ax.set_xticks(np.unique(ratios), [f"{r:g}" for r in np.unique(ratios)])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.legend(frameon=False, loc="upper center")
+        axes[0][0].set_ylabel("MLM validation loss")
+        fig.tight_layout()
+        save(fig, out, provenance)
+
+
+def _by_budget(table) -> dict[float, list]:
+    """The study's runs (one sub-table each, seeds apart) grouped by the budget they were trained for."""
+    from ..analysis.noise import budget_key
+
+    groups: dict[float, list] = {}
+    for run in table.by_source().values():
+        groups.setdefault(budget_key(float(run["x"][-1]) * 1e9), []).append(run)
+    return dict(sorted(groups.items()))
+
+
+def _mask_suffix(point: str) -> str:
+    """', mask 0.3' for a sweep point of a mask-ratio grid (study.sweeps.point_id: ..._m0.3_s0), else ''."""
+    part = next((p for p in point.split("_") if p.startswith("m") and p[1:2].isdigit()), None)
+    return f", mask {part[1:]}" if part else ""
+
+
+def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
+    """Every run's validation loss against compute, one panel per objective and budget, one colour per size
+    (seeds share it; other mask ratios dashed): how each IsoFLOP point was reached, and whether the runs had settled
+    at their end. The dot is the end point on the whole validation split, the value the IsoFLOP profiles use."""
+    objectives = sorted(set(table["objective"]))
+    budgets = {o: _by_budget(table.select(objective=o)) for o in objectives}
+    cols = max(len(b) for b in budgets.values())
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(objectives), cols, figsize=(3.0 * cols, 2.7 * len(objectives)), squeeze=False)
+        for row, o in zip(axes, objectives):
+            for ax, (c, runs) in zip(row, budgets[o].items()):
+                sizes = sorted({float(r["n"][0]) for r in runs})
+                colours = plt.get_cmap("plasma")(np.linspace(0.0, 0.85, len(sizes)))
+                for run in sorted(runs, key=lambda r: (r["n"][0], r["run"][0])):
+                    colour = colours[sizes.index(float(run["n"][0]))]
+                    mask = _mask_suffix(run["run"][0])  # a mask-ratio study's other ratios: dashed, labelled
+                    label = f"N = {run['n'][0]:,.0f}{mask}"
+                    ax.plot(run["x"] * 1e9, run["loss"], "--" if mask else "-", lw=1, color=colour, label=label)
+                    ax.plot(run["x"][-1] * 1e9, run["loss"][-1], "o", ms=3, color=colour)  # the whole split
+                ax.set(xscale="log", xlabel="compute C (FLOPs)", ylabel=f"{o.upper()} validation loss")
+                ax.set_title(f"{o.upper()}, budget {c:.0e} FLOPs")
+                low = min(float(np.min(r["loss"])) for r in runs)
+                ax.set_ylim(low - 0.02, low + 0.25)  # the end of training, where sizes differ; early loss is off-scale
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+                handles, labels = ax.get_legend_handles_labels()
+                unique = dict(zip(labels, handles))  # seeds of one size share one entry
+                ax.legend(unique.values(), unique.keys(), frameon=False, fontsize=6)
+            for ax in row[len(budgets[o]) :]:
+                ax.set_visible(False)
+        fig.suptitle("Validation loss of every run against compute (last point: the whole validation split)")
+        fig.tight_layout()
+        save(fig, out, provenance)

@@ -1,0 +1,209 @@
+"""`plm-scaling audit FIGURE`: the figure's lineage, and whether it still holds.
+
+Fails (exit 1, saying why) when the figure's bytes differ from those recorded or logged, when it sits where another
+figure belongs, when a run it names is missing, deleted or changed, or when the code, configuration, study config,
+data or released CSVs behind it changed since (stale). Study figures trace to their training runs; paper figures
+(and Table 2) to the released curves' runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+from ..io import read_json, sha256_file
+from .figure import sidecar_path
+from .lineage import sha256_text, stage_hash
+
+
+def png_text(path: Path) -> dict[str, str]:
+    """tEXt / iTXt / zTXt chunks of a PNG."""
+    data = path.read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path}: not a PNG file")
+    out, pos = {}, 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"tEXt":
+            key, _, value = body.partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"zTXt":
+            key, _, value = body.partition(b"\0")
+            out[key.decode("latin-1")] = zlib.decompress(value[1:]).decode("latin-1")
+        elif kind == b"iTXt":
+            key, _, rest = body.partition(b"\0")
+            compressed, rest = rest[0], rest[2:]
+            _, _, rest = rest.partition(b"\0")
+            _, _, text = rest.partition(b"\0")
+            out[key.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8")
+        pos += 12 + length
+    return out
+
+
+class _Runs:
+    """Looks runs up in the store the sidecar names; a missing or deleted run becomes a problem (a deleted run still
+    answers get_run, so its lifecycle stage is checked)."""
+
+    def __init__(self, tracking_uri: str, problems: list[str]):
+        from mlflow import MlflowClient
+
+        self.client, self.uri, self.problems = MlflowClient(tracking_uri=tracking_uri), tracking_uri, problems
+
+    def get(self, run_id: str, what: str, detail: str = ""):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            self.problems.append(f"{what} {run_id}{detail} is missing from {self.uri}")
+            return None
+        if run.info.lifecycle_stage != "active":
+            self.problems.append(f"{what} {run_id}{detail} is {run.info.lifecycle_stage} in {self.uri}")
+        return run
+
+
+def _file_problems(figure: Path, side: dict) -> list[str]:
+    """The file's bytes and embedded provenance against the sidecar, and where it sits against where it belongs."""
+    problems = []
+    if sha256_file(figure) != side["sha256"]:
+        problems.append(f"{figure.name}: bytes differ from the sha256 recorded when it was made")
+    embedded = png_text(figure).get("Provenance") if figure.suffix == ".png" else None
+    recorded = {k: v for k, v in side.items() if k != "file" and not k.endswith("sha256")}
+    if figure.suffix == ".png" and (embedded is None or json.loads(embedded) != recorded):
+        problems.append(f"{figure.name}: embedded provenance is missing or differs from the sidecar")
+    return problems + _location_problems(figure, side)
+
+
+def audit(figure: str | Path) -> tuple[list[str], list[str]]:
+    """(lineage lines, problems). No problems: the figure is what its runs, code, config and data produced."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # audit output is the lineage only
+    figure = Path(figure)
+    side_path = sidecar_path(figure)
+    if not figure.exists():
+        return [], [f"{figure}: no such figure"]
+    if not side_path.exists():
+        return [], [f"{figure}: no provenance sidecar {side_path.name}"]
+    side = read_json(side_path)
+    problems = _file_problems(figure, side)
+    runs = _Runs(side["tracking_uri"], problems)
+    paper = side.get("kind") == "paper"
+    lines = [f"{figure.name}  sha256 {side['sha256'][:12]}  " + ("paper stage" if paper else f"study {side['study']}")]
+    producer = runs.get(side["producing_run_id"], "producing run")
+    if producer is not None:
+        lines.append(f"└─ figure run {producer.info.run_id} ({producer.info.run_name}, {producer.info.status})")
+        problems += _artifact_problems(runs.client, producer, figure)
+    fit = runs.get(side["fit_run_id"], "fit run")
+    if fit is not None:
+        lines.append(f"   └─ fit run {fit.info.run_id} (table digest {side['table_digest']}, {fit.info.status})")
+    if paper:
+        lines += _released_lines(side, runs)
+        problems += _released_problems(side)
+        lines.append(
+            f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
+            f"released logs {side['paper_logs']}"
+        )
+        return lines, problems
+    lines.append("      loss plotted: full validation split (evaluate); in brackets: training-time validation windows")
+    for r in side["input_runs"]:
+        run = runs.get(r["run_id"], "input run", f" ({r['sweep_point']})")
+        head = f"      ├─ {r['sweep_point']}: {r['objective']} N={r['n']:,} C={r['flops']:.3g}"
+        if run is None:
+            lines.append(head + "  MISSING")
+            continue
+        lines.append(f"{head} loss {_fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]  run {run.info.run_id}")
+        problems += _input_run_problems(run, r)
+    problems += _stale_problems(side)
+    lines.append(
+        f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
+        f"config {side['config_hash'][:12]}, data {side['data_hash'][:12]}"
+    )
+    return lines, problems
+
+
+def _released_lines(side: dict, runs: _Runs) -> list[str]:
+    """One line per released curve the fit read: its file, sha256 and run (each checked in the store)."""
+    lines = [f"      released curves: {len(side['released_runs'])} runs of experiment {side['experiment']}"]
+    for r in side["released_runs"]:
+        run = runs.get(r["run_id"], "released run", f" ({r['source']})")
+        if run is not None and run.data.tags.get("sha256") != r["sha256"]:
+            runs.problems.append(f"released run {r['run_id']} ({r['source']}) records another sha256")
+        lines.append(f"      ├─ {r['source']}  sha256 {r['sha256'][:12]}  run {r['run_id']}")
+    return lines
+
+
+def _released_problems(side: dict) -> list[str]:
+    """A released CSV changed, vanished, or the analysis code changed since the figure was made."""
+    root, problems = Path(side["paper_logs"]), []
+    from ..analysis.logs import file_digests
+
+    now = file_digests(root) if root.is_dir() else {}
+    for r in side["released_runs"]:
+        if now.get(r["source"]) != r["sha256"]:
+            state = "is missing" if r["source"] not in now else "changed since the figure was made"
+            problems.append(f"stale: released CSV {root / r['source']} {state}")
+    return problems + _code_problems(side, ("analysis",))
+
+
+def _code_problems(side: dict, stages: tuple[str, ...]) -> list[str]:
+    return [
+        f"stale: {stage} code or configuration changed since the figure was made "
+        f"({side['code'][stage]} -> {stage_hash(stage)})"
+        for stage in stages
+        if stage_hash(stage) != side["code"][stage]
+    ]
+
+
+def _fmt(loss: float | None) -> str:
+    return "n/a" if loss is None else f"{loss:.4f}"
+
+
+def _location_problems(figure: Path, side: dict) -> list[str]:
+    """A figure and sidecar copied over another study's figure name their own study: compare with where it sits."""
+    recorded = side.get("location")
+    if recorded is None:
+        return [f"{figure.name}: the sidecar records no location (made before locations were recorded); rerun it"]
+    here = "/".join(figure.resolve().parts[-len(Path(recorded).parts) :])
+    if here != recorded:
+        return [f"{figure.name}: sits at {here} but its provenance was made for {recorded} (study {side['study']})"]
+    return []
+
+
+def _artifact_problems(client, producer, figure: Path) -> list[str]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        logged = Path(client.download_artifacts(producer.info.run_id, figure.name))
+    except (MlflowException, OSError):
+        return [f"{figure.name}: run {producer.info.run_id} has no such artifact"]
+    if sha256_file(logged) != sha256_file(figure):
+        return [f"{figure.name}: bytes differ from the artifact logged by run {producer.info.run_id}"]
+    return []
+
+
+def _input_run_problems(run, recorded: dict) -> list[str]:
+    """The run as the figure used it: finished, with the same training-time and full-split losses."""
+    problems, name = [], f"input run {recorded['run_id']} ({recorded['sweep_point']})"
+    if run.info.status != "FINISHED":
+        problems.append(f"{name} is {run.info.status}")
+    metrics = run.data.metrics
+    for key, metric in (("final_val_loss", "final_val_loss"), ("valid_loss", "eval/valid_loss")):
+        was, now = recorded.get(key), metrics.get(metric)
+        if was is not None and (now is None or abs(now - was) > 1e-9):
+            problems.append(f"{name} changed: {metric} {was:.6f} -> {now}")
+    return problems
+
+
+def _stale_problems(side: dict) -> list[str]:
+    """Code, configuration, study file or data changed since the figure was made."""
+    problems = _code_problems(side, ("train", "analysis"))
+    study_file = Path(side["study_file"])
+    if not study_file.exists() or sha256_text(study_file.read_text()) != side["config_hash"]:
+        problems.append(f"stale: study config {study_file} changed since the figure was made")
+    manifest = Path(side["data_manifest"])
+    if not manifest.exists() or sha256_file(manifest) != side["data_hash"]:
+        problems.append(f"stale: data manifest {manifest} changed since the figure was made")
+    return problems

@@ -1,0 +1,115 @@
+"""The fit step of a study: collect its runs, fit IsoFLOP and parametric laws, record it all as an MLflow run."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis import isoflop, noise
+from ..analysis.mask_ratio import mask_ratio_fit
+from ..analysis.parametric import fit_parametric
+from ..io import atomic_outputs, sha256_file, write_json
+from ..tracking import absolute_uri
+from .collect import collect
+from .lineage import code_revision, log_table_input, sha256_text, stage_hash, start_run
+from .summary import write_fits_table
+
+
+def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int) -> dict:
+    """Interp IsoFLOP laws, or the profiles and the reason when no law can be fitted; parametric law if it can;
+    the seed noise; in a mask-ratio study, the best ratio (the laws then use the common ratio's runs only)."""
+    mine = [r for r in runs if r["objective"] == objective]
+    out: dict = {"noise": noise.seed_noise(mine)}
+    if len({r.get("mask_ratio") for r in mine}) > 1:
+        out["mask_ratio"] = mask_ratio_fit(mine, out["noise"]["pooled_sd"])
+        mine = [r for r in mine if r["mask_ratio"] == r["common_mask_ratio"]]
+        table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
+    try:
+        out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap=bootstrap, seed=seed)
+    except ValueError as err:
+        out["isoflop"] = {"error": str(err), **isoflop.profiles(table, f"study-{objective}")}
+    try:
+        out["parametric"] = fit_parametric(
+            [r["n"] for r in mine],
+            [r["tokens"] for r in mine],
+            [r["final_val_loss"] for r in mine],
+            bootstrap=min(bootstrap, 200),
+        )
+    except ValueError as err:
+        out["parametric"] = {"error": str(err)}
+    return out
+
+
+def fit_study(
+    study: str,
+    run_dirs: list[str | Path],
+    study_file: str | Path,
+    manifest: str | Path,
+    tracking_uri: str,
+    experiment: str,
+    out_json: str | Path,
+    out_table: str | Path,
+    out_summary: str | Path,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict:
+    import mlflow
+
+    tracking_uri = absolute_uri(tracking_uri)  # recorded in fits.json: audit opens it from any folder
+    table, runs = collect(run_dirs, study)  # exactly the study's points (a runs folder may hold older ones)
+    source_ids = [r["run_id"] for r in runs if r["run_id"]]
+    with start_run(
+        tracking_uri, experiment, "fit", {"stage": "fit", "study": study, "source_run_ids": ",".join(source_ids)}
+    ) as run:
+        digest = log_table_input(table, f"{study}-loss-table")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fits = {
+                o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed)
+                for o in sorted(set(table["objective"]))
+            }
+        result = {
+            "study": study,
+            "fit_run_id": run.info.run_id,
+            "tracking_uri": tracking_uri,
+            "experiment": experiment,
+            "input_runs": runs,
+            "table_digest": digest,
+            "loss_table": str(Path(out_table).resolve()),
+            "study_file": str(Path(study_file).resolve()),
+            "config_hash": sha256_text(Path(study_file).read_text()),
+            "data_manifest": str(Path(manifest).resolve()),
+            "data_hash": sha256_file(manifest),
+            "code": {**code_revision(), "train": stage_hash("train"), "analysis": stage_hash("analysis")},
+            "warnings": sorted({str(w.message) for w in caught}),
+            "fits": fits,
+        }
+        for message in result["warnings"]:  # the log says what the fit left out, as fits.json does
+            print(f"warning: {message}", file=sys.stderr)
+        with atomic_outputs(out_json, out_table, out_summary) as (tmp_json, tmp_table, tmp_summary):
+            write_json(tmp_json, result)
+            table.write_csv(tmp_table)
+            write_fits_table(fits, tmp_summary)
+        for path in (out_json, out_table, out_summary):
+            mlflow.log_artifact(str(path))
+        for o, f in fits.items():
+            for key in ("n_opt", "d_opt"):
+                if key in f["isoflop"]:
+                    mlflow.log_metric(f"{o}_{key}_exponent", f["isoflop"][key]["exponent"])
+    return result
+
+
+def exponent_table(fits: dict) -> list[list[str]]:
+    rows = []
+    for o, f in fits["fits"].items():
+        iso = f["isoflop"]
+        for key in ("n_opt", "d_opt"):
+            if key in iso:
+                lo, hi = iso[key]["ci95"] or (np.nan, np.nan)
+                rows.append([o, key, f"{iso[key]['exponent']:.3f}", f"[{lo:.3f}, {hi:.3f}]"])
+            else:
+                rows.append([o, key, "", iso.get("error", "")])
+    return rows

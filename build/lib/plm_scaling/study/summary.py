@@ -1,0 +1,91 @@
+"""The fits of a study as one table (fits_table.csv, shown in the report): every fitted number with its 95%
+interval and what limits it, so a reader sees the result without opening fits.json."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+COLUMNS = ("objective", "quantity", "budget_flops", "value", "ci95_low", "ci95_high", "note")
+
+
+def _row(objective: str, quantity: str, value, ci=None, budget=None, note: str = "") -> dict:
+    lo, hi = ci if ci else (math.nan, math.nan)
+    return {"objective": objective, "quantity": quantity, "budget_flops": budget, "value": value,
+            "ci95_low": lo, "ci95_high": hi, "note": note}  # fmt: skip
+
+
+def _isoflop_rows(objective: str, iso: dict) -> list[dict]:
+    rows = [
+        _row(objective, "N_opt (parabola)", b.get("n_opt"), budget=b["c"], note=f"{b['sizes']} sizes, {b['status']}")
+        for b in iso.get("budgets", [])
+    ]
+    for key, name in (("n_opt", "N_opt exponent a"), ("d_opt", "D_opt exponent b"), ("loss", "L(C) exponent")):
+        if isinstance(iso.get(key), dict):
+            law = iso[key]
+            rows.append(_row(objective, name, law["exponent"], law.get("ci95"), note=f"coefficient {law['coef']:.4g}"))
+    if "error" in iso:
+        rows.append(_row(objective, "power laws", None, note=f"not fitted: {iso['error']}"))
+    return rows
+
+
+def _noise_rows(objective: str, noise: dict | None) -> list[dict]:
+    if not noise or noise.get("pooled_sd") is None:
+        return []
+    note = f"{noise['dof']} dof; {noise['below_noise']} of {noise['compared']} adjacent size differences below 2 SE"
+    return [_row(objective, "seed sd of the loss", noise["pooled_sd"], note=note)]
+
+
+def _mask_rows(objective: str, mask: dict | None) -> list[dict]:
+    if not mask:
+        return []
+    note = "near best (within 2 SE): {}; at common masking {}"
+    return [
+        _row(
+            objective,
+            f"best mask ratio (N={f['n']})",
+            f.get("best"),
+            f.get("ci95"),
+            f["c"],
+            note.format(f.get("near_best"), mask["common_mask_ratio"]),
+        )  # fmt: skip
+        for f in mask["fits"]
+    ]
+
+
+def _parametric_rows(objective: str, law: dict | None) -> list[dict]:
+    if not law:
+        return []
+    if "error" in law:
+        return [_row(objective, "L(N, D) parametric", None, note=f"not fitted: {law['error']}")]
+    from ..analysis.parametric import identified
+
+    ci = law.get("ci95", {})
+    note = "" if identified(law) else "not identified: an interval as wide as its value, or E <= 0; do not use"
+    return [_row(objective, f"parametric {k}", law[k], ci.get(k), note=note) for k in ("E", "A", "B", "alpha", "beta")]
+
+
+def fits_rows(fits: dict) -> list[dict]:
+    rows = []
+    for objective, f in fits.items():
+        rows += _isoflop_rows(objective, f.get("isoflop", {}))
+        rows += _noise_rows(objective, f.get("noise"))
+        rows += _mask_rows(objective, f.get("mask_ratio"))
+        rows += _parametric_rows(objective, f.get("parametric"))
+    return rows
+
+
+def _cell(value) -> str:
+    """Numbers to 6 significant digits (the fits carry no more precision than that), blanks for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def write_fits_table(fits: dict, path: str | Path) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, COLUMNS)
+        w.writeheader()
+        for row in fits_rows(fits):
+            w.writerow({k: _cell(v) for k, v in row.items()})

@@ -1,0 +1,54 @@
+"""MLflow store set-up, done once before parallel jobs: creating a sqlite store's schema is not safe to race."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .io import atomic_outputs, write_json
+
+SQLITE = "sqlite:///"
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a sqlite tracking URI (relative to the working folder unless absolute), else None."""
+    return Path(tracking_uri.removeprefix(SQLITE)) if tracking_uri.startswith(SQLITE) else None
+
+
+def absolute_uri(tracking_uri: str) -> str:
+    """A sqlite URI that names its file absolutely, so that it can be opened from any folder (audit)."""
+    db = sqlite_path(tracking_uri)
+    return SQLITE + str(db.resolve()) if db is not None and not db.is_absolute() else tracking_uri
+
+
+# MLflow 3's UI opens an experiment by its kind; untagged ones open on the GenAI view ("Traces 0 / No data").
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
+def set_training_kind(client, experiment_id: str) -> None:
+    """Tag an experiment so that the MLflow UI opens it as a model-training experiment (its runs table)."""
+    client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
+
+
+def ensure_experiment(tracking_uri: str, experiment: str) -> str:
+    """The experiment's id, created when missing: artifacts beside a sqlite database (MLflow's default is ./mlruns
+    in whatever folder the job runs in), opened by the UI as a model-training experiment."""
+    from mlflow import MlflowClient
+
+    artifacts = None
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        artifacts = (db.parent / "mlartifacts").resolve().as_uri()
+    client = MlflowClient(tracking_uri=tracking_uri)  # creates and migrates the schema on first use
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifacts)
+    set_training_kind(client, experiment_id)
+    return experiment_id
+
+
+def init_store(tracking_uri: str, experiment: str, marker: str | Path) -> dict:
+    experiment_id = ensure_experiment(tracking_uri, experiment)
+    info = {"tracking_uri": tracking_uri, "experiment": experiment, "experiment_id": experiment_id}
+    with atomic_outputs(marker) as (tmp,):
+        write_json(tmp, info)
+    return info

@@ -1,0 +1,91 @@
+"""Evaluate a finished run: loss on the full valid and test splits (fixed mask seed for MLM; MLM also on the valid
+split at the common mask ratio), to metrics.json and to the run's MLflow run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from ..io import atomic_outputs, read_json, write_json
+from ..names import RUN_SUMMARY
+from .data import ShardDataModule
+from .module import PLMModule
+
+
+@torch.no_grad()
+def split_loss(module: PLMModule, loader) -> dict:
+    """Mean loss over every target of the split, accumulated as the module's validation does it."""
+    module.on_validation_epoch_start()
+    for i, batch in enumerate(loader):
+        module.validation_step({k: v.to(module.device) for k, v in batch.items()}, i)
+    return {"loss": module.validation_loss(), "targets": module.validation_targets()}
+
+
+COMMON_MASK_RATIO = 0.15  # ESM's (and the paper's default): MLM runs of any ratio are also evaluated at this one
+
+
+def _loss_at_mask_ratio(module: PLMModule, cfg, done: dict, ratio: float) -> float:
+    """Validation loss of an MLM run with `ratio` of the residues masked (same windows and mask seed)."""
+    dm = ShardDataModule(
+        cfg.data.manifest,
+        cfg.model.context,
+        "mlm",
+        ratio,
+        cfg.seed,
+        batch_size=64,
+        steps_per_epoch=1,
+        valid_windows=cfg.data.valid_windows,
+    )
+    return split_loss(module, dm.eval_dataloader("valid"))["loss"]
+
+
+def evaluate(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        raise ValueError(f"{run_dir}: no run.json; the run has not finished training")
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    done = read_json(run_dir / "run.json")
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # a 100M model on a CPU takes minutes per split
+    module = PLMModule.load_from_checkpoint(
+        run_dir / "final.ckpt", map_location=device, compile=False, weights_only=True
+    )  # never unpickle code from a run folder
+    module.eval()
+    dm = ShardDataModule(
+        cfg.data.manifest,
+        cfg.model.context,
+        done["objective"],
+        cfg.objective.mask_ratio,
+        cfg.seed,
+        batch_size=64,
+        steps_per_epoch=1,
+        valid_windows=cfg.data.valid_windows,
+    )
+    metrics = {
+        f"{split}_{k}": v
+        for split in ("valid", "test")
+        for k, v in split_loss(module, dm.eval_dataloader(split)).items()
+    }
+    if done["objective"] == "mlm":  # every MLM run also at one common masking, so runs of other ratios compare
+        metrics |= {"mask_ratio": float(cfg.objective.mask_ratio), "common_mask_ratio": COMMON_MASK_RATIO}
+        metrics["valid_loss_common"] = (
+            metrics["valid_loss"]
+            if cfg.objective.mask_ratio == COMMON_MASK_RATIO
+            else _loss_at_mask_ratio(module, cfg, done, COMMON_MASK_RATIO)
+        )
+    result = {
+        **{k: done[k] for k in RUN_SUMMARY},
+        **metrics,
+    }
+    with atomic_outputs(run_dir / "metrics.json") as (tmp,):
+        write_json(tmp, result)
+    if done["run_id"] and cfg.logger.tracking_uri:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=cfg.logger.tracking_uri)
+        for key in ("valid_loss", "test_loss", "valid_loss_common"):
+            if key in metrics:
+                client.log_metric(done["run_id"], f"eval/{key}", metrics[key])
+        client.log_artifact(done["run_id"], str(run_dir / "metrics.json"))
+    return result

@@ -1,0 +1,233 @@
+"""Train one sweep point: compose the Hydra config, plan the run (plan.py), build the module and the trainer, fit,
+resume if asked.
+
+Run folder (`run.dir`): config.yaml (the composed config), plan.json (the RunPlan), checkpoints/last.ckpt (every
+validation), curve.csv (validation loss against tokens and FLOPs), mlflow_run_id.txt, final.ckpt and run.json
+when done. Running the same command again on an unfinished folder resumes from checkpoints/last.ckpt.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ..config_schema import ConfigError
+from ..io import atomic_outputs, read_json, write_json
+from ..paths import train_config_dir
+from . import checks
+from .callbacks import (
+    CurveLogger,
+    DivergenceGuard,
+    PlainProgress,
+    Throughput,
+    TokenMLFlowLogger,
+    TokenProgress,
+    TrainingDiverged,
+    quiet_lightning,
+)
+from .data import ShardDataModule
+from .module import PLMModule
+from .plan import RunPlan, make_plan
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The composed config; an unknown key or bad override is a ConfigError naming it."""
+    try:
+        with initialize_config_dir(config_dir=str(train_config_dir()), version_base=None):
+            cfg = compose("train", overrides=list(overrides))
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(f"training config: {' '.join(str(err).split())}") from None
+    if OmegaConf.is_missing(cfg.run, "dir"):
+        raise ConfigError("config key run.dir: missing (the run's output folder)")
+    return cfg
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+def mlflow_logger(cfg: DictConfig, p: RunPlan, run_dir: Path) -> TokenMLFlowLogger | None:
+    """The run's MLflow run: created once (its id kept in the run folder), reopened on resume."""
+    if not cfg.logger.tracking_uri:
+        return None
+    from lightning.pytorch.utilities import rank_zero_only
+
+    where = {"experiment_name": cfg.logger.experiment, "tracking_uri": cfg.logger.tracking_uri}
+    if rank_zero_only.rank != 0:  # DDP children: Lightning makes the logger a no-op there; create nothing
+        return TokenMLFlowLogger(p.tokens_per_step, **where)
+    from ..io import sha256_file
+    from ..study.lineage import code_revision, stage_hash
+
+    rev, id_file = code_revision(), run_dir / "mlflow_run_id.txt"
+    tags = {
+        **{"objective": p.objective, "N": str(p.n), "C": f"{p.flops:.6g}", "D": str(p.tokens)},
+        **{"sweep_point": p.sweep_point, "code_revision": rev["revision"], "code_dirty": str(rev["dirty"])},
+        **{"code_hash": stage_hash("train"), "data_manifest_sha256": sha256_file(cfg.data.manifest)},
+        **{str(k): str(v) for k, v in cfg.tags.items() if v is not None},
+    }
+    run_id = id_file.read_text().strip() if id_file.exists() else None
+    logger = TokenMLFlowLogger(p.tokens_per_step, run_name=p.sweep_point, tags=tags, run_id=run_id, **where)
+    if run_id is None:
+        logger.log_hyperparams({**_flatten(OmegaConf.to_container(cfg)), **_flatten(p.as_dict(), "plan.")})
+        logger.experiment.log_artifact(logger.run_id, str(run_dir / "config.yaml"))
+        id_file.write_text(logger.run_id + "\n")
+    return logger
+
+
+def _prepare_run_dir(cfg: DictConfig, p: RunPlan, restart_if_changed: bool) -> Path:
+    run_dir = Path(cfg.run.dir)
+    text = OmegaConf.to_yaml(cfg)
+    checks.claim_run_dir(run_dir, text, restart_if_changed)
+    (run_dir / "config.yaml").write_text(text)
+    write_json(run_dir / "plan.json", p.as_dict())
+    return run_dir
+
+
+def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
+    """Train (or resume, or return the finished result of) one sweep point. `restart_if_changed` discards a run
+    folder whose saved config differs, instead of refusing (what the workflow wants when a point changed)."""
+    cfg = compose_config(overrides)
+    p = make_plan(cfg)
+    run_dir = _prepare_run_dir(cfg, p, restart_if_changed)
+    if (run_dir / "run.json").exists():
+        return read_json(run_dir / "run.json")
+    if cfg.trainer.threads:
+        torch.set_num_threads(int(cfg.trainer.threads))
+    L.seed_everything(cfg.seed, verbose=False)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resume = last if last.exists() else None
+    if resume is None:
+        (run_dir / "curve.csv").unlink(missing_ok=True)
+    else:
+        step = checks.checkpoint_step(last)
+        print(f"resuming {run_dir} from its checkpoint at step {step}", flush=True)
+        _truncate_curve(run_dir / "curve.csv", step)
+    logger = mlflow_logger(cfg, p, run_dir)
+    try:
+        return _fit(cfg, p, run_dir, resume, logger)
+    except BaseException as err:  # any failure, Ctrl-C included, ends the MLflow run: none stays RUNNING
+        from lightning.pytorch.utilities import rank_zero_only
+
+        if logger is not None and rank_zero_only.rank == 0:
+            status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
+            logger.experiment.set_terminated(logger.run_id, status)
+        if isinstance(err, TrainingDiverged):
+            raise RuntimeError(f"run {p.sweep_point} diverged: {err}") from None
+        raise
+
+
+def build_module(cfg: DictConfig, p: RunPlan) -> PLMModule:
+    o = cfg.optim
+    return PLMModule(
+        shape=p.shape,
+        objective=p.objective,
+        lr=p.lr,
+        weight_decay=o.weight_decay,
+        betas=(o.beta1, o.beta2),
+        total_steps=p.steps,
+        warmup_steps=p.warmup_steps,
+        min_lr_ratio=o.min_lr_ratio,
+        tokens_per_step=p.tokens_per_step,
+        flops_per_token=p.flops_per_token,
+        flops_per_token_full=p.flops_per_token_full,
+        compile=cfg.trainer.compile,
+    )
+
+
+def build_callbacks(cfg: DictConfig, p: RunPlan, run_dir: Path, logger) -> list:
+    interactive = cfg.trainer.progress == "rich" or (cfg.trainer.progress == "auto" and sys.stderr.isatty())
+    every = max(1, p.steps_per_eval // 5)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", save_last=True, every_n_epochs=1, save_on_train_epoch_end=True
+    )
+    return [
+        checkpoint,
+        CurveLogger(run_dir / "curve.csv", logger),
+        Throughput(every=max(1, min(every, 20))),
+        DivergenceGuard(every=cfg.trainer.lightning.log_every_n_steps),
+        TokenProgress(p.tokens) if interactive else PlainProgress(every),
+    ]
+
+
+def build_trainer(cfg: DictConfig, p: RunPlan, run_dir: Path, logger) -> L.Trainer:
+    """Lightning's own arguments come from trainer.lightning as they are; the rest follows from the plan."""
+    quiet_lightning()
+    lightning = OmegaConf.to_container(cfg.trainer.lightning)
+    if lightning["strategy"] == "ddp" and lightning["accelerator"] == "cpu":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        lightning["strategy"] = DDPStrategy(process_group_backend="gloo")
+    lightning["log_every_n_steps"] = min(lightning["log_every_n_steps"], p.steps_per_eval)
+    return L.Trainer(
+        **lightning,
+        max_steps=p.steps,
+        max_epochs=-1,  # a Lightning "epoch" here is the stretch between two validations (data.StepSampler)
+        check_val_every_n_epoch=1,
+        num_sanity_val_steps=0,
+        gradient_clip_val=cfg.optim.grad_clip,
+        logger=logger or False,
+        callbacks=build_callbacks(cfg, p, run_dir, logger),
+        enable_progress_bar=False,  # TokenProgress draws the one bar, over tokens
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        default_root_dir=run_dir,
+    )
+
+
+def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger) -> dict:
+    dm = ShardDataModule(
+        cfg.data.manifest,
+        cfg.model.context,
+        p.objective,
+        cfg.objective.mask_ratio,
+        cfg.seed,
+        batch_size=p.batch_per_device,
+        steps_per_epoch=p.steps_per_eval,
+        valid_windows=cfg.data.valid_windows,
+        workers=cfg.trainer.loader_workers,
+    )
+    module = build_module(cfg, p)
+    trainer = build_trainer(cfg, p, run_dir, logger)
+    dm.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
+    trainer.fit(module, dm, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
+    pending = run_dir / ".final.ckpt.tmp"
+    # collective under DDP: every rank calls it, rank 0 writes; the full state (optimizer included), said explicitly
+    trainer.save_checkpoint(pending, weights_only=False)
+    if not trainer.is_global_zero:
+        return {}
+    result = {
+        "run_id": logger.run_id if logger else None,
+        "sweep_point": p.sweep_point,
+        **p.as_dict(),
+        "final_val_loss": module.validation_loss(),
+        "steps_done": trainer.global_step,
+    }
+    os.replace(pending, run_dir / "final.ckpt")
+    with atomic_outputs(run_dir / "run.json") as (done,):  # written last: the run's completion marker
+        write_json(done, result)
+    if logger is not None:
+        logger.experiment.log_metric(logger.run_id, "final_val_loss", result["final_val_loss"], step=p.tokens)
+    return result
+
+
+def _truncate_curve(path: Path, step: int) -> None:
+    """Drop curve rows written after the checkpoint we resume from (they will be written again)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split(",")[0]) <= step]
+    path.write_text("\n".join(kept) + "\n")

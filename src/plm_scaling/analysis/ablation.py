@@ -1,0 +1,53 @@
+"""The data-scarcity ablation: at equal compute, the final validation loss of each data variant (repeated raw
+data, deduplicated, perplexity-filtered, code-augmented, ...) against the first variant (the baseline), with a 95%
+interval from the seed noise.
+
+Each (size, budget) compares its variants: mean loss over seeds, and the difference to the baseline with a
+t-interval whose standard error is the pooled seed sd (noise.pooled_sd) times sqrt(1/k_v + 1/k_base). A difference
+whose interval holds 0 is reported as within the noise: "no gain" measured well is a result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from .noise import budget_key, pooled_sd, seed_points
+
+
+def variant_of(point: str) -> str | None:
+    """The data variant of a sweep point id (its `_v<name>` part, study.sweeps.point_id), or None."""
+    return next((part[1:] for part in point.split("_")[1:] if part.startswith("v")), None)
+
+
+def _row(base: dict, point: dict, sd: float, dof: int) -> dict:
+    diff = point["mean"] - base["mean"]
+    se = sd * np.sqrt(1 / point["seeds"] + 1 / base["seeds"])
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return {
+        "variant": point["variant"],
+        "seeds": point["seeds"],
+        "mean": point["mean"],
+        "losses": point["losses"],
+        "diff": float(diff),
+        "ci95": [float(diff - half), float(diff + half)],
+        "beyond_noise": bool(abs(diff) > half),
+    }
+
+
+def ablation_fit(runs: list[dict], order: list[str]) -> dict:
+    """Per (N, budget): every variant's mean final loss and its difference to order[0] with a 95% interval."""
+    points = seed_points(runs)
+    for p in points:
+        p["variant"] = variant_of(p["point"])
+    sd, dof = pooled_sd(points)
+    groups = []
+    for key in sorted({(p["n"], budget_key(p["c"])) for p in points}):
+        mine = {p["variant"]: p for p in points if (p["n"], budget_key(p["c"])) == key}
+        if order[0] not in mine:
+            continue
+        base = mine[order[0]]
+        rows = [_row(base, mine[v], sd, dof) for v in order if v in mine] if sd else []
+        groups.append({"n": key[0], "c": key[1], "baseline": order[0], "variants": rows})
+    why = None if sd else "no seed noise: train every variant with two or more seeds"
+    return {"order": order, "pooled_sd": sd, "dof": dof, "groups": groups, **({"error": why} if why else {})}

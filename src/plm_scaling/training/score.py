@@ -1,0 +1,155 @@
+"""Perplexity filtering: score every train sequence with a finished CLM run of this workflow (the reference) and
+keep a band of perplexities, as data-scarcity mitigations do (drop the most surprising q%, or keep the middle).
+
+Scoring streams the framed train split (`<cls> residues <eos>` back to back, as training saw it) in consecutive
+windows of the reference's context, batched: each residue and `<eos>` is predicted once, from the tokens before it
+in its window (a window may start inside a sequence: its first targets then see less context, as in training). A
+sequence's perplexity is exp(mean negative log-likelihood of its residues and `<eos>`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.shards import Shard, shard_paths, write_rows
+from ..io import atomic_outputs, read_json, sha256_file, write_json
+from .data import FramedStream
+
+
+def load_reference(run_dir: str | Path):
+    """(module, run.json) of a finished CLM run; weights only, never code, from the run folder."""
+    from .module import PLMModule
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        raise ValueError(f"{run_dir}: not a finished run of this workflow (no run.json); name its run folder")
+    done = read_json(run_dir / "run.json")
+    if done["objective"] != "clm":
+        raise ValueError(f"{run_dir}: a {done['objective']} run; perplexity filtering needs a CLM reference run")
+    module = PLMModule.load_from_checkpoint(
+        run_dir / "final.ckpt", map_location="cpu", compile=False, weights_only=True
+    )
+    return module.eval(), done
+
+
+def _windows(stream: FramedStream, context: int, start: int, count: int) -> torch.Tensor:
+    """`count` windows of context + 1 tokens from stream position start, each overlapping the next by one."""
+    rows = [stream[start + k * context : start + k * context + context + 1] for k in range(count)]
+    width = context + 1
+    return torch.from_numpy(np.stack([np.pad(r, (0, width - r.size)) for r in rows]).astype(np.int64)), rows
+
+
+@torch.no_grad()
+def score_shard(model, shard: Shard, context: int, batch: int = 256, progress=None) -> np.ndarray:
+    """Sum of the NLL (nats) of each sequence's residues and <eos>, one value per record."""
+    stream = FramedStream(shard)
+    nll = np.zeros(len(shard))
+    starts = np.asarray(stream.starts)
+    position = 0
+    while position < stream.size - 1:
+        count = min(batch, math.ceil((stream.size - 1 - position) / context))
+        tokens, rows = _windows(stream, context, position, count)
+        logits = model(tokens[:, :-1])
+        loss = F.cross_entropy(logits.transpose(1, 2).float(), tokens[:, 1:], reduction="none").numpy()
+        target_pos = position + 1 + np.arange(count)[:, None] * context + np.arange(context)[None, :]
+        valid = (np.arange(context)[None, :] < np.array([r.size - 1 for r in rows])[:, None]) & np.isin(
+            target_pos, starts, invert=True
+        )  # padding and the <cls> that opens the next sequence are no sequence's targets
+        owner = np.searchsorted(starts, target_pos[valid], side="right") - 1
+        np.add.at(nll, owner, loss[valid])
+        position += count * context
+        if progress:
+            progress(min(position, stream.size), stream.size)
+    return nll
+
+
+def band(perplexity: np.ndarray, drop_top: float, drop_bottom: float) -> tuple[float, float]:
+    """(low, high) perplexity thresholds: the drop_bottom and 1 - drop_top quantiles (inclusive band)."""
+    if not (0 <= drop_top < 1 and 0 <= drop_bottom < 1 and drop_top + drop_bottom < 1):
+        raise ValueError(
+            f"filter band: need 0 <= drop_top, drop_bottom and their sum < 1, got {drop_top}, {drop_bottom}"
+        )
+    return float(np.quantile(perplexity, drop_bottom)), float(np.quantile(perplexity, 1 - drop_top))
+
+
+def _progress(interactive: bool):
+    """A progress callback: a rich bar on a terminal, a log line every 10% otherwise."""
+    if interactive:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task("scoring tokens", total=None)
+        return lambda done, total: bar.update(task, completed=done, total=total) or (done == total and bar.stop())
+    marks = set()
+
+    def log(done: int, total: int) -> None:
+        tenth = int(10 * done / total)
+        if tenth not in marks:
+            marks.add(tenth)
+            print(f"scored {done:,} of {total:,} tokens", file=sys.stderr, flush=True)
+
+    return log
+
+
+def _write_scores(path: Path, ids: list[str], lengths: np.ndarray, ppl: np.ndarray, keep: np.ndarray) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "length", "perplexity", "kept"])
+        for row in zip(ids, lengths.tolist(), ppl.tolist(), keep.tolist()):
+            w.writerow([row[0], row[1], f"{row[2]:.6g}", int(row[3])])
+
+
+def filter_split(split_dir, out_dir, reference: str | Path, drop_top: float, drop_bottom: float = 0.0) -> dict:
+    """Write the split with its train part filtered by the reference's perplexity (valid and test as they are),
+    `scores.csv` (every train sequence's perplexity and whether it was kept), `scores.png` and a manifest whose
+    `filter` entry names the reference run (folder, MLflow run id, checkpoint sha256), the band and the counts."""
+    from ..data.shards import read_ids
+    from ..data.stats import plot_scores
+
+    split_dir, out, reference = Path(split_dir), Path(out_dir), Path(reference)
+    band(np.array([1.0]), drop_top, drop_bottom)  # the band's bounds checked before any work
+    module, done = load_reference(reference)
+    manifest = read_json(split_dir / "manifest.json")
+    train = Shard.open(split_dir / "train")
+    t0 = time.perf_counter()
+    nll = score_shard(module.model, train, int(done["shape"]["context"]), progress=_progress(sys.stderr.isatty()))
+    seconds = time.perf_counter() - t0
+    lengths = train.lengths()
+    ppl = np.exp(nll / (lengths + 1))  # residues and <eos>
+    low, high = band(ppl, drop_top, drop_bottom)
+    keep = (ppl >= low) & (ppl <= high)
+    outputs = [p for s in ("train", "valid", "test") for p in shard_paths(out / s)]
+    with atomic_outputs(*outputs, out / "scores.csv", out / "scores.png", out / "manifest.json") as temps:
+        kept = write_rows(train, split_dir / "train.ids.txt", keep, temps[:3])
+        for k, name in enumerate(("valid", "test"), start=1):
+            for src, dst in zip(shard_paths(split_dir / name), temps[3 * k : 3 * k + 3]):
+                shutil.copyfile(src, dst)
+        _write_scores(temps[9], read_ids(split_dir / "train.ids.txt"), lengths, ppl, keep)
+        plot_scores(ppl, low, high, temps[10])
+        info = {
+            "reference_run": str(reference.resolve()),
+            "reference_mlflow_run_id": done.get("run_id"),
+            "reference_sweep_point": done["sweep_point"],
+            "reference_checkpoint_sha256": sha256_file(reference / "final.ckpt"),
+            "drop_top": drop_top,
+            "drop_bottom": drop_bottom,
+            "perplexity_low": low,
+            "perplexity_high": high,
+            "sequences_scored": len(train),
+            "sequences_kept": kept["sequences"],
+            "residues_per_s": float(lengths.sum() / seconds),
+        }
+        clusters = manifest["splits"]["train"]["clusters"]  # whole clusters may lose members, not be counted again
+        manifest["splits"]["train"] = {**kept, "clusters": clusters}
+        write_json(temps[11], {**manifest, "filter": info})
+    return info
