@@ -23,68 +23,53 @@ def figure_location(path: str | Path, depth: int = 4) -> str:
     return "/".join(Path(path).resolve().parts[-depth:])
 
 
+def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict:
+    """What a study figure was made from: its run, the fit run, every input run with both losses, hashes."""
+    # valid_loss: the full validation split (evaluate), the loss the figures plot; final_val_loss: the training-time
+    # validation windows
+    keys = ("run_id", "sweep_point", "objective", "n", "flops", "valid_loss", "final_val_loss")
+    return {
+        "figure": name,
+        "study": fits["study"],
+        "producing_run_id": run_id,
+        "fit_run_id": fits["fit_run_id"],
+        "tracking_uri": fits["tracking_uri"],
+        "experiment": fits["experiment"],
+        "location": figure_location(out_png),
+        "input_runs": [{k: r.get(k) for k in keys} for r in fits["input_runs"]],
+        **{k: fits[k] for k in ("table_digest", "config_hash", "study_file", "data_hash", "data_manifest", "code")},
+    }
+
+
+def _draw(name: str, fits: dict, out_png: str | Path, text: str) -> None:
+    from ..analysis.table import Table
+
+    per_objective = fits["fits"]
+    if name == "isoflop":
+        laws = {o: f["isoflop"] for o, f in per_objective.items()}
+        noise = {o: f.get("noise") for o, f in per_objective.items()}
+        isoflop(laws, out_png, provenance=text, paper=False, noise=noise)
+    elif name == "ablation":
+        fits_by = {o: f["ablation"] for o, f in per_objective.items() if "ablation" in f}
+        study_figures.ablation(fits_by, Table.read_csv(fits["loss_table"]), out_png, provenance=text)
+    elif name == "curves":
+        study_figures.run_curves(Table.read_csv(fits["loss_table"]), out_png, provenance=text)
+    else:
+        study_figures.mask_ratio_study(per_objective["mlm"]["mask_ratio"], out_png, provenance=text)
+
+
 def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
+    """Draw one of FIGURES inside an MLflow run of its own, with its provenance inside the file and in a sidecar."""
     if name not in FIGURES:
         raise ValueError(f"unknown study figure {name!r} ({', '.join(FIGURES)})")
-
     fits = read_json(fits_json)
     inputs = [r["run_id"] for r in fits["input_runs"] if r["run_id"]]
+    tags = {"stage": "figure", "study": fits["study"], "figure": name, "fit_run_id": fits["fit_run_id"]}
     with start_run(
-        fits["tracking_uri"],
-        fits["experiment"],
-        f"figure:{name}",
-        {
-            "stage": "figure",
-            "study": fits["study"],
-            "figure": name,
-            "fit_run_id": fits["fit_run_id"],
-            "input_run_ids": ",".join(inputs),
-        },
+        fits["tracking_uri"], fits["experiment"], f"figure:{name}", {**tags, "input_run_ids": ",".join(inputs)}
     ) as run:
-        provenance = {
-            "figure": name,
-            "study": fits["study"],
-            "producing_run_id": run.info.run_id,
-            "fit_run_id": fits["fit_run_id"],
-            "tracking_uri": fits["tracking_uri"],
-            "experiment": fits["experiment"],
-            "location": figure_location(out_png),
-            # valid_loss: the full validation split (evaluate), the loss the figure plots; final_val_loss: the
-            # training-time validation windows
-            "input_runs": [
-                {
-                    k: r.get(k)
-                    for k in ("run_id", "sweep_point", "objective", "n", "flops", "valid_loss", "final_val_loss")
-                }
-                for r in fits["input_runs"]
-            ],
-            "table_digest": fits["table_digest"],
-            "config_hash": fits["config_hash"],
-            "study_file": fits["study_file"],
-            "data_hash": fits["data_hash"],
-            "data_manifest": fits["data_manifest"],
-            "code": fits["code"],
-        }
-        text = json.dumps(provenance, sort_keys=True)
-        if name == "isoflop":
-            isoflop(
-                {o: f["isoflop"] for o, f in fits["fits"].items()},
-                out_png,
-                provenance=text,
-                paper=False,
-                noise={o: f.get("noise") for o, f in fits["fits"].items()},
-            )
-        elif name == "ablation":
-            from ..analysis.table import Table
-
-            fits_by = {o: f["ablation"] for o, f in fits["fits"].items() if "ablation" in f}
-            study_figures.ablation(fits_by, Table.read_csv(fits["loss_table"]), out_png, provenance=text)
-        elif name == "curves":
-            from ..analysis.table import Table
-
-            study_figures.run_curves(Table.read_csv(fits["loss_table"]), out_png, provenance=text)
-        else:
-            study_figures.mask_ratio_study(fits["fits"]["mlm"]["mask_ratio"], out_png, provenance=text)
+        provenance = _provenance(name, fits, run.info.run_id, out_png)
+        _draw(name, fits, out_png, json.dumps(provenance, sort_keys=True))
         return record([Path(out_png), Path(out_png).with_suffix(".svg")], provenance)
 
 
