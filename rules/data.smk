@@ -128,7 +128,7 @@ rule aux_corpus:
         pattern=lambda wc: aux_corpus(wc.corpus)["pattern"],
         code=CODE["data"],
     shell:
-        "{params.plm} data aux {params.out_dir:q} --folder {params.folder:q} --pattern {params.pattern:q} > {log:q} 2>&1"
+        "{params.plm} data aux {params.out_dir:q} --folder={params.folder:q} --pattern {params.pattern:q} > {log:q} 2>&1"
 
 
 rule dataset_stats:

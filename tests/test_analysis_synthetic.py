@@ -211,3 +211,30 @@ def test_mask_ratio_fit_recovers_the_best_ratio_and_reports_edges():
     assert 0.1 in small["near_best"] and 0.6 not in small["near_best"] and 0.05 not in large["near_best"]
     edge = mask_ratio_fit(runs(1e4, 0.9, 0.001), pooled_sd=0.001)["fits"][0]  # best beyond the ratios tried
     assert edge["status"] == "edge" and edge["best"] is None
+
+
+def test_ablation_recovers_planted_effects_and_says_which_are_within_the_noise():
+    from plm_scaling.analysis.ablation import ablation_fit
+
+    rng = np.random.default_rng(5)
+    effects = {"raw": 0.0, "dedup": 0.0005, "code10": 0.03}  # the second is far below the seed noise
+    runs = [
+        {
+            "sweep_point": f"clm_N12000_C3e11_v{v}_s{s}",
+            "objective": "clm",
+            "n": 12480,
+            "flops": 3e11,
+            "valid_loss": 2.8 + d + rng.normal(0, 0.004),
+            "final_val_loss": 2.8,
+        }
+        for v, d in effects.items()
+        for s in range(4)
+    ]
+    fit = ablation_fit(runs, ["raw", "dedup", "code10"])
+    assert 0.002 < fit["pooled_sd"] < 0.007 and fit["dof"] == 9
+    rows = {r["variant"]: r for r in fit["groups"][0]["variants"]}
+    for variant, effect in effects.items():
+        lo, hi = rows[variant]["ci95"]
+        assert lo <= effect <= hi  # the interval holds the planted effect
+    assert not rows["dedup"]["beyond_noise"] and rows["code10"]["beyond_noise"]
+    assert ablation_fit(runs[:1] + runs[4:5], ["raw", "dedup"])["error"].startswith("no seed noise")

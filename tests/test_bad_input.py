@@ -200,38 +200,19 @@ ANALYSIS_CASES = {
         r"law\.json: not a JSON file",
     ),
     "parametric_short_row": (
-        lambda t: [
-            "fit",
-            "parametric",
-            _write(t / "p.csv", "N,D,L\n1e6,1e9\n"),
-            "--n-col",
-            "N",
-            "--d-col",
-            "D",
-            "--loss-col",
-            "L",
-        ],
+        lambda t: _parametric(_write(t / "p.csv", "N,D,L\n1e6,1e9\n")),
         r"p\.csv: line 2: column 'L' is None",
     ),
     "parametric_p0": (
-        lambda t: [
-            "fit",
-            "parametric",
-            _write(t / "p.csv", "N,D,L\n1e6,1e9,2\n"),
-            "--n-col",
-            "N",
-            "--d-col",
-            "D",
-            "--loss-col",
-            "L",
-            "--method",
-            "seed",
-            "--p0",
-            "1,2",
-        ],
+        lambda t: _parametric(_write(t / "p.csv", "N,D,L\n1e6,1e9,2\n"), "--method", "seed", "--p0", "1,2"),
         r"--p0: give 5 numbers E,A,B,alpha,beta",
     ),
 }
+
+
+def _parametric(csv_path: str, *extra: str) -> list[str]:
+    """`plm-scaling fit parametric` on a CSV with columns N, D, L."""
+    return ["fit", "parametric", csv_path, "--n-col", "N", "--d-col", "D", "--loss-col", "L", *extra]
 
 
 def _write(path, text: str) -> str:
@@ -247,19 +228,7 @@ def test_bad_analysis_input_is_one_line(case, tmp_path, capsys):
 
 def test_unidentifiable_law_is_printed_with_a_warning(tmp_path):
     rows = "N,D,L\n" + "1e6,1e9,2.5\n" * 6
-    proc = run_cli(
-        "fit",
-        "parametric",
-        _write(tmp_path / "six.csv", rows),
-        "--n-col",
-        "N",
-        "--d-col",
-        "D",
-        "--loss-col",
-        "L",
-        "--bootstrap",
-        "10",
-    )
+    proc = run_cli(*_parametric(_write(tmp_path / "six.csv", rows), "--bootstrap", "10"))
     assert proc.returncode == 0
     assert "warning: the law is not identified (N takes 1 distinct value(s)" in proc.stderr
 

@@ -86,3 +86,29 @@ def test_mask_ratios_are_an_mlm_axis_of_their_own():
     assert not any("mask_ratio" in o for o in points["mlm_N5000_C1e09_s0"])
     with pytest.raises(ConfigError, match="config key mask_ratios: only for grids whose objectives are"):
         sweep_points({**BASE, "objectives": ["clm", "mlm"], "sizes": [1], "budgets": [1], "mask_ratios": [0.1]})
+
+
+def test_data_variants_are_an_axis_with_their_dataset_and_code_share():
+    from plm_scaling.study.sweeps import point_datasets
+
+    study = {
+        "dataset": "scarce",
+        "aux_corpus": "python_stdlib",
+        "objectives": ["clm"],
+        "sizes": [1.2e4],
+        "budgets": [3e11],
+        "data_variants": [
+            {"name": "raw"},
+            {"name": "dedup", "dataset": "scarce_dedup"},
+            {"name": "code10", "aux_fraction": 0.1},
+        ],
+        "seeds": [0],
+        "overrides": [],
+        "point_overrides": {},
+    }
+    points = sweep_points(study)
+    assert list(points) == ["clm_N12000_C3e11_vraw_s0", "clm_N12000_C3e11_vdedup_s0", "clm_N12000_C3e11_vcode10_s0"]
+    assert point_datasets(study) == dict(zip(points, ["scarce", "scarce_dedup", "scarce"]))
+    code = points["clm_N12000_C3e11_vcode10_s0"]
+    assert "data.aux.corpus=results/data/aux/python_stdlib/corpus.u8" in code and "data.aux.fraction=0.1" in code
+    assert not any(o.startswith("data.aux") for o in points["clm_N12000_C3e11_vraw_s0"])

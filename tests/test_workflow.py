@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,48 @@ def test_study_with_both_grid_forms_is_rejected_in_one_line(tmp_path):
         in proc.stdout + proc.stderr
     )
     assert not (tmp_path / "results" / "studies").exists()
+
+
+@pytest.mark.slow
+def test_data_scarcity_variants_run_through_the_workflow_and_audit_to_the_filtering_run(tmp_path):
+    """The smoke size of the data-scarcity study: raw, perplexity-filtered (scored by the raw run of seed 0) and
+    code-augmented data, two seeds each; the ablation figure's audit reaches the filtering model's run."""
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    variants = [
+        {"name": "raw"},
+        {"name": "filtered", "dataset": "small_filtered"},
+        {"name": "code", "aux_fraction": 0.2},
+    ]
+    study = {
+        "dataset": "small",
+        "aux_corpus": "tiny",
+        "seeds": [0, 1],
+        "overrides": ["model.context=32", "data.valid_windows=16"],
+        "sweeps": [{"objectives": ["clm"], "sizes": [5000], "budgets": [4e9], "data_variants": variants}],
+    }
+    (studies / "scarce.yaml").write_text(yaml.safe_dump(study))
+    reference = "results/studies/scarce/runs/clm_N5000_C4e09_vraw_s0"
+    small = {"fasta": str(SMALL_FASTA), "min_length": 20}
+    datasets = {"small": small, "small_filtered": {**small, "filter": {"reference_run": reference, "drop_top": 0.25}}}
+    corpus = {"tiny": {"folder": str(REPO / "src" / "plm_scaling" / "cli"), "pattern": "*.py"}}
+    make_config(tmp_path, study="scarce", study_dir=str(studies), split={"valid": 0.1, "test": 0.1})
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**cfg, "datasets": datasets, "aux_corpora": corpus}))
+    run = snakemake(tmp_path, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    study_dir = tmp_path / "results" / "studies" / "scarce"
+    fit = json.loads((study_dir / "fits.json").read_text())["fits"]["clm"]["ablation"]
+    assert fit["order"] == ["raw", "filtered", "code"] and fit["dof"] == 3
+    assert [v["variant"] for v in fit["groups"][0]["variants"]] == ["raw", "filtered", "code"]
+    filtered = json.loads((tmp_path / "results" / "data" / "small_filtered" / "filtered" / "manifest.json").read_text())
+    reference_run = json.loads((tmp_path / reference / "run.json").read_text())
+    assert filtered["filter"]["reference_mlflow_run_id"] == reference_run["run_id"]
+    code_run = json.loads((study_dir / "runs" / "clm_N5000_C4e09_vcode_s0" / "run.json").read_text())
+    assert code_run["shape"]["vocab_size"] == 33 + 256
+    figure = study_dir / "figures" / "ablation.png"
+    audit = subprocess.run(
+        [sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert f"data filtered by clm_N5000_C4e09_vraw_s0 (run {reference_run['run_id']}, FINISHED)" in audit.stdout

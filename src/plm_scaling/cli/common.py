@@ -44,3 +44,9 @@ def count(text: str) -> int:
 def bootstrap_args(parser: argparse.ArgumentParser, resamples: int) -> None:
     parser.add_argument("--bootstrap", type=count, default=resamples, help="bootstrap resamples (seeded) for 95%% CIs")
     parser.add_argument("--seed", type=count, default=0, help="seed of the bootstrap")
+
+
+def tracking_args(parser: argparse.ArgumentParser, experiment: str) -> None:
+    """--tracking-uri and --experiment, both required: where a step's MLflow run goes."""
+    parser.add_argument("--tracking-uri", required=True, help="MLflow tracking URI")
+    parser.add_argument("--experiment", required=True, help=experiment)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..names import PAPER_FIGURES, PAPER_TABLE
-from .common import bootstrap_args, command, group
+from .common import bootstrap_args, command, group, tracking_args
 
 
 def _ingest(a: argparse.Namespace) -> None:
@@ -63,8 +63,7 @@ def register(sub) -> None:
     tr.add_argument("logs", help="the released logs folder")
     tr.add_argument("table", help="its tidy table (`paper ingest` output)")
     tr.add_argument("out", help="JSON listing the runs with source and sha256")
-    tr.add_argument("--tracking-uri", required=True, help="MLflow tracking URI")
-    tr.add_argument("--experiment", required=True, help="MLflow experiment of the released curves")
+    tracking_args(tr, "MLflow experiment of the released curves")
     tr.set_defaults(func=_track)
 
     fi = command(steps, "fits", "all fits (notebook, interp, parametric, transfer) of a tidy table")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..names import STUDY_FIGURES
-from .common import bootstrap_args, command, group
+from .common import bootstrap_args, command, group, tracking_args
 
 
 def _init(a: argparse.Namespace) -> None:
@@ -55,8 +55,7 @@ def register(sub) -> None:
     fi.add_argument("--runs", required=True, nargs="+", help="metrics.json of each of the study's runs")
     fi.add_argument("--study-file", required=True, help="the study's YAML file")
     fi.add_argument("--manifest", required=True, help="data manifest the runs trained on")
-    fi.add_argument("--tracking-uri", required=True, help="MLflow tracking URI")
-    fi.add_argument("--experiment", required=True, help="MLflow experiment of the study")
+    tracking_args(fi, "MLflow experiment of the study")
     bootstrap_args(fi, 1000)
     fi.set_defaults(func=_fit)
 

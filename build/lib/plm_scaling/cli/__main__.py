@@ -1,7 +1,0 @@
-"""`python -m plm_scaling.cli`."""
-
-import sys
-
-from . import main
-
-sys.exit(main())

@@ -1,1 +1,0 @@
-"""Data stage: FASTA validation and normalisation, clustered splits, token shards, manifest, statistics."""

@@ -1,1 +1,0 @@
-"""The Transformer (`transformer.py`) and its sizes and FLOP accounting (`sizes.py`)."""

@@ -1,1 +1,0 @@
-"""Figures of the paper and of our own studies, drawn from the tidy table and the fits."""
