@@ -50,18 +50,22 @@ def point_aux_corpus(wildcards):
     return [found[-1]] if found and found[-1] not in ("null", "") else []
 
 
-def unique_shard(name):
-    """What the split of dataset `name` reads: its deduplicated shard when config key datasets.NAME.dedup is set,
-    else its clean shard (files, then clean.json last)."""
-    step = "dedup" if dataset(name)["dedup"] else "clean"
-    return [*(f"results/data/{name}/{step}/all{e}" for e in SHARD_SUFFIXES), f"results/data/{name}/{step}/clean.json"]
+def stage_outputs(name, stage):
+    """The shards and manifest of one step of dataset `name`'s data stage: split, dedup or filtered."""
+    base = f"results/data/{name}/{stage}"
+    return [*(f"{base}/{s}{e}" for s in SPLITS for e in SHARD_SUFFIXES), f"{base}/manifest.json"]
+
+
+def unfiltered_outputs(name):
+    """Dataset `name` before a perplexity filter: deduplicated when config key datasets.NAME.dedup is set."""
+    return stage_outputs(name, "dedup" if dataset(name)["dedup"] else "split")
 
 
 def split_outputs(name):
-    """The split shards and manifest that runs on dataset `name` train on: the perplexity-filtered split when
-    config key datasets.NAME.filter is set, else the split."""
-    base = f"results/data/{name}/{'filtered' if dataset(name)['filter'] else 'split'}"
-    return [*(f"{base}/{s}{e}" for s in SPLITS for e in SHARD_SUFFIXES), f"{base}/manifest.json"]
+    """The shards and manifest that runs on dataset `name` train on: its last data step, filtered (config key
+    datasets.NAME.filter), else deduplicated (datasets.NAME.dedup), else the split."""
+    d = dataset(name)
+    return stage_outputs(name, "filtered" if d["filter"] else "dedup" if d["dedup"] else "split")
 
 
 def study_file():
@@ -110,10 +114,13 @@ def point_overrides(wildcards):
 
 
 def train_overrides(point, manifest):
+    # a data variant on another dataset is also evaluated on the study dataset's valid split, where all compare
+    common = split_outputs(STUDY["dataset"])[-1]
     overrides = [
         *sweep_points()[point],
         f"run.dir={RUNS}/{point}",
         f"data.manifest={manifest}",
+        *([f"data.eval_manifest={common}"] if point_dataset(point) != STUDY["dataset"] else []),
         f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
         f"logger.experiment={mlflow_experiment()}",
         f"tags.study={STUDY_NAME}",

@@ -28,32 +28,10 @@ rule clean_fasta:
         " --min-length {params.min_length} --max-length {params.max_length} {params.max_records} > {log:q} 2>&1"
 
 
-rule dedup_dataset:
+rule split_dataset:
     input:
         rules.clean_fasta.output,
         summary=rules.clean_fasta.output.summary,
-    output:
-        multiext("results/data/{dataset}/dedup/all", *SHARD_SUFFIXES),
-        summary="results/data/{dataset}/dedup/clean.json",
-    log:
-        "results/logs/data/dedup_dataset/{dataset}.log",
-    benchmark:
-        "results/benchmarks/data/dedup_dataset/{dataset}.tsv"
-    threads: 1
-    params:
-        plm=PLM,
-        clean_dir=lambda wc, input: Path(input.summary).parent,
-        out_dir=lambda wc, output: Path(output.summary).parent,
-        d=lambda wc: dataset(wc.dataset)["dedup"],
-        code=CODE["data"],
-    shell:
-        "{params.plm} data dedup {params.clean_dir:q} {params.out_dir:q} --identity {params.d[identity]}"
-        " --coverage {params.d[coverage]} --cov-mode {params.d[cov_mode]} --threads {threads} > {log:q} 2>&1"
-
-
-rule split_dataset:
-    input:
-        lambda wc: unique_shard(wc.dataset),
     output:
         multiext("results/data/{dataset}/split/train", *SHARD_SUFFIXES),
         multiext("results/data/{dataset}/split/valid", *SHARD_SUFFIXES),
@@ -66,7 +44,7 @@ rule split_dataset:
     threads: 1
     params:
         plm=PLM,
-        clean_dir=lambda wc, input: Path(input[-1]).parent,
+        clean_dir=lambda wc, input: Path(input.summary).parent,
         out_dir=lambda wc, output: Path(output.manifest).parent,
         s=config["split"],
         code=CODE["data"],
@@ -78,10 +56,35 @@ rule split_dataset:
         " > {log:q} 2>&1"
 
 
-rule filter_dataset:
+rule dedup_dataset:
     input:
         rules.split_dataset.output,
         manifest=rules.split_dataset.output.manifest,
+    output:
+        multiext("results/data/{dataset}/dedup/train", *SHARD_SUFFIXES),
+        multiext("results/data/{dataset}/dedup/valid", *SHARD_SUFFIXES),
+        multiext("results/data/{dataset}/dedup/test", *SHARD_SUFFIXES),
+        manifest="results/data/{dataset}/dedup/manifest.json",
+    log:
+        "results/logs/data/dedup_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/dedup_dataset/{dataset}.tsv"
+    threads: 1
+    params:
+        plm=PLM,
+        split_dir=lambda wc, input: Path(input.manifest).parent,
+        out_dir=lambda wc, output: Path(output.manifest).parent,
+        d=lambda wc: dataset(wc.dataset)["dedup"],
+        code=CODE["data"],
+    shell:
+        "{params.plm} data dedup {params.split_dir:q} {params.out_dir:q} --identity {params.d[identity]}"
+        " --coverage {params.d[coverage]} --cov-mode {params.d[cov_mode]} --threads {threads} > {log:q} 2>&1"
+
+
+rule filter_dataset:
+    input:
+        lambda wc: unfiltered_outputs(wc.dataset),
+        manifest=lambda wc: unfiltered_outputs(wc.dataset)[-1],
         reference=lambda wc: [
             f"{dataset(wc.dataset)['filter']['reference_run']}/{f}" for f in ("run.json", "final.ckpt")
         ],
@@ -133,8 +136,8 @@ rule aux_corpus:
 
 rule dataset_stats:
     input:
-        rules.split_dataset.output,
-        manifest=rules.split_dataset.output.manifest,
+        lambda wc: unfiltered_outputs(wc.dataset),
+        manifest=lambda wc: unfiltered_outputs(wc.dataset)[-1],
     output:
         report(
             "results/data/{dataset}/stats.png",

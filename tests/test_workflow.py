@@ -56,11 +56,14 @@ def test_a_deduplicated_dataset_splits_what_dedup_kept(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake(tmp_path, "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
-    manifest = json.loads((tmp_path / "results" / "data" / "small_dedup" / "split" / "manifest.json").read_text())
-    d = manifest["clean"]["dedup"]
+    data = tmp_path / "results" / "data" / "small_dedup"
+    manifest = json.loads((data / "dedup" / "manifest.json").read_text())
+    d = manifest["dedup"]
     assert (d["identity"], d["coverage"], d["cov_mode"]) == (0.95, 0.8, 0)  # schema defaults filled in
-    assert d["records_kept"] == d["records_in"] - d["exact_duplicates_removed"] - d["near_duplicates_removed"]
-    assert sum(s["sequences"] for s in manifest["splits"].values()) == d["records_kept"]
+    kept = sum(s["sequences"] for s in manifest["splits"].values())
+    assert kept == d["records_in"] - d["exact_removed"] - d["near_removed"]
+    split = json.loads((data / "split" / "manifest.json").read_text())
+    assert d["records_in"] == sum(s["sequences"] for s in split["splits"].values())
     assert (tmp_path / "results" / "logs" / "data" / "dedup_dataset" / "small_dedup.log").exists()
 
 

@@ -36,7 +36,10 @@ def _row(base: dict, point: dict, sd: float, dof: int) -> dict:
 
 
 def ablation_fit(runs: list[dict], order: list[str]) -> dict:
-    """Per (N, budget): every variant's mean final loss and its difference to order[0] with a 95% interval."""
+    """Per (N, budget): every variant's mean final loss and its difference to order[0] with a 95% interval. The
+    loss is each run's on the baseline dataset's valid split (`valid_loss_common_data`) where the evaluate step
+    measured it, so that variants that train on other data are compared on one held-out set."""
+    runs = [{**r, "valid_loss": r.get("valid_loss_common_data", r.get("valid_loss"))} for r in runs]
     points = seed_points(runs)
     for p in points:
         p["variant"] = variant_of(p["point"])

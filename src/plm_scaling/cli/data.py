@@ -38,10 +38,10 @@ def _data_split(a: argparse.Namespace) -> None:
 def _data_dedup(a: argparse.Namespace) -> None:
     from ..data.dedup import dedup
 
-    d = dedup(a.clean_dir, a.out_dir, a.identity, a.coverage, a.cov_mode, a.threads)["dedup"]
+    d = dedup(a.split_dir, a.out_dir, a.identity, a.coverage, a.cov_mode, a.threads)
     print(
-        f"kept {d['records_kept']:,} of {d['records_in']:,} records: {d['exact_duplicates_removed']:,} exact and "
-        f"{d['near_duplicates_removed']:,} near duplicates (identity {d['identity']}, coverage {d['coverage']}) removed"
+        f"{d['exact_removed']:,} exact and {d['near_removed']:,} near duplicates (identity {d['identity']}, "
+        f"coverage {d['coverage']}) removed of {d['records_in']:,} records, within each split"
     )
 
 
@@ -96,9 +96,9 @@ def register(sub) -> None:
     s.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
     s.set_defaults(func=_data_split)
 
-    d = command(data, "dedup", "remove exact and MMseqs2 near duplicates from a clean shard (before the split)")
-    d.add_argument("clean_dir", help="`data clean` output folder")
-    d.add_argument("out_dir", help="folder of the deduplicated shard (read by `data split` as a clean one)")
+    d = command(data, "dedup", "remove exact and MMseqs2 near duplicates within each split of a split dataset")
+    d.add_argument("split_dir", help="`data split` output folder")
+    d.add_argument("out_dir", help="folder of the deduplicated split (train, valid, test keep their records' split)")
     d.add_argument("--identity", type=float, default=0.9, help="MMseqs2 --min-seq-id of a near duplicate")
     d.add_argument("--coverage", type=float, default=0.8, help="MMseqs2 -c")
     d.add_argument("--cov-mode", type=int, default=0, choices=(0, 1, 2), help="MMseqs2 --cov-mode")

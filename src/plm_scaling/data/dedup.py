@@ -1,10 +1,12 @@
-"""Step 1b of the data stage (optional, per dataset): deduplicate the clean shard before the split, so held-out
-data stays clean and a unique set is what its size says.
+"""Deduplication (optional, per dataset) of a split dataset, within each split.
 
 Exact duplicates (the same residues) keep their first record; near-duplicates are clustered by MMseqs2 at a
-configured identity and coverage (e.g. 0.9 / 0.8) and each cluster keeps its representative. The output is a
-clean shard like `data clean`'s (`all.*` and `clean.json`, whose `dedup` entry holds the counts and parameters),
-so the split reads it as it reads any clean shard.
+configured identity and coverage (e.g. 0.9 / 0.8) and each cluster keeps its representative. It runs on the split's
+output, split by split, rather than on the FASTA before clustering, so that the deduplicated dataset keeps the
+records' assignment to train/valid/test: its held-out sets are the undeduplicated dataset's minus their duplicates,
+and a study can evaluate both on one held-out set without leakage (re-splitting a smaller set reshuffles every
+cluster's split). Held-out data stays clean either way: the split's leakage repair has already moved every
+held-out cluster with a train hit at the split's identity into train, so no near-duplicate crosses splits.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_outputs, read_json, write_json
+from ..names import SPLITS
 from . import mmseqs
 from .shards import Shard, shard_paths, write_rows
 
@@ -33,39 +36,47 @@ def exact_duplicates(source: Shard) -> np.ndarray:
 
 def near_duplicates(source: Shard, keep: np.ndarray, similarity: dict, threads: int) -> np.ndarray:
     """True for every kept record that MMseqs2 puts in another record's cluster at the similarity thresholds."""
+    duplicate = np.zeros(len(source), dtype=bool)
+    if keep.sum() < 2:
+        return duplicate
     with tempfile.TemporaryDirectory(prefix="plm-dedup-") as tmp:
         fasta = Path(tmp) / "unique.fasta"
         source.write_fasta(fasta, keep)  # headers: row numbers
         rep = mmseqs.cluster(fasta, threads=threads, mode="cluster", **similarity)
-    duplicate = np.zeros(len(source), dtype=bool)
     members = np.flatnonzero(rep >= 0)  # rows that were clustered (the kept ones); rep is indexed by row
     duplicate[members[rep[members] != members]] = True
     return duplicate
 
 
+def _dedup_split(source: Shard, similarity: dict, threads: int) -> tuple[np.ndarray, dict]:
+    exact = exact_duplicates(source)
+    near = near_duplicates(source, ~exact, similarity, threads)
+    counts = {"records_in": len(source), "exact_removed": int(exact.sum()), "near_removed": int(near.sum())}
+    return ~(exact | near), counts
+
+
 def dedup(
-    clean_dir: str | Path, out_dir: str | Path, identity: float, coverage: float, cov_mode: int, threads: int
+    split_dir: str | Path, out_dir: str | Path, identity: float, coverage: float, cov_mode: int, threads: int
 ) -> dict:
-    """Write `all.*` (the records left) and `clean.json` (the clean step's counts plus `dedup`) into out_dir."""
+    """Write the deduplicated `{train,valid,test}.*` and a manifest (the split's, with a `dedup` entry: the counts
+    removed at each level, per split and in all) into out_dir."""
     if not (0 < identity <= 1 and 0 < coverage <= 1):
         raise ValueError(f"dedup: identity and coverage must be in (0, 1], got {identity}, {coverage}")
-    clean_dir, out = Path(clean_dir), Path(out_dir)
-    clean_info = read_json(clean_dir / "clean.json")
-    source = Shard.open(clean_dir / "all")
-    exact = exact_duplicates(source)
+    split_dir, out = Path(split_dir), Path(out_dir)
+    manifest = read_json(split_dir / "manifest.json")
     similarity = {"identity": identity, "coverage": coverage, "cov_mode": cov_mode}
-    near = near_duplicates(source, ~exact, similarity, threads)
-    keep = ~(exact | near)
-    with atomic_outputs(*shard_paths(out / "all"), out / "clean.json") as temps:
-        kept = write_rows(source, clean_dir / "all.ids.txt", keep, temps[:3])
-        counts = {
-            "records_in": len(source),
-            "exact_duplicates_removed": int(exact.sum()),
-            "near_duplicates_removed": int(near.sum()),
-            "records_kept": kept["sequences"],
-            "residues_kept": kept["tokens"],
+    paths = [p for name in SPLITS for p in shard_paths(out / name)]
+    per_split = {}
+    with atomic_outputs(*paths, out / "manifest.json") as temps:
+        for k, name in enumerate(SPLITS):
+            source = Shard.open(split_dir / name)
+            keep, counts = _dedup_split(source, similarity, threads)
+            kept = write_rows(source, split_dir / f"{name}.ids.txt", keep, temps[3 * k : 3 * k + 3])
+            per_split[name] = {**counts, "records_kept": kept["sequences"]}
+            manifest["splits"][name] = {**kept, "clusters": manifest["splits"][name]["clusters"]}
+        total = {
+            key: sum(s[key] for s in per_split.values()) for key in ("records_in", "exact_removed", "near_removed")
         }
-        info = {**clean_info, "records_kept": kept["sequences"], "residues_kept": kept["tokens"]}
-        info["dedup"] = {**counts, **similarity, "mmseqs2": mmseqs.version()}
-        write_json(temps[3], info)
-    return info
+        manifest["dedup"] = {**similarity, **total, "splits": per_split, "mmseqs2": mmseqs.version()}
+        write_json(temps[-1], manifest)
+    return manifest["dedup"]

@@ -64,11 +64,11 @@ def plot_stats(split_dir: str | Path, out_png: str | Path) -> None:
         f"Dataset {manifest['dataset'] or split_dir.name}: {manifest['clusters_total']:,} clusters at "
         f"{manifest['parameters']['identity']:.0%} identity"
     )
-    d = manifest["clean"].get("dedup")
-    if d:  # what deduplication removed before the split
+    d = manifest.get("dedup")
+    if d:  # what deduplication removed, within each split
         title += (
-            f"\ndeduplicated: {d['exact_duplicates_removed']:,} exact and {d['near_duplicates_removed']:,} near "
-            f"duplicates (≥ {d['identity']:.0%} identity, {d['coverage']:.0%} coverage) removed of {d['records_in']:,}"
+            f"\ndeduplicated: {d['exact_removed']:,} exact and {d['near_removed']:,} near duplicates "
+            f"(≥ {d['identity']:.0%} identity, {d['coverage']:.0%} coverage) removed of {d['records_in']:,}"
         )
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()

@@ -48,7 +48,11 @@ def collect(run_dirs: list[str | Path], study: str) -> tuple[Table, list[dict]]:
                 **{k: done[k] for k in RUN_SUMMARY},
                 "valid_loss": metrics.get("valid_loss"),
                 "run_dir": str(run_dir),
-                **{k: metrics[k] for k in ("mask_ratio", "common_mask_ratio", "valid_loss_common") if k in metrics},
+                **{
+                    k: metrics[k]
+                    for k in ("mask_ratio", "common_mask_ratio", "valid_loss_common", "valid_loss_common_data")
+                    if k in metrics
+                },
             }
         )
     if not rows:

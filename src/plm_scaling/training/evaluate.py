@@ -41,6 +41,21 @@ def _loss_at_mask_ratio(module: PLMModule, cfg, done: dict, ratio: float) -> flo
     return split_loss(module, dm.eval_dataloader("valid"))["loss"]
 
 
+def _loss_on(module: PLMModule, cfg, done: dict, manifest: str) -> float:
+    """The loss on the valid split of another dataset (a data-variant study's baseline: variants compare there)."""
+    dm = ShardDataModule(
+        manifest,
+        cfg.model.context,
+        done["objective"],
+        cfg.objective.mask_ratio,
+        cfg.seed,
+        batch_size=64,
+        steps_per_epoch=1,
+        valid_windows=cfg.data.valid_windows,
+    )
+    return split_loss(module, dm.eval_dataloader("valid"))["loss"]
+
+
 def evaluate(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
@@ -74,6 +89,8 @@ def evaluate(run_dir: str | Path) -> dict:
             if cfg.objective.mask_ratio == COMMON_MASK_RATIO
             else _loss_at_mask_ratio(module, cfg, done, COMMON_MASK_RATIO)
         )
+    if cfg.data.get("eval_manifest"):  # a data-variant study: every variant also on one held-out set
+        metrics["valid_loss_common_data"] = _loss_on(module, cfg, done, cfg.data.eval_manifest)
     result = {
         **{k: done[k] for k in RUN_SUMMARY},
         **metrics,
@@ -84,7 +101,7 @@ def evaluate(run_dir: str | Path) -> dict:
         from mlflow import MlflowClient
 
         client = MlflowClient(tracking_uri=cfg.logger.tracking_uri)
-        for key in ("valid_loss", "test_loss", "valid_loss_common"):
+        for key in ("valid_loss", "test_loss", "valid_loss_common", "valid_loss_common_data"):
             if key in metrics:
                 client.log_metric(done["run_id"], f"eval/{key}", metrics[key])
         client.log_artifact(done["run_id"], str(run_dir / "metrics.json"))
