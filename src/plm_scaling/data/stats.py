@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..io import atomic_outputs, read_json  # noqa: E402
@@ -83,10 +84,15 @@ def plot_scores(perplexity: np.ndarray, low: float, high: float, out_png: str | 
     bins = np.logspace(np.log10(perplexity.min()), np.log10(perplexity.max()), 60)
     ax.hist(perplexity, bins=bins, color="#4C72B0")
     for cut, side in ((low, "low"), (high, "high")):
+        if cut <= perplexity.min() or cut >= perplexity.max():
+            continue  # no cut on that side (nothing dropped there)
         ax.axvline(cut, color="#C44E52", lw=1.2)
         ax.text(cut, ax.get_ylim()[1] * 0.95, f" {side} cut {cut:.3g}", color="#C44E52", fontsize=8, va="top")
     kept = float(((perplexity >= low) & (perplexity <= high)).mean())
     ax.set(xscale="log", xlabel="perplexity under the reference model", ylabel="train sequences")
+    ticks = matplotlib.ticker.MaxNLocator(8).tick_values(perplexity.min(), perplexity.max())
+    ax.set_xticks([t for t in ticks if t > 0], [f"{t:g}" for t in ticks if t > 0])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_title(f"Perplexity filter: {kept:.1%} of {perplexity.size:,} sequences kept", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_png, dpi=120, format="png")

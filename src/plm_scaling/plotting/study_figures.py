@@ -134,7 +134,11 @@ def _variant_curves(ax, table, group: dict, colours: dict) -> None:
             tokens, mean, "-o", ms=2.5, lw=1.2, color=colours[v["variant"]], label=f"{v['variant']} ({len(runs)} seeds)"
         )
     ax.set(xscale="log", xlabel="training tokens D", ylabel="validation loss (protein)")
-    ax.set_title(f"N = {group['n']:,.0f}, C = {group['c']:.0e} FLOPs: mean over seeds", fontsize=9)
+    ax.set_title(
+        f"N = {group['n']:,.0f}, C = {group['c']:.0e} FLOPs, mean over seeds\n(each variant's own validation windows;"
+        " the right panel compares all on one held-out set)",
+        fontsize=8,
+    )
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(frameon=False, fontsize=7)
 

@@ -114,7 +114,11 @@ def audit(figure: str | Path) -> tuple[list[str], list[str]]:
         if run is None:
             lines.append(head + "  MISSING")
             continue
-        lines.append(f"{head} loss {_fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]  run {run.info.run_id}")
+        common = r.get("valid_loss_common_data")
+        extra = f" (study held-out {common:.4f})" if common is not None else ""
+        lines.append(
+            f"{head} loss {_fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]{extra}  run {run.info.run_id}"
+        )
         problems += _input_run_problems(run, r)
         lines += _filter_lines(run, runs)
     problems += _stale_problems(side)

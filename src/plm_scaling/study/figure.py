@@ -28,6 +28,7 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict
     # valid_loss: the full validation split (evaluate), the loss the figures plot; final_val_loss: the training-time
     # validation windows
     keys = ("run_id", "sweep_point", "objective", "n", "flops", "valid_loss", "final_val_loss")
+    keys += ("valid_loss_common_data",)  # a data variant on the study dataset's held-out set (the ablation's loss)
     return {
         "figure": name,
         "study": fits["study"],
