@@ -7,6 +7,7 @@ import gzip
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -26,6 +27,17 @@ def write_fasta(tmp_path):
         return path
 
     return write
+
+
+def cli(capsys, *args):
+    """The real command line, in this process (no interpreter start-up per case): (returncode, stderr)."""
+    from plm_scaling.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as done:  # argparse's usage errors
+        code = done.code
+    return SimpleNamespace(returncode=code, stderr=capsys.readouterr().err)
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
@@ -127,6 +139,18 @@ def small_manifest(tmp_path_factory):
     root = tmp_path_factory.mktemp("small_data")
     data_stage(SMALL_FASTA, root, 20, valid=0.1, test=0.1, dataset="small")
     return root / "split" / "manifest.json"
+
+
+@pytest.fixture(scope="session")
+def tiny_clm_run(small_manifest, tmp_path_factory):
+    """One finished and evaluated tiny CLM run, trained once per session with the terminal progress bar forced on:
+    (run folder, the train command's output). Tests that only need some finished run share it."""
+    run_dir = tmp_path_factory.mktemp("tiny_clm") / "clm"
+    proc = run_cli("train", *tiny_overrides(small_manifest, run_dir, "trainer.progress=rich"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ev = run_cli("evaluate", run_dir)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    return run_dir, proc.stdout + proc.stderr
 
 
 def tiny_overrides(manifest, run_dir, *extra):

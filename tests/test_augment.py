@@ -47,7 +47,7 @@ def _train_and_evaluate(manifest, run_dir, *extra) -> tuple[dict, dict]:
     return json.loads((run_dir / "run.json").read_text()), json.loads((run_dir / "metrics.json").read_text())
 
 
-def test_validation_and_evaluation_stay_on_protein_data(small_manifest, tmp_path):
+def test_validation_and_evaluation_stay_on_protein_data(small_manifest, tiny_clm_run, tmp_path):
     corpus = tmp_path / "corpus.u8"
     corpus.write_bytes(b"import os\n" * 2000)
     kw = {"batch_size": 8, "steps_per_epoch": 1, "valid_windows": 16}
@@ -58,7 +58,8 @@ def test_validation_and_evaluation_stay_on_protein_data(small_manifest, tmp_path
     aug, aug_metrics = _train_and_evaluate(
         small_manifest, tmp_path / "aug", f"data.aux.corpus={corpus}", "data.aux.fraction=0.3"
     )
-    plain, plain_metrics = _train_and_evaluate(small_manifest, tmp_path / "plain")
+    plain_dir = tiny_clm_run[0]  # the same tiny run without augmentation
+    plain, plain_metrics = (json.loads((plain_dir / f).read_text()) for f in ("run.json", "metrics.json"))
     assert aug["shape"]["vocab_size"] == AUX_VOCAB_SIZE and plain["shape"]["vocab_size"] == AUX_OFFSET
     assert aug["n"] == plain["n"]  # N counts non-embedding parameters: the byte tokens do not change it
     assert aug_metrics["valid_targets"] == plain_metrics["valid_targets"]  # the same protein tokens, scored alike

@@ -9,23 +9,11 @@ import shutil
 import socket
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from .conftest import PAPER_LOGS, REPO, copy_workflow, run_cli, run_snakemake, tiny_overrides
-
-
-def cli(capsys, *args):
-    """The real command line, in this process (no interpreter start-up per case): (returncode, stderr)."""
-    from plm_scaling.cli import main
-
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as done:  # argparse's usage errors
-        code = done.code
-    return SimpleNamespace(returncode=code, stderr=capsys.readouterr().err)
+from .conftest import PAPER_LOGS, REPO, cli, copy_workflow, run_cli, run_snakemake, tiny_overrides
 
 
 def one_line_error(proc, pattern: str) -> str:

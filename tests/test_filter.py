@@ -12,16 +12,11 @@ import pytest
 from plm_scaling.data.shards import Shard, read_ids
 from plm_scaling.training.score import filter_split
 
-from .conftest import run_cli, tiny_overrides
-
 
 @pytest.fixture(scope="module")
-def reference(small_manifest, tmp_path_factory):
-    """A finished tiny CLM run on the 300-sequence fixture (a few seconds)."""
-    run_dir = tmp_path_factory.mktemp("reference") / "clm"
-    proc = run_cli("train", *tiny_overrides(small_manifest, run_dir))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return run_dir
+def reference(tiny_clm_run):
+    """A finished tiny CLM run on the 300-sequence fixture."""
+    return tiny_clm_run[0]
 
 
 def _sha(path) -> str:

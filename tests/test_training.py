@@ -10,12 +10,13 @@ import sys
 import time
 
 import pytest
+from omegaconf import OmegaConf
 
 from plm_scaling.config_schema import ConfigError
 from plm_scaling.training.plan import make_plan
 from plm_scaling.training.train import compose_config
 
-from .conftest import run_cli, tiny_overrides
+from .conftest import cli, run_cli, tiny_overrides
 
 
 def read_curve(run_dir):
@@ -46,13 +47,11 @@ def test_tiny_clm_run_logs_a_curve_and_finishes(small_manifest, tmp_path):
     assert metrics["valid_targets"] > 1000
 
 
-def test_progress_bar_counts_the_runs_tokens(small_manifest, tmp_path):
+def test_progress_bar_counts_the_runs_tokens(tiny_clm_run):
     """On a terminal (forced here with trainer.progress=rich): one bar over the run's tokens, not Lightning's epochs."""
-    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "trainer.progress=rich"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    tokens = json.loads((tmp_path / "r" / "run.json").read_text())["tokens"]
-    assert f"{tokens:,}/{tokens:,} tokens" in proc.stdout + proc.stderr
-    assert "Epoch" not in proc.stdout + proc.stderr
+    run_dir, output = tiny_clm_run
+    tokens = json.loads((run_dir / "run.json").read_text())["tokens"]
+    assert f"{tokens:,}/{tokens:,} tokens" in output and "Epoch" not in output
 
 
 @pytest.mark.slow
@@ -89,8 +88,8 @@ def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tmp_path
         (["budget.tokens=1e6"], "config keys budget.flops, budget.tokens: give exactly one"),
     ],
 )
-def test_bad_configs_are_rejected_before_training(small_manifest, tmp_path, overrides, message):
-    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r"), *overrides)
+def test_bad_configs_are_rejected_before_training(small_manifest, tmp_path, overrides, message, capsys):
+    proc = cli(capsys, "train", *tiny_overrides(small_manifest, tmp_path / "r"), *overrides)  # in this process
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("plm-scaling: error:"), proc.stderr
@@ -100,11 +99,12 @@ def test_bad_configs_are_rejected_before_training(small_manifest, tmp_path, over
     assert not (tmp_path / "r" / "checkpoints").exists()
 
 
-def test_composed_config_is_saved_and_a_different_one_refused(small_manifest, tmp_path):
-    cfg = compose_config(tiny_overrides(small_manifest, tmp_path / "r"))
-    make_plan(cfg)
-    assert run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r")).returncode == 0
-    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "seed=3"))
+def test_composed_config_is_saved_and_a_different_one_refused(small_manifest, tiny_clm_run, capsys):
+    run_dir = tiny_clm_run[0]
+    same = [*tiny_overrides(small_manifest, run_dir, "trainer.progress=rich")]
+    assert (run_dir / "config.yaml").read_text() == OmegaConf.to_yaml(compose_config(same))
+    assert cli(capsys, "train", *same).returncode == 0  # the finished run, returned as it is
+    proc = cli(capsys, "train", *tiny_overrides(small_manifest, run_dir, "trainer.progress=rich", "seed=3"))
     assert proc.returncode == 2 and "holds a run with a different config" in proc.stderr
 
 

@@ -48,25 +48,6 @@ def test_data_stage_runs_and_is_complete(tmp_path):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
-@pytest.mark.slow
-def test_a_deduplicated_dataset_splits_what_dedup_kept(tmp_path):
-    make_config(tmp_path)
-    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    cfg["datasets"] = {"small_dedup": {"fasta": str(SMALL_FASTA), "min_length": 20, "dedup": {"identity": 0.95}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    run = snakemake(tmp_path, "--cores", "2")
-    assert run.returncode == 0, run.stderr[-3000:]
-    data = tmp_path / "results" / "data" / "small_dedup"
-    manifest = json.loads((data / "dedup" / "manifest.json").read_text())
-    d = manifest["dedup"]
-    assert (d["identity"], d["coverage"], d["cov_mode"]) == (0.95, 0.8, 0)  # schema defaults filled in
-    kept = sum(s["sequences"] for s in manifest["splits"].values())
-    assert kept == d["records_in"] - d["exact_removed"] - d["near_removed"]
-    split = json.loads((data / "split" / "manifest.json").read_text())
-    assert d["records_in"] == sum(s["sequences"] for s in split["splits"].values())
-    assert (tmp_path / "results" / "logs" / "data" / "dedup_dataset" / "small_dedup.log").exists()
-
-
 def test_unknown_config_key_is_rejected_by_the_schema(tmp_path):
     make_config(tmp_path, split={"identiy": 0.5})
     proc = snakemake(tmp_path, "-n")
@@ -170,26 +151,28 @@ def test_study_with_both_grid_forms_is_rejected_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_data_scarcity_variants_run_through_the_workflow_and_audit_to_the_filtering_run(tmp_path):
-    """The smoke size of the data-scarcity study: raw, perplexity-filtered (scored by the raw run of seed 0) and
-    code-augmented data, two seeds each; the ablation figure's audit reaches the filtering model's run."""
+    """The smoke size of the data-scarcity study, one seed: raw, deduplicated, perplexity-filtered (scored by the raw
+    run) and code-augmented data; the ablation figure's audit reaches the filtering model's run."""
     studies = tmp_path / "studies"
     studies.mkdir()
     variants = [
         {"name": "raw"},
+        {"name": "dedup", "dataset": "small_dedup"},
         {"name": "filtered", "dataset": "small_filtered"},
         {"name": "code", "aux_fraction": 0.2},
     ]
     study = {
         "dataset": "small",
         "aux_corpus": "tiny",
-        "seeds": [0, 1],
+        "seeds": [0],
         "overrides": ["model.context=32", "data.valid_windows=16"],
         "sweeps": [{"objectives": ["clm"], "sizes": [5000], "budgets": [4e9], "data_variants": variants}],
     }
     (studies / "scarce.yaml").write_text(yaml.safe_dump(study))
     reference = "results/studies/scarce/runs/clm_N5000_C4e09_vraw_s0"
     small = {"fasta": str(SMALL_FASTA), "min_length": 20}
-    datasets = {"small": small, "small_filtered": {**small, "filter": {"reference_run": reference, "drop_top": 0.25}}}
+    datasets = {"small": small, "small_dedup": {**small, "dedup": {"identity": 0.95}}}
+    datasets["small_filtered"] = {**small, "filter": {"reference_run": reference, "drop_top": 0.25}}
     corpus = {"tiny": {"folder": str(REPO / "src" / "plm_scaling" / "cli"), "pattern": "*.py"}}
     make_config(tmp_path, study="scarce", study_dir=str(studies), split={"valid": 0.1, "test": 0.1})
     cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
@@ -198,8 +181,20 @@ def test_data_scarcity_variants_run_through_the_workflow_and_audit_to_the_filter
     assert run.returncode == 0, run.stderr[-3000:]
     study_dir = tmp_path / "results" / "studies" / "scarce"
     fit = json.loads((study_dir / "fits.json").read_text())["fits"]["clm"]["ablation"]
-    assert fit["order"] == ["raw", "filtered", "code"] and fit["dof"] == 3
-    assert [v["variant"] for v in fit["groups"][0]["variants"]] == ["raw", "filtered", "code"]
+    assert fit["order"] == ["raw", "dedup", "filtered", "code"] and fit["error"].startswith("no seed noise")
+    dedup = json.loads((tmp_path / "results" / "data" / "small_dedup" / "dedup" / "manifest.json").read_text())
+    d, split = (
+        dedup["dedup"],
+        json.loads((tmp_path / "results" / "data" / "small" / "split" / "manifest.json").read_text()),
+    )
+    assert (d["identity"], d["coverage"], d["cov_mode"]) == (0.95, 0.8, 0)  # schema defaults filled in
+    assert (
+        sum(s["sequences"] for s in dedup["splits"].values())
+        == d["records_in"] - d["exact_removed"] - d["near_removed"]
+    )
+    assert d["records_in"] == sum(s["sequences"] for s in split["splits"].values())  # within the raw split
+    metrics = json.loads((study_dir / "runs" / "clm_N5000_C4e09_vdedup_s0" / "metrics.json").read_text())
+    assert "valid_loss_common_data" in metrics  # also scored on the study dataset's held-out set
     filtered = json.loads((tmp_path / "results" / "data" / "small_filtered" / "filtered" / "manifest.json").read_text())
     reference_run = json.loads((tmp_path / reference / "run.json").read_text())
     assert filtered["filter"]["reference_mlflow_run_id"] == reference_run["run_id"]

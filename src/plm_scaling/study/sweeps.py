@@ -51,7 +51,7 @@ def _variants(study: dict, grid: dict) -> list[dict | None]:
     or [None]: the study's dataset as it is, not in the id."""
     if "data_variants" not in grid:
         return [None]
-    return [{"dataset": study["dataset"], "aux_fraction": 0.0, **v} for v in grid["data_variants"]]
+    return [{"dataset": study.get("dataset"), "aux_fraction": 0.0, **v} for v in grid["data_variants"]]
 
 
 def _variant_overrides(study: dict, variant: dict | None) -> list[str]:
@@ -99,7 +99,7 @@ def _expand(study: dict, where: str) -> dict[str, tuple[list[str], str]]:
                 *study["overrides"],
                 *study["point_overrides"].get(point, []),
             ]
-            points[point] = (overrides, variant["dataset"] if variant else study["dataset"])
+            points[point] = (overrides, variant["dataset"] if variant else study.get("dataset"))
     unknown = sorted(set(study["point_overrides"]) - set(points))
     if unknown:
         raise ConfigError(f"{where}config key point_overrides: unknown sweep points {unknown}")
