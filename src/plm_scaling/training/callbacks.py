@@ -196,12 +196,20 @@ LIGHTNING_NOISE = (  # printed by every run, never actionable here: kept out of 
 )
 
 
-class _NoTips(logging.Filter):
+class _Drop(logging.Filter):
+    """Drops log records whose message starts with `prefix`."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")  # the litlogger advertisement
+        return not str(record.msg).startswith(self.prefix)
 
 
 def quiet_lightning() -> None:
     for pattern in LIGHTNING_NOISE:
         warnings.filterwarnings("ignore", message=pattern)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_Drop("💡 Tip"))  # the litlogger advert
+    # saving final.ckpt with the full training state (the default) is what we want; Lightning says so every run
+    logging.getLogger("lightning.pytorch.trainer.connectors.checkpoint_connector").addFilter(_Drop("`weights_only`"))

@@ -213,8 +213,7 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
     dm.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
     trainer.fit(module, dm, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
     pending = run_dir / ".final.ckpt.tmp"
-    # collective under DDP: every rank calls it, rank 0 writes; the full state (optimizer included), said explicitly
-    trainer.save_checkpoint(pending, weights_only=False)
+    trainer.save_checkpoint(pending)  # collective under DDP: every rank calls it, rank 0 writes
     if not trainer.is_global_zero:
         return {}
     result = {
