@@ -26,33 +26,22 @@ def split_loss(module: PLMModule, loader) -> dict:
 COMMON_MASK_RATIO = 0.15  # ESM's (and the paper's default): MLM runs of any ratio are also evaluated at this one
 
 
-def _loss_at_mask_ratio(module: PLMModule, cfg, done: dict, ratio: float) -> float:
-    """Validation loss of an MLM run with `ratio` of the residues masked (same windows and mask seed)."""
-    dm = ShardDataModule(
-        cfg.data.manifest,
+def _eval_data(cfg, objective: str, manifest: str | None = None, mask_ratio: float | None = None):
+    """The evaluation view of a run's data (its own manifest and mask ratio unless others are named)."""
+    ratio = cfg.objective.mask_ratio if mask_ratio is None else mask_ratio
+    return ShardDataModule(
+        manifest or cfg.data.manifest,
         cfg.model.context,
-        "mlm",
+        objective,
         ratio,
         cfg.seed,
         batch_size=64,
         steps_per_epoch=1,
         valid_windows=cfg.data.valid_windows,
     )
-    return split_loss(module, dm.eval_dataloader("valid"))["loss"]
 
 
-def _loss_on(module: PLMModule, cfg, done: dict, manifest: str) -> float:
-    """The loss on the valid split of another dataset (a data-variant study's baseline: variants compare there)."""
-    dm = ShardDataModule(
-        manifest,
-        cfg.model.context,
-        done["objective"],
-        cfg.objective.mask_ratio,
-        cfg.seed,
-        batch_size=64,
-        steps_per_epoch=1,
-        valid_windows=cfg.data.valid_windows,
-    )
+def _valid_loss(module: PLMModule, dm) -> float:
     return split_loss(module, dm.eval_dataloader("valid"))["loss"]
 
 
@@ -67,16 +56,7 @@ def evaluate(run_dir: str | Path) -> dict:
         run_dir / "final.ckpt", map_location=device, compile=False, weights_only=True
     )  # never unpickle code from a run folder
     module.eval()
-    dm = ShardDataModule(
-        cfg.data.manifest,
-        cfg.model.context,
-        done["objective"],
-        cfg.objective.mask_ratio,
-        cfg.seed,
-        batch_size=64,
-        steps_per_epoch=1,
-        valid_windows=cfg.data.valid_windows,
-    )
+    dm = _eval_data(cfg, done["objective"])
     metrics = {
         f"{split}_{k}": v
         for split in ("valid", "test")
@@ -87,10 +67,12 @@ def evaluate(run_dir: str | Path) -> dict:
         metrics["valid_loss_common"] = (
             metrics["valid_loss"]
             if cfg.objective.mask_ratio == COMMON_MASK_RATIO
-            else _loss_at_mask_ratio(module, cfg, done, COMMON_MASK_RATIO)
+            else _valid_loss(module, _eval_data(cfg, "mlm", mask_ratio=COMMON_MASK_RATIO))  # same windows, mask seed
         )
     if cfg.data.get("eval_manifest"):  # a data-variant study: every variant also on one held-out set
-        metrics["valid_loss_common_data"] = _loss_on(module, cfg, done, cfg.data.eval_manifest)
+        metrics["valid_loss_common_data"] = _valid_loss(
+            module, _eval_data(cfg, done["objective"], cfg.data.eval_manifest)
+        )
     result = {
         **{k: done[k] for k in RUN_SUMMARY},
         **metrics,
