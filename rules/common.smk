@@ -11,6 +11,7 @@ from plm_scaling.config_schema import validate_config
 from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
 from plm_scaling.names import STUDY_FIGURES
 from plm_scaling.study.lineage import STAGES, stage_hash
+from plm_scaling.study.sweeps import expand as study_points
 from plm_scaling.study.sweeps import grids as study_grids
 from plm_scaling.study.sweeps import point_datasets as study_point_datasets
 from plm_scaling.study.sweeps import sweep_points as study_sweep_points
@@ -107,6 +108,18 @@ def point_dataset(point):
     return study_point_datasets(STUDY, where=f"{study_file()}: ")[point]
 
 
+def point_manifest(point):
+    """The manifest of the data a sweep point trains on: its dataset's last data step, or a nested unique subset
+    of it (repeated-data study, grid key unique_tokens)."""
+    p = study_points(STUDY, where=f"{study_file()}: ")[point]
+    return unique_outputs(p.dataset, p.unique_tokens)[-1] if p.unique_tokens else split_outputs(p.dataset)[-1]
+
+
+def unique_outputs(name, tokens):
+    """A nested unique subset of about `tokens` train tokens of dataset `name` (rule unique_subset)."""
+    return stage_outputs(name, f"unique/{tokens}")
+
+
 def point_overrides(wildcards):
     """The sweep point's own overrides. A params function of the wildcards alone, so Snakemake records its value
     and reruns the point (and only it) when they change (rerun trigger `params`)."""
@@ -152,13 +165,15 @@ CODE = {stage: stage_hash(stage, Path(workflow.basedir) / "src" / "plm_scaling")
 
 
 def study_figure_names():
-    """The figures of the study: IsoFLOP and every run's curves always, the mask-ratio figure when a grid sweeps
-    mask ratios, the ablation figure when it sweeps data variants."""
+    """The figures of the study, each drawn when a grid has its axis: IsoFLOP profiles and every run's curves
+    against compute for FLOP budgets, the mask-ratio figure for mask ratios, the ablation for data variants, the
+    repeated-data figure for unique-token subsets."""
     if STUDY is None:
         return []
-    axes = {"mask_ratio": "mask_ratios", "ablation": "data_variants"}  # figures of an optional grid axis
+    axes = {"isoflop": "budgets", "curves": "budgets", "mask_ratio": "mask_ratios", "ablation": "data_variants"}
+    axes["repeated"] = "unique_tokens"
     swept = {axis for g in study_grids(STUDY) for axis in g}
-    return [name for name in STUDY_FIGURES if axes.get(name, "objectives") in swept]
+    return [name for name in STUDY_FIGURES if axes[name] in swept]
 
 
 def paper_logs_folder():

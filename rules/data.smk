@@ -116,6 +116,30 @@ rule filter_dataset:
         " --drop-top {params.f[drop_top]} --drop-bottom {params.f[drop_bottom]} > {log:q} 2>&1"
 
 
+rule unique_subset:
+    input:
+        lambda wc: split_outputs(wc.dataset),
+        manifest=lambda wc: split_outputs(wc.dataset)[-1],
+    output:
+        unique_outputs("{dataset}", "{tokens}"),
+    log:
+        "results/logs/data/unique_subset/{dataset}_{tokens}.log",
+    benchmark:
+        "results/benchmarks/data/unique_subset/{dataset}_{tokens}.tsv"
+    wildcard_constraints:
+        tokens=r"\d+",
+    threads: 1
+    params:
+        plm=PLM,
+        split_dir=lambda wc, input: Path(input.manifest).parent,
+        out_dir=lambda wc, output: Path(output[-1]).parent,
+        seed=config["split"]["seed"],
+        code=CODE["data"],
+    shell:
+        "{params.plm} data subset {params.split_dir:q} {params.out_dir:q} --tokens {wildcards.tokens}"
+        " --seed {params.seed} --threads {threads} > {log:q} 2>&1"
+
+
 rule aux_corpus:
     output:
         corpus="results/data/aux/{corpus}/corpus.u8",

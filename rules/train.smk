@@ -22,7 +22,7 @@ rule mlflow_store:
 
 rule train:
     input:
-        manifest=lambda wc: split_outputs(point_dataset(wc.point))[-1],
+        manifest=lambda wc: point_manifest(wc.point),
         # the study's own dataset: variants on other data are also evaluated on its valid split
         study_data=lambda wc: split_outputs(STUDY["dataset"])[-1],
         store=rules.mlflow_store.output,

@@ -20,12 +20,13 @@ def variant_of(point: str) -> str | None:
     return next((part[1:] for part in point.split("_")[1:] if part.startswith("v")), None)
 
 
-def _row(base: dict, point: dict, sd: float, dof: int) -> dict:
+def difference(base: dict, point: dict, sd: float, dof: int) -> dict:
+    """A seed point's mean loss minus a baseline's (noise.seed_points entries), with a t-interval from the pooled
+    seed sd; beyond_noise when the interval excludes 0."""
     diff = point["mean"] - base["mean"]
     se = sd * np.sqrt(1 / point["seeds"] + 1 / base["seeds"])
     half = float(stats.t.ppf(0.975, dof) * se)
     return {
-        "variant": point["variant"],
         "seeds": point["seeds"],
         "mean": point["mean"],
         "losses": point["losses"],
@@ -50,7 +51,7 @@ def ablation_fit(runs: list[dict], order: list[str]) -> dict:
         if order[0] not in mine:
             continue
         base = mine[order[0]]
-        rows = [_row(base, mine[v], sd, dof) for v in order if v in mine] if sd else []
+        rows = [{"variant": v, **difference(base, mine[v], sd, dof)} for v in order if v in mine] if sd else []
         groups.append({"n": key[0], "c": key[1], "baseline": order[0], "variants": rows})
     why = None if sd else "no seed noise: train every variant with two or more seeds"
     return {"order": order, "pooled_sd": sd, "dof": dof, "groups": groups, **({"error": why} if why else {})}

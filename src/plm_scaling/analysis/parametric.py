@@ -223,27 +223,36 @@ def compute_optimal(law: dict, c) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------------------------- data-constrained
 
 
+# R* beyond these bounds is flat for the fit: repetition costs nothing (R* → ∞) or every repeat is wasted (R* → 0)
+R_BOUNDS = (1e-3, 1e6)
+LOG_R_BOUNDS = tuple(np.log(R_BOUNDS))
+
+
 def effective(u: np.ndarray, total: np.ndarray, r_star: float) -> np.ndarray:
     """U + U·R*·(1 − e^(−R/R*)) with R = total/U − 1 (R clipped at 0: no repetition, no discount)."""
     r = np.maximum(total / u - 1, 0)
     return u + u * r_star * (1 - np.exp(-r / r_star))
 
 
-def fit_data_constrained(base: dict, n, d, unique_tokens, loss) -> dict:
-    """Stage 2: R_D* and R_N* on (possibly repeated-data) points, with the base law frozen."""
+def fit_data_constrained(base: dict, n, d, unique_tokens, loss, start: dict | None = None) -> dict:
+    """Stage 2: R_D* and R_N* on (possibly repeated-data) points, with the base law frozen; Nelder-Mead in log R*
+    from a grid of starts, or from `start` alone (a bootstrap resample starts at the full fit's optimum)."""
     n, d, u, loss = (np.asarray(v, float) for v in (n, d, unique_tokens, loss))
     frozen = {k: base[k] for k in ("E", "A", "B", "alpha", "beta")}
 
     def objective(log_r):
+        log_r = np.clip(log_r, *LOG_R_BOUNDS)
         law = {**frozen, "R_D_star": np.exp(log_r[0]), "R_N_star": np.exp(log_r[1])}
         return float(np.sum(_huber(np.log(predict_data_constrained(law, n, d, u)) - np.log(loss))[0]))
 
+    grid = itertools.product(np.log([1, 5, 15, 50, 200]), np.log([1, 5, 15, 50, 200]))
+    starts = [np.log([start["R_D_star"], start["R_N_star"]])] if start else grid
     best = None
-    for start in itertools.product(np.log([1, 5, 15, 50, 200]), np.log([1, 5, 15, 50, 200])):
-        res = minimize(objective, np.array(start), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-14})
+    for x0 in starts:
+        res = minimize(objective, np.array(x0), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-14})
         if best is None or res.fun < best.fun:
             best = res
-    r_d, r_n = np.exp(best.x)
+    r_d, r_n = np.exp(np.clip(best.x, *LOG_R_BOUNDS))
     return {
         **frozen,
         "R_D_star": float(r_d),
@@ -263,5 +272,6 @@ def n_for_data(law: dict, d) -> np.ndarray:
 def predict_data_constrained(law: dict, n, d, unique_tokens) -> np.ndarray:
     """L(N′, D′): repeated tokens and parameters beyond U_N count for less (R_D*, R_N*)."""
     n, d, u = (np.asarray(v, float) for v in (n, d, unique_tokens))
-    u_n = np.minimum(n, n_for_data(law, u))
-    return predict(law, effective(u_n, n, law["R_N_star"]), effective(u, d, law["R_D_star"]))
+    u_d = np.minimum(u, d)  # U_D: a run shorter than its data sees D unique tokens, not U
+    u_n = np.minimum(n, n_for_data(law, u_d))
+    return predict(law, effective(u_n, n, law["R_N_star"]), effective(u_d, d, law["R_D_star"]))

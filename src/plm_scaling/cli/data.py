@@ -56,6 +56,16 @@ def _data_filter(a: argparse.Namespace) -> None:
     )
 
 
+def _data_subset(a: argparse.Namespace) -> None:
+    from ..data.subset import unique_subset
+
+    s = unique_subset(a.split_dir, a.out_dir, a.tokens, a.seed, a.threads)
+    print(
+        f"kept {s['tokens']:,} train tokens ({s['sequences']:,} sequences, {s['clusters']:,} of "
+        f"{s['clusters_total']:,} clusters) of {s['train_tokens_total']:,}, nested by seed {s['seed']}"
+    )
+
+
 def _data_aux(a: argparse.Namespace) -> None:
     from ..data.aux_corpus import build_corpus
 
@@ -112,6 +122,16 @@ def register(sub) -> None:
     f.add_argument("--drop-top", type=float, default=0.2, help="share of the highest-perplexity sequences dropped")
     f.add_argument("--drop-bottom", type=float, default=0.0, help="share of the lowest-perplexity sequences dropped")
     f.set_defaults(func=_data_filter)
+
+    u = command(data, "subset", "cut the train part to a nested unique subset of whole clusters (repeated data)")
+    u.add_argument("split_dir", help="`data split` (or dedup/filter) output folder")
+    u.add_argument("out_dir", help="folder of the subset split (valid and test unchanged)")
+    u.add_argument(
+        "--tokens", type=int, required=True, help="unique train tokens U to keep (whole clusters: a few more)"
+    )
+    u.add_argument("--seed", type=int, default=0, help="order of the clusters; one seed gives nested subsets")
+    u.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
+    u.set_defaults(func=_data_subset)
 
     x = command(data, "aux", "build an auxiliary text corpus for code augmentation (default: Python's stdlib)")
     x.add_argument("out_dir", help="folder of corpus.u8 and corpus.json")

@@ -11,6 +11,7 @@ from ..names import SIDECAR
 from ..names import STUDY_FIGURES as FIGURES
 from ..plotting import study_figures
 from ..plotting.isoflop import isoflop
+from ..plotting.repeated import repeated
 from .lineage import start_run
 
 
@@ -29,6 +30,7 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict
     # validation windows
     keys = ("run_id", "sweep_point", "objective", "n", "flops", "valid_loss", "final_val_loss")
     keys += ("valid_loss_common_data",)  # a data variant on the study dataset's held-out set (the ablation's loss)
+    keys += ("tokens", "unique_tokens")  # D and U: a repeated-data run's epochs
     return {
         "figure": name,
         "study": fits["study"],
@@ -53,6 +55,9 @@ def _draw(name: str, fits: dict, out_png: str | Path, text: str) -> None:
     elif name == "ablation":
         fits_by = {o: f["ablation"] for o, f in per_objective.items() if "ablation" in f}
         study_figures.ablation(fits_by, Table.read_csv(fits["loss_table"]), out_png, provenance=text)
+    elif name == "repeated":
+        fit = next(f["repeated"] for f in per_objective.values() if "repeated" in f)
+        repeated(fit, Table.read_csv(fits["loss_table"]), fits["input_runs"], out_png, provenance=text)
     elif name == "curves":
         study_figures.run_curves(Table.read_csv(fits["loss_table"]), out_png, provenance=text)
     else:

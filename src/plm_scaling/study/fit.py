@@ -12,6 +12,7 @@ from ..analysis import isoflop, noise
 from ..analysis.ablation import ablation_fit, variant_of
 from ..analysis.mask_ratio import mask_ratio_fit
 from ..analysis.parametric import fit_parametric
+from ..analysis.repeated import REPETITION_BUDGETS, fresh_point, repeated_fit
 from ..io import atomic_outputs, sha256_file, write_json
 from ..tracking import absolute_uri
 from .collect import collect
@@ -19,18 +20,25 @@ from .lineage import code_revision, log_table_input, sha256_text, stage_hash, st
 from .summary import write_fits_table
 
 
-def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int, variants: list[str]) -> dict:
+def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int, study: dict) -> dict:
     """Interp IsoFLOP laws, or the profiles and the reason when no law can be fitted; parametric law if it can;
     the seed noise; in a mask-ratio study, the best ratio; in a data-variant study, the ablation against the first
-    variant (the laws then use the common ratio's, or the first variant's, runs only)."""
+    variant; in a repeated-data study, the data-constrained law (the laws then use the common ratio's, the first
+    variant's or the fresh-data runs only)."""
     mine = [r for r in runs if r["objective"] == objective]
     out: dict = {"noise": noise.seed_noise(mine)}
     if len({r.get("mask_ratio") for r in mine}) > 1:
         out["mask_ratio"] = mask_ratio_fit(mine, out["noise"]["pooled_sd"])
         mine = [r for r in mine if r["mask_ratio"] == r["common_mask_ratio"]]
+    variants = _variant_order(study)
     if variants:
         out["ablation"] = ablation_fit(mine, variants)
         mine = [r for r in mine if variant_of(r["sweep_point"]) == variants[0]]
+    if any(fresh_point(r["sweep_point"]) != r["sweep_point"] for r in mine):
+        budgets = study.get("repetition_budgets", REPETITION_BUDGETS)
+        sd, dof = out["noise"]["pooled_sd"], out["noise"]["dof"]
+        out["repeated"] = repeated_fit(mine, sd, dof, budgets, bootstrap=min(bootstrap, 200), seed=seed)
+        mine = [r for r in mine if fresh_point(r["sweep_point"]) == r["sweep_point"]]
     table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
     try:
         out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap=bootstrap, seed=seed)
@@ -48,13 +56,11 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
     return out
 
 
-def _variant_order(study_file: str | Path) -> list[str]:
+def _variant_order(study: dict) -> list[str]:
     """The data variants of a study in the order its grids name them (the first is the baseline); [] if none."""
-    import yaml
-
     from .sweeps import grids
 
-    names = [v["name"] for g in grids(yaml.safe_load(Path(study_file).read_text())) for v in g.get("data_variants", [])]
+    names = [v["name"] for g in grids(study) for v in g.get("data_variants", [])]
     return list(dict.fromkeys(names))
 
 
@@ -74,6 +80,9 @@ def fit_study(
     import mlflow
 
     tracking_uri = absolute_uri(tracking_uri)  # recorded in fits.json: audit opens it from any folder
+    import yaml
+
+    study_spec = yaml.safe_load(Path(study_file).read_text())
     table, runs = collect(run_dirs, study)  # exactly the study's points (a runs folder may hold older ones)
     source_ids = [r["run_id"] for r in runs if r["run_id"]]
     with start_run(
@@ -83,7 +92,7 @@ def fit_study(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fits = {
-                o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, _variant_order(study_file))
+                o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, study_spec)
                 for o in sorted(set(table["objective"]))
             }
         result = {

@@ -88,6 +88,26 @@ def _ablation_rows(objective: str, fit: dict | None) -> list[dict]:
     return rows
 
 
+def _repeated_rows(objective: str, fit: dict | None) -> list[dict]:
+    if not fit:
+        return []
+    rows = []
+    for g in fit["gaps"]:
+        epochs = "" if not g.get("epochs") else f"{g['epochs']:.3g} epochs; "
+        verdict = "" if g["ci95"] is None else ("beyond" if g["beyond_noise"] else "within") + " the seed noise"
+        rows.append(_row(objective, f"loss {g['point']} - fresh", g["diff"], g["ci95"], note=epochs + verdict))
+    if "error" in fit:
+        return [*rows, _row(objective, "data-constrained law", None, note=f"not fitted: {fit['error']}")]
+    for key in ("R_D_star", "R_N_star"):
+        r = fit[key]
+        note = f"Muennighoff et al. {r['muennighoff']}" + ("" if r["identified"] else "; not identified")
+        rows.append(_row(objective, key, r["value"], r["ci95"], note=note))
+    for source, bend in fit.get("bend", {}).items():
+        note = f"U = {bend['unique_tokens']:.3g} tokens, R* {source}; free exponent {bend['exponent_free']:.3f}"
+        rows.append(_row(objective, "N_opt exponent on repeated data", bend["exponent_constrained"], note=note))
+    return rows
+
+
 def fits_rows(fits: dict) -> list[dict]:
     rows = []
     for objective, f in fits.items():
@@ -95,6 +115,7 @@ def fits_rows(fits: dict) -> list[dict]:
         rows += _noise_rows(objective, f.get("noise"))
         rows += _mask_rows(objective, f.get("mask_ratio"))
         rows += _ablation_rows(objective, f.get("ablation"))
+        rows += _repeated_rows(objective, f.get("repeated"))
         rows += _parametric_rows(objective, f.get("parametric"))
     return rows
 

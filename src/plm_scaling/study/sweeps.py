@@ -1,5 +1,5 @@
-"""A study's sweep points: objectives x sizes x budgets (x MLM mask ratios) x seeds, from one grid or the union of
-several `sweeps`.
+"""A study's sweep points: objectives x sizes x budgets (x MLM mask ratios, data variants or unique-token subsets) x
+seeds, from one grid or the union of several `sweeps`. A budget is FLOPs (`budgets`) or tokens (`tokens`).
 
 Several grids let each budget (and objective) try sizes around its own optimum, as the paper's IsoFLOP profiles
 do, instead of paying for the smallest size at the largest budget.
@@ -8,25 +8,35 @@ do, instead of paying for the smallest size at the largest budget.
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 from ..config_schema import ConfigError
 
-GRID_KEYS = ("objectives", "sizes", "budgets")  # required
-AXES = ("mask_ratios", "data_variants")  # optional: MLM mask ratios; data variants (data-scarcity ablation)
+GRID_KEYS = ("objectives", "sizes")  # required, with one of BUDGET_KEYS
+BUDGET_KEYS = ("budgets", "tokens")  # FLOPs (C = 6·N·D) or tokens D
+# optional: MLM mask ratios; data variants (data-scarcity ablation); nested unique subsets of U train tokens
+# (repeated-data study); the grid's own seeds instead of the study's
+AXES = ("mask_ratios", "data_variants", "unique_tokens", "seeds")
 AUX_CORPUS = "results/data/aux/{}/corpus.u8"  # where the workflow builds a corpus of config key aux_corpora
 
 
 def grids(study: dict, where: str = "") -> list[dict]:
     """The study's grids; exactly one of `sweeps` or the three top-level grid keys must be given."""
-    top = [k for k in GRID_KEYS if k in study]
+    top = [k for k in (*GRID_KEYS, *BUDGET_KEYS) if k in study]
     if "sweeps" in study and top:
         raise ConfigError(f"{where}config key sweeps: give either sweeps or {', '.join(GRID_KEYS)}, not both")
     if "sweeps" in study:
-        return list(study["sweeps"])
-    missing = [k for k in GRID_KEYS if k not in study]
-    if missing:
-        raise ConfigError(f"{where}config key {missing[0]}: missing (or give sweeps)")
-    return [{k: study[k] for k in (*GRID_KEYS, *AXES) if k in study}]
+        grids = list(study["sweeps"])
+    else:
+        missing = [k for k in GRID_KEYS if k not in study]
+        if missing:
+            raise ConfigError(f"{where}config key {missing[0]}: missing (or give sweeps)")
+        grids = [{k: study[k] for k in (*GRID_KEYS, *BUDGET_KEYS, *AXES) if k in study}]
+    for i, grid in enumerate(grids):
+        if sum(k in grid for k in BUDGET_KEYS) != 1:
+            key = f"sweeps[{i}]" if "sweeps" in study else "budgets"
+            raise ConfigError(f"{where}config key {key}: give exactly one of budgets (FLOPs) or tokens")
+    return grids
 
 
 def point_id(
@@ -37,11 +47,14 @@ def point_id(
     mask_ratio: float | None = None,
     tokens=None,
     variant: str | None = None,
+    unique: float | None = None,
 ) -> str:
     """A sweep point's (and any run's) name: objective, the size asked for, the budget (C, or D when given in
-    tokens), the MLM mask ratio or data variant when a study sweeps one, the seed; e.g. clm_N10000_C1e12_s0."""
+    tokens), the MLM mask ratio, data variant or unique tokens U when a study sweeps one, the seed; e.g.
+    clm_N10000_C1e12_s0, clm_N12000_D8e06_U6e04_s0."""
     mask = f"_m{float(mask_ratio):g}" if mask_ratio is not None else ""
     data = f"_v{variant}" if variant is not None else ""
+    data += f"_U{float(unique):.0e}" if unique is not None else ""
     budget = f"C{float(flops):.0e}" if flops is not None else f"D{float(tokens):.0e}"
     return f"{objective}_N{float(size):g}_{budget}{mask}{data}_s{seed}".replace("+", "")
 
@@ -70,28 +83,41 @@ def _mask_ratios(grid: dict, where: str) -> list[float | None]:
     return [float(r) for r in grid["mask_ratios"]]
 
 
+class Point(NamedTuple):
+    overrides: list[str]  # Hydra overrides: the grid's, the study's, then the point's own
+    dataset: str  # the dataset it trains on (a data variant's, else the study's)
+    unique_tokens: int | None  # a nested unique subset of U train tokens, or None: the dataset's whole train part
+
+
 def point_datasets(study: dict, where: str = "") -> dict[str, str]:
     """Sweep point id -> the dataset it trains on (a data variant's, else the study's)."""
-    return {point: dataset for point, (_, dataset) in _expand(study, where).items()}
+    return {point: p.dataset for point, p in expand(study, where).items()}
 
 
 def sweep_points(study: dict, where: str = "") -> dict[str, list[str]]:
     """Sweep point id -> Hydra overrides (study-wide overrides, then the point's own), in grid order."""
-    return {point: overrides for point, (overrides, _) in _expand(study, where).items()}
+    return {point: p.overrides for point, p in expand(study, where).items()}
 
 
-def _expand(study: dict, where: str) -> dict[str, tuple[list[str], str]]:
+def _budget_axis(grid: dict) -> list[tuple[str, float]]:
+    key = "budgets" if "budgets" in grid else "tokens"
+    return [(key, float(b)) for b in grid[key]]
+
+
+def expand(study: dict, where: str = "") -> dict[str, Point]:
+    """Every sweep point of the study, by id, in grid order."""
     points = {}
     for grid in grids(study, where):
-        axes = (grid["objectives"], grid["sizes"], grid["budgets"], _mask_ratios(grid, where))
-        for objective, size, flops, mask, variant, seed in itertools.product(
-            *axes, _variants(study, grid), study["seeds"]
-        ):
-            point = point_id(objective, size, flops, seed, mask, variant=variant and variant["name"])
+        axes = (grid["objectives"], grid["sizes"], _budget_axis(grid), _mask_ratios(grid, where))
+        extra = (_variants(study, grid), grid.get("unique_tokens", [None]), grid.get("seeds", study["seeds"]))
+        for objective, size, (kind, budget), mask, variant, unique, seed in itertools.product(*axes, *extra):
+            flops, tokens = (budget, None) if kind == "budgets" else (None, budget)
+            name = variant and variant["name"]
+            point = point_id(objective, size, flops, seed, mask, tokens, name, unique)
             overrides = [
                 f"objective={objective}",
                 f"model.target_params={float(size)}",
-                f"budget.flops={float(flops)}",
+                *([f"budget.flops={flops}"] if flops else ["budget.flops=null", f"budget.tokens={tokens}"]),
                 f"seed={seed}",
                 f"run.id={point}",
                 *([f"objective.mask_ratio={mask}"] if mask is not None else []),
@@ -99,7 +125,8 @@ def _expand(study: dict, where: str) -> dict[str, tuple[list[str], str]]:
                 *study["overrides"],
                 *study["point_overrides"].get(point, []),
             ]
-            points[point] = (overrides, variant["dataset"] if variant else study.get("dataset"))
+            dataset = variant["dataset"] if variant else study.get("dataset")
+            points[point] = Point(overrides, dataset, None if unique is None else int(unique))
     unknown = sorted(set(study["point_overrides"]) - set(points))
     if unknown:
         raise ConfigError(f"{where}config key point_overrides: unknown sweep points {unknown}")

@@ -53,6 +53,12 @@ class FramedStream:
         return block[start - base : stop - base]
 
 
+def unique_train_tokens(manifest: dict) -> int:
+    """U: the train part's size in the units of D, framed tokens (residues and each sequence's <cls>, <eos>)."""
+    train = manifest["splits"]["train"]
+    return int(train["tokens"]) + 2 * int(train["sequences"])
+
+
 def mask_tokens(window: np.ndarray, rng: np.random.Generator, ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """BERT/ESM masking: choose `ratio` of the residue positions (at least one); of those, 80% become <mask>,
     10% a random residue, 10% stay. Targets are the original tokens there, IGNORE elsewhere."""

@@ -34,7 +34,7 @@ from .callbacks import (
     TrainingDiverged,
     quiet_lightning,
 )
-from .data import ShardDataModule
+from .data import ShardDataModule, unique_train_tokens
 from .module import PLMModule
 from .plan import RunPlan, make_plan
 
@@ -81,7 +81,10 @@ def mlflow_logger(cfg: DictConfig, p: RunPlan, run_dir: Path) -> TokenMLFlowLogg
     }
     if cfg.data.aux.fraction > 0:  # code augmentation: which bytes were mixed in
         tags["aux_corpus_sha256"] = sha256_file(cfg.data.aux.corpus)
-    filtered = read_json(cfg.data.manifest).get("filter")
+    manifest = read_json(cfg.data.manifest)
+    unique = unique_train_tokens(manifest)  # repeated data: how often the run sees its train part
+    tags.update({"U": str(unique), "epochs": f"{p.tokens / unique:.4g}"})
+    filtered = manifest.get("filter")
     if filtered:  # perplexity-filtered data: the run that scored it, so the lineage reaches that model
         tags["data_filter_run_id"] = str(filtered["reference_mlflow_run_id"])
         tags["data_filter_checkpoint_sha256"] = filtered["reference_checkpoint_sha256"]
@@ -222,6 +225,7 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
         **p.as_dict(),
         "final_val_loss": module.validation_loss(),
         "steps_done": trainer.global_step,
+        "unique_tokens": unique_train_tokens(dm.manifest),
     }
     os.replace(pending, run_dir / "final.ckpt")
     with atomic_outputs(run_dir / "run.json") as (done,):  # written last: the run's completion marker
