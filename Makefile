@@ -26,7 +26,7 @@ reproduce: setup
 
 # The paper's other experiments as studies of their own (README "Experiments"), each with its report. A study may
 # bring datasets of its own in config/datasets/STUDY.yaml.
-EXPERIMENTS ?= seeds mask-ratio data-scarcity repeated
+EXPERIMENTS ?= seeds mask-ratio data-scarcity repeated extrapolation
 experiments: setup
 	for study in $(EXPERIMENTS); do \
 	  extra=$$(test -f config/datasets/$$study.yaml && echo config/datasets/$$study.yaml); \

@@ -1,4 +1,5 @@
 # Helpers shared by all rules, and validation of the configuration against its JSON schema.
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from plm_scaling.config_schema import validate_config
 from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
 from plm_scaling.names import STUDY_FIGURES
 from plm_scaling.study.lineage import STAGES, stage_hash
+from plm_scaling.study.sweeps import Point as StudyPoint
 from plm_scaling.study.sweeps import expand as study_points
 from plm_scaling.study.sweeps import grids as study_grids
 from plm_scaling.study.sweeps import point_datasets as study_point_datasets
@@ -47,7 +49,7 @@ def aux_corpus(name):
 
 def point_aux_corpus(wildcards):
     """The auxiliary corpus a sweep point mixes in (its data.aux.corpus override), as an input file, or none."""
-    found = [o.split("=", 1)[1] for o in sweep_points()[wildcards.point] if o.startswith("data.aux.corpus=")]
+    found = [o.split("=", 1)[1] for o in point_overrides(wildcards) if o.startswith("data.aux.corpus=")]
     return [found[-1]] if found and found[-1] not in ("null", "") else []
 
 
@@ -96,6 +98,7 @@ STUDY = load_study()
 STUDY_NAME = config.get("study") or ""
 STUDY_DIR = f"results/studies/{STUDY_NAME or 'none'}"  # every output of the study lives under it
 RUNS = f"{STUDY_DIR}/runs"
+EXTRAPOLATION = f"{STUDY_DIR}/extrapolation"  # the extrapolation check (study key extrapolate)
 
 
 def sweep_points():
@@ -103,15 +106,22 @@ def sweep_points():
     return {} if STUDY is None else study_sweep_points(STUDY, where=f"{study_file()}: ")
 
 
-def point_dataset(point):
-    """The dataset a sweep point trains on (its data variant's, else the study's)."""
-    return study_point_datasets(STUDY, where=f"{study_file()}: ")[point]
+def point_spec(point):
+    """A sweep point of the study, or one the extrapolation check planned from the fit: its plan exists whenever
+    Snakemake asks for such a point, since only the checkpoint plan_extrapolation names them."""
+    points = study_points(STUDY, where=f"{study_file()}: ")
+    if point in points:
+        return points[point]
+    plan = json.loads(Path(f"{EXTRAPOLATION}/plan.json").read_text())
+    if point not in plan["points"]:
+        raise ValueError(f"{point}: not a sweep point of study {STUDY_NAME} nor a planned extrapolation point")
+    return StudyPoint(plan["points"][point], STUDY["dataset"], None)
 
 
 def point_manifest(point):
     """The manifest of the data a sweep point trains on: its dataset's last data step, or a nested unique subset
     of it (repeated-data study, grid key unique_tokens)."""
-    p = study_points(STUDY, where=f"{study_file()}: ")[point]
+    p = point_spec(point)
     return unique_outputs(p.dataset, p.unique_tokens)[-1] if p.unique_tokens else split_outputs(p.dataset)[-1]
 
 
@@ -123,17 +133,35 @@ def unique_outputs(name, tokens):
 def point_overrides(wildcards):
     """The sweep point's own overrides. A params function of the wildcards alone, so Snakemake records its value
     and reruns the point (and only it) when they change (rerun trigger `params`)."""
-    return sweep_points()[wildcards.point]
+    return point_spec(wildcards.point).overrides
+
+
+def planned_input(wildcards):
+    """The plan of a planned point, as an `ancient` input: the plan is rewritten whenever the fit changes, and
+    only points whose overrides (params) changed must rerun, not every planned point."""
+    return [] if wildcards.point in sweep_points() else [ancient(f"{EXTRAPOLATION}/plan.json")]
+
+
+def extrapolation_law():
+    """The laws file the extrapolation check extrapolates instead of the fit (study key extrapolate.law), or none."""
+    law = (STUDY or {}).get("extrapolate", {}).get("law")
+    return [law] if law else []
+
+
+def planned_metrics(wildcards):
+    """The evaluated metrics of every point the extrapolation check planned (known once the checkpoint ran)."""
+    plan = json.loads(Path(checkpoints.plan_extrapolation.get().output[0]).read_text())
+    return [f"{RUNS}/{point}/metrics.json" for point in plan["points"]]
 
 
 def train_overrides(point, manifest):
     # a data variant on another dataset is also evaluated on the study dataset's valid split, where all compare
     common = split_outputs(STUDY["dataset"])[-1]
     overrides = [
-        *sweep_points()[point],
+        *point_spec(point).overrides,
         f"run.dir={RUNS}/{point}",
         f"data.manifest={manifest}",
-        *([f"data.eval_manifest={common}"] if point_dataset(point) != STUDY["dataset"] else []),
+        *([f"data.eval_manifest={common}"] if point_spec(point).dataset != STUDY["dataset"] else []),
         f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
         f"logger.experiment={mlflow_experiment()}",
         f"tags.study={STUDY_NAME}",
@@ -167,12 +195,12 @@ CODE = {stage: stage_hash(stage, Path(workflow.basedir) / "src" / "plm_scaling")
 def study_figure_names():
     """The figures of the study, each drawn when a grid has its axis: IsoFLOP profiles and every run's curves
     against compute for FLOP budgets, the mask-ratio figure for mask ratios, the ablation for data variants, the
-    repeated-data figure for unique-token subsets."""
+    repeated-data figure for unique-token subsets; the extrapolation check's when the study has one."""
     if STUDY is None:
         return []
     axes = {"isoflop": "budgets", "curves": "budgets", "mask_ratio": "mask_ratios", "ablation": "data_variants"}
-    axes["repeated"] = "unique_tokens"
-    swept = {axis for g in study_grids(STUDY) for axis in g}
+    axes.update(repeated="unique_tokens", extrapolation="extrapolate")  # the last: a study key, not a grid axis
+    swept = {axis for g in study_grids(STUDY) for axis in g} | set(STUDY)
     return [name for name in STUDY_FIGURES if axes[name] in swept]
 
 

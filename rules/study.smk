@@ -3,6 +3,7 @@
 STUDY_TARGETS = [
     *(f for name in study_figure_names() for f in figure_files(f"{STUDY_DIR}/figures/{name}")),
     *([f"{STUDY_DIR}/fits_table.csv"] if STUDY else []),
+    *([f"{EXTRAPOLATION}/fits_table.csv"] if "extrapolation" in study_figure_names() else []),
 ]
 
 
@@ -40,10 +41,62 @@ rule fit_study:
         " --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
 
 
-rule study_figure:
+# The extrapolation check: which runs to train depends on the fit, so planning them is a checkpoint; Snakemake
+# re-evaluates the DAG once the plan exists (common.smk: point_spec, planned_input, planned_metrics).
+checkpoint plan_extrapolation:
     input:
         fits=rules.fit_study.output.fits,
-        table=rules.fit_study.output.table,
+        study=lambda wc: str(study_file()),
+        law=extrapolation_law(),
+    output:
+        f"{EXTRAPOLATION}/plan.json",
+    log:
+        f"results/logs/{STUDY_NAME}/plan_extrapolation.log",
+    benchmark:
+        f"results/benchmarks/{STUDY_NAME}/plan_extrapolation.tsv"
+    params:
+        plm=PLM,
+        code=CODE["analysis"],
+    shell:
+        "{params.plm} study plan-check {input.fits:q} {input.study:q} {output:q} > {log:q} 2>&1"
+
+
+rule check_extrapolation:
+    input:
+        plan=rules.plan_extrapolation.output[0],
+        metrics=planned_metrics,
+        store=rules.mlflow_store.output,
+        study=lambda wc: str(study_file()),
+        manifest=lambda wc: split_outputs(STUDY["dataset"])[-1],
+    output:
+        fits=f"{EXTRAPOLATION}/check.json",
+        table=f"{EXTRAPOLATION}/loss_table.csv",
+        summary=report(
+            f"{EXTRAPOLATION}/fits_table.csv",
+            caption="report/study_fits_table.rst",
+            category="Study",
+            subcategory=STUDY_NAME,
+        ),
+    log:
+        f"results/logs/{STUDY_NAME}/check_extrapolation.log",
+    benchmark:
+        f"results/benchmarks/{STUDY_NAME}/check_extrapolation.tsv"
+    params:
+        plm=PLM,
+        study=STUDY_NAME,
+        uri=config["mlflow"]["tracking_uri"],
+        experiment=analysis_experiment(),
+        code=CODE["analysis"],
+    shell:
+        "{params.plm} study check {params.study:q} {input.plan:q} {output.fits:q} {output.table:q}"
+        " {output.summary:q} --runs {input.metrics:q} --study-file {input.study:q} --manifest {input.manifest:q}"
+        " --tracking-uri {params.uri:q} --experiment {params.experiment:q} > {log:q} 2>&1"
+
+
+rule study_figure:
+    input:
+        # the extrapolation figure draws the check (a JSON of the fits JSON's shape), every other one the fit
+        fits=lambda wc: f"{EXTRAPOLATION}/check.json" if wc.figure == "extrapolation" else f"{STUDY_DIR}/fits.json",
     output:
         png=report(
             f"{STUDY_DIR}/figures/{{figure}}.png",

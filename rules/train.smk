@@ -27,6 +27,7 @@ rule train:
         study_data=lambda wc: split_outputs(STUDY["dataset"])[-1],
         store=rules.mlflow_store.output,
         aux=point_aux_corpus,
+        plan=planned_input,
     output:
         done=f"{RUNS}/{{point}}/run.json",
         ckpt=f"{RUNS}/{{point}}/final.ckpt",

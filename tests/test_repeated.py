@@ -78,3 +78,20 @@ def test_nested_subsets_are_whole_clusters_and_nested():
 
 def test_fresh_twin_of_a_subset_point():
     assert fresh_point(point_id("clm", 12000, None, 1, tokens=8e6, unique=6e4)) == "clm_N12000_D8e06_s1"
+
+
+def test_subset_of_the_small_split_is_nested_and_refuses_more_than_it_has(small_manifest, tmp_path, capsys):
+    from plm_scaling.data.shards import read_ids
+
+    from .conftest import cli
+
+    split = small_manifest.parent
+    for tokens in (2000, 8000):
+        assert cli(capsys, "data", "subset", split, tmp_path / str(tokens), "--tokens", tokens).returncode == 0
+    small, large = (set(read_ids(tmp_path / str(t) / "train.ids.txt")) for t in (2000, 8000))
+    assert small < large
+    for name in ("valid", "test"):  # held-out data unchanged
+        assert (tmp_path / "2000" / f"{name}.tokens.u8").read_bytes() == (split / f"{name}.tokens.u8").read_bytes()
+    refused = cli(capsys, "data", "subset", split, tmp_path / "all", "--tokens", 10**9)
+    assert refused.returncode == 2 and "--tokens 1000000000 must be between 1 and the train part's" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "all").exists()

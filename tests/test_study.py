@@ -34,6 +34,9 @@ def planned_jobs(wf) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
+SMOKE_LAW = {"n_opt": {"coef": 12000 / 3e10**0.5, "exponent": 0.5}, "loss": {"coef": 2.9, "exponent": -0.001}}
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     """A copy of the workflow (so tests may edit its code and study), run once on the smoke study, every job logging
@@ -42,7 +45,12 @@ def smoke(tmp_path_factory):
     wf = tmp_path_factory.mktemp("wf")
     studies = wf / "studies"
     studies.mkdir()
-    shutil.copy(REPO / "config" / "studies" / "smoke.yaml", studies / "smoke.yaml")
+    # The extrapolation check's DAG (a checkpoint plans runs from a law) at smoke size: the smoke fit has no law (its
+    # minima sit at the edges), so the check extrapolates a given laws file, N_opt 12,000 at 3e10 FLOPs.
+    (wf / "law.json").write_text(json.dumps({"clm": SMOKE_LAW}))
+    spec = yaml.safe_load((REPO / "config" / "studies" / "smoke.yaml").read_text())
+    spec["extrapolate"] = {"objectives": ["clm"], "law": str(wf / "law.json")}
+    (studies / "smoke.yaml").write_text(yaml.safe_dump(spec))
     with mlflow_server(wf) as uri:
         copy_workflow(
             wf,
@@ -331,3 +339,55 @@ def test_fits_table_lists_every_budget_and_says_what_was_not_fitted(smoke):
             exponent = next(r for r in mine if r["quantity"] == "N_opt exponent a")
             low, high = float(exponent["ci95_low"]), float(exponent["ci95_high"])
             assert low <= float(exponent["value"]) <= high
+
+
+def test_repeated_data_kind_trains_nested_subsets_and_compares_with_fresh_data(smoke):
+    data, study = smoke / "results" / "data" / "uniprot_example", smoke / "results" / "studies" / "smoke"
+    ids = {u: set((data / "unique" / str(u) / "train.ids.txt").read_text().split()) for u in (5000, 20000)}
+    assert ids[5000] < ids[20000] < set((data / "split" / "train.ids.txt").read_text().split())  # nested
+    subset = json.loads((data / "unique" / "5000" / "manifest.json").read_text())["subset"]
+    assert 5000 <= subset["tokens"] < 20000 and subset["clusters"] < subset["clusters_total"]
+    done = json.loads((study / "runs" / "clm_N12000_C1e10_U5e03_s0" / "run.json").read_text())
+    assert done["unique_tokens"] == subset["tokens"] + 2 * subset["sequences"]  # framed, as D counts tokens
+    fits = json.loads((study / "fits.json").read_text())["fits"]["clm"]
+    gaps = fits["repeated"]["gaps"]
+    assert [g["fresh"] for g in gaps] == ["clm_N12000_C1e10"] * 2  # each subset run against its fresh twin
+    assert gaps[0]["epochs"] > 20 and gaps[0]["ci95"] is None  # one seed: no interval, and none is claimed
+    assert all("_U" not in p for b in fits["isoflop"]["budgets"] for p in b.get("points", []))
+    audit = run_cli("audit", study / "figures" / "repeated.png")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_extrapolation_check_trains_what_the_law_plans_and_reports_it(smoke):
+    study = smoke / "results" / "studies" / "smoke"
+    plan = json.loads((study / "extrapolation" / "plan.json").read_text())
+    assert plan["objectives"]["clm"]["budget"] == 3e10  # 3x the largest budget
+    assert sorted(plan["points"]) == ["clm_N12000_C3e10_s0", "clm_N24000_C3e10_s0", "clm_N6000_C3e10_s0"]
+    check = json.loads((study / "extrapolation" / "check.json").read_text())
+    e = check["fits"]["clm"]["extrapolation"]
+    assert [p["multiple"] for p in e["measured"]] == [0.5, 1.0, 2.0]
+    assert e["loss_error"] == pytest.approx(e["measured"][1]["mean"] - e["prediction"]["loss"])
+    assert e["predicted_size_wins"] is None and "seed noise" in e["why"]  # one seed: not claimed either way
+    assert {r["sweep_point"] for r in check["input_runs"]} == set(plan["points"])  # not the study's points
+    fit_points = {r["sweep_point"] for r in json.loads((study / "fits.json").read_text())["input_runs"]}
+    assert not fit_points & set(plan["points"])  # the fit never sees the check's runs
+    audit = run_cli("audit", study / "figures" / "extrapolation.png")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert f"planned from fit run {check['planned_from']['fit_run_id']}" in audit.stdout
+
+
+def test_a_changed_plan_retrains_only_the_points_it_changed(smoke, tmp_path):
+    """A changed fit (here: law) rewrites the plan; only the points that are new in it train, the others are kept
+    (the checkpoint's command run by hand, as Snakemake would run it: a dry run cannot see past a checkpoint)."""
+    law_file, study = smoke / "law.json", smoke / "results" / "studies" / "smoke"
+    plan = study / "extrapolation" / "plan.json"
+    original = law_file.read_text()
+    shutil.copy2(plan, tmp_path / "plan.json")
+    law = json.loads(original)
+    law["clm"]["n_opt"]["coef"] *= 2  # N_opt 24,000: sizes 12,000, 24,000 (both trained already) and 48,000
+    law_file.write_text(json.dumps(law))
+    proc = run_cli("study", "plan-check", study / "fits.json", smoke / "studies" / "smoke.yaml", plan)
+    assert proc.returncode == 0, proc.stderr
+    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, "check_extrapolation": 1, "study_figure": 1, "all": 1}
+    law_file.write_text(original)
+    shutil.copy2(tmp_path / "plan.json", plan)

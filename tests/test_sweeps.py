@@ -112,3 +112,25 @@ def test_data_variants_are_an_axis_with_their_dataset_and_code_share():
     code = points["clm_N12000_C3e11_vcode10_s0"]
     assert "data.aux.corpus=results/data/aux/python_stdlib/corpus.u8" in code and "data.aux.fraction=0.1" in code
     assert not any(o.startswith("data.aux") for o in points["clm_N12000_C3e11_vraw_s0"])
+
+
+def test_token_budgets_unique_subsets_and_grid_seeds():
+    from plm_scaling.study.sweeps import expand
+
+    grid = {"objectives": ["clm"], "sizes": [3000], "tokens": [8e6], "unique_tokens": [3e4, 2e5]}
+    points = expand({**BASE, "sweeps": [grid, {**grid, "unique_tokens": [3e4], "seeds": [5]}]})
+    assert sorted(points) == ["clm_N3000_D8e06_U2e05_s0", "clm_N3000_D8e06_U2e05_s1"] + [
+        f"clm_N3000_D8e06_U3e04_s{s}" for s in (0, 1, 5)
+    ]
+    p = points["clm_N3000_D8e06_U3e04_s5"]
+    assert p.unique_tokens == 30000 and p.dataset == "d"
+    assert "budget.flops=null" in p.overrides and "budget.tokens=8000000.0" in p.overrides
+
+
+def test_a_grid_needs_exactly_one_kind_of_budget():
+    grid = {"objectives": ["clm"], "sizes": [3000]}
+    for bad in (grid, {**grid, "budgets": [1e10], "tokens": [1e6]}):
+        with pytest.raises(
+            ConfigError, match=r"config key sweeps\[0\]: give exactly one of budgets \(FLOPs\) or tokens"
+        ):
+            sweep_points({**BASE, "sweeps": [bad]})

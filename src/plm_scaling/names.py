@@ -10,7 +10,7 @@ SPLITS = ("train", "valid", "test")
 SHARD_SUFFIXES = (".tokens.u8", ".offsets.npy", ".ids.txt")
 
 # Figures of a study (study/figure.py draws them; rules/study.smk picks a study's).
-STUDY_FIGURES = ("isoflop", "mask_ratio", "curves", "ablation", "repeated")
+STUDY_FIGURES = ("isoflop", "mask_ratio", "curves", "ablation", "repeated", "extrapolation")
 # The paper stage's figures from the authors' released logs (plotting/paper_figures.py draws them), and Table 2.
 PAPER_FIGURES = ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss")
 PAPER_TABLE = "table2"

@@ -3,7 +3,7 @@
 One scheme: `plm-scaling GROUP [STEP] ...`, one module per group, each registering its sub-commands:
   data clean|split|dedup|filter|subset|aux|stats the data stage
   train, evaluate                                one sweep point (Hydra overrides), its full-split losses
-  study init|fit|figure                          a study's steps, as the workflow runs them
+  study init|fit|plan-check|check|figure         a study's steps, as the workflow runs them
   paper ingest|track|fits|figure                 the authors' released logs
   fit logs|parametric                            scaling laws of released logs or any table of runs
   plan                                           compute-optimal N, D and loss for a budget

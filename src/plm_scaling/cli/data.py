@@ -1,4 +1,4 @@
-"""`plm-scaling data ...`: the data stage: clean, split, stats."""
+"""`plm-scaling data ...`: the data stage: clean, split, stats; dedup, filter, subset, aux."""
 
 from __future__ import annotations
 
@@ -79,10 +79,21 @@ def _data_stats(a: argparse.Namespace) -> None:
     plot_stats(a.split_dir, a.out)
 
 
+def _similarity(p, identity: float, what: str) -> None:
+    """MMseqs2's similarity options, shared by the steps that cluster."""
+    p.add_argument("--identity", type=float, default=identity, help=f"MMseqs2 --min-seq-id of {what}")
+    p.add_argument("--coverage", type=float, default=0.8, help="MMseqs2 -c")
+    p.add_argument("--cov-mode", type=int, default=0, choices=(0, 1, 2), help="MMseqs2 --cov-mode")
+
+
 def register(sub) -> None:
     """Add this group's sub-commands to the top-level sub-parsers."""
     data = group(sub, "data", "the data stage: FASTA -> clean shard -> clustered split -> statistics")
+    _register_split_steps(data)
+    _register_variant_steps(data)
 
+
+def _register_split_steps(data) -> None:
     c = command(data, "clean", "validate, normalise and length-filter a FASTA into token shards")
     c.add_argument("fasta", help="FASTA file (plain or gzip)")
     c.add_argument("out_dir", help="folder of the clean shard")
@@ -95,9 +106,7 @@ def register(sub) -> None:
     s.add_argument("clean_dir", help="`data clean` output folder")
     s.add_argument("out_dir", help="folder of the split shards and manifest")
     s.add_argument("--dataset", default="", help="dataset name recorded in the manifest")
-    s.add_argument("--identity", type=float, default=0.5, help="MMseqs2 --min-seq-id of a cluster")
-    s.add_argument("--coverage", type=float, default=0.8, help="MMseqs2 -c")
-    s.add_argument("--cov-mode", type=int, default=0, choices=(0, 1, 2), help="MMseqs2 --cov-mode")
+    _similarity(s, 0.5, "a cluster")
     s.add_argument("--cluster-mode", default="cluster", choices=("cluster", "linclust"), help="MMseqs2 workflow")
     s.add_argument("--sensitivity", type=float, default=5.7, help="MMseqs2 -s")
     s.add_argument("--valid", type=float, default=0.05, help="share of clusters held out for validation")
@@ -106,12 +115,18 @@ def register(sub) -> None:
     s.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
     s.set_defaults(func=_data_split)
 
+    st = command(data, "stats", "length and composition figure of a split dataset")
+    st.add_argument("split_dir", help="`data split` output folder")
+    st.add_argument("out", help="PNG to write")
+    st.set_defaults(func=_data_stats)
+
+
+def _register_variant_steps(data) -> None:
+    """The steps that make a variant of a split dataset (data scarcity, repeated data) or an auxiliary corpus."""
     d = command(data, "dedup", "remove exact and MMseqs2 near duplicates within each split of a split dataset")
     d.add_argument("split_dir", help="`data split` output folder")
     d.add_argument("out_dir", help="folder of the deduplicated split (train, valid, test keep their records' split)")
-    d.add_argument("--identity", type=float, default=0.9, help="MMseqs2 --min-seq-id of a near duplicate")
-    d.add_argument("--coverage", type=float, default=0.8, help="MMseqs2 -c")
-    d.add_argument("--cov-mode", type=int, default=0, choices=(0, 1, 2), help="MMseqs2 --cov-mode")
+    _similarity(d, 0.9, "a near duplicate")
     d.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
     d.set_defaults(func=_data_dedup)
 
@@ -138,8 +153,3 @@ def register(sub) -> None:
     x.add_argument("--folder", help="folder of text files (default, or empty: the running Python's standard library)")
     x.add_argument("--pattern", default="*.py", help="which files under the folder (a glob)")
     x.set_defaults(func=_data_aux)
-
-    st = command(data, "stats", "length and composition figure of a split dataset")
-    st.add_argument("split_dir", help="`data split` output folder")
-    st.add_argument("out", help="PNG to write")
-    st.set_defaults(func=_data_stats)

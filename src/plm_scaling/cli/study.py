@@ -30,6 +30,34 @@ def _fit(a: argparse.Namespace) -> None:
         print(" ".join(row))
 
 
+def _plan_check(a: argparse.Namespace) -> None:
+    from ..study.extrapolate import plan_check
+
+    result = plan_check(a.fits, a.study_file, a.out)
+    for o, p in result["objectives"].items():
+        if "error" in p:
+            print(f"{o}: {p['error']}")
+            continue
+        pred = p["prediction"]
+        print(f"{o}: at {p['budget']:.3g} FLOPs the fit predicts N_opt {pred['n_opt']:,.0f}; train {p['sizes']}")
+
+
+def _check(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from ..study.extrapolate import check
+
+    where = (a.study_file, a.manifest, a.tracking_uri, a.experiment)
+    outputs = (a.out_json, a.out_table, a.out_summary)
+    result = check(a.study, a.plan, [Path(m).parent for m in a.runs], *where, outputs)
+    for o, f in result["fits"].items():
+        e = f["extrapolation"]
+        if "error" in e:
+            print(f"{o}: {e['error']}")
+        else:
+            print(f"{o}: best multiple {e['best_multiple']}, predicted size wins: {e['predicted_size_wins']}")
+
+
 def _figure(a: argparse.Namespace) -> None:
     from ..study.figure import study_figure
 
@@ -59,8 +87,26 @@ def register(sub) -> None:
     bootstrap_args(fi, 1000)
     fi.set_defaults(func=_fit)
 
+    pc = command(steps, "plan-check", "plan the extrapolation check's runs from a study's fit (study key extrapolate)")
+    pc.add_argument("fits", help="`study fit` output")
+    pc.add_argument("study_file", help="the study's YAML file")
+    pc.add_argument("out", help="plan JSON to write (budget, prediction, points and their overrides)")
+    pc.set_defaults(func=_plan_check)
+
+    ch = command(steps, "check", "measured against predicted at the check budget, as an MLflow run")
+    ch.add_argument("study", help="the study's name")
+    ch.add_argument("plan", help="`study plan-check` output")
+    ch.add_argument("out_json", help="check JSON to write (the shape of a fits JSON)")
+    ch.add_argument("out_table", help="loss table CSV of the check's runs")
+    ch.add_argument("out_summary", help="fits table CSV of the check")
+    ch.add_argument("--runs", required=True, nargs="*", help="metrics.json of each planned run (none: nothing planned)")
+    ch.add_argument("--study-file", required=True, help="the study's YAML file")
+    ch.add_argument("--manifest", required=True, help="data manifest the runs trained on")
+    tracking_args(ch, "MLflow experiment of the study's analysis")
+    ch.set_defaults(func=_check)
+
     fg = command(steps, "figure", "draw a study figure with its provenance, as an MLflow run")
     fg.add_argument("name", choices=STUDY_FIGURES, help="which figure")
-    fg.add_argument("fits", help="`study fit` output")
+    fg.add_argument("fits", help="`study fit` output (`study check` output for the extrapolation figure)")
     fg.add_argument("out", help="PNG to write (the SVG and provenance sidecar land beside it)")
     fg.set_defaults(func=_figure)

@@ -99,6 +99,10 @@ def audit(figure: str | Path) -> tuple[list[str], list[str]]:
     fit = runs.get(side["fit_run_id"], "fit run")
     if fit is not None:
         lines.append(f"   └─ fit run {fit.info.run_id} (table digest {side['table_digest']}, {fit.info.status})")
+    if side.get("planned_from"):  # the extrapolation check: its runs were planned from the study's fit
+        base = runs.get(side["planned_from"]["fit_run_id"], "fit run the check was planned from")
+        if base is not None:
+            lines.append(f"   └─ planned from fit run {base.info.run_id} ({base.info.status})")
     if paper:
         lines += _released_lines(side, runs)
         problems += _released_problems(side)

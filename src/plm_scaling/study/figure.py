@@ -10,6 +10,7 @@ from ..io import atomic_outputs, read_json, sha256_file, write_json
 from ..names import SIDECAR
 from ..names import STUDY_FIGURES as FIGURES
 from ..plotting import study_figures
+from ..plotting.extrapolation import extrapolation
 from ..plotting.isoflop import isoflop
 from ..plotting.repeated import repeated
 from .lineage import start_run
@@ -41,6 +42,7 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict
         "location": figure_location(out_png),
         "input_runs": [{k: r.get(k) for k in keys} for r in fits["input_runs"]],
         **{k: fits[k] for k in ("table_digest", "config_hash", "study_file", "data_hash", "data_manifest", "code")},
+        **({"planned_from": fits["planned_from"]} if "planned_from" in fits else {}),  # the extrapolation check
     }
 
 
@@ -58,6 +60,8 @@ def _draw(name: str, fits: dict, out_png: str | Path, text: str) -> None:
     elif name == "repeated":
         fit = next(f["repeated"] for f in per_objective.values() if "repeated" in f)
         repeated(fit, Table.read_csv(fits["loss_table"]), fits["input_runs"], out_png, provenance=text)
+    elif name == "extrapolation":
+        extrapolation({o: f["extrapolation"] for o, f in per_objective.items()}, out_png, provenance=text)
     elif name == "curves":
         study_figures.run_curves(Table.read_csv(fits["loss_table"]), out_png, provenance=text)
     else:

@@ -13,6 +13,7 @@ from ..analysis.ablation import ablation_fit, variant_of
 from ..analysis.mask_ratio import mask_ratio_fit
 from ..analysis.parametric import fit_parametric
 from ..analysis.repeated import REPETITION_BUDGETS, fresh_point, repeated_fit
+from ..analysis.table import Table
 from ..io import atomic_outputs, sha256_file, write_json
 from ..tracking import absolute_uri
 from .collect import collect
@@ -77,24 +78,45 @@ def fit_study(
     bootstrap: int = 1000,
     seed: int = 0,
 ) -> dict:
-    import mlflow
-
-    tracking_uri = absolute_uri(tracking_uri)  # recorded in fits.json: audit opens it from any folder
     import yaml
 
-    study_spec = yaml.safe_load(Path(study_file).read_text())
-    table, runs = collect(run_dirs, study)  # exactly the study's points (a runs folder may hold older ones)
+    spec = yaml.safe_load(Path(study_file).read_text())
+
+    def analyse(table, runs):
+        objectives = sorted(set(table["objective"]))
+        return {o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, spec) for o in objectives}
+
+    where = (study_file, manifest, tracking_uri, experiment)
+    return analysis_run("fit", study, run_dirs, *where, (out_json, out_table, out_summary), analyse)
+
+
+def analysis_run(
+    name: str,
+    study: str,
+    run_dirs: list[str | Path],
+    study_file: str | Path,
+    manifest: str | Path,
+    tracking_uri: str,
+    experiment: str,
+    outputs: tuple,
+    analyse,
+    extra: dict | None = None,
+) -> dict:
+    """An analysis step of a study as an MLflow run of its own: collect the runs, `analyse(table, runs)` them into
+    per-objective fits, and write the fits JSON (with everything audit checks: runs, table digest, study file,
+    data manifest, code), the loss table and the fits table (outputs, in that order)."""
+    import mlflow
+
+    tracking_uri = absolute_uri(tracking_uri)  # recorded in the JSON: audit opens it from any folder
+    # exactly these points (a runs folder may hold older ones); none when a check could plan nothing
+    table, runs = collect(run_dirs, study) if run_dirs else (Table.from_rows([]), [])
     source_ids = [r["run_id"] for r in runs if r["run_id"]]
-    with start_run(
-        tracking_uri, experiment, "fit", {"stage": "fit", "study": study, "source_run_ids": ",".join(source_ids)}
-    ) as run:
-        digest = log_table_input(table, f"{study}-loss-table")
+    tags = {"stage": name, "study": study, "source_run_ids": ",".join(source_ids)}
+    with start_run(tracking_uri, experiment, name, tags) as run:
+        digest = log_table_input(table, f"{study}-{name}-loss-table")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fits = {
-                o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, study_spec)
-                for o in sorted(set(table["objective"]))
-            }
+            fits = analyse(table, runs)
         result = {
             "study": study,
             "fit_run_id": run.info.run_id,
@@ -102,7 +124,7 @@ def fit_study(
             "experiment": experiment,
             "input_runs": runs,
             "table_digest": digest,
-            "loss_table": str(Path(out_table).resolve()),
+            "loss_table": str(Path(outputs[1]).resolve()),
             "study_file": str(Path(study_file).resolve()),
             "config_hash": sha256_text(Path(study_file).read_text()),
             "data_manifest": str(Path(manifest).resolve()),
@@ -110,18 +132,19 @@ def fit_study(
             "code": {**code_revision(), "train": stage_hash("train"), "analysis": stage_hash("analysis")},
             "warnings": sorted({str(w.message) for w in caught}),
             "fits": fits,
+            **(extra or {}),
         }
-        for message in result["warnings"]:  # the log says what the fit left out, as fits.json does
+        for message in result["warnings"]:  # the log says what the fit left out, as the JSON does
             print(f"warning: {message}", file=sys.stderr)
-        with atomic_outputs(out_json, out_table, out_summary) as (tmp_json, tmp_table, tmp_summary):
+        with atomic_outputs(*outputs) as (tmp_json, tmp_table, tmp_summary):
             write_json(tmp_json, result)
             table.write_csv(tmp_table)
             write_fits_table(fits, tmp_summary)
-        for path in (out_json, out_table, out_summary):
+        for path in outputs:
             mlflow.log_artifact(str(path))
         for o, f in fits.items():
             for key in ("n_opt", "d_opt"):
-                if key in f["isoflop"]:
+                if key in f.get("isoflop", {}):
                     mlflow.log_metric(f"{o}_{key}_exponent", f["isoflop"][key]["exponent"])
     return result
 
@@ -129,7 +152,7 @@ def fit_study(
 def exponent_table(fits: dict) -> list[list[str]]:
     rows = []
     for o, f in fits["fits"].items():
-        iso = f["isoflop"]
+        iso = f.get("isoflop", {"error": "no IsoFLOP fit in this step"})
         for key in ("n_opt", "d_opt"):
             if key in iso:
                 lo, hi = iso[key]["ci95"] or (np.nan, np.nan)

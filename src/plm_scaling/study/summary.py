@@ -108,6 +108,31 @@ def _repeated_rows(objective: str, fit: dict | None) -> list[dict]:
     return rows
 
 
+def _extrapolation_rows(objective: str, e: dict | None) -> list[dict]:
+    if not e:
+        return []
+    if "prediction" not in e:
+        return [_row(objective, "extrapolation check", None, note=f"not planned: {e['error']}")]
+    pred, c = e["prediction"], e["budget"]
+    rows = [_row(objective, "predicted N_opt", pred["n_opt"], pred["ci95"]["n_opt"], c, note="from the study's fit")]
+    if pred["loss"] is not None:
+        rows.append(_row(objective, "predicted loss", pred["loss"], pred["ci95"]["loss"], c))
+    for p in e.get("measured", []):
+        note = f"N {p['n']:,.0f}, {p['seeds']} seed(s)" + (" (the predicted size)" if p["multiple"] == 1 else "")
+        rows.append(_row(objective, f"measured loss at {p['multiple']:g}x N_opt", p["mean"], budget=c, note=note))
+    for r in e.get("neighbours", []):
+        verdict = "beyond" if r["beyond_noise"] else "within"
+        note = f"positive: the predicted size is better; {verdict} the seed noise"
+        rows.append(_row(objective, f"loss {r['multiple']:g}x - 1x", r["diff"], r["ci95"], c, note))
+    if "error" in e:
+        rows.append(_row(objective, "extrapolation check", None, budget=c, note=e["error"]))
+    else:
+        rows.append(
+            _row(objective, "predicted size wins", str(e["predicted_size_wins"]), budget=c, note=e.get("why", ""))
+        )
+    return rows
+
+
 def fits_rows(fits: dict) -> list[dict]:
     rows = []
     for objective, f in fits.items():
@@ -116,6 +141,7 @@ def fits_rows(fits: dict) -> list[dict]:
         rows += _mask_rows(objective, f.get("mask_ratio"))
         rows += _ablation_rows(objective, f.get("ablation"))
         rows += _repeated_rows(objective, f.get("repeated"))
+        rows += _extrapolation_rows(objective, f.get("extrapolation"))
         rows += _parametric_rows(objective, f.get("parametric"))
     return rows
 
