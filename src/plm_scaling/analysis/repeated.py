@@ -3,14 +3,16 @@
 Each run trains on D tokens drawn from a train part of U unique tokens (a nested subset, or the whole split), so it
 sees its data E = D/U times (windows are drawn at random, so E is the expected number of passes). The law is fitted
 in the two stages of parametric.py: the base law L = E + A/N^α + B/D^β on the fresh runs (the whole train part,
-D ≤ U), then R_D* and R_N*
-on all runs with the base law frozen. Intervals: bootstrap over runs (single-epoch and repeated runs resampled
-separately, so every resample can fit both stages), both stages refitted. R* is "not identified" when its interval
-spans more than a factor IDENTIFIED_SPAN or touches parametric.R_BOUNDS (repetition then costs nothing measurable,
-or all of it).
+D ≤ U), then R_D* and R_N* on all runs with the base law frozen. The law describes diminishing returns, not a loss
+that rises: runs that overfit (their validation loss ended RISE_MARGIN above its minimum) are left out of the fit
+and listed. Intervals: bootstrap over runs (single-epoch and repeated runs resampled separately, so every resample
+can fit both stages), both stages refitted. R* is "not identified" when its interval spans more than a factor
+IDENTIFIED_SPAN or touches parametric.R_BOUNDS (repetition then costs nothing measurable, or all of it); the base
+law is "not identified" as parametric.identified says, and then neither R* nor the bend it implies is a result.
 
 Beside the law, the direct measurement: each repeated point's mean loss minus the fresh-data run of the same N and D,
-with a t-interval from the pooled seed noise; a gap within it is reported as such.
+with a t-interval from the pooled seed noise; a gap within it is reported as such, and `harmless_up_to` says up to
+how many epochs every measured cost is within the noise (with the largest upper bound among them).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from .parametric import (
     compute_optimal,
     fit_data_constrained,
     fit_parametric,
+    identified,
     predict_data_constrained,
 )
 from .powerlaw import ci95
 
 MUENNIGHOFF = {"R_D_star": 15.4, "R_N_star": 5.3}  # Muennighoff et al. 2023, their fit on C4 (text)
 IDENTIFIED_SPAN = 100.0
+RISE_MARGIN = 0.01  # nats a run's validation loss may end above its minimum before it counts as overfitting
 # Where fits.json says how much repeating the whole train part bends a compute-optimal fit (study key
 # repetition_budgets): the default study's budgets, whose 1e12 optimum sees its train part about 3 times.
 REPETITION_BUDGETS = (1e11, 3e11, 1e12)
@@ -122,14 +126,49 @@ def repetition_bend(law: dict, u: float, budgets) -> dict:
     }
 
 
-def repeated_fit(runs: list[dict], sd: float | None, dof: int, budgets=(), bootstrap: int = 200, seed: int = 0) -> dict:
-    """fits.json `repeated`: the law with intervals, Muennighoff's values beside it, the measured gaps, and the
-    bend of a compute-optimal fit on the whole train part at `budgets` (ours and with Muennighoff's R*)."""
-    n, d, u, loss = _arrays(runs)
+def rising(table, margin: float = RISE_MARGIN) -> set[str]:
+    """Runs whose training-time validation loss ended more than `margin` nats above its own minimum: the run got
+    worse by training on (overfitting its repeated data), which the law, a law of diminishing returns, cannot fit."""
+    out = set()
+    for t in table.by_source().values():
+        loss = np.asarray(t["loss"][:-1], float)  # the last row is the whole-split loss (collect), not a window
+        if loss.size > 1 and loss[-1] - loss.min() > margin:
+            out.add(str(t["run"][0]))
+    return out
+
+
+def harmless_up_to(rows: list[dict]) -> dict | None:
+    """The most epochs up to which every measured repetition cost is within the seed noise, with the largest upper
+    95% bound among those costs; None without noise or when the fewest epochs already cost."""
+    within = None
+    for epochs in sorted({g["epochs"] for g in rows}):
+        at = [g for g in rows if g["epochs"] <= epochs]
+        if any(g["ci95"] is None or g["beyond_noise"] for g in at):
+            break
+        within = {"epochs": epochs, "max_upper_bound": max(g["ci95"][1] for g in at), "points": len(at)}
+    return within
+
+
+def repeated_fit(
+    runs: list[dict],
+    sd: float | None,
+    dof: int,
+    budgets=(),
+    bootstrap: int = 200,
+    seed: int = 0,
+    left_out: set[str] = frozenset(),
+) -> dict:
+    """fits.json `repeated`: the measured gaps and up to how many epochs repetition is free within the noise; the
+    law with intervals (runs in `left_out`, see `rising`, not fitted), Muennighoff's values beside it, and the bend
+    of a compute-optimal fit on the whole train part at `budgets` (ours and with Muennighoff's R*)."""
+    rows = gaps(runs, sd, dof)
+    out = {"runs": len(runs), "gaps": rows, "pooled_sd": sd, "harmless_up_to": harmless_up_to(rows)}
+    out["left_out"] = sorted(r["sweep_point"] for r in runs if r["sweep_point"] in left_out)
+    n, d, u, loss = _arrays([r for r in runs if r["sweep_point"] not in left_out])
     single = (d <= u) & (u == u.max())  # fresh: the whole train part, seen at most once (no subset run is base)
-    out = {"runs": len(runs), "single_epoch_runs": int(single.sum()), "gaps": gaps(runs, sd, dof), "pooled_sd": sd}
+    out["single_epoch_runs"] = int(single.sum())
     if (~single).sum() < 2:
-        return {**out, "error": "fewer than 2 runs repeat their data (D > U): no R* to fit"}
+        return {**out, "error": "fewer than 2 fitted runs repeat their data (D > U): no R* to fit"}
     try:
         law = _fit_once(n, d, u, loss, single)
     except ValueError as err:
@@ -137,7 +176,8 @@ def repeated_fit(runs: list[dict], sd: float | None, dof: int, budgets=(), boots
     laws = _bootstrap(n, d, u, loss, single, law, bootstrap, seed)
     out.update(law=law, bootstrap=len(laws), R_D_star=_interval(law, laws, "R_D_star"))
     out["R_N_star"] = _interval(law, laws, "R_N_star")
-    out["base_degenerate"] = law.get("degenerate")
+    base_ci = {k: ci95([b[k] for b in laws]) for k in ("E", "A", "B", "alpha", "beta")}
+    out["base_ci95"], out["base_identified"] = base_ci, identified({**law, "ci95": base_ci})
     if len(budgets):
         whole = float(u.max())  # the study dataset's whole train part
         out["bend"] = {"ours": repetition_bend(law, whole, budgets)}

@@ -65,6 +65,17 @@ def _figure(a: argparse.Namespace) -> None:
     print(f"{a.out}: sha256 {side['sha256']}, run {side['producing_run_id']}")
 
 
+def _analysis_args(p, what: str, runs: str, which: str) -> None:
+    """The outputs and inputs of an analysis step (fit, check): JSON, loss table, fits table; runs, study, data."""
+    p.add_argument("out_json", help=f"{what} JSON to write")
+    p.add_argument("out_table", help="loss table CSV to write")
+    p.add_argument("out_summary", help="fits table CSV to write (every number with its interval)")
+    p.add_argument("--runs", required=True, nargs=runs, help=f"metrics.json of {which}")
+    p.add_argument("--study-file", required=True, help="the study's YAML file")
+    p.add_argument("--manifest", required=True, help="data manifest the runs trained on")
+    tracking_args(p, "MLflow experiment of the study's analysis")
+
+
 def register(sub) -> None:
     """`study` and its steps."""
     steps = group(sub, "study", "a study's steps, as the workflow runs them")
@@ -77,13 +88,7 @@ def register(sub) -> None:
 
     fi = command(steps, "fit", "collect a study's runs, fit its laws, as an MLflow run")
     fi.add_argument("study", help="the study's name")
-    fi.add_argument("out_json", help="fits JSON to write")
-    fi.add_argument("out_table", help="loss table CSV to write")
-    fi.add_argument("out_summary", help="fits table CSV to write (every fitted number with its interval)")
-    fi.add_argument("--runs", required=True, nargs="+", help="metrics.json of each of the study's runs")
-    fi.add_argument("--study-file", required=True, help="the study's YAML file")
-    fi.add_argument("--manifest", required=True, help="data manifest the runs trained on")
-    tracking_args(fi, "MLflow experiment of the study")
+    _analysis_args(fi, "fits", "+", "each of the study's runs")
     bootstrap_args(fi, 1000)
     fi.set_defaults(func=_fit)
 
@@ -96,13 +101,7 @@ def register(sub) -> None:
     ch = command(steps, "check", "measured against predicted at the check budget, as an MLflow run")
     ch.add_argument("study", help="the study's name")
     ch.add_argument("plan", help="`study plan-check` output")
-    ch.add_argument("out_json", help="check JSON to write (the shape of a fits JSON)")
-    ch.add_argument("out_table", help="loss table CSV of the check's runs")
-    ch.add_argument("out_summary", help="fits table CSV of the check")
-    ch.add_argument("--runs", required=True, nargs="*", help="metrics.json of each planned run (none: nothing planned)")
-    ch.add_argument("--study-file", required=True, help="the study's YAML file")
-    ch.add_argument("--manifest", required=True, help="data manifest the runs trained on")
-    tracking_args(ch, "MLflow experiment of the study's analysis")
+    _analysis_args(ch, "check (the shape of a fits JSON)", "*", "each planned run (none: nothing planned)")
     ch.set_defaults(func=_check)
 
     fg = command(steps, "figure", "draw a study figure with its provenance, as an MLflow run")

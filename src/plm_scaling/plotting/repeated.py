@@ -3,6 +3,7 @@ unique subsets, the measured cost of repetition against epochs, and the effectiv
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -12,9 +13,15 @@ from ..analysis.parametric import effective
 from ..analysis.repeated import MUENNIGHOFF, fresh_point
 from .style import STYLE, plt, save
 
+SYMLOG_LINEAR = 0.005
+
 
 def _label(u: float | None) -> str:
     return "fresh (whole train part)" if u is None else f"U = {u:.2g} tokens"
+
+
+def _unique_of(label: str) -> float:
+    return float(label.split()[2]) if label.startswith("U = ") else 0.0
 
 
 def _curves(ax, table, n: float, unique: dict, colours: dict) -> None:
@@ -29,6 +36,9 @@ def _curves(ax, table, n: float, unique: dict, colours: dict) -> None:
         if not any(line.get_label() == _label(u) for line in ax.lines):
             ax.plot(tokens, t["loss"], "-", lw=1.1, color=colours[u], label=_label(u))
     ax.set(xscale="log", xlabel="training tokens D", ylabel="validation loss (nats)", title=f"N = {n:,.0f}")
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: (labels[i] != _label(None), -_unique_of(labels[i])))
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], frameon=False, fontsize=6)
     low = min(float(np.min(t["loss"])) for t in runs)
     ax.set_ylim(low - 0.01, low + 0.12)  # the end of training, where the subsets part; early loss is off-scale
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -42,6 +52,8 @@ def _gaps(ax, fit: dict, sizes: list[float]) -> None:
         epochs = g["epochs"]
         err = None if g["ci95"] is None else [[g["diff"] - g["ci95"][0]], [g["ci95"][1] - g["diff"]]]
         face = "white" if g["ci95"] is not None and not g["beyond_noise"] else None
+        if g["point"] + "_s0" in fit.get("left_out", []):  # overfit: not a point of the law
+            ax.plot(epochs, g["diff"], "x", ms=9, color="0.2")
         label = f"N = {g['n']:,.0f}"
         seen = label in ax.get_legend_handles_labels()[1]
         ax.errorbar(
@@ -56,7 +68,10 @@ def _gaps(ax, fit: dict, sizes: list[float]) -> None:
             label=None if seen else label,
         )
     ax.axhline(0, color="0.3", lw=0.8)
-    ax.set(xscale="log", xlabel="epochs D / U", ylabel="loss − fresh-data loss (nats)")
+    ax.plot([], [], "x", color="0.2", label="overfit: left out of the law")
+    # symlog: costs from the noise (1e-3) to overfitting (1 nat) on one axis, linear within ±LINEAR
+    ax.set_yscale("symlog", linthresh=SYMLOG_LINEAR)
+    ax.set(xscale="log", xlabel="epochs D / U", ylabel="loss − fresh-data loss (nats, symlog)")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     sd = fit.get("pooled_sd")
@@ -81,15 +96,20 @@ def _effective(ax, fit: dict) -> None:
 
 
 def _summary(fit: dict) -> str:
+    h = fit.get("harmless_up_to")
+    head = (
+        f"cost within the seed noise up to {h['epochs']:.3g} epochs (≤ {h['max_upper_bound']:+.4f} nats); " if h else ""
+    )
     if "error" in fit:
-        return f"no data-constrained law: {fit['error']}"
+        return head + f"no data-constrained law: {fit['error']}"
     parts = []
     for key in ("R_D_star", "R_N_star"):
         r = fit[key]
         flag = "" if r["identified"] else ", not identified"
         lo, hi = r["ci95"]
         parts.append(f"{key[:3]}* = {r['value']:.3g} [{lo:.3g}, {hi:.3g}]{flag} (Muennighoff {r['muennighoff']})")
-    return "; ".join(parts) + f"; bootstrap {fit['bootstrap']} resamples of {fit['runs']} runs"
+    base = "" if fit["base_identified"] else "; base law not identified"
+    return head + "; ".join(parts) + base + f"; {len(fit['left_out'])} overfit runs left out of the law"
 
 
 def repeated(fit: dict, table, input_runs: list[dict], out: str | Path, provenance: str | None = None) -> None:
@@ -106,9 +126,11 @@ def repeated(fit: dict, table, input_runs: list[dict], out: str | Path, provenan
         grid = fig.add_gridspec(2, cols)
         for k, n in enumerate(sizes):
             _curves(fig.add_subplot(grid[0, k]), table, n, unique, colours)
-        fig.axes[0].legend(frameon=False)
         _gaps(fig.add_subplot(grid[1, : cols // 2]), fit, sizes)
         _effective(fig.add_subplot(grid[1, cols // 2 :]), fit)
-        fig.suptitle("Repeated vs fresh data (nested unique subsets of whole clusters)\n" + _summary(fit), fontsize=9)
+        title = (
+            "Repeated vs fresh data (nested unique subsets of whole clusters; dots: each run's end, whole valid split)"
+        )
+        fig.suptitle(title + "\n" + "\n".join(textwrap.wrap(_summary(fit), 150)), fontsize=8)
         fig.tight_layout()
         save(fig, out, provenance)

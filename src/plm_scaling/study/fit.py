@@ -12,13 +12,14 @@ from ..analysis import isoflop, noise
 from ..analysis.ablation import ablation_fit, variant_of
 from ..analysis.mask_ratio import mask_ratio_fit
 from ..analysis.parametric import fit_parametric
-from ..analysis.repeated import REPETITION_BUDGETS, fresh_point, repeated_fit
+from ..analysis.repeated import REPETITION_BUDGETS, fresh_point, repeated_fit, rising
 from ..analysis.table import Table
 from ..io import atomic_outputs, sha256_file, write_json
 from ..tracking import absolute_uri
 from .collect import collect
 from .lineage import code_revision, log_table_input, sha256_text, stage_hash, start_run
 from .summary import write_fits_table
+from .sweeps import grids
 
 
 def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int, study: dict) -> dict:
@@ -37,14 +38,15 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
         mine = [r for r in mine if variant_of(r["sweep_point"]) == variants[0]]
     if any(fresh_point(r["sweep_point"]) != r["sweep_point"] for r in mine):
         budgets = study.get("repetition_budgets", REPETITION_BUDGETS)
-        sd, dof = out["noise"]["pooled_sd"], out["noise"]["dof"]
-        out["repeated"] = repeated_fit(mine, sd, dof, budgets, bootstrap=min(bootstrap, 200), seed=seed)
+        sd, dof, rose = out["noise"]["pooled_sd"], out["noise"]["dof"], rising(table)
+        out["repeated"] = repeated_fit(mine, sd, dof, budgets, min(bootstrap, 200), seed, left_out=rose)
         mine = [r for r in mine if fresh_point(r["sweep_point"]) == r["sweep_point"]]
     table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
-    try:
-        out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap=bootstrap, seed=seed)
-    except ValueError as err:
-        out["isoflop"] = {"error": str(err), **isoflop.profiles(table, f"study-{objective}")}
+    if any("budgets" in g for g in grids(study)):  # IsoFLOP profiles need FLOP budgets, not token counts
+        try:
+            out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap=bootstrap, seed=seed)
+        except ValueError as err:
+            out["isoflop"] = {"error": str(err), **isoflop.profiles(table, f"study-{objective}")}
     try:
         out["parametric"] = fit_parametric(
             [r["n"] for r in mine],
@@ -59,8 +61,6 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
 
 def _variant_order(study: dict) -> list[str]:
     """The data variants of a study in the order its grids name them (the first is the baseline); [] if none."""
-    from .sweeps import grids
-
     names = [v["name"] for g in grids(study) for v in g.get("data_variants", [])]
     return list(dict.fromkeys(names))
 

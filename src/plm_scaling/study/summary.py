@@ -93,18 +93,32 @@ def _repeated_rows(objective: str, fit: dict | None) -> list[dict]:
         return []
     rows = []
     for g in fit["gaps"]:
-        epochs = "" if not g.get("epochs") else f"{g['epochs']:.3g} epochs; "
-        verdict = "" if g["ci95"] is None else ("beyond" if g["beyond_noise"] else "within") + " the seed noise"
-        rows.append(_row(objective, f"loss {g['point']} - fresh", g["diff"], g["ci95"], note=epochs + verdict))
+        verdict = "" if g["ci95"] is None else ("; beyond" if g["beyond_noise"] else "; within") + " the seed noise"
+        rows.append(
+            _row(
+                objective, f"loss {g['point']} - fresh", g["diff"], g["ci95"], note=f"{g['epochs']:.3g} epochs{verdict}"
+            )
+        )
+    if fit.get("harmless_up_to"):
+        h = fit["harmless_up_to"]
+        note = f"every repetition cost up to here is within the seed noise ({h['points']} points)"
+        rows.append(
+            _row(objective, f"largest cost bound up to {h['epochs']:.3g} epochs", h["max_upper_bound"], note=note)
+        )
+    if fit.get("left_out"):
+        rows.append(
+            _row(objective, "left out of the law", None, note="overfit (loss rose): " + ", ".join(fit["left_out"]))
+        )
     if "error" in fit:
         return [*rows, _row(objective, "data-constrained law", None, note=f"not fitted: {fit['error']}")]
+    base = "" if fit["base_identified"] else "; the base law is not identified, so this is not a measurement"
     for key in ("R_D_star", "R_N_star"):
         r = fit[key]
-        note = f"Muennighoff et al. {r['muennighoff']}" + ("" if r["identified"] else "; not identified")
+        note = f"Muennighoff et al. {r['muennighoff']}" + ("" if r["identified"] else "; not identified") + base
         rows.append(_row(objective, key, r["value"], r["ci95"], note=note))
     for source, bend in fit.get("bend", {}).items():
-        note = f"U = {bend['unique_tokens']:.3g} tokens, R* {source}; free exponent {bend['exponent_free']:.3f}"
-        rows.append(_row(objective, "N_opt exponent on repeated data", bend["exponent_constrained"], note=note))
+        note = f"U = {bend['unique_tokens']:.3g} tokens, R* {source}; without repetition {bend['exponent_free']:.3f}"
+        rows.append(_row(objective, "N_opt exponent on repeated data", bend["exponent_constrained"], note=note + base))
     return rows
 
 
