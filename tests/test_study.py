@@ -34,7 +34,7 @@ def planned_jobs(wf) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
-SMOKE_LAW = {"n_opt": {"coef": 12000 / 3e10**0.5, "exponent": 0.5}, "loss": {"coef": 2.9, "exponent": -0.001}}
+SMOKE_LAW = {"n_opt": {"coef": 12000 / 1e10**0.5, "exponent": 0.5}, "loss": {"coef": 2.9, "exponent": -0.001}}
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,17 @@ def smoke(tmp_path_factory):
     studies = wf / "studies"
     studies.mkdir()
     # The extrapolation check's DAG (a checkpoint plans runs from a law) at smoke size: the smoke fit has no law (its
-    # minima sit at the edges), so the check extrapolates a given laws file, N_opt 12,000 at 3e10 FLOPs.
+    # minima sit at the edges), so the check extrapolates a given laws file, N_opt 12,000 at 1e10 FLOPs, at the
+    # largest budget itself (factor 1) and at multiples that land on the study's sizes: the plan names study points,
+    # which are reused, not trained again (a plan with new sizes trains them: see the changed-plan test).
     (wf / "law.json").write_text(json.dumps({"clm": SMOKE_LAW}))
     spec = yaml.safe_load((REPO / "config" / "studies" / "smoke.yaml").read_text())
-    spec["extrapolate"] = {"objectives": ["clm"], "law": str(wf / "law.json")}
+    spec["extrapolate"] = {
+        "objectives": ["clm"],
+        "law": str(wf / "law.json"),
+        "factor": 1,
+        "multiples": [5 / 12, 1, 2.5],
+    }
     (studies / "smoke.yaml").write_text(yaml.safe_dump(spec))
     with mlflow_server(wf) as uri:
         copy_workflow(
@@ -135,7 +142,7 @@ def test_parallel_runs_all_reach_one_store(smoke):
     exp = client.get_experiment_by_name("plm-scaling/smoke")
     runs = client.search_runs([exp.experiment_id], max_results=500)
     training = [r for r in runs if "sweep_point" in r.data.tags]
-    assert len(training) == 20  # 18 IsoFLOP points and 2 more mask ratios
+    assert len(training) == 22  # 18 IsoFLOP points, 2 more mask ratios, 2 unique subsets (the check reuses points)
     for r in training:
         assert r.info.status == "FINISHED"
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) >= 10
@@ -145,7 +152,8 @@ def test_parallel_runs_all_reach_one_store(smoke):
     analysis = client.get_experiment_by_name("plm-scaling/smoke/analysis")
     steps = client.search_runs([analysis.experiment_id], max_results=50)
     stages = sorted(r.data.tags.get("stage", "") for r in steps)
-    assert stages == ["figure", "figure", "figure", "fit"]  # isoflop, curves and mask_ratio
+    # isoflop, curves, mask_ratio, repeated and extrapolation; the fit and the extrapolation check
+    assert stages == ["check", "figure", "figure", "figure", "figure", "figure", "fit"]
     fit = next(r for r in steps if r.data.tags.get("stage") == "fit")
     for r in training:  # every curve on one x-axis (tokens), no misleading `epoch`
         assert "epoch" not in r.data.metrics
@@ -164,7 +172,7 @@ def slurm_logs(wf, rule: str, point: str) -> list:
 def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
     point = (smoke / "slurm-cancelled.txt").read_text()  # the fixture ran on SLURM and cancelled this point
     points = [p.name for p in (smoke / "results" / "studies" / "smoke" / "runs").iterdir()]
-    assert len(points) == 20
+    assert len(points) == 22
     for p in points:  # one SLURM job per rule and point
         for rule in ("train", "evaluate"):
             assert len(slurm_logs(smoke, rule, p)) == (2 if (rule, p) == ("train", point) else 1), (rule, p)
@@ -181,7 +189,7 @@ def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
 def test_figure_carries_its_provenance_and_audits_clean(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
-    assert len(side["input_runs"]) == 20 and side["producing_run_id"] and side["fit_run_id"]
+    assert len(side["input_runs"]) == 22 and side["producing_run_id"] and side["fit_run_id"]
     svg = figure.with_suffix(".svg").read_text()
     assert side["producing_run_id"] in svg  # SVG metadata
     proc = run_cli("audit", figure)
@@ -267,30 +275,33 @@ def test_partial_reruns(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     stale = run_cli("audit", figure)
     assert stale.returncode == 1 and "stale: study config" in stale.stdout
-    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, "fit_study": 1, "study_figure": 3, "all": 1}
+    # the fit changes, so the extrapolation check is re-planned and re-checked (its runs rerun only if re-sized)
+    after_fit = {"fit_study": 1, "plan_extrapolation": 1, "check_extrapolation": 1, "study_figure": 5, "all": 1}
+    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, **after_fit}
     study.write_text(original)
 
     fitting = smoke / "src" / "plm_scaling" / "analysis" / "isoflop.py"
     code = fitting.read_text()
     fitting.write_text(code + "\n# a change to the fitting code\n")
-    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 3, "all": 1}
+    assert planned_jobs(smoke) == after_fit
     fitting.write_text(code)
 
     train_config = smoke / "src" / "plm_scaling" / "conf" / "train.yaml"
     text = train_config.read_text()
     train_config.write_text(text.replace("warmup_fraction: 0.05", "warmup_fraction: 0.06"))
-    assert planned_jobs(smoke) == {"train": 20, "evaluate": 20, "fit_study": 1, "study_figure": 3, "all": 1}
+    # every study point (22; a dry run cannot see past the re-planning checkpoint to the check's own 2 runs)
+    assert planned_jobs(smoke) == {"train": 22, "evaluate": 22, **after_fit}
     train_config.write_text(text)
 
     cfg_path = smoke / "test_config.yaml"
     cfg_text = cfg_path.read_text()
     cfg = yaml.safe_load(cfg_text)
     cfg_path.write_text(yaml.safe_dump({**cfg, "analysis": {"bootstrap": 50, "seed": 0}}))
-    assert planned_jobs(smoke) == {"fit_study": 1, "study_figure": 3, "all": 1}  # an analysis-only setting
+    assert planned_jobs(smoke) == after_fit  # an analysis-only setting
     cfg["datasets"]["uniprot_example"]["min_length"] = 25
     cfg_path.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smoke)
-    assert jobs["clean_fasta"] == 1 and jobs["train"] == 20 and jobs["evaluate"] == 20 and jobs["study_figure"] == 3
+    assert jobs["clean_fasta"] == 1 and jobs["train"] == 22 and jobs["evaluate"] == 22 and jobs["study_figure"] == 5
     cfg_path.write_text(cfg_text)
     assert planned_jobs(smoke) == {}
 
@@ -350,9 +361,11 @@ def test_repeated_data_kind_trains_nested_subsets_and_compares_with_fresh_data(s
     done = json.loads((study / "runs" / "clm_N12000_C1e10_U5e03_s0" / "run.json").read_text())
     assert done["unique_tokens"] == subset["tokens"] + 2 * subset["sequences"]  # framed, as D counts tokens
     fits = json.loads((study / "fits.json").read_text())["fits"]["clm"]
-    gaps = fits["repeated"]["gaps"]
-    assert [g["fresh"] for g in gaps] == ["clm_N12000_C1e10"] * 2  # each subset run against its fresh twin
-    assert gaps[0]["epochs"] > 20 and gaps[0]["ci95"] is None  # one seed: no interval, and none is claimed
+    gaps = {g["point"]: g for g in fits["repeated"]["gaps"]}
+    assert {g["fresh"] for g in gaps.values()} == {"clm_N12000_C1e10"}  # each subset run against its fresh twin
+    assert set(gaps) == {"clm_N12000_C1e10_U5e03", "clm_N12000_C1e10_U2e04"}
+    most = gaps["clm_N12000_C1e10_U5e03"]
+    assert most["epochs"] > gaps["clm_N12000_C1e10_U2e04"]["epochs"] > 1 and most["ci95"] is None  # no noise, no claim
     assert all("_U" not in p for b in fits["isoflop"]["budgets"] for p in b.get("points", []))
     audit = run_cli("audit", study / "figures" / "repeated.png")
     assert audit.returncode == 0, audit.stdout + audit.stderr
@@ -361,33 +374,34 @@ def test_repeated_data_kind_trains_nested_subsets_and_compares_with_fresh_data(s
 def test_extrapolation_check_trains_what_the_law_plans_and_reports_it(smoke):
     study = smoke / "results" / "studies" / "smoke"
     plan = json.loads((study / "extrapolation" / "plan.json").read_text())
-    assert plan["objectives"]["clm"]["budget"] == 3e10  # 3x the largest budget
-    assert sorted(plan["points"]) == ["clm_N12000_C3e10_s0", "clm_N24000_C3e10_s0", "clm_N6000_C3e10_s0"]
+    assert plan["objectives"]["clm"]["budget"] == 1e10  # factor 1: the largest budget
+    assert sorted(plan["points"]) == ["clm_N12000_C1e10_s0", "clm_N30000_C1e10_s0", "clm_N5000_C1e10_s0"]
     check = json.loads((study / "extrapolation" / "check.json").read_text())
     e = check["fits"]["clm"]["extrapolation"]
-    assert [p["multiple"] for p in e["measured"]] == [0.5, 1.0, 2.0]
+    assert [p["multiple"] for p in e["measured"]] == [5 / 12, 1.0, 2.5]
     assert e["loss_error"] == pytest.approx(e["measured"][1]["mean"] - e["prediction"]["loss"])
     assert e["predicted_size_wins"] is None and "seed noise" in e["why"]  # one seed: not claimed either way
     assert {r["sweep_point"] for r in check["input_runs"]} == set(plan["points"])  # not the study's points
     fit_points = {r["sweep_point"] for r in json.loads((study / "fits.json").read_text())["input_runs"]}
-    assert not fit_points & set(plan["points"])  # the fit never sees the check's runs
+    assert set(plan["points"]) <= fit_points  # study points, reused
     audit = run_cli("audit", study / "figures" / "extrapolation.png")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert f"planned from fit run {check['planned_from']['fit_run_id']}" in audit.stdout
 
 
 def test_a_changed_plan_retrains_only_the_points_it_changed(smoke, tmp_path):
-    """A changed fit (here: law) rewrites the plan; only the points that are new in it train, the others are kept
-    (the checkpoint's command run by hand, as Snakemake would run it: a dry run cannot see past a checkpoint)."""
+    """A changed fit (here: law) rewrites the plan; only the points that are new in it train, the others are kept.
+    The checkpoint really runs (a dry run cannot see past a checkpoint that is due), then a dry run lists the rest."""
     law_file, study = smoke / "law.json", smoke / "results" / "studies" / "smoke"
     plan = study / "extrapolation" / "plan.json"
-    original = law_file.read_text()
-    shutil.copy2(plan, tmp_path / "plan.json")
-    law = json.loads(original)
-    law["clm"]["n_opt"]["coef"] *= 2  # N_opt 24,000: sizes 12,000, 24,000 (both trained already) and 48,000
+    for f in (plan, law_file):  # restored with their times at the end: the workflow stays up to date
+        shutil.copy2(f, tmp_path / f.name)
+    law = json.loads(law_file.read_text())
+    law["clm"]["n_opt"]["coef"] *= 2.4  # N_opt 28,800: sizes 12,000 (trained), 29,000 and 72,000 (new)
     law_file.write_text(json.dumps(law))
-    proc = run_cli("study", "plan-check", study / "fits.json", smoke / "studies" / "smoke.yaml", plan)
-    assert proc.returncode == 0, proc.stderr
-    assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, "check_extrapolation": 1, "study_figure": 1, "all": 1}
-    law_file.write_text(original)
-    shutil.copy2(tmp_path / "plan.json", plan)
+    proc = snakemake(smoke, "--cores", "1", "--until", "plan_extrapolation")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert planned_jobs(smoke) == {"train": 2, "evaluate": 2, "check_extrapolation": 1, "study_figure": 1, "all": 1}
+    for f in (plan, law_file):
+        shutil.copy2(tmp_path / f.name, f)
+    assert planned_jobs(smoke) == {}

@@ -62,7 +62,8 @@ def _title(objective: str, e: dict) -> str:
     if "loss_error" in e:
         inside = {True: "inside its interval", False: "outside its interval", None: "the law has no interval"}
         head += f", loss measured − predicted {e['loss_error']:+.4f} ({inside[e['within_prediction_interval']]})"
-    return head + f"\npredicted size wins: {VERDICT[e.get('predicted_size_wins')]}"
+    source = e.get("law_source", "")
+    return head + f"\npredicted size wins: {VERDICT[e.get('predicted_size_wins')]}; law: {source}"
 
 
 def extrapolation(checks: dict, out: str | Path, provenance: str | None = None) -> None:
