@@ -74,6 +74,12 @@ def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tmp_path
     a, b = (json.loads((d / "run.json").read_text()) for d in (whole, killed))
     assert b["final_val_loss"] == a["final_val_loss"]
     assert [r["val_loss"] for r in read_curve(killed)] == [r["val_loss"] for r in read_curve(whole)]
+    # a finished run whose run.json is gone (Snakemake reruns a job after a code change) resumes at its last step:
+    # nothing is left to train, and its final loss is the last validation's, not 0
+    (whole / "run.json").unlink()
+    assert run_cli("train", *tiny_overrides(small_manifest, whole, *extra)).returncode == 0
+    again = json.loads((whole / "run.json").read_text())
+    assert again["final_val_loss"] == a["final_val_loss"] == float(read_curve(whole)[-1]["val_loss"]) > 0
 
 
 @pytest.mark.parametrize(

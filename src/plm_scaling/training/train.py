@@ -223,7 +223,7 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
         "run_id": logger.run_id if logger else None,
         "sweep_point": p.sweep_point,
         **p.as_dict(),
-        "final_val_loss": module.validation_loss(),
+        "final_val_loss": _final_validation(module, run_dir, trainer.global_step),
         "steps_done": trainer.global_step,
         "unique_tokens": unique_train_tokens(dm.manifest),
     }
@@ -233,6 +233,20 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
     if logger is not None:
         logger.experiment.log_metric(logger.run_id, "final_val_loss", result["final_val_loss"], step=p.tokens)
     return result
+
+
+def _final_validation(module: PLMModule, run_dir: Path, step: int) -> float:
+    """The loss of the run's last validation: this process's, or, when a resumed run had nothing left to train (its
+    checkpoint is at the last step, e.g. Snakemake reran a finished job), the one curve.csv recorded at that step."""
+    if module.validation_targets():
+        return module.validation_loss()
+    import csv
+
+    with open(run_dir / "curve.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or int(rows[-1]["step"]) != step:
+        raise RuntimeError(f"{run_dir}: resumed at step {step}, but curve.csv holds no validation at that step")
+    return float(rows[-1]["val_loss"])
 
 
 def _truncate_curve(path: Path, step: int) -> None:
