@@ -12,6 +12,7 @@ from plm_scaling.config_schema import validate_config
 from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
 from plm_scaling.names import STUDY_FIGURES
 from plm_scaling.study.lineage import STAGES, stage_hash
+from plm_scaling.training.pretrained import override as init_override
 from plm_scaling.study.sweeps import Point as StudyPoint
 from plm_scaling.study.sweeps import expand as study_points
 from plm_scaling.study.sweeps import grids as study_grids
@@ -99,6 +100,7 @@ STUDY_NAME = config.get("study") or ""
 STUDY_DIR = f"results/studies/{STUDY_NAME or 'none'}"  # every output of the study lives under it
 RUNS = f"{STUDY_DIR}/runs"
 EXTRAPOLATION = f"{STUDY_DIR}/extrapolation"  # the extrapolation check (study key extrapolate)
+PAPER = "results/paper"  # the paper stage's outputs (paper.smk)
 
 
 def sweep_points():
@@ -128,6 +130,13 @@ def point_manifest(point):
 def unique_outputs(name, tokens):
     """A nested unique subset of about `tokens` train tokens of dataset `name` (rule unique_subset)."""
     return stage_outputs(name, f"unique/{tokens}")
+
+
+def init_checkpoint(point):
+    """The final weights a transfer point starts from (the pre-training point's, grid key transfer_shares), as a
+    train input, so Snakemake trains the pre-training point first; none for every other point."""
+    source = point_spec(point).init_from
+    return [f"{RUNS}/{source}/final.ckpt"] if source else []
 
 
 def point_overrides(wildcards):
@@ -162,6 +171,7 @@ def train_overrides(point, manifest):
         f"run.dir={RUNS}/{point}",
         f"data.manifest={manifest}",
         *([f"data.eval_manifest={common}"] if point_spec(point).dataset != STUDY["dataset"] else []),
+        *(init_override(ckpt) for ckpt in init_checkpoint(point)),  # transfer: start from those weights
         f"logger.tracking_uri={config['mlflow']['tracking_uri']}",
         f"logger.experiment={mlflow_experiment()}",
         f"tags.study={STUDY_NAME}",
@@ -195,13 +205,22 @@ CODE = {stage: stage_hash(stage, Path(workflow.basedir) / "src" / "plm_scaling")
 def study_figure_names():
     """The figures of the study, each drawn when a grid has its axis: IsoFLOP profiles and every run's curves
     against compute for FLOP budgets, the mask-ratio figure for mask ratios, the ablation for data variants, the
-    repeated-data figure for unique-token subsets; the extrapolation check's when the study has one."""
+    repeated-data figure for unique-token subsets, the transfer figure for transfer shares; the extrapolation
+    check's when the study has one."""
     if STUDY is None:
         return []
     axes = {"isoflop": "budgets", "curves": "budgets", "mask_ratio": "mask_ratios", "ablation": "data_variants"}
-    axes.update(repeated="unique_tokens", extrapolation="extrapolate")  # the last: a study key, not a grid axis
+    axes.update(repeated="unique_tokens", transfer="transfer_shares")
+    axes.update(extrapolation="extrapolate")  # a study key, not a grid axis
     swept = {axis for g in study_grids(STUDY) for axis in g} | set(STUDY)
     return [name for name in STUDY_FIGURES if axes[name] in swept]
+
+
+def paper_table_input():
+    """The authors' released logs as the paper stage's loss table, which a transfer study's fit fits beside its
+    own runs (grid key transfer_shares); none without config key paper_logs or transfer runs."""
+    transfer = any("transfer_shares" in g for g in study_grids(STUDY)) if STUDY else False
+    return f"{PAPER}/loss_table.csv" if transfer and paper_logs_folder() else []
 
 
 def paper_logs_folder():

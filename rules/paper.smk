@@ -2,7 +2,6 @@
 # Skipped when config key paper_logs is null.
 
 
-PAPER = "results/paper"
 # Figures and Table 2 of the paper stage, or nothing when config key paper_logs is null.
 PAPER_TARGETS = (
     [

@@ -13,6 +13,7 @@ rule fit_study:
         store=rules.mlflow_store.output,
         study=lambda wc: str(study_file()),
         manifest=lambda wc: split_outputs(STUDY["dataset"])[-1],
+        paper=lambda wc: paper_table_input(),
     output:
         fits=f"{STUDY_DIR}/fits.json",
         table=f"{STUDY_DIR}/loss_table.csv",
@@ -34,11 +35,12 @@ rule fit_study:
         bootstrap=config["analysis"]["bootstrap"],
         seed=config["analysis"]["seed"],
         code=CODE["analysis"],
+        paper=lambda wc, input: f"--paper-table {shlex.quote(input.paper)}" if input.paper else "",
     shell:
         "{params.plm} study fit {params.study:q} {output.fits:q} {output.table:q} {output.summary:q}"
         " --runs {input.metrics:q} --study-file {input.study:q}"
         " --manifest {input.manifest:q} --tracking-uri {params.uri:q} --experiment {params.experiment:q}"
-        " --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
+        " --bootstrap {params.bootstrap} --seed {params.seed} {params.paper} > {log:q} 2>&1"
 
 
 # The extrapolation check: which runs to train depends on the fit, so planning them is a checkpoint; Snakemake

@@ -28,6 +28,7 @@ rule train:
         store=rules.mlflow_store.output,
         aux=point_aux_corpus,
         plan=planned_input,
+        init=lambda wc: init_checkpoint(wc.point),
     output:
         done=f"{RUNS}/{{point}}/run.json",
         ckpt=f"{RUNS}/{{point}}/final.ckpt",

@@ -142,7 +142,9 @@ def test_parallel_runs_all_reach_one_store(smoke):
     exp = client.get_experiment_by_name("plm-scaling/smoke")
     runs = client.search_runs([exp.experiment_id], max_results=500)
     training = [r for r in runs if "sweep_point" in r.data.tags]
-    assert len(training) == 21  # 18 IsoFLOP points, 2 more mask ratios, a unique subset (the check reuses points)
+    # 12 IsoFLOP points, 2 more mask ratios, a unique subset, a pre-training and a transferred run (the check
+    # reuses points)
+    assert len(training) == 17
     for r in training:
         assert r.info.status == "FINISHED"
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) >= 10
@@ -152,8 +154,8 @@ def test_parallel_runs_all_reach_one_store(smoke):
     analysis = client.get_experiment_by_name("plm-scaling/smoke/analysis")
     steps = client.search_runs([analysis.experiment_id], max_results=50)
     stages = sorted(r.data.tags.get("stage", "") for r in steps)
-    # isoflop, curves, mask_ratio, repeated and extrapolation; the fit and the extrapolation check
-    assert stages == ["check", "figure", "figure", "figure", "figure", "figure", "fit"]
+    # isoflop, curves, mask_ratio, repeated, transfer and extrapolation; the fit and the extrapolation check
+    assert stages == ["check", *["figure"] * 6, "fit"]
     fit = next(r for r in steps if r.data.tags.get("stage") == "fit")
     for r in training:  # every curve on one x-axis (tokens), no misleading `epoch`
         assert "epoch" not in r.data.metrics
@@ -172,7 +174,7 @@ def slurm_logs(wf, rule: str, point: str) -> list:
 def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
     point = (smoke / "slurm-cancelled.txt").read_text()  # the fixture ran on SLURM and cancelled this point
     points = [p.name for p in (smoke / "results" / "studies" / "smoke" / "runs").iterdir()]
-    assert len(points) == 21
+    assert len(points) == 17
     for p in points:  # one SLURM job per rule and point
         for rule in ("train", "evaluate"):
             assert len(slurm_logs(smoke, rule, p)) == (2 if (rule, p) == ("train", point) else 1), (rule, p)
@@ -189,7 +191,7 @@ def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
 def test_figure_carries_its_provenance_and_audits_clean(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
-    assert len(side["input_runs"]) == 21 and side["producing_run_id"] and side["fit_run_id"]
+    assert len(side["input_runs"]) == 17 and side["producing_run_id"] and side["fit_run_id"]
     svg = figure.with_suffix(".svg").read_text()
     assert side["producing_run_id"] in svg  # SVG metadata
     proc = run_cli("audit", figure)
@@ -270,13 +272,13 @@ def test_partial_reruns(smoke):
     study = smoke / "studies" / "smoke.yaml"
     original = study.read_text()
     spec = yaml.safe_load(original)
-    spec.setdefault("point_overrides", {})["mlm_N5000_C3e09_s0"] = ["optim.warmup_fraction=0.1"]
+    spec.setdefault("point_overrides", {})["mlm_N5000_C1e09_s0"] = ["optim.warmup_fraction=0.1"]
     study.write_text(yaml.safe_dump(spec))
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     stale = run_cli("audit", figure)
     assert stale.returncode == 1 and "stale: study config" in stale.stdout
     # the fit changes, so the extrapolation check is re-planned and re-checked (its runs rerun only if re-sized)
-    after_fit = {"fit_study": 1, "plan_extrapolation": 1, "check_extrapolation": 1, "study_figure": 5, "all": 1}
+    after_fit = {"fit_study": 1, "plan_extrapolation": 1, "check_extrapolation": 1, "study_figure": 6, "all": 1}
     assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, **after_fit}
     study.write_text(original)
 
@@ -290,7 +292,7 @@ def test_partial_reruns(smoke):
     text = train_config.read_text()
     train_config.write_text(text.replace("warmup_fraction: 0.05", "warmup_fraction: 0.06"))
     # every study point (a dry run cannot see past the re-planning checkpoint; the plan names study points anyway)
-    assert planned_jobs(smoke) == {"train": 21, "evaluate": 21, **after_fit}
+    assert planned_jobs(smoke) == {"train": 17, "evaluate": 17, **after_fit}
     train_config.write_text(text)
 
     cfg_path = smoke / "test_config.yaml"
@@ -301,7 +303,7 @@ def test_partial_reruns(smoke):
     cfg["datasets"]["uniprot_example"]["min_length"] = 25
     cfg_path.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smoke)
-    assert jobs["clean_fasta"] == 1 and jobs["train"] == 21 and jobs["evaluate"] == 21 and jobs["study_figure"] == 5
+    assert jobs["clean_fasta"] == 1 and jobs["train"] == 17 and jobs["evaluate"] == 17 and jobs["study_figure"] == 6
     cfg_path.write_text(cfg_text)
     assert planned_jobs(smoke) == {}
 
@@ -368,6 +370,29 @@ def test_repeated_data_kind_trains_nested_subsets_and_compares_with_fresh_data(s
     assert all("_U" not in p for b in fits["isoflop"]["budgets"] for p in b.get("points", []))
     audit = run_cli("audit", study / "figures" / "repeated.png")
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_transfer_kind_starts_from_pretraining_runs_at_equal_total_compute(smoke):
+    study = smoke / "results" / "studies" / "smoke"
+    runs = study / "runs"
+    pre = json.loads((runs / "clm_N12000_C1e10_pre0.25_s0" / "run.json").read_text())
+    tuned = json.loads((runs / "mlm_N12000_C1e10_clm0.25_s0" / "run.json").read_text())
+    from plm_scaling.io import sha256_file
+
+    assert tuned["init"]["run_id"] == pre["run_id"] and tuned["init"]["flops"] == pre["flops"]
+    assert tuned["init"]["sha256"] == sha256_file(runs / "clm_N12000_C1e10_pre0.25_s0" / "final.ckpt")
+    fits = json.loads((study / "fits.json").read_text())["fits"]
+    t = fits["mlm"]["transfer"]
+    assert [g["point"] for g in t["shares"]] == ["mlm_N12000_C1e10"]
+    for g in t["shares"]:  # the transferred run's own compute and its pre-training's add up to the scratch run's
+        assert [r["share"] for r in g["shares"]] == [0, 0.25] and g["c"] == pytest.approx(1e10, rel=0.02)
+    assert "config key paper_logs" in t["authors"]["error"]  # the smoke study runs without the authors' logs
+    assert "at least 2 sizes" in t["tokens"]["error"]  # one size: no D_T law, and it says why
+    # pre-training runs are not CLM sweep points of the IsoFLOP fit (their budget is a share of another's)
+    assert not any("_pre" in p["point"] for p in fits["clm"]["noise"]["points"])
+    audit = run_cli("audit", study / "figures" / "transfer.png")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert f"started from clm_N12000_C1e10_pre0.25_s0 (checkpoint {tuned['init']['sha256'][:12]})" in audit.stdout
 
 
 def test_extrapolation_check_trains_what_the_law_plans_and_reports_it(smoke):

@@ -10,12 +10,13 @@ SPLITS = ("train", "valid", "test")
 SHARD_SUFFIXES = (".tokens.u8", ".offsets.npy", ".ids.txt")
 
 # Figures of a study (study/figure.py draws them; rules/study.smk picks a study's).
-STUDY_FIGURES = ("isoflop", "mask_ratio", "curves", "ablation", "repeated", "extrapolation")
+STUDY_FIGURES = ("isoflop", "mask_ratio", "curves", "ablation", "repeated", "transfer", "extrapolation")
 # The paper stage's figures from the authors' released logs (plotting/paper_figures.py draws them), and Table 2.
 PAPER_FIGURES = ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss")
 PAPER_TABLE = "table2"
 
 # What a finished run's run.json says of it that the evaluate step and a study's fit carry on.
+OTHER_OBJECTIVE = {"clm": "mlm", "mlm": "clm"}  # what a transfer run of each objective pre-trains on
 RUN_SUMMARY = ("run_id", "sweep_point", "objective", "n", "flops", "tokens", "final_val_loss")
 
 # Every figure is written as PNG and SVG, with a provenance sidecar beside the PNG.

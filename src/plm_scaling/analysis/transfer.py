@@ -69,39 +69,43 @@ def frontiers(table: Table, objective: str) -> dict:
     return out
 
 
-def transferred_tokens(table: Table, objective: str) -> dict:
-    """D_T points per size and the fit D_T = k·D_F^α·N^β."""
-    _, folder = TRANSFER_GROUPS[objective]
-    sub = table.select(group=f"{folder}/tokens", x_kind="tokens")
-    scratch, transfer = {}, {}
-    for s, t in sub.by_source().items():
-        label = size_label(PurePath(s).name)
-        (transfer if is_transfer(s) else scratch)[label] = t
+def scratch_tokens(sx: np.ndarray, sl: np.ndarray, loss: float) -> float | None:
+    """D_S: the tokens at which a scratch curve (tokens sx, losses sl) first reaches `loss`, log-interpolated on
+    its monotone envelope; None when the loss lies outside the curve's range."""
+    order = np.argsort(sx)
+    sx, env = sx[order], np.minimum.accumulate(sl[order])
+    if not env[-1] <= loss <= env[0]:
+        return None
+    j = int(np.argmax(env <= loss))
+    if j == 0:
+        return None
+    frac = (env[j - 1] - loss) / (env[j - 1] - env[j]) if env[j - 1] > env[j] else 0.0
+    return float(np.exp(np.log(sx[j - 1]) + frac * (np.log(sx[j]) - np.log(sx[j - 1]))))
+
+
+def transferred_rows(scratch: dict, transfers: list[tuple]) -> list[tuple]:
+    """(label, N, D_F, D_T) for every point of the transfer curves (label, N, tokens, losses) whose loss the
+    scratch curve of the same label (tokens, losses) reaches after more tokens than the transfer run trained on."""
     rows = []
-    for label, t in sorted(transfer.items()):
+    for label, n, x, losses in transfers:
         if label not in scratch:
             continue
-        sx, sl = scratch[label]["x"], scratch[label]["loss"]
-        order = np.argsort(sx)
-        sx, env = sx[order], np.minimum.accumulate(sl[order])
-        # Invert loss(D) on the monotone envelope: D_S at which scratch first reaches each transfer loss.
-        for d_f, loss in zip(t["x"], t["loss"]):
-            if not env[-1] <= loss <= env[0]:
-                continue
-            j = int(np.argmax(env <= loss))
-            if j == 0:
-                continue
-            frac = (env[j - 1] - loss) / (env[j - 1] - env[j]) if env[j - 1] > env[j] else 0.0
-            d_s = float(np.exp(np.log(sx[j - 1]) + frac * (np.log(sx[j]) - np.log(sx[j - 1]))))
-            if d_s > d_f:
-                rows.append((label, parameters(label), float(d_f), d_s - float(d_f)))
+        for d_f, loss in zip(x, losses):
+            d_s = scratch_tokens(*scratch[label], loss)
+            if d_s is not None and d_s > d_f:
+                rows.append((label, float(n), float(d_f), d_s - float(d_f)))
+    return rows
+
+
+def fit_transferred(rows: list[tuple], where: str) -> dict:
+    """The fit log D_T = log k + α·log D_F + β·log N over transferred_rows, with per-size summaries."""
     if len({r[0] for r in rows}) < 2:
-        raise ValueError(f"{folder}/tokens: D_T needs matched scratch/transfer curves of at least 2 sizes")
+        raise ValueError(f"{where}: D_T needs matched scratch/transfer curves of at least 2 sizes")
     n, d_f, d_t = (np.array([r[i] for r in rows]) for i in (1, 2, 3))
     design = np.column_stack([np.ones_like(n), np.log(d_f), np.log(n)])
     (log_k, alpha, beta), *_ = np.linalg.lstsq(design, np.log(d_t), rcond=None)
     per_size = {}
-    for label in sorted({r[0] for r in rows}, key=parameters):
+    for label in sorted({r[0] for r in rows}, key=lambda lab: next(r[1] for r in rows if r[0] == lab)):
         sel = [r for r in rows if r[0] == label]
         per_size[label] = {
             "n": sel[0][1],
@@ -117,3 +121,18 @@ def transferred_tokens(table: Table, objective: str) -> dict:
         "gain_with_size": "grows" if beta > 0 else "shrinks",
         "points": [{"size_label": r[0], "n": r[1], "d_f": r[2], "d_t": r[3]} for r in rows],
     }
+
+
+def transferred_tokens(table: Table, objective: str) -> dict:
+    """D_T points per size and the fit D_T = k·D_F^α·N^β of the released logs."""
+    _, folder = TRANSFER_GROUPS[objective]
+    sub = table.select(group=f"{folder}/tokens", x_kind="tokens")
+    scratch, transfers = {}, []
+    for s, t in sub.by_source().items():
+        label = size_label(PurePath(s).name)
+        if is_transfer(s):
+            transfers.append((label, parameters(label), t["x"], t["loss"]))
+        else:
+            scratch[label] = (t["x"], t["loss"])
+    transfers = [t for t in sorted(transfers, key=lambda t: t[0])]
+    return fit_transferred(transferred_rows(scratch, transfers), f"{folder}/tokens")

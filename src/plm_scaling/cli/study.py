@@ -23,7 +23,9 @@ def _fit(a: argparse.Namespace) -> None:
     run_dirs = [Path(m).parent for m in a.runs]
     where = (a.study_file, a.manifest, a.tracking_uri, a.experiment)
     outputs = (a.out_json, a.out_table, a.out_summary)
-    result = fit_study(a.study, run_dirs, *where, *outputs, bootstrap=a.bootstrap, seed=a.seed)
+    result = fit_study(
+        a.study, run_dirs, *where, *outputs, bootstrap=a.bootstrap, seed=a.seed, paper_table=a.paper_table
+    )
     for w in result["warnings"]:
         print(f"warning: {w}")
     for row in exponent_table(result):
@@ -90,6 +92,11 @@ def register(sub) -> None:
     fi.add_argument("study", help="the study's name")
     _analysis_args(fi, "fits", "+", "each of the study's runs")
     bootstrap_args(fi, 1000)
+    fi.add_argument(
+        "--paper-table",
+        help="the authors' released logs as `paper ingest` writes them: a transfer study fits them beside its own "
+        "runs (default: none)",
+    )
     fi.set_defaults(func=_fit)
 
     pc = command(steps, "plan-check", "plan the extrapolation check's runs from a study's fit (study key extrapolate)")

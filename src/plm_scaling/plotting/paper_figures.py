@@ -17,6 +17,7 @@ from ..analysis.transfer import is_transfer, parameters
 from ..names import PAPER_FIGURES
 from .isoflop import isoflop
 from .style import OBJ_NAME, STYLE, budget_colors, plt, save
+from .transfer import COLOURS, frontier
 
 
 def _curves(table: Table, group_prefix: str, dedupe: bool = True) -> dict[str, Table]:
@@ -62,27 +63,16 @@ def repeated_data(table: Table, out: str | Path, provenance: str | None = None) 
 
 def transfer(table: Table, fits_transfer: dict, out: str | Path, provenance: str | None = None) -> None:
     """Fig. 4: scratch vs transfer loss frontiers against compute, both directions: the runs (faint), their lower
-    envelope (dotted; each run's running mean, so evaluation noise does not pull it down) and its power law."""
+    envelope (dotted; over each run's running mean, so evaluation noise does not pull it down) and its power law."""
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         for ax, objective in zip(axes, ("mlm", "clm")):
             res = fits_transfer[objective]["frontiers"]
-            for kind, color in (("scratch", "#4C72B0"), ("transfer", "#C44E52")):
+            for kind, color in COLOURS.items():
                 for src in res[kind]["runs"]:
                     t = table.select(source=src)
                     ax.plot(t["x"] * 1e9, t["loss"], color=color, lw=0.6, alpha=0.35)
-                c, env = np.array(res[kind]["envelope_c"]), np.array(res[kind]["envelope_loss"])
-                fit = res[kind]
-                line = fit["coef"] * c ** fit["exponent"]
-                rms = float(np.sqrt(np.mean((np.log(env) - np.log(line)) ** 2)))
-                ax.plot(c, env, ":", color=color, lw=1.6, label=f"{kind}: best loss at ≤ C (running means)")
-                ax.plot(
-                    c,
-                    line,
-                    color=color,
-                    lw=2,
-                    label=f"{kind} fit: L = {fit['coef']:.2f}·C^{fit['exponent']:.4f} (rms {rms:.1%})",
-                )
+                frontier(ax, res[kind], kind)
             ax.set(
                 xscale="log",
                 xlabel="compute of the run (FLOPs)",

@@ -125,10 +125,12 @@ def audit(figure: str | Path) -> tuple[list[str], list[str]]:
         )
         problems += _input_run_problems(run, r)
         lines += _filter_lines(run, runs)
+        lines += _init_lines(r.get("init"), runs)
     problems += _stale_problems(side)
     lines.append(
         f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
         f"config {side['config_hash'][:12]}, data {side['data_hash'][:12]}"
+        + (f", authors' loss table {side['paper_table']['sha256'][:12]}" if side.get("paper_table") else "")
     )
     return lines, problems
 
@@ -219,9 +221,23 @@ def _input_run_problems(run, recorded: dict) -> list[str]:
     return problems
 
 
+def _init_lines(init: dict | None, runs: _Runs) -> list[str]:
+    """A transferred run's source: the pre-training run it started from, and its checkpoint's sha256."""
+    if not init:
+        return []
+    source = runs.get(init["run_id"], "pre-training run", f" ({init['sweep_point']})")
+    status = "MISSING" if source is None else f"run {source.info.run_id}"
+    return [f"      │  └─ started from {init['sweep_point']} (checkpoint {init['sha256'][:12]})  {status}"]
+
+
 def _stale_problems(side: dict) -> list[str]:
-    """Code, configuration, study file or data changed since the figure was made."""
+    """Code, configuration, study file, data or the authors' logs fitted beside them changed since the figure was
+    made."""
     problems = _code_problems(side, ("train", "analysis"))
+    if side.get("paper_table"):  # a transfer study fits the authors' released logs beside its runs
+        table = Path(side["paper_table"]["path"])
+        if not table.exists() or sha256_file(table) != side["paper_table"]["sha256"]:
+            problems.append(f"stale: the authors' loss table {table} changed since the figure was made")
     study_file = Path(side["study_file"])
     if not study_file.exists() or sha256_text(study_file.read_text()) != side["config_hash"]:
         problems.append(f"stale: study config {study_file} changed since the figure was made")

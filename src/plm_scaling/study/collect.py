@@ -48,6 +48,7 @@ def collect(run_dirs: list[str | Path], study: str) -> tuple[Table, list[dict]]:
                 **{k: done[k] for k in RUN_SUMMARY},
                 "valid_loss": metrics.get("valid_loss"),
                 "unique_tokens": done.get("unique_tokens"),  # U: the train part's framed tokens (repeated data)
+                "init": done.get("init"),  # the run a transferred run started from, with its compute
                 "run_dir": str(run_dir),
                 **{
                     k: metrics[k]

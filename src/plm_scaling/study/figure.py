@@ -13,6 +13,7 @@ from ..plotting import study_figures
 from ..plotting.extrapolation import extrapolation
 from ..plotting.isoflop import isoflop
 from ..plotting.repeated import repeated
+from ..plotting.transfer import transfer_study
 from .lineage import start_run
 
 
@@ -32,6 +33,7 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict
     keys = ("run_id", "sweep_point", "objective", "n", "flops", "valid_loss", "final_val_loss")
     keys += ("valid_loss_common_data",)  # a data variant on the study dataset's held-out set (the ablation's loss)
     keys += ("tokens", "unique_tokens")  # D and U: a repeated-data run's epochs
+    keys += ("init",)  # the run a transferred run started from: its point, MLflow run, checkpoint sha256, compute
     return {
         "figure": name,
         "study": fits["study"],
@@ -43,6 +45,7 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict
         "input_runs": [{k: r.get(k) for k in keys} for r in fits["input_runs"]],
         **{k: fits[k] for k in ("table_digest", "config_hash", "study_file", "data_hash", "data_manifest", "code")},
         **({"planned_from": fits["planned_from"]} if "planned_from" in fits else {}),  # the extrapolation check
+        **({"paper_table": fits["paper_table"]} if "paper_table" in fits else {}),  # the authors' logs, fitted beside
     }
 
 
@@ -60,6 +63,8 @@ def _draw(name: str, fits: dict, out_png: str | Path, text: str) -> None:
     elif name == "repeated":
         fit = next(f["repeated"] for f in per_objective.values() if "repeated" in f)
         repeated(fit, Table.read_csv(fits["loss_table"]), fits["input_runs"], out_png, provenance=text)
+    elif name == "transfer":
+        transfer_study(per_objective, Table.read_csv(fits["loss_table"]), out_png, provenance=text)
     elif name == "extrapolation":
         extrapolation({o: f["extrapolation"] for o, f in per_objective.items()}, out_png, provenance=text)
     elif name == "curves":

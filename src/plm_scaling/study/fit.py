@@ -14,6 +14,7 @@ from ..analysis.mask_ratio import mask_ratio_fit
 from ..analysis.parametric import fit_parametric
 from ..analysis.repeated import REPETITION_BUDGETS, fresh_point, repeated_fit, rising
 from ..analysis.table import Table
+from ..analysis.transfer_runs import transfer_fit, transfer_part
 from ..io import atomic_outputs, sha256_file, write_json
 from ..tracking import absolute_uri
 from .collect import collect
@@ -22,12 +23,13 @@ from .summary import write_fits_table
 from .sweeps import grids
 
 
-def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int, study: dict) -> dict:
+def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int, study: dict, paper) -> dict:
     """Interp IsoFLOP laws, or the profiles and the reason when no law can be fitted; parametric law if it can;
     the seed noise; in a mask-ratio study, the best ratio; in a data-variant study, the ablation against the first
-    variant; in a repeated-data study, the data-constrained law (the laws then use the common ratio's, the first
-    variant's or the fresh-data runs only)."""
-    mine = [r for r in runs if r["objective"] == objective]
+    variant; in a repeated-data study, the data-constrained law; in a transfer study, the transfer fits beside the
+    authors' (`paper`: their loss table, or None) (the laws then use the common ratio's, the first variant's, the
+    fresh-data or the scratch runs only). Pre-training runs of the other objective's transfer are left out."""
+    mine = [r for r in runs if r["objective"] == objective and transfer_part(r["sweep_point"])[0] != "pre"]
     out: dict = {"noise": noise.seed_noise(mine)}
     if len({r.get("mask_ratio") for r in mine}) > 1:
         out["mask_ratio"] = mask_ratio_fit(mine, out["noise"]["pooled_sd"])
@@ -41,6 +43,9 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
         sd, dof, rose = out["noise"]["pooled_sd"], out["noise"]["dof"], rising(table)
         out["repeated"] = repeated_fit(mine, sd, dof, budgets, min(bootstrap, 200), seed, left_out=rose)
         mine = [r for r in mine if fresh_point(r["sweep_point"]) == r["sweep_point"]]
+    if any(transfer_part(r["sweep_point"])[0] for r in mine):
+        out["transfer"] = transfer_fit(table, mine, objective, out["noise"]["pooled_sd"], out["noise"]["dof"], paper)
+        mine = [r for r in mine if transfer_part(r["sweep_point"])[0] is None]
     table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
     if any("budgets" in g for g in grids(study)):  # IsoFLOP profiles need FLOP budgets, not token counts
         try:
@@ -77,17 +82,23 @@ def fit_study(
     out_summary: str | Path,
     bootstrap: int = 1000,
     seed: int = 0,
+    paper_table: str | Path | None = None,
 ) -> dict:
+    """The fit step; `paper_table`: the authors' released logs as the paper stage's loss table, which a transfer
+    study fits beside its own runs (its path and sha256 go into the fits JSON, for audit)."""
     import yaml
 
     spec = yaml.safe_load(Path(study_file).read_text())
+    paper = Table.read_csv(paper_table) if paper_table else None
 
     def analyse(table, runs):
         objectives = sorted(set(table["objective"]))
-        return {o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, spec) for o in objectives}
+        return {o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, spec, paper) for o in objectives}
 
     where = (study_file, manifest, tracking_uri, experiment)
-    return analysis_run("fit", study, run_dirs, *where, (out_json, out_table, out_summary), analyse)
+    extra = {"paper_table": {"path": str(Path(paper_table).resolve()), "sha256": sha256_file(paper_table)}}
+    outputs = (out_json, out_table, out_summary)
+    return analysis_run("fit", study, run_dirs, *where, outputs, analyse, extra if paper_table else None)
 
 
 def analysis_run(

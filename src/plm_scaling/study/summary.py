@@ -122,6 +122,41 @@ def _repeated_rows(objective: str, fit: dict | None) -> list[dict]:
     return rows
 
 
+def _transfer_rows(objective: str, t: dict | None) -> list[dict]:
+    if not t:
+        return []
+    rows, source = [], t["pretrained_on"]
+    for g in t["shares"]:
+        for r in g["shares"][1:]:
+            verdict = (
+                "" if r["beyond_noise"] is None else ("; beyond" if r["beyond_noise"] else "; within") + " the noise"
+            )
+            note = f"N {g['n']:,.0f}, {r['seeds']} seed(s), equal total compute{verdict}"
+            rows.append(
+                _row(objective, f"loss at {r['share']:g} {source} share - scratch", r["diff"], r["ci95"], g["c"], note)
+            )
+        near = "" if g["near_best"] is None else f"; within the noise of it: {g['near_best']}"
+        rows.append(
+            _row(objective, "best share observed", g["best_share"], budget=g["c"], note=f"N {g['n']:,.0f}{near}")
+        )
+    for who, fronts in (("ours", t["frontiers"]), ("authors", t["authors"].get("frontiers", {}))):
+        for kind in ("scratch", "transfer", "transfer_total_compute"):
+            if kind in fronts:
+                f = fronts[kind]
+                rows.append(
+                    _row(objective, f"{who} {kind} frontier exponent", f["exponent"], note=f"L = {f['coef']:.4g}·C^α")
+                )
+    for who, dt in (("ours", t["tokens"]), ("authors", t["authors"].get("tokens", {}))):
+        if "error" in dt:
+            rows.append(_row(objective, f"{who} D_T law", None, note=f"not fitted: {dt['error']}"))
+        for key in ("k", "alpha", "beta") if "k" in dt else ():
+            ci = (dt.get("ci95") or {}).get(key)
+            rows.append(_row(objective, f"{who} D_T {key}", dt[key], ci, note=f"{dt['n_points']} points"))
+    if "error" in t["authors"]:
+        rows.append(_row(objective, "authors' transfer fits", None, note=t["authors"]["error"]))
+    return rows
+
+
 def _extrapolation_rows(objective: str, e: dict | None) -> list[dict]:
     if not e:
         return []
@@ -155,6 +190,7 @@ def fits_rows(fits: dict) -> list[dict]:
         rows += _mask_rows(objective, f.get("mask_ratio"))
         rows += _ablation_rows(objective, f.get("ablation"))
         rows += _repeated_rows(objective, f.get("repeated"))
+        rows += _transfer_rows(objective, f.get("transfer"))
         rows += _extrapolation_rows(objective, f.get("extrapolation"))
         rows += _parametric_rows(objective, f.get("parametric"))
     return rows

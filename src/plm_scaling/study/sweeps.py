@@ -1,5 +1,10 @@
-"""A study's sweep points: objectives x sizes x budgets (x MLM mask ratios, data variants or unique-token subsets) x
-seeds, from one grid or the union of several `sweeps`. A budget is FLOPs (`budgets`) or tokens (`tokens`).
+"""A study's sweep points: objectives x sizes x budgets (x MLM mask ratios, data variants, unique-token subsets or
+transfer shares) x seeds, from one grid or the union of several `sweeps`. A budget is FLOPs (`budgets`) or tokens
+(`tokens`).
+
+A transfer share s of budget C (grid key transfer_shares, the transfer study) makes two points: the pre-training
+run on the other objective with s·C FLOPs (id ..._pre<s>_...), and the run of the grid's objective that starts from
+its final weights with the remaining (1 − s)·C (id ..._<other objective><s>_...); share 0 is the scratch run.
 
 Several grids let each budget (and objective) try sizes around its own optimum, as the paper's IsoFLOP profiles
 do, instead of paying for the smallest size at the largest budget.
@@ -11,12 +16,14 @@ import itertools
 from typing import NamedTuple
 
 from ..config_schema import ConfigError
+from ..names import OTHER_OBJECTIVE
 
 GRID_KEYS = ("objectives", "sizes")  # required, with one of BUDGET_KEYS
 BUDGET_KEYS = ("budgets", "tokens")  # FLOPs (C = 6·N·D) or tokens D
 # optional: MLM mask ratios; data variants (data-scarcity ablation); nested unique subsets of U train tokens
-# (repeated-data study); the grid's own seeds instead of the study's
-AXES = ("mask_ratios", "data_variants", "unique_tokens", "seeds")
+# (repeated-data study); shares of the budget spent pre-training the other objective (transfer study); the grid's
+# own seeds instead of the study's
+AXES = ("mask_ratios", "data_variants", "unique_tokens", "transfer_shares", "seeds")
 AUX_CORPUS = "results/data/aux/{}/corpus.u8"  # where the workflow builds a corpus of config key aux_corpora
 
 
@@ -33,10 +40,22 @@ def grids(study: dict, where: str = "") -> list[dict]:
             raise ConfigError(f"{where}config key {missing[0]}: missing (or give sweeps)")
         grids = [{k: study[k] for k in (*GRID_KEYS, *BUDGET_KEYS, *AXES) if k in study}]
     for i, grid in enumerate(grids):
+        key = f"sweeps[{i}]" if "sweeps" in study else ""
         if sum(k in grid for k in BUDGET_KEYS) != 1:
-            key = f"sweeps[{i}]" if "sweeps" in study else "budgets"
-            raise ConfigError(f"{where}config key {key}: give exactly one of budgets (FLOPs) or tokens")
+            raise ConfigError(f"{where}config key {key or 'budgets'}: give exactly one of budgets (FLOPs) or tokens")
+        _check_transfer(grid, f"{where}config key {key + '.' if key else ''}transfer_shares")
     return grids
+
+
+def _check_transfer(grid: dict, where: str) -> None:
+    """A transfer grid splits FLOP budgets, and is not crossed with the other data or objective axes."""
+    if "transfer_shares" not in grid:
+        return
+    if "budgets" not in grid:
+        raise ConfigError(f"{where}: needs budgets (FLOPs), which the shares split")
+    crossed = [k for k in ("mask_ratios", "data_variants", "unique_tokens") if k in grid]
+    if crossed:
+        raise ConfigError(f"{where}: not combined with {crossed[0]} in one grid")
 
 
 def point_id(
@@ -48,13 +67,15 @@ def point_id(
     tokens=None,
     variant: str | None = None,
     unique: float | None = None,
+    transfer: str | None = None,
 ) -> str:
     """A sweep point's (and any run's) name: objective, the size asked for, the budget (C, or D when given in
-    tokens), the MLM mask ratio, data variant or unique tokens U when a study sweeps one, the seed; e.g.
-    clm_N10000_C1e12_s0, clm_N12000_D8e06_U6e04_s0."""
+    tokens), the MLM mask ratio, data variant, unique tokens U or transfer part when a study sweeps one, the
+    seed; e.g. clm_N10000_C1e12_s0, clm_N12000_D8e06_U6e04_s0, clm_N12000_C1e11_pre0.2_s0."""
     mask = f"_m{float(mask_ratio):g}" if mask_ratio is not None else ""
     data = f"_v{variant}" if variant is not None else ""
     data += f"_U{float(unique):.0e}" if unique is not None else ""
+    data += f"_{transfer}" if transfer is not None else ""
     budget = f"C{float(flops):.0e}" if flops is not None else f"D{float(tokens):.0e}"
     return f"{objective}_N{float(size):g}_{budget}{mask}{data}_s{seed}".replace("+", "")
 
@@ -87,6 +108,7 @@ class Point(NamedTuple):
     overrides: list[str]  # Hydra overrides: the grid's, the study's, then the point's own
     dataset: str  # the dataset it trains on (a data variant's, else the study's)
     unique_tokens: int | None  # a nested unique subset of U train tokens, or None: the dataset's whole train part
+    init_from: str | None = None  # the point whose final weights it starts from (transfer), or None: scratch
 
 
 def point_datasets(study: dict, where: str = "") -> dict[str, str]:
@@ -104,29 +126,43 @@ def _budget_axis(grid: dict) -> list[tuple[str, float]]:
     return [(key, float(b)) for b in grid[key]]
 
 
+def _transfer_parts(objective: str, flops: float | None, share: float | None) -> list[tuple]:
+    """(objective, FLOPs, id part, pre-training id part) of the runs one grid entry trains: itself, or for a
+    transfer share the pre-training run on the other objective and the run that starts from it."""
+    if not share:
+        return [(objective, flops, None, None)]
+    other, s = OTHER_OBJECTIVE[objective], f"{share:g}"
+    pre, rest = (float(f"{x:.6g}") for x in (share * flops, (1 - share) * flops))
+    return [(other, pre, f"pre{s}", None), (objective, rest, f"{other}{s}", f"pre{s}")]
+
+
 def expand(study: dict, where: str = "") -> dict[str, Point]:
     """Every sweep point of the study, by id, in grid order."""
     points = {}
     for grid in grids(study, where):
         axes = (grid["objectives"], grid["sizes"], _budget_axis(grid), _mask_ratios(grid, where))
-        extra = (_variants(study, grid), grid.get("unique_tokens", [None]), grid.get("seeds", study["seeds"]))
-        for objective, size, (kind, budget), mask, variant, unique, seed in itertools.product(*axes, *extra):
-            flops, tokens = (budget, None) if kind == "budgets" else (None, budget)
+        extra = (_variants(study, grid), grid.get("unique_tokens", [None]), grid.get("transfer_shares", [None]))
+        for objective, size, (kind, budget), mask, variant, unique, share, seed in itertools.product(
+            *axes, *extra, grid.get("seeds", study["seeds"])
+        ):
+            total, tokens = (budget, None) if kind == "budgets" else (None, budget)
             name = variant and variant["name"]
-            point = point_id(objective, size, flops, seed, mask, tokens, name, unique)
-            overrides = [
-                f"objective={objective}",
-                f"model.target_params={float(size)}",
-                *([f"budget.flops={flops}"] if flops else ["budget.flops=null", f"budget.tokens={tokens}"]),
-                f"seed={seed}",
-                f"run.id={point}",
-                *([f"objective.mask_ratio={mask}"] if mask is not None else []),
-                *_variant_overrides(study, variant),
-                *study["overrides"],
-                *study["point_overrides"].get(point, []),
-            ]
-            dataset = variant["dataset"] if variant else study.get("dataset")
-            points[point] = Point(overrides, dataset, None if unique is None else int(unique))
+            for run_objective, flops, part, pre in _transfer_parts(objective, total, share):
+                ident = point_id(run_objective, size, total, seed, mask, tokens, name, unique, part)
+                init = point_id(OTHER_OBJECTIVE[objective], size, total, seed, transfer=pre) if pre else None
+                overrides = [
+                    f"objective={run_objective}",
+                    f"model.target_params={float(size)}",
+                    *([f"budget.flops={flops}"] if flops else ["budget.flops=null", f"budget.tokens={tokens}"]),
+                    f"seed={seed}",
+                    f"run.id={ident}",
+                    *([f"objective.mask_ratio={mask}"] if mask is not None else []),
+                    *_variant_overrides(study, variant),
+                    *study["overrides"],
+                    *study["point_overrides"].get(ident, []),
+                ]
+                dataset = variant["dataset"] if variant else study.get("dataset")
+                points[ident] = Point(overrides, dataset, None if unique is None else int(unique), init)
     unknown = sorted(set(study["point_overrides"]) - set(points))
     if unknown:
         raise ConfigError(f"{where}config key point_overrides: unknown sweep points {unknown}")

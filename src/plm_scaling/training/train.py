@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..config_schema import ConfigError
 from ..io import atomic_outputs, read_json, write_json
 from ..paths import train_config_dir
-from . import checks
+from . import checks, pretrained
 from .callbacks import (
     CurveLogger,
     DivergenceGuard,
@@ -60,7 +60,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def mlflow_logger(cfg: DictConfig, p: RunPlan, run_dir: Path) -> TokenMLFlowLogger | None:
+def mlflow_logger(cfg: DictConfig, p: RunPlan, run_dir: Path, init: dict | None) -> TokenMLFlowLogger | None:
     """The run's MLflow run: created once (its id kept in the run folder), reopened on resume."""
     if not cfg.logger.tracking_uri:
         return None
@@ -78,6 +78,7 @@ def mlflow_logger(cfg: DictConfig, p: RunPlan, run_dir: Path) -> TokenMLFlowLogg
         **{"sweep_point": p.sweep_point, "code_revision": rev["revision"], "code_dirty": str(rev["dirty"])},
         **{"code_hash": stage_hash("train"), "data_manifest_sha256": sha256_file(cfg.data.manifest)},
         **{str(k): str(v) for k, v in cfg.tags.items() if v is not None},
+        **pretrained.tags(init),
     }
     if cfg.data.aux.fraction > 0:  # code augmentation: which bytes were mixed in
         tags["aux_corpus_sha256"] = sha256_file(cfg.data.aux.corpus)
@@ -111,6 +112,7 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
     folder whose saved config differs, instead of refusing (what the workflow wants when a point changed)."""
     cfg = compose_config(overrides)
     p = make_plan(cfg)
+    init = pretrained.source(cfg, p.shape)  # checked before the run folder is written
     run_dir = _prepare_run_dir(cfg, p, restart_if_changed)
     if (run_dir / "run.json").exists():
         return read_json(run_dir / "run.json")
@@ -125,9 +127,9 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
         step = checks.checkpoint_step(last)
         print(f"resuming {run_dir} from its checkpoint at step {step}", flush=True)
         _truncate_curve(run_dir / "curve.csv", step)
-    logger = mlflow_logger(cfg, p, run_dir)
+    logger = mlflow_logger(cfg, p, run_dir, init)
     try:
-        return _fit(cfg, p, run_dir, resume, logger)
+        return _fit(cfg, p, run_dir, resume, logger, init)
     except BaseException as err:  # any failure, Ctrl-C included, ends the MLflow run: none stays RUNNING
         from lightning.pytorch.utilities import rank_zero_only
 
@@ -197,7 +199,7 @@ def build_trainer(cfg: DictConfig, p: RunPlan, run_dir: Path, logger) -> L.Train
     )
 
 
-def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger) -> dict:
+def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger, init: dict | None) -> dict:
     dm = ShardDataModule(
         cfg.data.manifest,
         cfg.model.context,
@@ -212,6 +214,8 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
         aux_fraction=float(cfg.data.aux.fraction),
     )
     module = build_module(cfg, p)
+    if init is not None and resume is None:  # a resumed run has its own weights in the checkpoint
+        pretrained.load_weights(module.model, init)
     trainer = build_trainer(cfg, p, run_dir, logger)
     dm.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
     trainer.fit(module, dm, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
@@ -226,6 +230,7 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
         "final_val_loss": _final_validation(module, run_dir, trainer.global_step),
         "steps_done": trainer.global_step,
         "unique_tokens": unique_train_tokens(dm.manifest),
+        **({"init": init} if init is not None else {}),  # the run it started from (transfer)
     }
     os.replace(pending, run_dir / "final.ckpt")
     with atomic_outputs(run_dir / "run.json") as (done,):  # written last: the run's completion marker
