@@ -118,6 +118,11 @@ def test_transferred_tokens_law_is_recovered_from_synthetic_runs():
     assert fit["beta"] == pytest.approx(BETA, abs=0.05)
     assert fit["k"] == pytest.approx(K, rel=0.5)
     assert fit["ci95"]["beta"][0] <= BETA + 0.05 and fit["ci95"]["beta"][1] >= BETA - 0.05
+    assert fit["identified"]
+    # one transfer run per size: resampling runs cannot give an interval, and the fit says so
+    one = [r for r in runs if "_clm" not in r["sweep_point"] or r["sweep_point"].endswith("_C1e12_clm0.2_s0")]
+    single = transfer_fit(table, one, "mlm", sd=None, dof=0)["tokens"]
+    assert single["ci95"] is None and not single["identified"] and "no interval" in single["why"]
 
 
 def test_share_sweep_compares_equal_total_compute_with_the_seed_noise():

@@ -90,11 +90,13 @@ def size_differences(points: list[dict], sd: float | None) -> list[dict]:
     return rows
 
 
-def seed_noise(runs: list[dict]) -> dict:
-    """The noise summary of one objective's runs (fits.json `noise`)."""
+def seed_noise(runs: list[dict], compared=None) -> dict:
+    """The noise summary of one objective's runs (fits.json `noise`): the sd pooled over all of them, the size
+    differences of the points `compared(point)` accepts (all by default; a transfer study compares its scratch
+    runs, whose budgets are whole)."""
     points = seed_points(runs)
     sd, dof = pooled_sd(points)
-    diffs = size_differences(points, sd)
+    diffs = size_differences([p for p in points if compared is None or compared(p["point"])], sd)
     measured = [d for d in diffs if d["exceeds_noise"] is not None]
     return {
         "pooled_sd": sd,

@@ -11,7 +11,7 @@ run of the same N and C, so every share has the same total compute. Three analys
   scratch curves, and of all transfer curves against their own, fine-tuning, compute), and per share against
   total compute (the best size's final loss per budget);
 - the effectively transferred tokens D_T = k·D_F^α·N^β (transfer.transferred_rows and fit_transferred), with
-  95% intervals from a bootstrap over transfer runs.
+  95% intervals from a bootstrap over transfer runs, and "not identified" when they are too wide to be a result.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .transfer import envelope, fit_transferred, transferred_rows
 
 PAPER_BEST_SHARES = (0.1, 0.2)  # the paper: 10-20 % of the compute on CLM pre-training trains the best MLM
 BOOTSTRAP = 200
+IDENTIFIED_SPAN = 1.0  # an exponent of the D_T law whose 95% interval is wider than this is not a result
 PART = re.compile(r"_(pre|clm|mlm)(\d+(?:\.\d+)?(?:e-?\d+)?)(?=_s\d+$|$)")  # study.sweeps.point_id's part
 
 
@@ -102,15 +103,16 @@ def _frontier(c: np.ndarray, loss: np.ndarray) -> dict:
 def frontiers(curves: dict, runs: list[dict]) -> dict:
     """The authors' frontiers on our runs: scratch and transfer curves against their own compute (fine-tuning
     only, as the released logs count it), and the transfer curves against total compute."""
+    scratch = [r for r in runs if transfer_part(r["sweep_point"])[0] is None]
+    transfer = [r for r in runs if transfer_part(r["sweep_point"])[0] is not None]
     out = {}
-    by_kind = {"scratch": [r for r in runs if transfer_part(r["sweep_point"])[0] is None]}
-    by_kind["transfer"] = [r for r in runs if r not in by_kind["scratch"]]
-    for kind, members in by_kind.items():
-        c = np.concatenate([curves[r["sweep_point"]][0] for r in members])
-        loss = np.concatenate([curves[r["sweep_point"]][1] for r in members])
+    for kind, members in (("scratch", scratch), ("transfer", transfer)):
+        c, loss = (np.concatenate([curves[r["sweep_point"]][i] for r in members]) for i in (0, 1))
         out[kind] = {**_frontier(c, loss), "runs": [r["sweep_point"] for r in members]}
-    pre = np.concatenate([np.full(len(curves[r["sweep_point"]][0]), total_flops(r) - r["flops"]) for r in members])
-    out["transfer_total_compute"] = _frontier(c + pre, loss)
+    # the same transfer curves shifted by each run's pre-training compute
+    c = np.concatenate([curves[r["sweep_point"]][0] + total_flops(r) - r["flops"] for r in transfer])
+    loss = np.concatenate([curves[r["sweep_point"]][1] for r in transfer])
+    out["transfer_total_compute"] = _frontier(c, loss)
     return out
 
 
@@ -147,9 +149,15 @@ def _token_curves(curves: dict, runs: list[dict]) -> tuple[dict, list[tuple]]:
 
 
 def transferred(curves: dict, runs: list[dict], bootstrap: int = BOOTSTRAP, seed: int = 0) -> dict:
-    """D_T = k·D_F^α·N^β on our runs, with 95% intervals from resampling the transfer runs."""
+    """D_T = k·D_F^α·N^β on our runs, with 95% intervals from resampling the transfer runs. Resampling needs two
+    or more transfer runs of every size (else every resample that keeps both sizes is the same fit: no interval);
+    α and β are `identified` when each interval spans less than IDENTIFIED_SPAN."""
     scratch, transfers = _token_curves(curves, runs)
     fit = fit_transferred(transferred_rows(scratch, transfers), "study transfer runs")
+    per_size = [sum(t[0] == label for t in transfers) for label in {t[0] for t in transfers}]
+    fit["bootstrap"] = {"of": bootstrap, "over": "transfer runs", "runs_per_size": min(per_size)}
+    if min(per_size) < 2:
+        return {**fit, "ci95": None, "identified": False, "why": "one transfer run of some size: no interval"}
     rng, draws = np.random.default_rng(seed), []
     for _ in range(bootstrap):
         pick = [transfers[i] for i in rng.integers(0, len(transfers), len(transfers))]
@@ -159,8 +167,12 @@ def transferred(curves: dict, runs: list[dict], bootstrap: int = BOOTSTRAP, seed
             continue
         draws.append([again[k] for k in ("k", "alpha", "beta")])
     draws = np.array(draws)
+    fit["bootstrap"]["draws"] = len(draws)
     fit["ci95"] = {k: ci95(draws[:, i]) if len(draws) else None for i, k in enumerate(("k", "alpha", "beta"))}
-    fit["bootstrap"] = {"draws": len(draws), "of": bootstrap, "over": "transfer runs"}
+    spans = [fit["ci95"][k][1] - fit["ci95"][k][0] if fit["ci95"][k] else np.inf for k in ("alpha", "beta")]
+    fit["identified"] = bool(max(spans) < IDENTIFIED_SPAN)
+    if not fit["identified"]:
+        fit["why"] = f"the 95% intervals of α and β span {spans[0]:.2g} and {spans[1]:.2g} (> {IDENTIFIED_SPAN})"
     return fit
 
 

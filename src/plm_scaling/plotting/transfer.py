@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import matplotlib.ticker
 import numpy as np
 
 from ..analysis.transfer_runs import transfer_part
@@ -30,7 +31,7 @@ def frontier(ax, fit: dict, kind: str, style: str = "-", label: str | None = Non
     line = fit["coef"] * c ** fit["exponent"]
     rms = float(np.sqrt(np.mean((np.log(env) - np.log(line)) ** 2)))
     ax.plot(c, env, ":", color=COLOURS[kind], lw=1.6, label=f"{label or kind}: best loss at ≤ C")
-    law = f"L = {fit['coef']:.3g}·C^{fit['exponent']:.4f} (rms {rms:.1%})"
+    law = f"L = {fit['coef']:.3g}·C^{fit['exponent']:.4f} (rms {rms:.2%})"
     ax.plot(c, line, style, color=COLOURS[kind], lw=2, label=f"{label or kind} fit: {law}")
 
 
@@ -58,6 +59,7 @@ def _ours(ax, fit: dict, table, objective: str) -> None:
     source = OBJ_NAME[fit["pretrained_on"]]
     title = f"ours: {source}→{OBJ_NAME[objective]} vs scratch ({OBJ_NAME[objective]} loss)"
     ax.set(xscale="log", xlabel="compute of the run (FLOPs)", ylabel="validation loss", title=title)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # less than a decade: labels would overlap
     _below(ax)
 
 
@@ -92,7 +94,8 @@ def _law_label(who: str, res: dict) -> str:
         span = f" [{ci[key][0]:{digits}}, {ci[key][1]:{digits}}]" if ci.get(key) else ""
         return f"{res[key]:{digits}}{span}"
 
-    return f"{who}: D_T = {value('k', '.3g')}·D_F^{value('alpha', '.2f')}·N^{value('beta', '.2f')}"
+    caveat = " (not identified)" if res.get("identified") is False else ""
+    return f"{who}: D_T = {value('k', '.3g')}·D_F^{value('alpha', '.2f')}·N^{value('beta', '.2f')}{caveat}"
 
 
 def _dt_points(ax, res: dict, who: str, grey: bool) -> None:

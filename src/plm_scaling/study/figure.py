@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
+from ..analysis.transfer_runs import transfer_part
 from ..io import atomic_outputs, read_json, sha256_file, write_json
 from ..names import SIDECAR
 from ..names import STUDY_FIGURES as FIGURES
@@ -67,8 +70,10 @@ def _draw(name: str, fits: dict, out_png: str | Path, text: str) -> None:
         transfer_study(per_objective, Table.read_csv(fits["loss_table"]), out_png, provenance=text)
     elif name == "extrapolation":
         extrapolation({o: f["extrapolation"] for o, f in per_objective.items()}, out_png, provenance=text)
-    elif name == "curves":
-        study_figures.run_curves(Table.read_csv(fits["loss_table"]), out_png, provenance=text)
+    elif name == "curves":  # the IsoFLOP points' runs; a transfer study's own runs are in its figure
+        table = Table.read_csv(fits["loss_table"])
+        scratch = np.array([transfer_part(str(run))[0] is None for run in table["run"]])
+        study_figures.run_curves(table.where(scratch), out_png, provenance=text)
     else:
         study_figures.mask_ratio_study(per_objective["mlm"]["mask_ratio"], out_png, provenance=text)
 

@@ -30,7 +30,7 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
     authors' (`paper`: their loss table, or None) (the laws then use the common ratio's, the first variant's, the
     fresh-data or the scratch runs only). Pre-training runs of the other objective's transfer are left out."""
     mine = [r for r in runs if r["objective"] == objective and transfer_part(r["sweep_point"])[0] != "pre"]
-    out: dict = {"noise": noise.seed_noise(mine)}
+    out: dict = {"noise": noise.seed_noise(mine, compared=lambda point: transfer_part(point)[0] is None)}
     if len({r.get("mask_ratio") for r in mine}) > 1:
         out["mask_ratio"] = mask_ratio_fit(mine, out["noise"]["pooled_sd"])
         mine = [r for r in mine if r["mask_ratio"] == r["common_mask_ratio"]]

@@ -151,7 +151,8 @@ def _transfer_rows(objective: str, t: dict | None) -> list[dict]:
             rows.append(_row(objective, f"{who} D_T law", None, note=f"not fitted: {dt['error']}"))
         for key in ("k", "alpha", "beta") if "k" in dt else ():
             ci = (dt.get("ci95") or {}).get(key)
-            rows.append(_row(objective, f"{who} D_T {key}", dt[key], ci, note=f"{dt['n_points']} points"))
+            note = f"{dt['n_points']} points" + (f"; not identified: {dt['why']}" if "why" in dt else "")
+            rows.append(_row(objective, f"{who} D_T {key}", dt[key], ci, note=note))
     if "error" in t["authors"]:
         rows.append(_row(objective, "authors' transfer fits", None, note=t["authors"]["error"]))
     return rows
