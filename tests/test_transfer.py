@@ -136,6 +136,9 @@ def test_share_sweep_compares_equal_total_compute_with_the_seed_noise():
             d = (1 - row["share"]) * g["c"] / (6 * g["n"])
             true_diff = _loss(g["n"], d + K * d**ALPHA * g["n"] ** BETA) - scratch
             assert row["ci95"][0] - 0.002 < true_diff < row["ci95"][1] + 0.002
+    for kind in ("scratch", "transfer", "transfer_total_compute"):  # intervals from resampling runs
+        f = out["frontiers"][kind]
+        assert f["exponent"] < 0 and f["ci95"]["exponent"][0] <= f["exponent"] <= f["ci95"]["exponent"][1]
     by_share = {row["share"]: row for row in out["by_share"]}
     assert set(by_share) == {0, 0.2, 0.5} and all("exponent" in row for row in by_share.values())
 

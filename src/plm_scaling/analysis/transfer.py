@@ -18,7 +18,7 @@ import numpy as np
 
 from .curves import running_mean
 from .logs import size_label
-from .powerlaw import fit_loglog
+from .powerlaw import ci95, fit_loglog
 from .released import PAPER_N, TRANSFER_GROUPS, with_prefix
 from .table import Table
 
@@ -48,7 +48,27 @@ def envelope(c: np.ndarray, loss: np.ndarray, points: int = 25) -> tuple[np.ndar
     return grid, best[idx]
 
 
-def frontiers(table: Table, objective: str) -> dict:
+def frontier_fit(curves: list[tuple[np.ndarray, np.ndarray]], bootstrap: int = 0, seed: int = 0) -> dict:
+    """L = A·C^α through the lower envelope of runs' curves (compute, loss); with `bootstrap`, 95% intervals of A
+    and α from resampling the runs (the envelope and fit redone on each resample)."""
+
+    def fit(picked):
+        grid, env = envelope(np.concatenate([c for c, _ in picked]), np.concatenate([lo for _, lo in picked]))
+        return grid, env, fit_loglog(grid, env)
+
+    grid, env, law = fit(curves)
+    out = {**law, "envelope_c": grid.tolist(), "envelope_loss": env.tolist()}
+    if bootstrap and len(curves) > 1:
+        rng = np.random.default_rng(seed)
+        draws = [fit([curves[i] for i in rng.integers(0, len(curves), len(curves))])[2] for _ in range(bootstrap)]
+        out["ci95"] = {k: ci95([d[k] for d in draws]) for k in ("coef", "exponent")}
+        out["bootstrap"] = {"draws": bootstrap, "over": "runs"}
+    return out
+
+
+def frontiers(table: Table, objective: str, bootstrap: int = 0) -> dict:
+    """Scratch and transfer frontiers of the released logs (each run's running mean: the minimum of its noisy
+    evaluations would follow their downward spikes)."""
     direction, folder = TRANSFER_GROUPS[objective]
     out = {"direction": direction}
     for kind in ("scratch", "transfer"):
@@ -56,16 +76,8 @@ def frontiers(table: Table, objective: str) -> dict:
         runs = [t for s, t in sub.by_source().items() if is_transfer(s) == (kind == "transfer")]
         if not runs:
             raise ValueError(f"{folder}: no {kind} runs with a gigaflos axis")
-        c = np.concatenate([t["x"] for t in runs]) * 1e9
-        # each run's trend, not its noisy evaluations: their minimum would follow the downward spikes
-        loss = np.concatenate([running_mean(t["loss"]) for t in runs])
-        grid, env = envelope(c, loss)
-        out[kind] = {
-            **fit_loglog(grid, env),
-            "runs": [t["source"][0] for t in runs],
-            "envelope_c": grid.tolist(),
-            "envelope_loss": env.tolist(),
-        }
+        curves = [(t["x"] * 1e9, running_mean(t["loss"])) for t in runs]
+        out[kind] = {**frontier_fit(curves, bootstrap), "runs": [t["source"][0] for t in runs]}
     return out
 
 

@@ -27,7 +27,7 @@ from .mask_ratio import near_best
 from .noise import budget_key, seed_points, sweep_point_without_seed
 from .powerlaw import ci95, fit_loglog
 from .table import Table
-from .transfer import envelope, fit_transferred, transferred_rows
+from .transfer import fit_transferred, frontier_fit, transferred_rows
 
 PAPER_BEST_SHARES = (0.1, 0.2)  # the paper: 10-20 % of the compute on CLM pre-training trains the best MLM
 BOOTSTRAP = 200
@@ -95,24 +95,21 @@ def _curves(table: Table, runs: list[dict]) -> dict[str, tuple[np.ndarray, np.nd
     }
 
 
-def _frontier(c: np.ndarray, loss: np.ndarray) -> dict:
-    grid, env = envelope(c, loss)
-    return {**fit_loglog(grid, env), "envelope_c": grid.tolist(), "envelope_loss": env.tolist()}
-
-
-def frontiers(curves: dict, runs: list[dict]) -> dict:
+def frontiers(curves: dict, runs: list[dict], bootstrap: int = BOOTSTRAP) -> dict:
     """The authors' frontiers on our runs: scratch and transfer curves against their own compute (fine-tuning
-    only, as the released logs count it), and the transfer curves against total compute."""
+    only, as the released logs count it), and the transfer curves against total compute; intervals from
+    resampling runs."""
     scratch = [r for r in runs if transfer_part(r["sweep_point"])[0] is None]
     transfer = [r for r in runs if transfer_part(r["sweep_point"])[0] is not None]
     out = {}
     for kind, members in (("scratch", scratch), ("transfer", transfer)):
-        c, loss = (np.concatenate([curves[r["sweep_point"]][i] for r in members]) for i in (0, 1))
-        out[kind] = {**_frontier(c, loss), "runs": [r["sweep_point"] for r in members]}
+        fit = frontier_fit([curves[r["sweep_point"]] for r in members], bootstrap)
+        out[kind] = {**fit, "runs": [r["sweep_point"] for r in members]}
     # the same transfer curves shifted by each run's pre-training compute
-    c = np.concatenate([curves[r["sweep_point"]][0] + total_flops(r) - r["flops"] for r in transfer])
-    loss = np.concatenate([curves[r["sweep_point"]][1] for r in transfer])
-    out["transfer_total_compute"] = _frontier(c, loss)
+    shifted = [
+        (curves[r["sweep_point"]][0] + total_flops(r) - r["flops"], curves[r["sweep_point"]][1]) for r in transfer
+    ]
+    out["transfer_total_compute"] = frontier_fit(shifted, bootstrap)
     return out
 
 

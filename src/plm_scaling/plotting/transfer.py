@@ -31,7 +31,9 @@ def frontier(ax, fit: dict, kind: str, style: str = "-", label: str | None = Non
     line = fit["coef"] * c ** fit["exponent"]
     rms = float(np.sqrt(np.mean((np.log(env) - np.log(line)) ** 2)))
     ax.plot(c, env, ":", color=COLOURS[kind], lw=1.6, label=f"{label or kind}: best loss at ≤ C")
-    law = f"L = {fit['coef']:.3g}·C^{fit['exponent']:.4f} (rms {rms:.2%})"
+    ci = (fit.get("ci95") or {}).get("exponent")
+    span = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+    law = f"L = {fit['coef']:.3g}·C^{fit['exponent']:.4f}{span} (rms {rms:.2%})"
     ax.plot(c, line, style, color=COLOURS[kind], lw=2, label=f"{label or kind} fit: {law}")
 
 

@@ -143,9 +143,9 @@ def _transfer_rows(objective: str, t: dict | None) -> list[dict]:
         for kind in ("scratch", "transfer", "transfer_total_compute"):
             if kind in fronts:
                 f = fronts[kind]
-                rows.append(
-                    _row(objective, f"{who} {kind} frontier exponent", f["exponent"], note=f"L = {f['coef']:.4g}·C^α")
-                )
+                ci = (f.get("ci95") or {}).get("exponent")
+                note = f"L = {f['coef']:.4g}·C^α" + ("; interval: runs resampled" if ci else "")
+                rows.append(_row(objective, f"{who} {kind} frontier exponent", f["exponent"], ci, note=note))
     for who, dt in (("ours", t["tokens"]), ("authors", t["authors"].get("tokens", {}))):
         if "error" in dt:
             rows.append(_row(objective, f"{who} D_T law", None, note=f"not fitted: {dt['error']}"))
