@@ -96,9 +96,11 @@ def fit_study(
         return {o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, spec, paper) for o in objectives}
 
     where = (study_file, manifest, tracking_uri, experiment)
-    extra = {"paper_table": {"path": str(Path(paper_table).resolve()), "sha256": sha256_file(paper_table)}}
     outputs = (out_json, out_table, out_summary)
-    return analysis_run("fit", study, run_dirs, *where, outputs, analyse, extra if paper_table else None)
+    if not paper_table:
+        return analysis_run("fit", study, run_dirs, *where, outputs, analyse)
+    extra = {"paper_table": {"path": str(Path(paper_table).resolve()), "sha256": sha256_file(paper_table)}}
+    return analysis_run("fit", study, run_dirs, *where, outputs, analyse, extra)
 
 
 def analysis_run(
