@@ -142,9 +142,9 @@ def test_parallel_runs_all_reach_one_store(smoke):
     exp = client.get_experiment_by_name("plm-scaling/smoke")
     runs = client.search_runs([exp.experiment_id], max_results=500)
     training = [r for r in runs if "sweep_point" in r.data.tags]
-    # 12 IsoFLOP points, 2 more mask ratios, a unique subset, a pre-training and a transferred run (the check
+    # 10 IsoFLOP points, 2 more mask ratios, a unique subset, a pre-training and a transferred run (the check
     # reuses points)
-    assert len(training) == 17
+    assert len(training) == 15
     for r in training:
         assert r.info.status == "FINISHED"
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) >= 10
@@ -174,7 +174,7 @@ def slurm_logs(wf, rule: str, point: str) -> list:
 def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
     point = (smoke / "slurm-cancelled.txt").read_text()  # the fixture ran on SLURM and cancelled this point
     points = [p.name for p in (smoke / "results" / "studies" / "smoke" / "runs").iterdir()]
-    assert len(points) == 17
+    assert len(points) == 15
     for p in points:  # one SLURM job per rule and point
         for rule in ("train", "evaluate"):
             assert len(slurm_logs(smoke, rule, p)) == (2 if (rule, p) == ("train", point) else 1), (rule, p)
@@ -191,7 +191,7 @@ def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
 def test_figure_carries_its_provenance_and_audits_clean(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
-    assert len(side["input_runs"]) == 17 and side["producing_run_id"] and side["fit_run_id"]
+    assert len(side["input_runs"]) == 15 and side["producing_run_id"] and side["fit_run_id"]
     svg = figure.with_suffix(".svg").read_text()
     assert side["producing_run_id"] in svg  # SVG metadata
     proc = run_cli("audit", figure)
@@ -292,7 +292,7 @@ def test_partial_reruns(smoke):
     text = train_config.read_text()
     train_config.write_text(text.replace("warmup_fraction: 0.05", "warmup_fraction: 0.06"))
     # every study point (a dry run cannot see past the re-planning checkpoint; the plan names study points anyway)
-    assert planned_jobs(smoke) == {"train": 17, "evaluate": 17, **after_fit}
+    assert planned_jobs(smoke) == {"train": 15, "evaluate": 15, **after_fit}
     train_config.write_text(text)
 
     cfg_path = smoke / "test_config.yaml"
@@ -303,7 +303,7 @@ def test_partial_reruns(smoke):
     cfg["datasets"]["uniprot_example"]["min_length"] = 25
     cfg_path.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smoke)
-    assert jobs["clean_fasta"] == 1 and jobs["train"] == 17 and jobs["evaluate"] == 17 and jobs["study_figure"] == 6
+    assert jobs["clean_fasta"] == 1 and jobs["train"] == 15 and jobs["evaluate"] == 15 and jobs["study_figure"] == 6
     cfg_path.write_text(cfg_text)
     assert planned_jobs(smoke) == {}
 
