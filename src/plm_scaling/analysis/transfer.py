@@ -38,6 +38,9 @@ def parameters(label: str) -> float:
     return float(m.group(1)) * (1e6 if m.group(2) == "M" else 1e9)
 
 
+MIN_RUNS_RESAMPLED = 4
+
+
 def envelope(c: np.ndarray, loss: np.ndarray, points: int = 25) -> tuple[np.ndarray, np.ndarray]:
     """Lower envelope (best loss reached by any run at compute ≤ C) on a log grid of C."""
     order = np.argsort(c)
@@ -50,7 +53,8 @@ def envelope(c: np.ndarray, loss: np.ndarray, points: int = 25) -> tuple[np.ndar
 
 def frontier_fit(curves: list[tuple[np.ndarray, np.ndarray]], bootstrap: int = 0, seed: int = 0) -> dict:
     """L = A·C^α through the lower envelope of runs' curves (compute, loss); with `bootstrap`, 95% intervals of A
-    and α from resampling the runs (the envelope and fit redone on each resample)."""
+    and α from resampling the runs (the envelope and fit redone on each resample); none from fewer than
+    MIN_RUNS_RESAMPLED runs, whose few distinct resamples would give an interval that means nothing."""
 
     def fit(picked):
         grid, env = envelope(np.concatenate([c for c, _ in picked]), np.concatenate([lo for _, lo in picked]))
@@ -58,7 +62,7 @@ def frontier_fit(curves: list[tuple[np.ndarray, np.ndarray]], bootstrap: int = 0
 
     grid, env, law = fit(curves)
     out = {**law, "envelope_c": grid.tolist(), "envelope_loss": env.tolist()}
-    if bootstrap and len(curves) > 1:
+    if bootstrap and len(curves) >= MIN_RUNS_RESAMPLED:
         rng = np.random.default_rng(seed)
         draws = [fit([curves[i] for i in rng.integers(0, len(curves), len(curves))])[2] for _ in range(bootstrap)]
         out["ci95"] = {k: ci95([d[k] for d in draws]) for k in ("coef", "exponent")}
