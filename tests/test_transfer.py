@@ -149,3 +149,5 @@ def test_the_authors_released_logs_are_fitted_beside_ours(paper_table):
     assert authors["frontiers"]["direction"] == "CLM→MLM"
     assert len(authors["tokens"]["per_size"]) >= 2
     assert authors["tokens"]["beta"] > 0  # the paper: larger models gain more tokens from CLM pre-training
+    scratch = authors["frontiers"]["scratch"]  # with an interval from resampling the authors' runs
+    assert scratch["ci95"]["exponent"][0] <= scratch["exponent"] <= scratch["ci95"]["exponent"][1]

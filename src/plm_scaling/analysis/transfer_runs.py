@@ -181,7 +181,7 @@ def authors(table: Table | None, objective: str) -> dict:
         return {"error": "the authors' logs were not given (config key paper_logs)"}
     try:
         return {
-            "frontiers": transfer.frontiers(table, objective),
+            "frontiers": transfer.frontiers(table, objective, bootstrap=BOOTSTRAP),
             "tokens": transfer.transferred_tokens(table, objective),
         }
     except ValueError as err:
