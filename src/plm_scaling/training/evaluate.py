@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from ..io import atomic_outputs, read_json, write_json
 from ..names import RUN_SUMMARY
+from . import checks
 from .data import ShardDataModule
 from .module import PLMModule
 
@@ -45,6 +46,22 @@ def _valid_loss(module: PLMModule, dm) -> float:
     return split_loss(module, dm.eval_dataloader("valid"))["loss"]
 
 
+def load_module(path: Path, device: str) -> PLMModule:
+    """A finished run's module from its checkpoint, in eval mode on `device`: read weights-only (never code from
+    a run folder, checks.read_checkpoint); a file that is not such a checkpoint is one line naming it."""
+    try:
+        ckpt = checks.read_checkpoint(path, needs=("state_dict", "hyper_parameters"))
+        module = PLMModule(**{**ckpt["hyper_parameters"], "compile": False})
+        module.on_load_checkpoint(ckpt)
+        module.load_state_dict(ckpt["state_dict"])
+    except (checks.UnreadableCheckpoint, TypeError, ValueError, RuntimeError) as err:  # not ours, other tensors
+        why = " ".join(str(err).split())[:200]
+        raise ValueError(
+            f"{path}: not a readable checkpoint of a finished run ({why}); delete the run folder and train it again"
+        ) from None
+    return module.to(device).eval()
+
+
 def evaluate(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
@@ -52,10 +69,7 @@ def evaluate(run_dir: str | Path) -> dict:
     cfg = OmegaConf.load(run_dir / "config.yaml")
     done = read_json(run_dir / "run.json")
     device = "cuda" if torch.cuda.is_available() else "cpu"  # a 100M model on a CPU takes minutes per split
-    module = PLMModule.load_from_checkpoint(
-        run_dir / "final.ckpt", map_location=device, compile=False, weights_only=True
-    )  # never unpickle code from a run folder
-    module.eval()
+    module = load_module(run_dir / "final.ckpt", device)
     dm = _eval_data(cfg, done["objective"])
     metrics = {
         f"{split}_{k}": v

@@ -134,11 +134,12 @@ def make_plan(cfg: DictConfig) -> RunPlan:
     _check_inputs(cfg)
     shape, context = _shape(cfg), cfg.model.context
     n = exact_non_embedding(shape)
-    checks.check_memory(n + shape.vocab_size * shape.d_model, cfg.trainer.lightning.accelerator)
     fpt = flops_per_token(shape, n)
     o = cfg.optim
     tokens = float(cfg.budget.tokens) if cfg.budget.tokens is not None else float(cfg.budget.flops) / fpt["paper"]
     batch = recipe.batch_sequences(n, tokens, context) if o.batch_sequences == "auto" else int(o.batch_sequences)
+    world = _world(cfg, batch)
+    checks.check_memory(shape, n, batch // world, cfg.trainer.lightning)  # at the resolved batch, per device
     tokens_per_step = batch * context
     if tokens < tokens_per_step:
         raise ConfigError(
@@ -147,7 +148,6 @@ def make_plan(cfg: DictConfig) -> RunPlan:
         )
     evals, steps_per_eval = _schedule(cfg, tokens / tokens_per_step)
     steps = steps_per_eval * evals  # whole stretches: each ends in a validation and a checkpoint
-    world = _world(cfg, batch)
     trained = steps * tokens_per_step
     return RunPlan(
         sweep_point=point_name(cfg, n),
