@@ -1,5 +1,4 @@
 # Helpers shared by all rules, and validation of the configuration against its JSON schema.
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -10,7 +9,8 @@ from snakemake.utils import min_version
 
 from plm_scaling.config_schema import validate_config
 from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
-from plm_scaling.names import STUDY_FIGURES
+from plm_scaling.names import STUDY_FIGURES, check_name
+from plm_scaling.study.extrapolate import read_plan
 from plm_scaling.study.lineage import STAGES, stage_hash
 from plm_scaling.training.pretrained import override as init_override
 from plm_scaling.study.sweeps import Point as StudyPoint
@@ -28,6 +28,13 @@ for key in ("paper_logs", "study"):
         config[key] = None
 # Fills defaults in place; a bad value stops the workflow with one line naming the key.
 validate_config(config, SCHEMA)
+# Names that become folders under results/ (a study's, a dataset's, a corpus's) are checked once, here, before any
+# is joined to a path: `--config study=../../x` would otherwise write every output of the study outside results/.
+for key in ("datasets", "aux_corpora"):
+    for name in config[key]:
+        check_name(name, f"config key {key}")
+if config["study"] is not None:
+    check_name(config["study"], "config key study")
 
 # The interpreter that runs Snakemake has the project installed (make setup); rules call the CLI through it so
 # they work whether or not the virtual environment's bin/ is on PATH. Quoted here: its path may hold a space.
@@ -114,7 +121,7 @@ def point_spec(point):
     points = study_points(STUDY, where=f"{study_file()}: ")
     if point in points:
         return points[point]
-    plan = json.loads(Path(f"{EXTRAPOLATION}/plan.json").read_text())
+    plan = read_plan(f"{EXTRAPOLATION}/plan.json")  # its point ids become run folders: checked there
     if point not in plan["points"]:
         raise ValueError(f"{point}: not a sweep point of study {STUDY_NAME} nor a planned extrapolation point")
     return StudyPoint(plan["points"][point], STUDY["dataset"], None)
@@ -159,7 +166,7 @@ def extrapolation_law():
 
 def planned_metrics(wildcards):
     """The evaluated metrics of every point the extrapolation check planned (known once the checkpoint ran)."""
-    plan = json.loads(Path(checkpoints.plan_extrapolation.get().output[0]).read_text())
+    plan = read_plan(checkpoints.plan_extrapolation.get().output[0])
     return [f"{RUNS}/{point}/metrics.json" for point in plan["points"]]
 
 

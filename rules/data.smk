@@ -113,7 +113,7 @@ rule filter_dataset:
         code=CODE["train"],
     shell:
         "{params.plm} data filter {params.split_dir:q} {params.out_dir:q} --reference {params.f[reference_run]:q}"
-        " --drop-top {params.f[drop_top]} --drop-bottom {params.f[drop_bottom]} > {log:q} 2>&1"
+        " --drop-top {params.f[drop_top]} --drop-bottom {params.f[drop_bottom]} --threads {threads} > {log:q} 2>&1"
 
 
 rule unique_subset:

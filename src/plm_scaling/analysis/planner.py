@@ -6,9 +6,53 @@ parameter uncertainty (bootstrap samples, or curve_fit's covariance for the note
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .powerlaw import PF_DAY, ci95, parameter_samples
+
+LAWS = ("n_opt", "d_opt", "loss")  # n_opt required, the others optional
+EXPONENT_BOUND = 5.0  # |b| of a D_opt or loss law; beyond it C^b leaves floating point at the budgets planned
+
+
+def _finite(value, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key}: {value!r} is not a finite number")
+    return float(value)
+
+
+def _spread_ok(value, part: str) -> bool:
+    """A law's uncertainty as parameter_samples reads it: (coef, exponent) rows, or a 2x2 covariance."""
+    try:
+        a = np.asarray(value, float)
+    except (TypeError, ValueError):
+        return False
+    return a.ndim == 2 and a.shape[1] == 2 and (a.shape[0] == 2 if part == "cov" else True)
+
+
+def check_laws(laws, where: str) -> dict:
+    """`laws` if one can plan with them, else a ValueError naming `where` (file and key prefix) and the key: each
+    law an object with a coefficient above 0 and a finite exponent (N_opt's in (0, 1): N_opt and D_opt = C/(6 N_opt)
+    both grow with compute, as a compute-optimal law says), samples of (coef, exponent) pairs, a 2x2 covariance."""
+    if not isinstance(laws, dict) or "n_opt" not in laws:
+        raise ValueError(f"{where}n_opt: missing (no N_opt law)")
+    for name in LAWS:
+        law, key = laws.get(name), f"{where}{name}"
+        if law is None and name != "n_opt":
+            continue
+        if not isinstance(law, dict):
+            raise ValueError(f"{key}: {law!r} is not a law (an object with coef and exponent)")
+        coef, exponent = _finite(law.get("coef"), f"{key}.coef"), _finite(law.get("exponent"), f"{key}.exponent")
+        if coef <= 0:
+            raise ValueError(f"{key}.coef: {coef:g} must be above 0")
+        low, high = (0.0, 1.0) if name == "n_opt" else (-EXPONENT_BOUND, EXPONENT_BOUND)
+        if not low < exponent < high:
+            raise ValueError(f"{key}.exponent: {exponent:g} is outside ({low:g}, {high:g})")
+        for part, what in (("samples", "a list of (coef, exponent) pairs"), ("cov", "a 2x2 covariance")):
+            if law.get(part) not in (None, []) and not _spread_ok(law[part], part):  # [] or null: no spread
+                raise ValueError(f"{key}.{part}: not {what}")
+    return laws
 
 
 def _interval(law: dict, draw) -> list[float] | None:
@@ -30,18 +74,28 @@ def _budget(laws: dict, flops, params, tokens) -> float:
         raise ValueError(f"{name} must be a positive finite number, got {value}")
     if name == "flops":
         return float(value)
-    if name == "params":
-        return (value / laws["n_opt"]["coef"]) ** (1 / laws["n_opt"]["exponent"])
-    if "d_opt" in laws:
-        return (value / laws["d_opt"]["coef"]) ** (1 / laws["d_opt"]["exponent"])
-    n_law = laws["n_opt"]  # D = C / (6 N_opt(C)) = C^(1-b) / (6a)
-    return (6 * n_law["coef"] * value) ** (1 / (1 - n_law["exponent"]))
+    try:
+        if name == "params":
+            return (value / laws["n_opt"]["coef"]) ** (1 / laws["n_opt"]["exponent"])
+        if laws.get("d_opt") is not None:
+            return (value / laws["d_opt"]["coef"]) ** (1 / laws["d_opt"]["exponent"])
+        n_law = laws["n_opt"]  # D = C / (6 N_opt(C)) = C^(1-b) / (6a)
+        return (6 * n_law["coef"] * value) ** (1 / (1 - n_law["exponent"]))
+    except (OverflowError, ZeroDivisionError):
+        raise ValueError(f"{name} {value:g}: the budget the laws give for it is beyond floating point") from None
 
 
 def plan(laws: dict, flops: float | None = None, params: float | None = None, tokens: float | None = None) -> dict:
     """`laws` holds an "n_opt" power law against FLOPs, and optionally "d_opt" (against FLOPs) and "loss" (against
     PF-days). Without d_opt, D_opt = C / (6 N_opt); without a loss law, no loss is predicted."""
     flops = _budget(laws, flops, params, tokens)
+    try:
+        return _predict(laws, flops)
+    except OverflowError:
+        raise ValueError(f"flops {flops:g}: the laws' prediction there is beyond floating point") from None
+
+
+def _predict(laws: dict, flops: float) -> dict:
     n_law, d_law, l_law = laws["n_opt"], laws.get("d_opt"), laws.get("loss")
     n_opt = float(n_law["coef"] * flops ** n_law["exponent"])
     ci = {"n_opt": _interval(n_law, lambda a, b: a * flops**b)}
@@ -73,10 +127,11 @@ def load_laws(objective: str, law_file: str | None = None, logs: str | None = No
             raise ValueError(f"{law_file}: not a JSON file ({err})") from None
         if not isinstance(laws, dict):
             raise ValueError(f"{law_file}: not a JSON object of laws")
-        laws = laws.get("notebook", laws) if objective not in laws else laws
+        prefix = "notebook." if objective not in laws and isinstance(laws.get("notebook"), dict) else ""
+        laws = laws["notebook"] if prefix else laws
         if not isinstance(laws.get(objective), dict) or "n_opt" not in laws[objective]:
             raise ValueError(f"{law_file}: no {objective} n_opt law in this file")
-        return laws[objective], f"laws from {law_file}"
+        return check_laws(laws[objective], f"{law_file}: key {prefix}{objective}."), f"laws from {law_file}"
     logs = logs or os.environ.get("PLM_PAPER_LOGS")
     if logs:
         from .logs import read_table

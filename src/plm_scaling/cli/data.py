@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from .common import command, group
+from ..data.aux_corpus import MAX_BYTES
+from .common import command, count, group
+
+
+def _positive(text: str) -> int:
+    """A whole number >= 1 (an argparse type)."""
+    value = count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed: a whole number in [0, 2^32) (an argparse type; the seeded hash takes it as an unsigned integer)."""
+    value = count(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"{value} is not below 2^32")
+    return value
 
 
 def _data_clean(a: argparse.Namespace) -> None:
@@ -48,9 +66,10 @@ def _data_dedup(a: argparse.Namespace) -> None:
 def _data_filter(a: argparse.Namespace) -> None:
     from ..training.score import filter_split
 
-    f = filter_split(a.split_dir, a.out_dir, a.reference, a.drop_top, a.drop_bottom)
+    f = filter_split(a.split_dir, a.out_dir, a.reference, a.drop_top, a.drop_bottom, a.threads)
     print(
-        f"kept {f['sequences_kept']:,} of {f['sequences_scored']:,} train sequences with perplexity in "
+        f"kept {f['sequences_kept']:,} of {f['sequences_scored']:,} train sequences ({f['clusters_kept']:,} of "
+        f"{f['clusters_scored']:,} clusters) with perplexity in "
         f"[{f['perplexity_low']:.4g}, {f['perplexity_high']:.4g}] under {f['reference_sweep_point']} "
         f"({f['residues_per_s']:,.0f} residues/s)"
     )
@@ -69,8 +88,10 @@ def _data_subset(a: argparse.Namespace) -> None:
 def _data_aux(a: argparse.Namespace) -> None:
     from ..data.aux_corpus import build_corpus
 
-    info = build_corpus(a.folder, a.out_dir, a.pattern)
+    info = build_corpus(a.folder, a.out_dir, a.pattern, a.max_bytes)
     print(f"aux corpus: {info['files']:,} files, {info['bytes']:,} bytes from {info['folder']}")
+    for why, n in info["skipped"].items():  # also in corpus.json
+        print(f"aux corpus: skipped {n:,} files: {why}", file=sys.stderr)
 
 
 def _data_stats(a: argparse.Namespace) -> None:
@@ -111,7 +132,7 @@ def _register_split_steps(data) -> None:
     s.add_argument("--sensitivity", type=float, default=5.7, help="MMseqs2 -s")
     s.add_argument("--valid", type=float, default=0.05, help="share of clusters held out for validation")
     s.add_argument("--test", type=float, default=0.05, help="share of clusters held out for test")
-    s.add_argument("--seed", type=int, default=0, help="seed of the cluster assignment")
+    s.add_argument("--seed", type=_seed, default=0, help="seed of the cluster assignment")
     s.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
     s.set_defaults(func=_data_split)
 
@@ -136,6 +157,7 @@ def _register_variant_steps(data) -> None:
     f.add_argument("--reference", required=True, help="run folder of a finished CLM run (its run.dir)")
     f.add_argument("--drop-top", type=float, default=0.2, help="share of the highest-perplexity sequences dropped")
     f.add_argument("--drop-bottom", type=float, default=0.0, help="share of the lowest-perplexity sequences dropped")
+    f.add_argument("--threads", type=_positive, default=1, help="MMseqs2 threads (counting the kept clusters)")
     f.set_defaults(func=_data_filter)
 
     u = command(data, "subset", "cut the train part to a nested unique subset of whole clusters (repeated data)")
@@ -144,12 +166,15 @@ def _register_variant_steps(data) -> None:
     u.add_argument(
         "--tokens", type=int, required=True, help="unique train tokens U to keep (whole clusters: a few more)"
     )
-    u.add_argument("--seed", type=int, default=0, help="order of the clusters; one seed gives nested subsets")
+    u.add_argument("--seed", type=_seed, default=0, help="order of the clusters; one seed gives nested subsets")
     u.add_argument("--threads", type=int, default=1, help="MMseqs2 threads")
     u.set_defaults(func=_data_subset)
 
     x = command(data, "aux", "build an auxiliary text corpus for code augmentation (default: Python's stdlib)")
     x.add_argument("out_dir", help="folder of corpus.u8 and corpus.json")
     x.add_argument("--folder", help="folder of text files (default, or empty: the running Python's standard library)")
-    x.add_argument("--pattern", default="*.py", help="which files under the folder (a glob)")
+    x.add_argument("--pattern", default="*.py", help="which files under the folder (a relative glob)")
+    x.add_argument(
+        "--max-bytes", type=_positive, default=MAX_BYTES, help="size limit of the corpus (files beyond it are skipped)"
+    )
     x.set_defaults(func=_data_aux)

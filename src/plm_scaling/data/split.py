@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..io import atomic_outputs, read_json, write_json
-from ..names import SPLITS
+from ..names import SPLITS, check_name
 from . import mmseqs
 from .shards import Shard, shard_paths, write_rows
 from .vocab import TOKENS
@@ -34,6 +34,12 @@ def _uniform_hash(values: np.ndarray, seed: int) -> np.ndarray:
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def check_seed(seed: int, step: str) -> None:
+    """A seed of the cluster hash: a whole number in [0, 2^32) (it becomes an unsigned 64-bit integer)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"{step}: --seed {seed!r} must be a whole number in [0, 2^32)")
 
 
 def assign_clusters(rep: np.ndarray, valid: float, test: float, seed: int) -> np.ndarray:
@@ -136,6 +142,9 @@ def make_splits(
     clean_dir, out = Path(clean_dir), Path(out_dir)
     if not (0 <= valid and 0 <= test and valid + test < 1):
         raise ValueError(f"split fractions: need valid, test >= 0 and valid + test < 1, got {valid}, {test}")
+    check_seed(seed, "data split")
+    if dataset:
+        check_name(dataset, "data split: --dataset")
     clean_info = read_json(clean_dir / "clean.json")
     sim = {"identity": identity, "coverage": coverage, "cov_mode": cov_mode}
     source = Shard.open(clean_dir / "all")

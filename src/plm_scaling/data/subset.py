@@ -20,11 +20,11 @@ from ..io import atomic_outputs, read_json, write_json
 from ..names import SPLITS
 from . import mmseqs
 from .shards import Shard, shard_paths, write_rows
-from .split import _uniform_hash
+from .split import _uniform_hash, check_seed
 
 
-def cluster_order(source: Shard, parameters: dict, threads: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rep, rank): every train record's cluster representative and its cluster's place in the seeded order."""
+def train_clusters(source: Shard, parameters: dict, threads: int) -> np.ndarray:
+    """Every train record's cluster representative: MMseqs2 on the train part at the split's own parameters."""
     with tempfile.TemporaryDirectory(prefix="plm-subset-") as tmp:
         fasta = Path(tmp) / "train.fasta"
         source.write_fasta(fasta)  # headers: row numbers
@@ -38,6 +38,12 @@ def cluster_order(source: Shard, parameters: dict, threads: int, seed: int) -> t
         )
     if rep.size != len(source) or (rep < 0).any():
         raise RuntimeError(f"MMseqs2 clustered {int((rep >= 0).sum())} of {len(source)} train records")
+    return rep
+
+
+def cluster_order(source: Shard, parameters: dict, threads: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rep, rank): every train record's cluster representative and its cluster's place in the seeded order."""
+    rep = train_clusters(source, parameters, threads)
     reps = np.unique(rep)
     ranks = np.empty(rep.max() + 1, dtype=np.int64)
     ranks[reps[np.argsort(_uniform_hash(reps, seed), kind="stable")]] = np.arange(reps.size)
@@ -56,6 +62,7 @@ def unique_subset(split_dir: str | Path, out_dir: str | Path, tokens: int, seed:
     """Write the split with its train part cut to a nested unique subset of about `tokens` tokens (valid and
     test as they are) and a manifest whose `subset` entry says what was kept."""
     split_dir, out = Path(split_dir), Path(out_dir)
+    check_seed(seed, "data subset")
     manifest = read_json(split_dir / "manifest.json")
     train = Shard.open(split_dir / "train")
     available = int(train.offsets[-1])

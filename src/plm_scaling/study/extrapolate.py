@@ -8,37 +8,133 @@ ids name both; the training rule takes the plan as an `ancient` input and its ov
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from ..analysis import extrapolation
 from ..io import atomic_outputs, read_json, write_json
-from .fit import analysis_run
+from ..names import check_name
 from .sweeps import expand
 
-DEFAULTS = {"factor": 3.0, "multiples": list(extrapolation.MULTIPLES), "seeds": [0], "law": None}
+# The workflow reads plans whenever it builds its DAG (rules/common.smk: read_plan): the analysis modules (scipy,
+# MLflow) are imported by the functions that need them, so parsing the Snakefile stays fast.
 
 
 def settings(study: dict) -> dict:
     """The study's `extrapolate` block with its defaults (objectives: every objective the study fits)."""
-    return {**DEFAULTS, **study["extrapolate"]}
+    from ..analysis.extrapolation import MULTIPLES
+
+    return {"factor": 3.0, "multiples": list(MULTIPLES), "seeds": [0], "law": None, **study["extrapolate"]}
+
+
+def read_plan(path: str | Path) -> dict:
+    """plan.json as the workflow reads it. Its point ids become run folders under the study's runs/, so each must
+    be a safe name (names.check_name: an id `../../x` would train a run outside results/), and its overrides a
+    list of strings."""
+    try:
+        plan = read_json(path)
+    except ValueError as err:
+        raise ValueError(f"{path}: not a JSON file ({err})") from None
+    points = plan.get("points") if isinstance(plan, dict) else None
+    if not isinstance(points, dict):
+        raise ValueError(f"{path}: no object of points (not a `study plan-check` output)")
+    for point, overrides in points.items():
+        check_name(point, f"{path}: point id")
+        if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+            raise ValueError(f"{path}: points.{point}: its overrides are not a list of strings")
+    return plan
+
+
+def _study(study_file: str | Path) -> dict:
+    """The study file, validated as the workflow validates it ($defs/study of the config schema: defaults filled,
+    extrapolate.factor at most 1000, ...)."""
+    import yaml
+
+    from ..config_schema import validate_config
+    from ..paths import config_root
+
+    try:
+        study = yaml.safe_load(Path(study_file).read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{study_file}: not a YAML file ({' '.join(str(err).split())})") from None
+    if not isinstance(study, dict) or "extrapolate" not in study:
+        raise ValueError(f"{study_file}: no extrapolate block (study key extrapolate) to plan from")
+    schema = config_root() / "schemas" / "config.schema.yaml"
+    study = validate_config(study, schema, definition="study", where=f"{study_file}: ")
+    ext = settings(study)
+    for key, values in (("factor", [ext["factor"]]), ("multiples", ext["multiples"])):
+        if not all(math.isfinite(v) for v in values):  # the schema's bounds let nan through
+            raise ValueError(f"{study_file}: config key extrapolate.{key}: {values} holds a number that is not finite")
+    return study
+
+
+def _trainable(n: float, overrides: list[str]) -> None:
+    """Refuse a planned size that no run of it could train on this machine: its shape's parameters with their
+    gradients and AdamW state (training/checks.check_memory), at the least a run needs (one sequence of the
+    shortest context; the run's own check at its real batch and context comes when it trains)."""
+    from omegaconf import OmegaConf
+
+    from ..model.sizes import shape_for
+    from ..training.checks import check_memory
+
+    gpu = {"trainer=gpu", "trainer.lightning.accelerator=gpu", "trainer.lightning.accelerator=cuda"} & set(overrides)
+    lightning = {"accelerator": "gpu" if gpu else "cpu", "devices": 1, "strategy": "auto", "precision": "32-true"}
+    check_memory(shape_for(float(n), 2), int(n), 1, OmegaConf.create(lightning))
+
+
+def _check_sizes(planned: dict, objective: str, study_file, overrides: list[str]) -> None:
+    """Refuse a plan that no run could follow: sizes and budget that are not positive finite numbers (nan sizes
+    would also collapse into one point id), or sizes this machine cannot train."""
+    where = f"{study_file}: config key extrapolate"
+    values = {"budget": planned["budget"], "predicted N_opt": planned["prediction"]["n_opt"]}
+    values.update({f"size at multiple {m}": n for m, n in planned["sizes"].items()})
+    for name, value in values.items():
+        if not (math.isfinite(value) and value >= 1):
+            raise ValueError(f"{where}: the {objective} plan's {name} is {value}, not a positive finite number")
+    for n in planned["sizes"].values():
+        try:
+            _trainable(n, overrides)
+        except ValueError as err:
+            why = str(err).removeprefix("config key model.target_params: ")
+            raise ValueError(
+                f"{where}.factor: the planned {objective} size {n:,.0f} cannot be trained: {why}"
+            ) from None
+
+
+def _laws(fits: dict, objective: str, law_file: str | None, fits_json) -> tuple[dict | None, str]:
+    """(laws to extrapolate, where from): the study's own IsoFLOP fit, or a laws file (extrapolate.law: any law,
+    e.g. one fitted elsewhere, checked on this study's data and scale). A laws file that holds no usable law is
+    refused; a fit without one gives (None, why), recorded in the plan as that objective's error."""
+    from ..analysis.planner import check_laws, load_laws
+
+    if law_file:
+        return load_laws(objective, law_file)  # checked there, one line naming the file and key
+    laws = fits["fits"].get(objective, {}).get("isoflop", {})
+    if "n_opt" not in laws:
+        return None, f"no N_opt law to extrapolate: {laws.get('error', 'objective not in the study')}"
+    try:
+        check_laws(laws, f"{fits_json}: key fits.{objective}.isoflop.")
+    except ValueError as err:
+        return None, f"no usable N_opt law to extrapolate: {err}"
+    return laws, f"the study's IsoFLOP fit (run {fits['fit_run_id']})"
 
 
 def plan_check(fits_json: str | Path, study_file: str | Path, out_json: str | Path) -> dict:
     """plan.json: per objective the check budget, the prediction and the planned points with their overrides (the
-    study's overrides included), or why none can be planned (no N_opt law)."""
-    import yaml
+    study's overrides included), or why none can be planned (no usable N_opt law)."""
+    from ..analysis import extrapolation
 
-    fits, study = read_json(fits_json), yaml.safe_load(Path(study_file).read_text())
+    fits, study = read_json(fits_json), _study(study_file)
     ext, objectives, points = settings(study), {}, {}
     for o in ext.get("objectives") or sorted(fits["fits"]):
-        laws, source = _laws(fits, o, ext.get("law"))
-        if "n_opt" not in laws:
-            objectives[o] = {"error": f"no N_opt law to extrapolate: {laws.get('error', 'objective not in the study')}"}
+        laws, source = _laws(fits, o, ext.get("law"), fits_json)
+        if laws is None:
+            objectives[o] = {"error": source}
             continue
         budget = extrapolation.check_budget(fits["input_runs"], o, ext["factor"])
         objectives[o] = {**extrapolation.plan_objective(laws, budget, ext["multiples"]), "law_source": source}
+        _check_sizes(objectives[o], o, study_file, study["overrides"])
         grid = {"objectives": [o], "sizes": list(objectives[o]["sizes"].values()), "budgets": [budget]}
-        mini = {"sweeps": [grid], "seeds": ext["seeds"], "overrides": study.get("overrides", []), "point_overrides": {}}
+        mini = {"sweeps": [grid], "seeds": ext["seeds"], "overrides": study["overrides"], "point_overrides": {}}
         points.update({pid: p.overrides for pid, p in expand(mini).items()})
     result = {"fits": str(Path(fits_json).resolve()), "fit_run_id": fits["fit_run_id"], "settings": ext}
     result.update(objectives=objectives, points=points)
@@ -47,19 +143,12 @@ def plan_check(fits_json: str | Path, study_file: str | Path, out_json: str | Pa
     return result
 
 
-def _laws(fits: dict, objective: str, law_file: str | None) -> tuple[dict, str]:
-    """The laws to extrapolate: the study's own IsoFLOP fit, or a laws file (extrapolate.law: any law, e.g. one
-    fitted elsewhere, checked on this study's data and scale)."""
-    if law_file:
-        from ..analysis.planner import load_laws
-
-        return load_laws(objective, law_file)
-    return fits["fits"].get(objective, {}).get("isoflop", {}), f"the study's IsoFLOP fit (run {fits['fit_run_id']})"
-
-
 def check(study: str, plan_json, run_dirs, study_file, manifest, tracking_uri, experiment, outputs) -> dict:
     """The check as an analysis run (its JSON has the fits JSON's shape: `fits[objective]["extrapolation"]`), so
     the figure step and audit treat it as any fit."""
+    from ..analysis import extrapolation
+    from .fit import analysis_run
+
     planned, base = read_json(plan_json), read_json(read_json(plan_json)["fits"])
 
     def analyse(table, runs):

@@ -13,6 +13,7 @@ do, instead of paying for the smallest size at the largest budget.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import NamedTuple
 
 from ..config_schema import ConfigError
@@ -24,6 +25,7 @@ BUDGET_KEYS = ("budgets", "tokens")  # FLOPs (C = 6·N·D) or tokens D
 # (repeated-data study); shares of the budget spent pre-training the other objective (transfer study); the grid's
 # own seeds instead of the study's
 AXES = ("mask_ratios", "data_variants", "unique_tokens", "transfer_shares", "seeds")
+MIN_SHARE = 0.01  # the least share of a budget either part of a transfer point gets (grid key transfer_shares)
 AUX_CORPUS = "results/data/aux/{}/corpus.u8"  # where the workflow builds a corpus of config key aux_corpora
 
 
@@ -56,6 +58,27 @@ def _check_transfer(grid: dict, where: str) -> None:
     crossed = [k for k in ("mask_ratios", "data_variants", "unique_tokens") if k in grid]
     if crossed:
         raise ConfigError(f"{where}: not combined with {crossed[0]} in one grid")
+    for share in grid["transfer_shares"]:
+        if not _number(share) or not (share == 0 or (MIN_SHARE <= share <= 1 - MIN_SHARE and round(share, 2) == share)):
+            raise ConfigError(
+                f"{where}: {share!r} is not 0 (scratch) or a share in [{MIN_SHARE:g}, {1 - MIN_SHARE:g}] with at most "
+                "2 decimals (its id pre<share> must name it, and both parts need a trainable budget)"
+            )
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _unique_tokens(grid: dict, key: str) -> list[int | None]:
+    """A grid's unique-token subsets U (whole numbers >= 1: a U that truncates to 0 would mean "no subset" and train
+    on the whole split under a subset's id), or [None]: the whole train part."""
+    if "unique_tokens" not in grid:
+        return [None]
+    for u in grid["unique_tokens"]:
+        if not _number(u) or u < 1 or u != int(u):
+            raise ConfigError(f"{key}: {u!r} is not a whole number of tokens >= 1")
+    return [int(u) for u in grid["unique_tokens"]]
 
 
 def point_id(
@@ -139,9 +162,14 @@ def _transfer_parts(objective: str, flops: float | None, share: float | None) ->
 def expand(study: dict, where: str = "") -> dict[str, Point]:
     """Every sweep point of the study, by id, in grid order."""
     points = {}
-    for grid in grids(study, where):
+    for i, grid in enumerate(grids(study, where)):
+        key = f"{where}config key {f'sweeps[{i}].' if 'sweeps' in study else ''}"
         axes = (grid["objectives"], grid["sizes"], _budget_axis(grid), _mask_ratios(grid, where))
-        extra = (_variants(study, grid), grid.get("unique_tokens", [None]), grid.get("transfer_shares", [None]))
+        extra = (
+            _variants(study, grid),
+            _unique_tokens(grid, f"{key}unique_tokens"),
+            grid.get("transfer_shares", [None]),
+        )
         for objective, size, (kind, budget), mask, variant, unique, share, seed in itertools.product(
             *axes, *extra, grid.get("seeds", study["seeds"])
         ):
@@ -162,7 +190,7 @@ def expand(study: dict, where: str = "") -> dict[str, Point]:
                     *study["point_overrides"].get(ident, []),
                 ]
                 dataset = variant["dataset"] if variant else study.get("dataset")
-                points[ident] = Point(overrides, dataset, None if unique is None else int(unique), init)
+                points[ident] = Point(overrides, dataset, unique, init)
     unknown = sorted(set(study["point_overrides"]) - set(points))
     if unknown:
         raise ConfigError(f"{where}config key point_overrides: unknown sweep points {unknown}")

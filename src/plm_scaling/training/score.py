@@ -25,20 +25,36 @@ from ..io import atomic_outputs, read_json, sha256_file, write_json
 from .data import FramedStream
 
 
+def _read_run(run_dir: Path) -> dict:
+    """The run.json of a finished run, with the keys filtering reads; anything else is one line naming it."""
+    path = run_dir / "run.json"
+    if not path.exists():
+        raise ValueError(f"{run_dir}: not a finished run of this workflow (no run.json); name its run folder")
+    try:
+        done = read_json(path)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path}: not a JSON file ({err})") from None
+    if not isinstance(done, dict):
+        raise ValueError(f"{path}: not a run record (a JSON object)")
+    for key in ("objective", "sweep_point"):
+        if not isinstance(done.get(key), str):
+            raise ValueError(f"{path}: key {key} missing or not text (not a finished run of this workflow)")
+    context = done["shape"].get("context") if isinstance(done.get("shape"), dict) else None
+    if isinstance(context, bool) or not isinstance(context, int) or context < 2:
+        raise ValueError(f"{path}: key shape.context missing or not a whole number >= 2")
+    return done
+
+
 def load_reference(run_dir: str | Path):
-    """(module, run.json) of a finished CLM run; weights only, never code, from the run folder."""
-    from .module import PLMModule
+    """(module, run.json) of a finished CLM run; weights only, never code, from the run folder (evaluate.py's
+    loader: a file that is no such checkpoint is one line naming it)."""
+    from .evaluate import load_module
 
     run_dir = Path(run_dir)
-    if not (run_dir / "run.json").exists():
-        raise ValueError(f"{run_dir}: not a finished run of this workflow (no run.json); name its run folder")
-    done = read_json(run_dir / "run.json")
+    done = _read_run(run_dir)
     if done["objective"] != "clm":
         raise ValueError(f"{run_dir}: a {done['objective']} run; perplexity filtering needs a CLM reference run")
-    module = PLMModule.load_from_checkpoint(
-        run_dir / "final.ckpt", map_location="cpu", compile=False, weights_only=True
-    )
-    return module.eval(), done
+    return load_module(run_dir / "final.ckpt", "cpu"), done
 
 
 def _windows(stream: FramedStream, context: int, start: int, count: int) -> torch.Tensor:
@@ -72,11 +88,19 @@ def score_shard(model, shard: Shard, context: int, batch: int = 256, progress=No
     return nll
 
 
+MAX_DROP = 0.9  # a filter keeps at least a tenth of the train part: dropping more leaves a handful of sequences
+
+
 def band(perplexity: np.ndarray, drop_top: float, drop_bottom: float) -> tuple[float, float]:
     """(low, high) perplexity thresholds: the drop_bottom and 1 - drop_top quantiles (inclusive band)."""
     if not (0 <= drop_top < 1 and 0 <= drop_bottom < 1 and drop_top + drop_bottom < 1):
         raise ValueError(
             f"filter band: need 0 <= drop_top, drop_bottom and their sum < 1, got {drop_top}, {drop_bottom}"
+        )
+    if drop_top + drop_bottom > MAX_DROP:
+        raise ValueError(
+            f"filter band: --drop-top {drop_top} and --drop-bottom {drop_bottom} drop more than {MAX_DROP:g} of the "
+            f"train sequences; keep at least {1 - MAX_DROP:.0%} of them"
         )
     return float(np.quantile(perplexity, drop_bottom)), float(np.quantile(perplexity, 1 - drop_top))
 
@@ -109,12 +133,17 @@ def _write_scores(path: Path, ids: list[str], lengths: np.ndarray, ppl: np.ndarr
             w.writerow([row[0], row[1], f"{row[2]:.6g}", int(row[3])])
 
 
-def filter_split(split_dir, out_dir, reference: str | Path, drop_top: float, drop_bottom: float = 0.0) -> dict:
+def filter_split(
+    split_dir, out_dir, reference: str | Path, drop_top: float, drop_bottom: float = 0.0, threads: int = 1
+) -> dict:
     """Write the split with its train part filtered by the reference's perplexity (valid and test as they are),
     `scores.csv` (every train sequence's perplexity and whether it was kept), `scores.png` and a manifest whose
-    `filter` entry names the reference run (folder, MLflow run id, checkpoint sha256), the band and the counts."""
+    `filter` entry names the reference run (folder, MLflow run id, checkpoint sha256), the band and the counts.
+    The manifest's train counts are those kept; its clusters are the train part's MMseqs2 clusters (at the split's
+    own parameters) that keep a member."""
     from ..data.shards import read_ids
     from ..data.stats import plot_scores
+    from ..data.subset import train_clusters
 
     split_dir, out, reference = Path(split_dir), Path(out_dir), Path(reference)
     band(np.array([1.0]), drop_top, drop_bottom)  # the band's bounds checked before any work
@@ -149,7 +178,8 @@ def filter_split(split_dir, out_dir, reference: str | Path, drop_top: float, dro
             "sequences_kept": kept["sequences"],
             "residues_per_s": float(lengths.sum() / seconds),
         }
-        clusters = manifest["splits"]["train"]["clusters"]  # whole clusters may lose members, not be counted again
-        manifest["splits"]["train"] = {**kept, "clusters": clusters}
+        rep = train_clusters(train, manifest["parameters"], threads)
+        info.update(clusters_scored=int(np.unique(rep).size), clusters_kept=int(np.unique(rep[keep]).size))
+        manifest["splits"]["train"] = {**kept, "clusters": info["clusters_kept"]}
         write_json(temps[11], {**manifest, "filter": info})
     return info
