@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,12 +45,59 @@ def cli(capsys, *args):
     return SimpleNamespace(returncode=code, stderr=capsys.readouterr().err)
 
 
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "plm_scaling.cli", *map(str, args)], capture_output=True, text=True)
+WORKFLOW_TIMEOUT = 1800  # s: a whole workflow here (2 cores, shared) takes minutes; only a hung one takes this long
+COMMAND_TIMEOUT = 900  # s: one command (a training, a fit, an audit)
 
 
-def run_snakemake(workflow: Path, workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
-    """Real Snakemake: the Snakefile of `workflow`, run in `workdir` with `configfile`."""
+def run_bounded(cmd, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """subprocess.run(cmd, capture_output=True, text=True, **kwargs), but a command still running after `timeout`
+    seconds fails the test with a message naming it (and the end of its output) instead of blocking the run. It starts
+    a session of its own, so that what it started (Snakemake's jobs) is ended with it."""
+    cmd = [str(c) for c in cmd]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        end_session(proc)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # something left the session and keeps its pipes open
+            out, err = "", "(its output could not be read)"
+        pytest.fail(
+            f"timed out after {timeout:g} s: {shlex.join(cmd)}\n{(out or '')[-2000:]}\n{(err or '')[-4000:]}",
+            pytrace=False,
+        )
+    except BaseException:  # Ctrl-C, a failing test: the command must not outlive it
+        end_session(proc)
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def end_session(proc: subprocess.Popen, grace: float = 10) -> None:
+    """Stops a process started with start_new_session=True and everything in its process group: SIGTERM, then
+    SIGKILL after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()
+
+
+def run_cli(*args: str | Path, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
+    return run_bounded([sys.executable, "-m", "plm_scaling.cli", *args], timeout)
+
+
+def run_snakemake(
+    workflow: Path, workdir: Path, configfile: Path, *args: str, timeout: float = WORKFLOW_TIMEOUT
+) -> subprocess.CompletedProcess:
+    """Real Snakemake: the Snakefile of `workflow`, run in `workdir` with `configfile`; fails the test after
+    `timeout` seconds."""
     cmd = [
         sys.executable,
         "-m",
@@ -58,7 +110,7 @@ def run_snakemake(workflow: Path, workdir: Path, configfile: Path, *args: str) -
         str(configfile),
         *args,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return run_bounded(cmd, timeout)
 
 
 def copy_workflow(wf: Path, **config) -> Path:
@@ -181,39 +233,45 @@ def pytest_collection_modifyitems(config, items):
 
 
 @contextlib.contextmanager
-def mlflow_server(root: Path):
-    """A real MLflow tracking server (envs/mlflow-server.sh) on a free port of 127.0.0.1, its store under root."""
-    import os
-    import time
+def mlflow_server(root: Path, python: str = sys.executable, ready_timeout: float = 300):
+    """A real MLflow tracking server (envs/mlflow-server.sh) on 127.0.0.1, its store under root. It binds a free port
+    itself (MLFLOW_PORT=0) and names it in its log: a port chosen here and freed before the server binds it could be
+    taken in between. Fails the test, with the end of the server's log, if it does not answer within
+    `ready_timeout` seconds."""
     import urllib.request
 
-    port = free_port()
     env = {
         **os.environ,
-        "PYTHON": sys.executable,
-        "MLFLOW_PORT": str(port),
+        "PYTHON": str(python),
+        "MLFLOW_PORT": "0",
         "MLFLOW_WORKERS": "2",
         "MLFLOW_BACKEND": f"sqlite:///{root}/server.db",
         "MLFLOW_ARTIFACTS": str(root / "server-artifacts"),
     }
-    log = open(root / "mlflow-server.log", "w")
-    proc = subprocess.Popen(
-        ["bash", str(REPO / "envs" / "mlflow-server.sh")], env=env, stdout=log, stderr=log, start_new_session=True
-    )
-    uri = f"http://127.0.0.1:{port}"
+    log_path = root / "mlflow-server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            ["bash", str(REPO / "envs" / "mlflow-server.sh")], env=env, stdout=log, stderr=log, start_new_session=True
+        )
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None, (root / "mlflow-server.log").read_text()[-2000:]
-                time.sleep(0.5)
+        deadline = time.monotonic() + ready_timeout
+        uri = None
+        while True:
+            text = log_path.read_text(errors="replace")
+            if uri is None and (bound := re.search(r"Uvicorn running on (http://\S+)", text)):
+                uri = bound.group(1)
+            if uri is not None:
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(f"{uri}/health", timeout=2).close()
+                    break
+            if proc.poll() is not None:
+                pytest.fail(f"the MLflow server exited ({proc.returncode}) before answering:\n{text[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the MLflow server did not answer within {ready_timeout:g} s:\n{text[-3000:]}")
+            time.sleep(0.5)
         yield uri
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
-        log.close()
+        end_session(proc, grace=60)  # it stops its workers, slowly on a busy machine
 
 
 def slurm_available() -> str | None:
@@ -228,6 +286,8 @@ def slurm_available() -> str | None:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago. It is released before the caller's server binds it, so another process may
+    take it in between: callers retry with another one (slurm_cluster)."""
     import socket
 
     with socket.socket() as s:
@@ -236,16 +296,50 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def slurm_cluster(root: Path):
+def slurm_cluster(root: Path, attempts: int = 4):
     """A real one-node SLURM cluster (envs/slurm-cluster.sh) with its state under root, on free ports; yields the
-    environment (SLURM_CONF) for its client commands. The caller checks slurm_available() first."""
-    import os
-
+    environment (SLURM_CONF) for its client commands. The caller checks slurm_available() first. SLURM cannot bind a
+    port it is handed, so a port taken after free_port() (the script exits 3) is retried with new ones."""
     script = REPO / "envs" / "slurm-cluster.sh"
-    env = {**os.environ, "SLURMCTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port())}
-    start = subprocess.run(["bash", str(script), "start", str(root)], env=env, capture_output=True, text=True)
+    for _ in range(attempts):
+        env = {**os.environ, "SLURMCTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port())}
+        start = run_bounded(["bash", script, "start", root], timeout=180, env=env)
+        if start.returncode != 3:
+            break
     assert start.returncode == 0, start.stderr
     try:
         yield {**os.environ, "SLURM_CONF": str(root / "slurm.conf")}
     finally:
-        subprocess.run(["bash", str(script), "stop", str(root)], check=False)
+        run_bounded(["bash", script, "stop", root], timeout=120)
+
+
+SLURM_FINAL_STATES = {"CANCELLED", "COMPLETED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+SLURM_FINAL_STATES |= {"OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT"}
+
+
+def slurm_job_state(job_id: str, env: dict) -> str:
+    """The job's state as squeue reports it (finished jobs too, for MinJobAge, 5 min), '' when squeue does not
+    answer or no longer knows the job."""
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"], env=env, capture_output=True, text=True, timeout=30
+        )
+    except subprocess.TimeoutExpired:
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def cancel_slurm_job(job_id: str, env: dict, timeout: float = 120) -> bool:
+    """scancels a job and waits until it has ended: True if it ended cancelled, False if it finished on its own
+    first (a job that ends between the caller's squeue and this scancel: not an error). scancel's exit status
+    answers neither: depending on the SLURM version it fails, or not, for a job that has already finished."""
+    cancel = subprocess.run(["scancel", job_id], env=env, capture_output=True, text=True, timeout=60)
+    deadline = time.monotonic() + timeout
+    while (state := slurm_job_state(job_id, env)) not in SLURM_FINAL_STATES:
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"SLURM job {job_id} still {state or 'unknown to squeue'} {timeout:g} s after scancel "
+                f"(exit status {cancel.returncode}: {cancel.stderr.strip()})"
+            )
+        time.sleep(0.2)
+    return state == "CANCELLED"

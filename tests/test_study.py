@@ -15,7 +15,20 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from .conftest import REPO, copy_workflow, mlflow_server, run_cli, run_snakemake, slurm_available, slurm_cluster
+from .conftest import (
+    COMMAND_TIMEOUT,
+    REPO,
+    WORKFLOW_TIMEOUT,
+    cancel_slurm_job,
+    copy_workflow,
+    end_session,
+    mlflow_server,
+    run_bounded,
+    run_cli,
+    run_snakemake,
+    slurm_available,
+    slurm_cluster,
+)
 
 pytestmark = pytest.mark.slow  # the whole smoke study through Snakemake (and SLURM where available)
 
@@ -90,9 +103,10 @@ SLURM_ARGS = [
 ]  # a 2-core machine, 4 slots declared)
 
 
-def run_on_slurm_cancelling_one(wf, env) -> str:
+def run_on_slurm_cancelling_one(wf, env, timeout: float = WORKFLOW_TIMEOUT) -> str:
     """The smoke study through `--profile profiles/slurm`; once a training job has written its first checkpoint it is
-    scancelled. Returns the cancelled point."""
+    scancelled (if one finishes first, the next one is). Returns the cancelled point. Fails the test if the study
+    runs longer than `timeout` seconds."""
     cmd = [
         sys.executable,
         "-m",
@@ -107,23 +121,39 @@ def run_on_slurm_cancelling_one(wf, env) -> str:
         str(wf / "profiles" / "slurm"),
         *SLURM_ARGS,
     ]
-    log = open(wf / "slurm-snakemake.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=wf)
+    log_path = wf / "slurm-snakemake.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=wf, start_new_session=True)
     cancelled = None
-    while proc.poll() is None:
-        if cancelled is None and (found := running_training_job_with_checkpoint(wf, env)):
-            job_id, cancelled = found
-            subprocess.run(["scancel", job_id], env=env, check=True)
-        time.sleep(0.2)
-    log.close()
-    assert proc.returncode == 0, (wf / "slurm-snakemake.log").read_text()[-4000:]
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the SLURM study still ran after {timeout:g} s: {' '.join(cmd)}\n{log_path.read_text()[-4000:]}",
+                    pytrace=False,
+                )
+            if cancelled is None and (found := running_training_job_with_checkpoint(wf, env)):
+                job_id, point = found
+                if cancel_slurm_job(job_id, env):  # else it finished in between: wait for another one
+                    cancelled = point
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:  # a failure above: SIGTERM lets Snakemake scancel its jobs
+            end_session(proc, grace=60)
+    assert proc.returncode == 0, log_path.read_text()[-4000:]
     assert cancelled is not None, "no training job was seen running with a checkpoint: nothing was cancelled"
     return cancelled
 
 
 def running_training_job_with_checkpoint(wf, env) -> tuple[str, str] | None:
     """(SLURM job id, point) of a running training job whose run has a checkpoint and is not finished."""
-    queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], env=env, capture_output=True, text=True)
+    try:
+        queue = subprocess.run(
+            ["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], env=env, capture_output=True, text=True, timeout=30
+        )
+    except subprocess.TimeoutExpired:  # a busy controller: the next poll asks again
+        return None
     for line in queue.stdout.splitlines():
         job_id, comment = line.split("|", 1)
         m = re.search(r"rule_train_wildcards_(\S+)", comment)
@@ -260,9 +290,7 @@ def test_audit_shows_the_plotted_loss_and_sees_training_config_changes(smoke, tm
     text = (config / "train.yaml").read_text().replace("warmup_fraction: 0.05", "warmup_fraction: 0.06")
     (config / "train.yaml").write_text(text)
     env = {**os.environ, "PLM_TRAIN_CONFIG_DIR": str(config)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)], capture_output=True, text=True, env=env
-    )
+    proc = run_bounded([sys.executable, "-m", "plm_scaling.cli", "audit", figure], COMMAND_TIMEOUT, env=env)
     assert proc.returncode == 1 and "stale: train code or configuration changed" in proc.stdout
 
 

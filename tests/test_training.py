@@ -63,7 +63,7 @@ def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tmp_path
     cmd = [sys.executable, "-m", "plm_scaling.cli", "train", *tiny_overrides(small_manifest, killed, *extra)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not (killed / "curve.csv").exists() or len(read_curve(killed)) < 4:
+    while time.time() < deadline and (not (killed / "curve.csv").exists() or len(read_curve(killed)) < 4):
         time.sleep(0.05)
         assert proc.poll() is None, "finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
