@@ -82,9 +82,11 @@ def test_parametric_recovers_the_law():
     assert law["status"]["success"]
     assert law["E"] == pytest.approx(1.8, rel=0.02)
     assert law["alpha"] == pytest.approx(0.34, abs=0.01) and law["beta"] == pytest.approx(0.28, abs=0.01)
-    for key in ("E", "alpha", "beta"):
+    # the bootstrap intervals cover the law the points were drawn from, and are about as narrow as 0.2% noise on
+    # 150 points allows (measured: ~1% of the value for E, alpha, beta; ~5% for A and B)
+    for key, width in (("E", 0.03), ("alpha", 0.03), ("beta", 0.03), ("A", 0.1), ("B", 0.1)):
         lo, hi = law["ci95"][key]
-        assert lo < law[key] < hi
+        assert lo < LAW[key] < hi and 0 < hi - lo < width * LAW[key], (key, lo, hi)
 
 
 def test_data_constrained_two_stage_recovers_r_stars():

@@ -326,8 +326,20 @@ def test_killed_clean_leaves_nothing_that_the_next_run_keeps(tmp_path, write_fas
     assert not (tmp_path / "never").exists()  # a failed step removes the folders it created
 
 
+def _temporaries(out) -> list:
+    """The temporary outputs of a running (or killed) clean in `out` that already hold bytes."""
+    found = []
+    for path in out.glob(".*.tmp-*") if out.exists() else []:
+        try:
+            found += [path] if path.stat().st_size > 0 else []
+        except FileNotFoundError:  # renamed into place between the glob and the stat
+            pass
+    return found
+
+
 def test_a_killed_clean_is_cleaned_up_by_the_next(tmp_path, write_fasta):
-    """kill -9 mid-write, then the same command: it finishes and no temporary file is left."""
+    """kill -9 mid-write, then the same command: it finishes and no temporary file is left. The kill lands while
+    the first process is writing (its temporaries hold bytes, no final output exists), or the test proves nothing."""
     big = write_fasta("".join(f">s{i}\n{'ACDEFGHIKLMNPQRSTVWY' * 25}\n" for i in range(60_000)), "big.fa")
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -335,15 +347,18 @@ def test_a_killed_clean_is_cleaned_up_by_the_next(tmp_path, write_fasta):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    import signal
     import time
 
     deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None and not (out.exists() and any(out.iterdir())):
+    while time.time() < deadline and proc.poll() is None and not _temporaries(out):
         time.sleep(0.01)
     proc.kill()
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL, "clean finished before it could be killed: use a larger input"
+    partial = [p.name for p in _temporaries(out)]
+    assert partial and not (out / "clean.json").exists(), "the kill did not land mid-write"
     assert run_cli("data", "clean", big, out).returncode == 0
-    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]
+    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name], partial
     assert json.loads((out / "clean.json").read_text())["records_kept"] == 60_000
 
 

@@ -42,20 +42,43 @@ def render(recs, newline: bytes, width: int) -> bytes:
     return b"".join(out)
 
 
+def _clean(tmp: str, recs, newline: bytes, width: int) -> tuple[list[str], list[str]]:
+    """clean() on the rendered records: (identifiers, upper-case sequences) read back from its shards."""
+    src = Path(tmp) / "in.fa"
+    src.write_bytes(render(recs, newline, width))
+    clean(src, Path(tmp) / "out", min_length=1, max_length=65535)
+    ids = read_ids(Path(tmp) / "out" / "all.ids.txt")
+    shard = Shard.open(Path(tmp) / "out" / "all")
+    return ids, [TOKEN_TO_BYTE[np.asarray(shard[i])].tobytes().decode() for i in range(len(shard))]
+
+
+def _expected(recs) -> tuple[list[str], list[str]]:
+    return [_FIRST_WORD.match(h).group(0).decode("latin-1") for h, _ in recs], [s.upper() for _, s in recs]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(recs=records, newline=st.sampled_from([b"\n", b"\r\n"]), width=st.integers(1, 80))
 def test_fasta_round_trips_or_fails_in_one_line(recs, newline, width):
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "in.fa"
-        src.write_bytes(render(recs, newline, width))
         try:
-            clean(src, Path(tmp) / "out", min_length=1, max_length=65535)
+            got = _clean(tmp, recs, newline, width)
         except ValueError as err:  # FastaError and the length filter: the user's error, in one line
             message = str(err)
-            assert "\n" not in message and str(src) in message, message
+            assert "\n" not in message and str(Path(tmp) / "in.fa") in message, message
             return
-        ids = read_ids(Path(tmp) / "out" / "all.ids.txt")
-        shard = Shard.open(Path(tmp) / "out" / "all")
-        got = [TOKEN_TO_BYTE[np.asarray(shard[i])].tobytes().decode() for i in range(len(shard))]
-    assert ids == [_FIRST_WORD.match(h).group(0).decode("latin-1") for h, _ in recs]
-    assert got == [s.upper() for _, s in recs]
+    assert got == _expected(recs)
+
+
+# Plainly valid FASTA: unique printable identifiers, a printable description or none, residues in either case. No
+# reason to refuse any of it, so every example must be accepted and round-trip: the test above would also pass on a
+# cleaner that refused everything.
+plain_headers = st.from_regex(rb"[A-Za-z0-9_|.]{1,12}( [!-~][ -~]{0,10})?", fullmatch=True)
+plain_records = st.lists(st.tuples(plain_headers, sequences.filter(bool)), min_size=1, max_size=8, unique_by=_word)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(recs=plain_records, newline=st.sampled_from([b"\n", b"\r\n"]), width=st.integers(1, 80))
+def test_plainly_valid_fasta_is_always_accepted_and_round_trips(recs, newline, width):
+    with tempfile.TemporaryDirectory() as tmp:
+        got = _clean(tmp, recs, newline, width)  # no ValueError: a refusal fails the test
+    assert got == _expected(recs)

@@ -13,6 +13,21 @@ from plm_scaling.data.shards import Shard, read_ids
 from plm_scaling.training.score import filter_split
 
 
+@pytest.fixture
+def drawn(monkeypatch):
+    """The matplotlib figures saved during the test (savefig wrapped), so that what they plot can be checked."""
+    from matplotlib.figure import Figure
+
+    figures, save = [], Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        figures.append(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return figures
+
+
 @pytest.fixture(scope="module")
 def reference(tiny_clm_run):
     """A finished tiny CLM run on the 300-sequence fixture."""
@@ -23,7 +38,7 @@ def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_filter_keeps_the_configured_band_and_names_its_reference(small_manifest, reference, tmp_path):
+def test_filter_keeps_the_configured_band_and_names_its_reference(small_manifest, reference, tmp_path, drawn):
     split = small_manifest.parent
     info = filter_split(split, tmp_path / "f", reference, drop_top=0.25, drop_bottom=0.1)
     with open(tmp_path / "f" / "scores.csv", newline="") as fh:
@@ -44,6 +59,16 @@ def test_filter_keeps_the_configured_band_and_names_its_reference(small_manifest
     assert f == info and f["reference_sweep_point"] == json.loads((reference / "run.json").read_text())["sweep_point"]
     assert f["reference_checkpoint_sha256"] == _sha(reference / "final.ckpt")
     assert manifest["splits"]["train"]["sequences"] == len(Shard.open(tmp_path / "f" / "train")) == kept.sum()
+    # scores.png plots every one of these perplexities (a log histogram; scores.csv rounds them to 6 digits, hence
+    # its outer edges widened by 1e-6) and the band's two cuts
+    (figure,) = drawn
+    ax = figure.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    edges = np.array([p.get_x() for p in ax.patches] + [ax.patches[-1].get_x() + ax.patches[-1].get_width()])
+    edges[0], edges[-1] = edges[0] * (1 - 1e-6), edges[-1] * (1 + 1e-6)
+    assert sum(heights) == len(rows) and heights == np.histogram(ppl, edges)[0].tolist()
+    cuts = sorted(float(line.get_xdata()[0]) for line in ax.lines)
+    assert cuts == pytest.approx([info["perplexity_low"], info["perplexity_high"]], rel=1e-12)
     assert (tmp_path / "f" / "scores.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -117,13 +117,15 @@ def test_cli_fit_parametric_on_any_table(tmp_path):
 
 def test_cli_plan_json_checks_the_papers_claims():
     out = {}
-    for objective, flops in (("clm", 1.34e22), ("mlm", 1.7e22)):
+    # The paper: a 7.2B CLM at ProGen2-xlarge's budget, a 10.7B MLM at ESM-2 3B's: our intervals cover them, and
+    # are no wider than a factor 1.5 (measured: 1.39 and 1.03)
+    for objective, flops, paper in (("clm", 1.34e22, 7.2e9), ("mlm", 1.7e22, 10.7e9)):
         proc = run_cli("plan", "--objective", objective, "--flops", flops, "--logs", PAPER_LOGS, "--json")
         assert proc.returncode == 0, proc.stderr
         out[objective] = json.loads(proc.stdout)
         lo, hi = out[objective]["ci95"]["n_opt"]
-        assert lo < out[objective]["n_opt"] < hi
-    # The paper: a 7.2B CLM at ProGen2-xlarge's budget, a 10.7B MLM at ESM-2 3B's; ours within 15%.
+        assert lo < paper < hi and hi < 1.5 * lo, (objective, lo, hi)
+    # ours within 15%
     assert out["clm"]["n_opt"] == pytest.approx(7.2e9, rel=0.15)
     assert out["mlm"]["n_opt"] == pytest.approx(10.7e9, rel=0.15)
 
@@ -215,18 +217,80 @@ def test_tidy_table_round_trips_through_csv(tmp_path, paper_table):
             np.testing.assert_array_equal(np.nan_to_num(a, nan=-1), np.nan_to_num(b, nan=-1))
 
 
+def _drawn_by(draw) -> list:
+    """The matplotlib figures that draw() saves (savefig wrapped while it runs), to check what they plot."""
+    from matplotlib.figure import Figure
+
+    figures, save = [], Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        figures.extend([] if fig in figures else [fig])  # saved as PNG and as SVG: one figure
+        return save(fig, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", keep)
+        assert draw() == 0
+    return figures
+
+
+def _plots(ax, x, y) -> bool:
+    """Whether one of the axes' lines is exactly (x, y)."""
+    return any(np.array_equal(line.get_xdata(), x) and np.array_equal(line.get_ydata(), y) for line in ax.lines)
+
+
+# The released curves the curve figures draw (group prefix), how many of them each curve panel shows at least, and
+# whether a last panel summarises them (mask ratio: final loss against the ratio)
+CURVE_FIGURES = {"mask_ratio": ("mask_ratio_data/", 8, True), "mlm_from_clm": ("transfer_valid/mlm/tokens", 2, False)}
+CURVE_FIGURES["repeated_data"] = ("ur50_all1ep_valid_loss/", 2, False)  # repeated UR50/S beside UniMeta200B once
+
+
+def _check_paper_figure(name: str, figure, table: Table, fits: dict) -> None:
+    """The figure plots the data it is meant to: the released curves of its group, or the fits' numbers."""
+    from plm_scaling.analysis.parametric import compute_optimal
+
+    if name in CURVE_FIGURES:  # every curve panel shows released curves exactly as logged
+        prefix, least, summary = CURVE_FIGURES[name]
+        curves = [t for s, t in table.by_source().items() if s.startswith(prefix)]
+        panels = figure.axes[:-1] if summary else figure.axes
+        assert panels and all(sum(_plots(ax, t["x"], t["loss"]) for t in curves) >= least for ax in panels), name
+    elif name == "transfer":  # each objective's scratch and transfer runs, against their compute
+        for ax, objective in zip(figure.axes, ("mlm", "clm")):
+            frontiers = fits["transfer"][objective]["frontiers"]
+            for source in frontiers["scratch"]["runs"] + frontiers["transfer"]["runs"]:
+                t = table.select(source=source)
+                assert _plots(ax, t["x"] * 1e9, t["loss"]), source
+    elif name == "isoloss":  # each law's compute-optimal N over the contours' compute range
+        c = np.logspace(17, 23, 200)
+        for ax, objective in zip(figure.axes[:2], ("clm", "mlm")):  # then come their colour bars
+            n_opt = compute_optimal(fits["parametric"][objective], c)[0]
+            inside = (n_opt >= 1e6) & (n_opt <= 1e11)
+            assert inside.any() and _plots(ax, c[inside], n_opt[inside]), objective
+    else:  # isoflop: at every budget of the interp fit, each size's loss (the mean over its seeds)
+        plotted = [(x, y) for ax in figure.axes for line in ax.lines for x, y in zip(*line.get_data())]
+        for law in fits["interp"].values():
+            seeds: dict[tuple, list] = {}
+            for p in law["points"]:
+                seeds.setdefault((p["c"], p["n"]), []).append(p["loss"])
+            for (c, n), losses in seeds.items():
+                assert any(x == n and abs(y - np.mean(losses)) < 1e-12 for x, y in plotted), (c, n, losses)
+
+
 @pytest.mark.slow
 def test_every_paper_figure_is_drawn(tmp_path, paper_table):
-    """The paper stage's figures and Table 2 from a quick fit (20 bootstrap resamples): PNG + SVG each."""
+    """The paper stage's figures and Table 2 from a quick fit (20 bootstrap resamples): PNG + SVG each, plotting
+    the released curves and fits they are meant to."""
+    from plm_scaling.cli import main
+
     table = tmp_path / "table.csv"
     paper_table.write_csv(table)
     fits = tmp_path / "fits.json"
     proc = run_cli("paper", "fits", table, fits, "--bootstrap", "20")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    read = (Table.read_csv(table), json.loads(fits.read_text()))
     for name in PAPER_FIGURES:
         out = tmp_path / f"{name}.png"
-        proc = run_cli("paper", "figure", name, table, fits, out)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        (figure,) = _drawn_by(lambda: main(["paper", "figure", name, str(table), str(fits), str(out)]))  # noqa: B023
+        _check_paper_figure(name, figure, *read)
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.with_suffix(".svg").stat().st_size > 1000
     assert run_cli("paper", "figure", "table2", table, fits, tmp_path / "t2.csv").returncode == 0
     rows = (tmp_path / "t2.md").read_text().splitlines()

@@ -33,9 +33,13 @@ def test_data_constrained_fit_recovers_r_d_star_from_a_study_shaped_design():
     fit = repeated_fit(_runs(0.001), sd=0.002, dof=5, bootstrap=60)
     r_d = fit["R_D_star"]
     assert r_d["identified"]
-    assert r_d["ci95"][0] < 15.0 < r_d["ci95"][1]
+    # covers the truth and pins it within a factor 6 (measured: 5.7 to 26.9)
+    assert r_d["ci95"][0] < 15.0 < r_d["ci95"][1] < 6 * r_d["ci95"][0]
     assert r_d["value"] == pytest.approx(15.0, rel=0.3)
-    assert fit["R_N_star"]["ci95"][0] < 5.0 < fit["R_N_star"]["ci95"][1]
+    # R_N* is not pinned by this design (its interval spans ~1.4 to ~1e6): covering 5 says nothing, so the fit must
+    # say it is not identified
+    r_n = fit["R_N_star"]
+    assert r_n["ci95"][0] < 5.0 < r_n["ci95"][1] and r_n["ci95"][1] > 100 * r_n["ci95"][0] and not r_n["identified"]
     assert fit["single_epoch_runs"] == 9  # the fresh grid: subset runs never enter the base law
     # every repeated point has its fresh twin; the most repeated (1,000 epochs) is far beyond the noise
     assert len(fit["gaps"]) == 18

@@ -54,32 +54,57 @@ def test_progress_bar_counts_the_runs_tokens(tiny_clm_run):
     assert f"{tokens:,}/{tokens:,} tokens" in output and "Epoch" not in output
 
 
-@pytest.mark.slow
-def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tmp_path):
-    extra = ["budget.flops=8e9"]
-    whole = tmp_path / "whole"
-    assert run_cli("train", *tiny_overrides(small_manifest, whole, *extra)).returncode == 0
-    killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "plm_scaling.cli", "train", *tiny_overrides(small_manifest, killed, *extra)]
+def kill_midway(overrides: list[str], run_dir, rows: int = 4) -> int:
+    """Start a training run, kill -9 it once curve.csv holds `rows` of its 10 validations, and return the step of
+    the checkpoint it left (asserting that the kill landed before the run finished)."""
+    cmd = [sys.executable, "-m", "plm_scaling.cli", "train", *overrides]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and (not (killed / "curve.csv").exists() or len(read_curve(killed)) < 4):
+    while time.time() < deadline and (not (run_dir / "curve.csv").exists() or len(read_curve(run_dir)) < rows):
         time.sleep(0.05)
         assert proc.poll() is None, "finished before it could be killed"
+    assert proc.poll() is None, f"no {rows} validations within 120 s"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (killed / "run.json").exists() and (killed / "checkpoints" / "last.ckpt").exists()
-    again = run_cli("train", *tiny_overrides(small_manifest, killed, *extra))
+    assert not (run_dir / "run.json").exists() and (run_dir / "checkpoints" / "last.ckpt").exists()
+    from plm_scaling.training.checks import checkpoint_step
+
+    return checkpoint_step(run_dir / "checkpoints" / "last.ckpt")
+
+
+def adam_steps(ckpt) -> set[int]:
+    """AdamW's step counts in a checkpoint's optimizer state (one per parameter): the optimizer's own record of how
+    many updates it made, which a resume that restored the weights but not the optimizer would restart."""
+    import torch
+
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["optimizer_states"][0]["state"]
+    return {int(s["step"]) for s in state.values()}
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")  # Lightning, on resume
+def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tiny_clm_run, tmp_path, capsys):
+    """kill -9 mid-run, then the same command: the run continues from its checkpoint and ends where an
+    uninterrupted run (the session's tiny CLM run; only its progress display differs) ends. Training is
+    deterministic, so a rerun that silently started over would end the same: run.json's resumed_from_step, the
+    trainer's own step at its first batch, and AdamW's step count tell the two apart."""
+    whole = tiny_clm_run[0]
+    killed = tmp_path / "killed"
+    step = kill_midway(tiny_overrides(small_manifest, killed), killed)
+    again = run_cli("train", *tiny_overrides(small_manifest, killed))
     assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resuming {killed} from its checkpoint at step {step}" in again.stdout
     a, b = (json.loads((d / "run.json").read_text()) for d in (whole, killed))
+    assert 0 < step < b["steps"] and b["resumed_from_step"] == step and a["resumed_from_step"] == 0
+    assert adam_steps(killed / "final.ckpt") == adam_steps(whole / "final.ckpt") == {b["steps"]}
     assert b["final_val_loss"] == a["final_val_loss"]
     assert [r["val_loss"] for r in read_curve(killed)] == [r["val_loss"] for r in read_curve(whole)]
     # a finished run whose run.json is gone (Snakemake reruns a job after a code change) resumes at its last step:
-    # nothing is left to train, and its final loss is the last validation's, not 0
-    (whole / "run.json").unlink()
-    assert run_cli("train", *tiny_overrides(small_manifest, whole, *extra)).returncode == 0
-    again = json.loads((whole / "run.json").read_text())
-    assert again["final_val_loss"] == a["final_val_loss"] == float(read_curve(whole)[-1]["val_loss"]) > 0
+    # nothing is left to train, and its final loss is the last validation's, not 0 (in this process: no start-up)
+    (killed / "run.json").unlink()
+    assert cli(capsys, "train", *tiny_overrides(small_manifest, killed)).returncode == 0
+    done = json.loads((killed / "run.json").read_text())
+    assert done["resumed_from_step"] == done["steps_done"] == done["steps"]
+    assert done["final_val_loss"] == a["final_val_loss"] == float(read_curve(killed)[-1]["val_loss"]) > 0
 
 
 @pytest.mark.parametrize(
@@ -109,7 +134,12 @@ def test_composed_config_is_saved_and_a_different_one_refused(small_manifest, ti
     run_dir = tiny_clm_run[0]
     same = [*tiny_overrides(small_manifest, run_dir, "trainer.progress=rich")]
     assert (run_dir / "config.yaml").read_text() == OmegaConf.to_yaml(compose_config(same))
-    assert cli(capsys, "train", *same).returncode == 0  # the finished run, returned as it is
+    kept = {name: (run_dir / name).read_bytes() for name in ("run.json", "curve.csv", "final.ckpt")}
+    assert cli(capsys, "train", *same).returncode == 0  # the finished run, returned as it is: nothing retrained
+    assert {name: (run_dir / name).read_bytes() for name in kept} == kept
+    from plm_scaling.training.train import train
+
+    assert train(same) == json.loads(kept["run.json"])  # what a caller (the workflow) gets back
     proc = cli(capsys, "train", *tiny_overrides(small_manifest, run_dir, "trainer.progress=rich", "seed=3"))
     assert proc.returncode == 2 and "holds a run with a different config" in proc.stderr
 
@@ -204,9 +234,13 @@ def test_compiled_run_evaluates_and_resumes(small_manifest, tmp_path, trainer):
     ev = run_cli("evaluate", run_dir)
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert json.loads((run_dir / "metrics.json").read_text())["valid_loss"] < 3.6
-    # Resume from the last checkpoint of a longer run of the same point: it loads into a compiled module.
-    (run_dir / "run.json").unlink()
-    os.replace(run_dir / "final.ckpt", run_dir / "checkpoints" / "last.ckpt")
-    again = run_cli("train", *tiny_overrides(small_manifest, run_dir, *trainer))
+    # Killed mid-run and run again: its last checkpoint loads into a compiled module and training continues there.
+    killed = tmp_path / "killed"
+    step = kill_midway(tiny_overrides(small_manifest, killed, *trainer), killed)
+    again = run_cli("train", *tiny_overrides(small_manifest, killed, *trainer))
     assert again.returncode == 0, again.stderr[-2000:]
-    assert (run_dir / "run.json").exists()
+    a, b = (json.loads((d / "run.json").read_text()) for d in (run_dir, killed))
+    assert 0 < step < b["steps"] and b["resumed_from_step"] == step and b["steps_done"] == b["steps"]
+    assert adam_steps(killed / "final.ckpt") == {b["steps"]}  # the optimizer's state continued too
+    if trainer == ["trainer.compile=true"]:  # on the CPU the compiled run is deterministic: it ends where one run ends
+        assert b["final_val_loss"] == pytest.approx(a["final_val_loss"], rel=1e-6)

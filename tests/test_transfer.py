@@ -128,6 +128,7 @@ def test_transferred_tokens_law_is_recovered_from_synthetic_runs():
 def test_share_sweep_compares_equal_total_compute_with_the_seed_noise():
     table, runs = _study(noise=0.002)
     out = transfer_fit(table, runs, "mlm", sd=0.002, dof=12)
+    truth = transfer_fit(*_study(noise=0.0), "mlm", sd=0.002, dof=12)  # the same design without noise
     assert len(out["shares"]) == 6  # every (N, C)
     for g in out["shares"]:
         assert g["c"] == pytest.approx(float(g["point"].split("_C")[1][:5]), rel=1e-9)  # total compute, shares alike
@@ -137,8 +138,10 @@ def test_share_sweep_compares_equal_total_compute_with_the_seed_noise():
             true_diff = _loss(g["n"], d + K * d**ALPHA * g["n"] ** BETA) - scratch
             assert row["ci95"][0] - 0.002 < true_diff < row["ci95"][1] + 0.002
     for kind in ("scratch", "transfer", "transfer_total_compute"):  # intervals from resampling runs
-        f = out["frontiers"][kind]
-        assert f["exponent"] < 0 and f["ci95"]["exponent"][0] <= f["exponent"] <= f["ci95"]["exponent"][1]
+        lo, hi = out["frontiers"][kind]["ci95"]["exponent"]
+        exact = truth["frontiers"][kind]["exponent"]
+        # covers the noise-free frontier, excludes 0 (the loss falls with compute) and is narrower than the slope
+        assert lo < exact < hi < 0 and hi - lo < abs(exact), (kind, lo, hi, exact)
     by_share = {row["share"]: row for row in out["by_share"]}
     assert set(by_share) == {0, 0.2, 0.5} and all("exponent" in row for row in by_share.values())
 
@@ -149,5 +152,7 @@ def test_the_authors_released_logs_are_fitted_beside_ours(paper_table):
     assert authors["frontiers"]["direction"] == "CLM→MLM"
     assert len(authors["tokens"]["per_size"]) >= 2
     assert authors["tokens"]["beta"] > 0  # the paper: larger models gain more tokens from CLM pre-training
-    scratch = authors["frontiers"]["scratch"]  # with an interval from resampling the authors' runs
-    assert scratch["ci95"]["exponent"][0] <= scratch["exponent"] <= scratch["ci95"]["exponent"][1]
+    for kind in ("scratch", "transfer"):  # with an interval from resampling the authors' (5) runs of each kind
+        lo, hi = authors["frontiers"][kind]["ci95"]["exponent"]
+        # no known truth here: a falling frontier, resolved to within half its slope (measured: ~1/3 and ~1/6)
+        assert lo < hi < 0 and hi - lo < abs(authors["frontiers"][kind]["exponent"]) / 2, (kind, lo, hi)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -25,6 +26,38 @@ def make_config(workdir: Path, **overrides) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
+def _drawn_by(draw) -> list:
+    """The matplotlib figures that draw() saves (savefig wrapped while it runs), to check what they plot."""
+    from matplotlib.figure import Figure
+
+    figures, save = [], Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        figures.append(fig)
+        return save(fig, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", keep)
+        draw()
+    return figures
+
+
+def _check_stats_figure(split: Path, png: Path, again: Path) -> None:
+    """stats.png is the drawing of this split (drawn again here: the same bytes), and that drawing plots every
+    sequence's length (each split's length histogram, weighted 1/n, sums to 1) and each split's composition."""
+    from plm_scaling.data.shards import Shard
+    from plm_scaling.data.stats import SPLITS, composition, plot_stats
+
+    (figure,) = _drawn_by(lambda: plot_stats(split, again))
+    assert again.read_bytes() == png.read_bytes()
+    lengths_ax, composition_ax = figure.axes[:2]
+    shards = [Shard.open(split / name) for name in SPLITS]
+    steps = [p.get_path().vertices[1:-1:2, 1] for p in lengths_ax.patches]  # step outlines: (edge, height) pairs
+    assert len(steps) == len(shards) and all(sum(h) == pytest.approx(1) for h in steps)
+    bars = np.array([p.get_height() for p in composition_ax.patches]).reshape(len(shards), -1)
+    np.testing.assert_allclose(bars, [composition(shard) for shard in shards], rtol=1e-12)
+
+
 @pytest.mark.slow
 def test_data_stage_runs_and_is_complete(tmp_path):
     make_config(tmp_path)
@@ -39,7 +72,7 @@ def test_data_stage_runs_and_is_complete(tmp_path):
     manifest = json.loads((data / "split" / "manifest.json").read_text())
     assert sum(s["sequences"] for s in manifest["splits"].values()) == manifest["clean"]["records_kept"]
     assert manifest["clean"]["records_read"] == 300 and manifest["clean"]["min_length"] == 20
-    assert (data / "stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _check_stats_figure(data / "split", data / "stats.png", tmp_path / "stats-again.png")
     for rule in ("clean_fasta", "split_dataset", "dataset_stats"):
         assert (tmp_path / "results" / "logs" / "data" / rule / "small.log").exists()
         assert (tmp_path / "results" / "benchmarks" / "data" / rule / "small.tsv").exists()

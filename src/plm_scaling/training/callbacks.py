@@ -69,6 +69,20 @@ class CurveLogger(Callback):
             raise TrainingDiverged(f"validation loss is {loss} at step {trainer.global_step}")
 
 
+class StartStep(Callback):
+    """The global step this process's training started at: 0 from scratch, K when resumed from a checkpoint at step
+    K. Read from the trainer at its first batch, after Lightning restored the checkpoint, so run.json states what
+    happened rather than what was asked (a resume that silently restarted at 0 would still finish, with equal
+    losses, since training is deterministic). None until a batch is trained (a checkpoint at the last step)."""
+
+    def __init__(self):
+        self.step: int | None = None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if self.step is None:
+            self.step = trainer.global_step
+
+
 class Throughput(Callback):
     """tokens/s and achieved model FLOP/s (6·N per token) of the training steps.
 

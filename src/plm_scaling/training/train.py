@@ -28,6 +28,7 @@ from .callbacks import (
     CurveLogger,
     DivergenceGuard,
     PlainProgress,
+    StartStep,
     Throughput,
     TokenMLFlowLogger,
     TokenProgress,
@@ -167,6 +168,7 @@ def build_callbacks(cfg: DictConfig, p: RunPlan, run_dir: Path, logger) -> list:
     )
     return [
         checkpoint,
+        StartStep(),
         CurveLogger(run_dir / "curve.csv", logger),
         Throughput(every=max(1, min(every, 20))),
         DivergenceGuard(every=cfg.trainer.lightning.log_every_n_steps),
@@ -223,12 +225,16 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
     trainer.save_checkpoint(pending)  # collective under DDP: every rank calls it, rank 0 writes
     if not trainer.is_global_zero:
         return {}
+    start = next(c for c in trainer.callbacks if isinstance(c, StartStep)).step
     result = {
         "run_id": logger.run_id if logger else None,
         "sweep_point": p.sweep_point,
         **p.as_dict(),
         "final_val_loss": _final_validation(module, run_dir, trainer.global_step),
         "steps_done": trainer.global_step,
+        # where this process's training began: > 0 only if it really continued a checkpoint (no batch left to
+        # train: it began, and ended, at the checkpoint's step)
+        "resumed_from_step": trainer.global_step if start is None else start,
         "unique_tokens": unique_train_tokens(dm.manifest),
         **({"init": init} if init is not None else {}),  # the run it started from (transfer)
     }
