@@ -67,11 +67,12 @@ def _remove_orphans(final: Path) -> None:
     host = socket.gethostname()
     for tmp in final.parent.glob(f".{final.name}.tmp-*"):
         owner, _, pid = tmp.name.removeprefix(f".{final.name}.tmp-").rpartition("-")
-        if owner in ("", host) and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if owner in ("", host) and pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

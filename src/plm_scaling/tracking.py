@@ -52,3 +52,33 @@ def init_store(tracking_uri: str, experiment: str, marker: str | Path) -> dict:
     with atomic_outputs(marker) as (tmp,):
         write_json(tmp, info)
     return info
+
+
+PROCESS_TAG = "plm.process"  # host:pid of the process that runs a workflow step's MLflow run
+
+
+def process_tag() -> dict[str, str]:
+    import os
+    import socket
+
+    return {PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def end_killed_runs(tracking_uri: str, experiment_id: str, run_name: str) -> list[str]:
+    """Mark KILLED the RUNNING runs named `run_name` whose process, on this host, is gone (a job killed with
+    SIGKILL runs no clean-up, and its run would say RUNNING for ever). Runs of other hosts are left alone."""
+    import socket
+
+    from mlflow import MlflowClient
+
+    from .io import alive
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    ended = []
+    for run in found:
+        host, _, pid = run.data.tags.get(PROCESS_TAG, "").rpartition(":")
+        if run.info.run_name == run_name and host == socket.gethostname() and pid.isdigit() and not alive(int(pid)):
+            client.set_terminated(run.info.run_id, "KILLED")
+            ended.append(run.info.run_id)
+    return ended

@@ -63,10 +63,12 @@ def start_run(tracking_uri: str, experiment: str, name: str, tags: dict):
     """An MLflow run of a workflow step (not a training run); the caller ends it."""
     import mlflow
 
-    from ..tracking import ensure_experiment
+    from ..tracking import end_killed_runs, ensure_experiment, process_tag
 
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment_id=ensure_experiment(tracking_uri, experiment))
+    experiment_id = ensure_experiment(tracking_uri, experiment)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    end_killed_runs(tracking_uri, experiment_id, name)  # this step's earlier run, if a kill left it RUNNING
     rev = code_revision()
     return mlflow.start_run(
         run_name=name,
@@ -74,6 +76,7 @@ def start_run(tracking_uri: str, experiment: str, name: str, tags: dict):
             **{k: str(v) for k, v in tags.items()},
             "code_revision": rev["revision"],
             "code_dirty": str(rev["dirty"]),
+            **process_tag(),
         },
     )
 

@@ -42,6 +42,9 @@ class TokenMLFlowLogger(MLFlowLogger):
         super().log_metrics(metrics, None if step is None else step * self.tokens_per_step)
 
 
+CURVE_COLUMNS = ("step", "tokens", "flops", "flops_full", "val_loss")  # curve.csv
+
+
 class CurveLogger(Callback):
     """Validation loss against tokens seen and FLOPs: to MLflow with step = tokens, and to curve.csv."""
 
@@ -59,7 +62,7 @@ class CurveLogger(Callback):
         with open(self.path, "a", newline="") as fh:
             w = csv.writer(fh)
             if new:
-                w.writerow(["step", "tokens", "flops", "flops_full", "val_loss"])
+                w.writerow(CURVE_COLUMNS)
             w.writerow([trainer.global_step, tokens, flops, flops_full, loss])
         if self.mlflow is not None:
             client, run_id = self.mlflow.experiment, self.mlflow.run_id

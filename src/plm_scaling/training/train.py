@@ -25,6 +25,7 @@ from ..io import atomic_outputs, read_json, write_json
 from ..paths import train_config_dir
 from . import checks, pretrained
 from .callbacks import (
+    CURVE_COLUMNS,
     CurveLogger,
     DivergenceGuard,
     PlainProgress,
@@ -35,6 +36,7 @@ from .callbacks import (
     TrainingDiverged,
     quiet_lightning,
 )
+from .checkpoint_io import AtomicCheckpointIO
 from .data import ShardDataModule, unique_train_tokens
 from .module import PLMModule
 from .plan import RunPlan, make_plan
@@ -90,21 +92,52 @@ def mlflow_logger(cfg: DictConfig, p: RunPlan, run_dir: Path, init: dict | None)
     if filtered:  # perplexity-filtered data: the run that scored it, so the lineage reaches that model
         tags["data_filter_run_id"] = str(filtered["reference_mlflow_run_id"])
         tags["data_filter_checkpoint_sha256"] = filtered["reference_checkpoint_sha256"]
-    run_id = id_file.read_text().strip() if id_file.exists() else None
+    tags[RUN_KEY] = run_key(run_dir)
+    run_id = id_file.read_text().strip() if id_file.exists() else unfinished_run(cfg.logger, tags[RUN_KEY])
     logger = TokenMLFlowLogger(p.tokens_per_step, run_name=p.sweep_point, tags=tags, run_id=run_id, **where)
-    if run_id is None:
-        logger.log_hyperparams({**_flatten(OmegaConf.to_container(cfg)), **_flatten(p.as_dict(), "plan.")})
-        logger.experiment.log_artifact(logger.run_id, str(run_dir / "config.yaml"))
-        id_file.write_text(logger.run_id + "\n")
+    if run_id is None:  # the id first: a kill from here on reopens this run instead of starting a second one
+        with atomic_outputs(id_file) as (tmp,):
+            tmp.write_text(logger.run_id + "\n")
+    # On every start (MLflow accepts a parameter logged again with the same value): a kill may have come before.
+    logger.log_hyperparams({**_flatten(OmegaConf.to_container(cfg)), **_flatten(p.as_dict(), "plan.")})
+    logger.experiment.log_artifact(logger.run_id, str(run_dir / "config.yaml"))
     return logger
+
+
+RUN_KEY = "run_key"  # MLflow tag: which run folder and config a training run belongs to
+
+
+def run_key(run_dir: Path) -> str:
+    """The run folder (absolute) and its saved config, hashed: a tag value that is safe in a search filter."""
+    from ..study.lineage import sha256_text
+
+    return sha256_text(f"{run_dir.resolve()}\n{(run_dir / 'config.yaml').read_text()}")
+
+
+def unfinished_run(where: DictConfig, key: str) -> str | None:
+    """The run a killed start of this run folder created before it could write mlflow_run_id.txt, if any: reused,
+    so that a sweep point never gets two training runs."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=where.tracking_uri)
+    experiment = client.get_experiment_by_name(where.experiment)
+    if experiment is None:
+        return None
+    found = client.search_runs(
+        [experiment.experiment_id], f"tags.{RUN_KEY} = '{key}' and attributes.status != 'FINISHED'", max_results=1
+    )
+    return found[0].info.run_id if found else None
 
 
 def _prepare_run_dir(cfg: DictConfig, p: RunPlan, restart_if_changed: bool) -> Path:
     run_dir = Path(cfg.run.dir)
     text = OmegaConf.to_yaml(cfg)
     checks.claim_run_dir(run_dir, text, restart_if_changed)
-    (run_dir / "config.yaml").write_text(text)
-    write_json(run_dir / "plan.json", p.as_dict())
+    # Atomic: a kill in the middle of this write would otherwise leave a truncated config.yaml, which the next start
+    # reads as "another config" and, with --restart-if-changed, discards the run's checkpoints for.
+    with atomic_outputs(run_dir / "config.yaml", run_dir / "plan.json") as (config, plan):
+        config.write_text(text)
+        write_json(plan, p.as_dict())
     return run_dir
 
 
@@ -198,6 +231,7 @@ def build_trainer(cfg: DictConfig, p: RunPlan, run_dir: Path, logger) -> L.Train
         enable_model_summary=False,
         use_distributed_sampler=False,
         default_root_dir=run_dir,
+        plugins=[AtomicCheckpointIO()],  # a kill or a full disk mid-write keeps the previous checkpoint
     )
 
 
@@ -261,9 +295,12 @@ def _final_validation(module: PLMModule, run_dir: Path, step: int) -> float:
 
 
 def _truncate_curve(path: Path, step: int) -> None:
-    """Drop curve rows written after the checkpoint we resume from (they will be written again)."""
+    """Drop curve rows written after the checkpoint we resume from (they will be written again), and a row that a
+    kill cut short (no line end, or fields missing)."""
     if not path.exists():
         return
-    lines = path.read_text().splitlines()
-    kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split(",")[0]) <= step]
-    path.write_text("\n".join(kept) + "\n")
+    rows = path.read_text().splitlines(keepends=True)[1:]
+    whole = [r for r in rows if r.endswith("\n") and r.count(",") == len(CURVE_COLUMNS) - 1]
+    kept = [r for r in whole if int(r.split(",")[0]) <= step]
+    with atomic_outputs(path) as (tmp,):  # a kill mid-write must not cost the curve up to the checkpoint
+        tmp.write_text(",".join(CURVE_COLUMNS) + "\n" + "".join(kept))

@@ -1,0 +1,214 @@
+"""Kill a workflow at random moments and check that nothing was lost.
+
+`python -m plm_scaling.chaos WORKDIR --kills K --seed S -- SNAKEMAKE_ARGS...` runs `snakemake SNAKEMAKE_ARGS` in
+WORKDIR. K times, at a random moment of a run, it kills the whole process tree with SIGKILL (Snakemake and every job
+it started: every process of the session it was started in), then runs the same command again, after the
+`snakemake --unlock` that a killed Snakemake needs, until a run completes. Then it checks what a user relies on
+(`problems`): the same fits as an undisturbed run, every figure auditing clean, no MLflow run left RUNNING, one
+training run per sweep point, no orphaned temporary file, every run folder with its checkpoints. It writes
+chaos.json in WORKDIR: each kill's moment and the jobs it interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .io import write_json
+
+RESULTS = "results"
+# Keys of fits.json whose values say where runs were logged, not what they measured: MLflow run ids (another store
+# gives other ids), the store's URI, the digest of the loss table (it lists run ids) and the hash of the workflow
+# config (it holds the store's URI). Every other value must be equal, numbers to the last bit; paths are compared
+# relative to each workflow's folder.
+STORE_KEYS = ("run_id", "fit_run_id", "tracking_uri", "table_digest", "config_hash")
+
+
+def session_pids(leader: int) -> list[int]:
+    """Every process of the session that `leader` started (start_new_session): Snakemake and its jobs."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == leader:
+                    pids.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return pids
+
+
+def running_jobs(pids: list[int]) -> list[str]:
+    """The project's commands among `pids` (`train run.id=...`, `evaluate RUN`, `study fit ...`), shortened."""
+    jobs = []
+    for pid in pids:
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "plm_scaling.cli" in args:
+            rest = args[args.index("plm_scaling.cli") + 1 :]
+            point = next((a.split("=", 1)[1] for a in rest if a.startswith("run.id=")), None)
+            jobs.append(" ".join([*rest[:2], point] if point else rest[:3]))
+    return sorted(set(jobs))
+
+
+def kill_tree(leader: int) -> list[str]:
+    """SIGKILL every process of the session; returns the project jobs that were running."""
+    pids = session_pids(leader)
+    jobs = running_jobs(pids)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return jobs
+
+
+def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None) -> dict:
+    """One run of `cmd`, killed after `delay` seconds unless it ends first (or `delay` is None)."""
+    start = time.monotonic()
+    with open(log, "a") as out:
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout=delay)
+            return {"killed": False, "returncode": proc.returncode, "seconds": round(time.monotonic() - start, 2)}
+        except subprocess.TimeoutExpired:
+            jobs = kill_tree(proc.pid)
+            proc.wait()
+            time.sleep(0.2)  # a job's own children die with the session; let the kernel reap them
+            leftover = session_pids(proc.pid)
+            for pid in leftover:  # a process forked while we killed: once more
+                os.kill(pid, signal.SIGKILL)
+            return {"killed": True, "after_s": round(delay, 2), "interrupted": jobs}
+
+
+def run_with_kills(snakemake: list[str], workdir: Path, kills: int, seed: int, window: tuple[float, float]) -> dict:
+    """Run `snakemake` to completion in `workdir`, killing it `kills` times at moments drawn from `window` (seconds
+    after each start). A run that ends before its kill does not count as a kill; at most 3·kills attempts."""
+    rng, log, history = random.Random(seed), workdir / "chaos.log", []
+    unlock = [*snakemake, "--unlock"]
+    while sum(h["killed"] for h in history) < kills and len(history) < 3 * kills:
+        outcome = attempt(snakemake, workdir, log, rng.uniform(*window))
+        history.append(outcome)
+        if not outcome["killed"]:
+            break
+        subprocess.run(unlock, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    if not history or history[-1]["killed"]:
+        history.append(attempt(snakemake, workdir, log, None))
+    report = {"seed": seed, "window_s": list(window), "attempts": history}
+    write_json(workdir / "chaos.json", report)
+    return report
+
+
+def fits_differences(ours, reference, where: str = "fits.json") -> list[str]:
+    """Every value of `ours` that differs from `reference` (numbers exactly), store-specific keys aside."""
+    if isinstance(ours, dict) and isinstance(reference, dict):
+        out = [f"{where}: keys {sorted(set(ours) ^ set(reference))} differ"] if set(ours) != set(reference) else []
+        for key in sorted(set(ours) & set(reference)):
+            if key not in STORE_KEYS:
+                out += fits_differences(ours[key], reference[key], f"{where}.{key}")
+        return out
+    if isinstance(ours, list) and isinstance(reference, list) and len(ours) == len(reference):
+        return [d for i, (a, b) in enumerate(zip(ours, reference)) for d in fits_differences(a, b, f"{where}[{i}]")]
+    return [] if ours == reference else [f"{where}: {ours!r} != {reference!r}"]
+
+
+def _relative_json(path: Path, workdir: Path):
+    """A JSON file with its workflow folder's absolute path replaced by a placeholder."""
+    return json.loads(path.read_text().replace(str(workdir.resolve()), "<workflow>"))
+
+
+def store_problems(tracking_uri: str) -> list[str]:
+    """MLflow runs left RUNNING, and sweep points with more than one training run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    problems, points = [], {}
+    for exp in client.search_experiments():
+        for run in client.search_runs([exp.experiment_id], max_results=5000):
+            name = f"{exp.name}/{run.info.run_name} ({run.info.run_id})"
+            if run.info.status == "RUNNING":
+                problems.append(f"MLflow run {name} is still RUNNING")
+            if run.data.tags.get("snakemake_rule") == "train":
+                points.setdefault((exp.name, run.data.tags.get("sweep_point")), []).append(run.info.run_id)
+    for (exp, point), ids in sorted(points.items()):
+        if len(ids) > 1:
+            problems.append(f"sweep point {point} has {len(ids)} training runs in {exp}: {', '.join(ids)}")
+    return problems
+
+
+def file_problems(workdir: Path) -> list[str]:
+    """Orphaned temporary files under results/, and run folders without their checkpoints or completion record."""
+    results = workdir / RESULTS
+    problems = [
+        f"orphaned temporary file {p.relative_to(workdir)}"
+        for p in results.rglob("*")
+        if p.is_file() and (".tmp" in p.name or p.name.startswith("tmp"))
+    ]
+    for run in sorted(results.glob("studies/*/runs/*")):
+        for need in ("run.json", "final.ckpt", "checkpoints/last.ckpt", "metrics.json"):
+            if not (run / need).is_file():
+                problems.append(f"run folder {run.relative_to(workdir)} lost {need}")
+    return problems
+
+
+def audit_problems(workdir: Path) -> list[str]:
+    """Every study and paper figure, audited by the real command."""
+    problems = []
+    for figure in sorted((workdir / RESULTS).glob("**/figures/*.png")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            fails = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")] or [proc.stderr.strip()[-300:]]
+            problems.append(f"audit {figure.relative_to(workdir)}: {'; '.join(fails)}")
+    return problems
+
+
+def problems(workdir: Path, reference_fits: Path, tracking_uri: str) -> list[str]:
+    """Everything a kill could have broken, against an undisturbed run's fits.json (empty: nothing was lost)."""
+    found = []
+    for fits in sorted((workdir / RESULTS).glob("studies/*/fits.json")):
+        ours, theirs = _relative_json(fits, workdir), _relative_json(reference_fits, reference_fits.parents[3])
+        found += fits_differences(ours, theirs, str(fits.relative_to(workdir)))
+    return found + store_problems(tracking_uri) + file_problems(workdir) + audit_problems(workdir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m plm_scaling.chaos", description=__doc__.split("\n\n")[1])
+    parser.add_argument("workdir", type=Path, help="the workflow folder (a copy: it is killed many times)")
+    parser.add_argument("--kills", type=int, default=10, help="how many kills land before a run may complete")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
+    parser.add_argument("--window", type=float, nargs=2, default=(3.0, 40.0), help="kill after A..B seconds")
+    parser.add_argument("--reference", type=Path, help="an undisturbed run's fits.json to compare with")
+    parser.add_argument("--tracking-uri", help="the workflow's MLflow store (default: results/mlflow.db)")
+    parser.add_argument("snakemake", nargs=argparse.REMAINDER, help="-- then Snakemake's arguments")
+    a = parser.parse_args(argv)
+    args = a.snakemake[1:] if a.snakemake[:1] == ["--"] else a.snakemake
+    report = run_with_kills([sys.executable, "-m", "snakemake", *args], a.workdir, a.kills, a.seed, tuple(a.window))
+    uri = a.tracking_uri or f"sqlite:///{(a.workdir / RESULTS / 'mlflow.db').resolve()}"
+    found = problems(a.workdir, a.reference, uri) if a.reference else store_problems(uri) + file_problems(a.workdir)
+    report["problems"] = found
+    write_json(a.workdir / "chaos.json", report)
+    kills = [h for h in report["attempts"] if h["killed"]]
+    print(
+        f"{len(kills)} kills at {', '.join(str(k['after_s']) for k in kills)} s; final run rc "
+        f"{report['attempts'][-1].get('returncode')}"
+    )
+    print("\n".join(found) if found else "nothing lost")
+    return 1 if found or report["attempts"][-1].get("returncode") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
