@@ -26,9 +26,10 @@ from .io import write_json
 RESULTS = "results"
 # Keys of fits.json whose values say where runs were logged, not what they measured: MLflow run ids (another store
 # gives other ids), the store's URI, the digest of the loss table (it lists run ids) and the hash of the workflow
-# config (it holds the store's URI). Every other value must be equal, numbers to the last bit; paths are compared
-# relative to each workflow's folder.
-STORE_KEYS = ("run_id", "fit_run_id", "tracking_uri", "table_digest", "config_hash")
+# config (it holds the store's URI), and the sha256 of a transfer source's checkpoint (Lightning's callback state in
+# it holds the checkpoint folder's absolute path; its weights are compared through the losses). Every other value
+# must be equal, numbers to the last bit (NaN equal to NaN); paths are compared relative to each workflow's folder.
+STORE_KEYS = ("run_id", "fit_run_id", "tracking_uri", "table_digest", "config_hash", "sha256")
 
 
 def session_pids(leader: int) -> list[int]:
@@ -117,7 +118,8 @@ def fits_differences(ours, reference, where: str = "fits.json") -> list[str]:
         return out
     if isinstance(ours, list) and isinstance(reference, list) and len(ours) == len(reference):
         return [d for i, (a, b) in enumerate(zip(ours, reference)) for d in fits_differences(a, b, f"{where}[{i}]")]
-    return [] if ours == reference else [f"{where}: {ours!r} != {reference!r}"]
+    both_nan = isinstance(ours, float) and isinstance(reference, float) and ours != ours and reference != reference
+    return [] if ours == reference or both_nan else [f"{where}: {ours!r} != {reference!r}"]
 
 
 def _relative_json(path: Path, workdir: Path):
@@ -185,29 +187,69 @@ def problems(workdir: Path, reference_fits: Path, tracking_uri: str) -> list[str
     return found + store_problems(tracking_uri) + file_problems(workdir) + audit_problems(workdir)
 
 
+WORKFLOW = ("Snakefile", "rules", "config", "profiles", "envs")  # what a copy of the workflow needs
+
+
+def copy_workflow(source: Path, dest: Path, config: dict, items: tuple[str, ...] = WORKFLOW) -> Path:
+    """A copy of the workflow in `source` under `dest`, with its config file: the project's config.yaml updated
+    with `config`, its MLflow store inside the copy. Returns the config file."""
+    import shutil
+
+    import yaml
+
+    for item in items:
+        (shutil.copytree if (source / item).is_dir() else shutil.copy)(source / item, dest / item)
+    cfg = yaml.safe_load((source / "config" / "config.yaml").read_text())
+    cfg["mlflow"] = {"tracking_uri": f"sqlite:///{dest.resolve()}/{RESULTS}/mlflow.db", "experiment": "plm-scaling"}
+    cfg.update(config)
+    path = dest / "chaos_config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def snakemake_command(wf: Path, configfile: Path, cores: int) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "-s", str(wf / "Snakefile"), "--directory", str(wf)] + [
+        *["--configfile", str(configfile), "--cores", str(cores)]
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m plm_scaling.chaos", description=__doc__.split("\n\n")[1])
-    parser.add_argument("workdir", type=Path, help="the workflow folder (a copy: it is killed many times)")
+    parser = argparse.ArgumentParser(prog="python -m plm_scaling.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("workdir", type=Path, help="a new folder: the undisturbed and the killed copy go here")
+    parser.add_argument("--workflow", type=Path, default=Path("."), help="the checkout whose workflow is copied")
+    parser.add_argument("--study", default="smoke", help="the study (config/studies/STUDY.yaml)")
     parser.add_argument("--kills", type=int, default=10, help="how many kills land before a run may complete")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
-    parser.add_argument("--window", type=float, nargs=2, default=(3.0, 40.0), help="kill after A..B seconds")
-    parser.add_argument("--reference", type=Path, help="an undisturbed run's fits.json to compare with")
-    parser.add_argument("--tracking-uri", help="the workflow's MLflow store (default: results/mlflow.db)")
-    parser.add_argument("snakemake", nargs=argparse.REMAINDER, help="-- then Snakemake's arguments")
+    parser.add_argument("--window", type=float, nargs=2, default=(4.0, 40.0), help="kill A..B s after each start")
+    parser.add_argument("--cores", type=int, default=2)
     a = parser.parse_args(argv)
-    args = a.snakemake[1:] if a.snakemake[:1] == ["--"] else a.snakemake
-    report = run_with_kills([sys.executable, "-m", "snakemake", *args], a.workdir, a.kills, a.seed, tuple(a.window))
-    uri = a.tracking_uri or f"sqlite:///{(a.workdir / RESULTS / 'mlflow.db').resolve()}"
-    found = problems(a.workdir, a.reference, uri) if a.reference else store_problems(uri) + file_problems(a.workdir)
-    report["problems"] = found
+    if a.workdir.exists() and any(a.workdir.iterdir()):
+        parser.error(f"{a.workdir} is not empty: give a new folder")
+    config = {"study": a.study, "paper_logs": None, "analysis": {"bootstrap": 100, "seed": 0}}
+    runs = {}
+    for name in ("reference", "killed"):
+        wf = a.workdir / name
+        wf.mkdir(parents=True)
+        runs[name] = snakemake_command(wf, copy_workflow(a.workflow, wf, config), a.cores)
+    undisturbed = attempt(runs["reference"], a.workdir / "reference", a.workdir / "reference" / "chaos.log", None)
+    if undisturbed["returncode"]:
+        print(f"the undisturbed run failed (rc {undisturbed['returncode']}): see {a.workdir}/reference/chaos.log")
+        return 1
+    killed = a.workdir / "killed"
+    report = run_with_kills(runs["killed"], killed, a.kills, a.seed, tuple(a.window))
+    fits = a.workdir / "reference" / RESULTS / "studies" / a.study / "fits.json"
+    report["problems"] = problems(killed, fits, f"sqlite:///{killed.resolve()}/{RESULTS}/mlflow.db")
     write_json(a.workdir / "chaos.json", report)
+    print(summary(report))
+    return 1 if report["problems"] or report["attempts"][-1].get("returncode") else 0
+
+
+def summary(report: dict) -> str:
     kills = [h for h in report["attempts"] if h["killed"]]
-    print(
-        f"{len(kills)} kills at {', '.join(str(k['after_s']) for k in kills)} s; final run rc "
-        f"{report['attempts'][-1].get('returncode')}"
-    )
-    print("\n".join(found) if found else "nothing lost")
-    return 1 if found or report["attempts"][-1].get("returncode") else 0
+    lines = [f"{len(kills)} kills; final run rc {report['attempts'][-1].get('returncode')}"]
+    lines += [f"  kill at {k['after_s']} s: {', '.join(k['interrupted']) or 'no project job running'}" for k in kills]
+    found = report.get("problems", [])
+    return "\n".join(lines + (found or ["nothing lost: fits equal, audits clean, MLflow and run folders whole"]))
 
 
 if __name__ == "__main__":
