@@ -233,22 +233,22 @@ def pytest_collection_modifyitems(config, items):
 
 
 @contextlib.contextmanager
-def mlflow_server(root: Path, python: str = sys.executable, ready_timeout: float = 300):
+def mlflow_server(root: Path, python: str = sys.executable, ready_timeout: float = 300, port: int = 0):
     """A real MLflow tracking server (envs/mlflow-server.sh) on 127.0.0.1, its store under root. It binds a free port
     itself (MLFLOW_PORT=0) and names it in its log: a port chosen here and freed before the server binds it could be
     taken in between. Fails the test, with the end of the server's log, if it does not answer within
-    `ready_timeout` seconds."""
+    `ready_timeout` seconds. A `port` other than 0 restarts a server where it was (the store stays under root)."""
     import urllib.request
 
     env = {
         **os.environ,
         "PYTHON": str(python),
-        "MLFLOW_PORT": "0",
+        "MLFLOW_PORT": str(port),
         "MLFLOW_WORKERS": "2",
         "MLFLOW_BACKEND": f"sqlite:///{root}/server.db",
         "MLFLOW_ARTIFACTS": str(root / "server-artifacts"),
     }
-    log_path = root / "mlflow-server.log"
+    log_path = root / f"mlflow-server-{port}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             ["bash", str(REPO / "envs" / "mlflow-server.sh")], env=env, stdout=log, stderr=log, start_new_session=True

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from plm_scaling import chaos
+
 from .conftest import (
     COMMAND_TIMEOUT,
     REPO,
@@ -50,18 +52,14 @@ def planned_jobs(wf) -> dict[str, int]:
 SMOKE_LAW = {"n_opt": {"coef": 12000 / 1e10**0.5, "exponent": 0.5}, "loss": {"coef": 2.9, "exponent": -0.001}}
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """A copy of the workflow (so tests may edit its code and study), run once on the smoke study, every job logging
-    over HTTP to a real MLflow tracking server (envs/mlflow-server.sh), as cluster jobs would. On SLURM, one training
-    job is cancelled (scancel) after its first checkpoint; the profile's retry must resume it."""
-    wf = tmp_path_factory.mktemp("wf")
+def smoke_workflow(wf, **config) -> None:
+    """The smoke study in a copy of the workflow under `wf`, with an extrapolation check. Its DAG (a checkpoint plans
+    runs from a law) at smoke size: the smoke fit has no law (its minima sit at the edges), so the check extrapolates
+    a given laws file, N_opt 12,000 at 1e10 FLOPs, at the largest budget itself (factor 1) and at multiples that land
+    on the study's sizes: the plan names study points, which are reused, not trained again (a plan with new sizes
+    trains them: see the changed-plan test)."""
     studies = wf / "studies"
     studies.mkdir()
-    # The extrapolation check's DAG (a checkpoint plans runs from a law) at smoke size: the smoke fit has no law (its
-    # minima sit at the edges), so the check extrapolates a given laws file, N_opt 12,000 at 1e10 FLOPs, at the
-    # largest budget itself (factor 1) and at multiples that land on the study's sizes: the plan names study points,
-    # which are reused, not trained again (a plan with new sizes trains them: see the changed-plan test).
     (wf / "law.json").write_text(json.dumps({"clm": SMOKE_LAW}))
     spec = yaml.safe_load((REPO / "config" / "studies" / "smoke.yaml").read_text())
     spec["extrapolate"] = {
@@ -71,22 +69,50 @@ def smoke(tmp_path_factory):
         "multiples": [5 / 12, 1, 2.5],
     }
     (studies / "smoke.yaml").write_text(yaml.safe_dump(spec))
+    options = {
+        "paper_logs": None,
+        "study": "smoke",
+        "study_dir": str(studies),
+        "analysis": {"bootstrap": 100, "seed": 0},
+    }
+    copy_workflow(wf, **options, **config)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """A copy of the workflow (so tests may edit its code and study), run once on the smoke study, every job logging
+    over HTTP to a real MLflow tracking server (envs/mlflow-server.sh), as cluster jobs would. On SLURM, one training
+    job is cancelled (scancel) after its first checkpoint; the profile's retry must resume it. Its fits.json is kept
+    as `reference-fits.json` (later tests change the study)."""
+    wf = tmp_path_factory.mktemp("wf")
     with mlflow_server(wf) as uri:
-        copy_workflow(
-            wf,
-            paper_logs=None,
-            study="smoke",
-            study_dir=str(studies),
-            analysis={"bootstrap": 100, "seed": 0},
-            mlflow={"tracking_uri": uri, "experiment": "plm-scaling"},
-        )
+        smoke_workflow(wf, mlflow={"tracking_uri": uri, "experiment": "plm-scaling"})
         if slurm_available() is None:
             with slurm_cluster(wf / "slurm") as env:
                 (wf / "slurm-cancelled.txt").write_text(run_on_slurm_cancelling_one(wf, env))
         else:
             run = snakemake(wf, "--cores", "4")
             assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+        shutil.copy(wf / "results" / "studies" / "smoke" / "fits.json", wf / "reference-fits.json")
         yield wf
+
+
+def test_killed_anywhere_the_study_gives_the_same_result(smoke, tmp_path_factory):
+    """The same study in another copy (local jobs, sqlite store), its whole process tree killed with SIGKILL at 5
+    random moments, each time followed by the same command (after the `--unlock` a killed Snakemake needs): the
+    same fits.json numbers as the run above, every figure auditing clean, no MLflow run RUNNING, one training run per
+    sweep point, no orphaned temporary file, no run folder without its checkpoints (plm_scaling/chaos.py)."""
+    wf = tmp_path_factory.mktemp("chaos")
+    smoke_workflow(wf)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(wf / "Snakefile"), "--directory", str(wf)]
+    cmd += ["--configfile", str(wf / "test_config.yaml"), "--cores", "2"]
+    report = chaos.run_with_kills(cmd, wf, kills=5, seed=0, window=(5.0, 30.0))
+    (smoke / "chaos-report.json").write_text(json.dumps(report, indent=1))
+    kills = [a for a in report["attempts"] if a["killed"]]
+    assert len(kills) == 5 and report["attempts"][-1]["returncode"] == 0, (wf / "chaos.log").read_text()[-4000:]
+    assert sum(bool(a["interrupted"]) for a in kills) >= 3, report  # most kills landed while jobs ran
+    found = chaos.problems(wf, smoke / "reference-fits.json", smoke, f"sqlite:///{wf}/results/mlflow.db")
+    assert found == [], "\n".join(found)
 
 
 SLURM_ARGS = [

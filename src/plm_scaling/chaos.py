@@ -90,18 +90,36 @@ def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None) -> di
             return {"killed": True, "after_s": round(delay, 2), "interrupted": jobs}
 
 
+def outputs_made(workdir: Path) -> int:
+    """How many outputs the workflow has finished (files under results/, logs, benchmarks and temporaries aside)."""
+    results = workdir / RESULTS
+    skip = {"logs", "benchmarks"}
+    return sum(
+        1
+        for p in results.rglob("*")
+        if p.is_file() and not skip & set(p.relative_to(results).parts[:1]) and not p.name.startswith(".")
+    )
+
+
 def run_with_kills(snakemake: list[str], workdir: Path, kills: int, seed: int, window: tuple[float, float]) -> dict:
     """Run `snakemake` to completion in `workdir`, killing it `kills` times at moments drawn from `window` (seconds
-    after each start). A run that ends before its kill does not count as a kill; at most 3·kills attempts."""
+    after each start). A run that ends before its kill does not count as a kill (the loop stops there). A killed run
+    that finished no output (its jobs all took longer than the moment drawn) doubles the window, so that the study
+    moves on under a slow machine too."""
     rng, log, history = random.Random(seed), workdir / "chaos.log", []
+    low, high = window
     unlock = [*snakemake, "--unlock"]
-    while sum(h["killed"] for h in history) < kills and len(history) < 3 * kills:
-        outcome = attempt(snakemake, workdir, log, rng.uniform(*window))
+    while sum(h["killed"] for h in history) < kills:
+        before = outputs_made(workdir) if (workdir / RESULTS).is_dir() else 0
+        outcome = attempt(snakemake, workdir, log, rng.uniform(low, high))
         history.append(outcome)
         if not outcome["killed"]:
             break
+        outcome["outputs_made"] = outputs_made(workdir) - before
+        if outcome["outputs_made"] == 0:
+            low, high = 2 * low, 2 * high
         subprocess.run(unlock, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    if not history or history[-1]["killed"]:
+    if history[-1]["killed"]:
         history.append(attempt(snakemake, workdir, log, None))
     report = {"seed": seed, "window_s": list(window), "attempts": history}
     write_json(workdir / "chaos.json", report)
@@ -178,11 +196,12 @@ def audit_problems(workdir: Path) -> list[str]:
     return problems
 
 
-def problems(workdir: Path, reference_fits: Path, tracking_uri: str) -> list[str]:
-    """Everything a kill could have broken, against an undisturbed run's fits.json (empty: nothing was lost)."""
+def problems(workdir: Path, reference_fits: Path, reference_workdir: Path, tracking_uri: str) -> list[str]:
+    """Everything a kill could have broken, against the fits.json of an undisturbed run of the same study in
+    `reference_workdir` (empty: nothing was lost)."""
     found = []
     for fits in sorted((workdir / RESULTS).glob("studies/*/fits.json")):
-        ours, theirs = _relative_json(fits, workdir), _relative_json(reference_fits, reference_fits.parents[3])
+        ours, theirs = _relative_json(fits, workdir), _relative_json(reference_fits, reference_workdir)
         found += fits_differences(ours, theirs, str(fits.relative_to(workdir)))
     return found + store_problems(tracking_uri) + file_problems(workdir) + audit_problems(workdir)
 
@@ -238,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     killed = a.workdir / "killed"
     report = run_with_kills(runs["killed"], killed, a.kills, a.seed, tuple(a.window))
     fits = a.workdir / "reference" / RESULTS / "studies" / a.study / "fits.json"
-    report["problems"] = problems(killed, fits, f"sqlite:///{killed.resolve()}/{RESULTS}/mlflow.db")
+    uri = f"sqlite:///{killed.resolve()}/{RESULTS}/mlflow.db"
+    report["problems"] = problems(killed, fits, a.workdir / "reference", uri)
     write_json(a.workdir / "chaos.json", report)
     print(summary(report))
     return 1 if report["problems"] or report["attempts"][-1].get("returncode") else 0
