@@ -54,7 +54,7 @@ def _curve(n: float, c: float, rng) -> list[dict]:
 
 def _log_training_run(client, experiment_id: str, run_dir: Path, point: tuple, manifest: Path, rng) -> None:
     """A finished run as train and evaluate leave it: its folder (run.json, curve.csv, metrics.json) and its MLflow
-    run (the tags train.mlflow_logger sets, val_loss against tokens, final_val_loss, eval/valid_loss, artifacts)."""
+    run (the tags mlflow_run.logger sets, val_loss against tokens, final_val_loss, eval/valid_loss, artifacts)."""
     from mlflow.entities import Metric
 
     from plm_scaling.study.lineage import code_revision, stage_hash

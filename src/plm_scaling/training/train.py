@@ -2,8 +2,8 @@
 resume if asked.
 
 Run folder (`run.dir`): config.yaml (the composed config), plan.json (the RunPlan), checkpoints/last.ckpt (every
-validation), curve.csv (validation loss against tokens and FLOPs), mlflow_run_id.txt, final.ckpt and run.json
-when done. Running the same command again on an unfinished folder resumes from checkpoints/last.ckpt.
+validation), curve.csv (validation loss against tokens and FLOPs), mlflow_run_id.txt (mlflow_run.py), final.ckpt
+and run.json when done. Running the same command again on an unfinished folder resumes from checkpoints/last.ckpt.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..config_schema import ConfigError
 from ..io import atomic_outputs, read_json, write_json
 from ..paths import train_config_dir
-from . import checks, pretrained
+from . import checks, mlflow_run, pretrained
 from .callbacks import (
     CURVE_COLUMNS,
     CurveLogger,
@@ -31,7 +31,6 @@ from .callbacks import (
     PlainProgress,
     StartStep,
     Throughput,
-    TokenMLFlowLogger,
     TokenProgress,
     TrainingDiverged,
     quiet_lightning,
@@ -53,80 +52,6 @@ def compose_config(overrides: list[str]) -> DictConfig:
     if OmegaConf.is_missing(cfg.run, "dir"):
         raise ConfigError("config key run.dir: missing (the run's output folder)")
     return cfg
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
-    return out
-
-
-def mlflow_logger(cfg: DictConfig, p: RunPlan, run_dir: Path, init: dict | None) -> TokenMLFlowLogger | None:
-    """The run's MLflow run: created once (its id kept in the run folder), reopened on resume."""
-    if not cfg.logger.tracking_uri:
-        return None
-    from lightning.pytorch.utilities import rank_zero_only
-
-    where = {"experiment_name": cfg.logger.experiment, "tracking_uri": cfg.logger.tracking_uri}
-    if rank_zero_only.rank != 0:  # DDP children: Lightning makes the logger a no-op there; create nothing
-        return TokenMLFlowLogger(p.tokens_per_step, **where)
-    from ..io import sha256_file
-    from ..study.lineage import code_revision, stage_hash
-
-    rev, id_file = code_revision(), run_dir / "mlflow_run_id.txt"
-    tags = {
-        **{"objective": p.objective, "N": str(p.n), "C": f"{p.flops:.6g}", "D": str(p.tokens)},
-        **{"sweep_point": p.sweep_point, "code_revision": rev["revision"], "code_dirty": str(rev["dirty"])},
-        **{"code_hash": stage_hash("train"), "data_manifest_sha256": sha256_file(cfg.data.manifest)},
-        **{str(k): str(v) for k, v in cfg.tags.items() if v is not None},
-        **pretrained.tags(init),
-    }
-    if cfg.data.aux.fraction > 0:  # code augmentation: which bytes were mixed in
-        tags["aux_corpus_sha256"] = sha256_file(cfg.data.aux.corpus)
-    manifest = read_json(cfg.data.manifest)
-    unique = unique_train_tokens(manifest)  # repeated data: how often the run sees its train part
-    tags.update({"U": str(unique), "epochs": f"{p.tokens / unique:.4g}"})
-    filtered = manifest.get("filter")
-    if filtered:  # perplexity-filtered data: the run that scored it, so the lineage reaches that model
-        tags["data_filter_run_id"] = str(filtered["reference_mlflow_run_id"])
-        tags["data_filter_checkpoint_sha256"] = filtered["reference_checkpoint_sha256"]
-    tags[RUN_KEY] = run_key(run_dir)
-    run_id = id_file.read_text().strip() if id_file.exists() else unfinished_run(cfg.logger, tags[RUN_KEY])
-    logger = TokenMLFlowLogger(p.tokens_per_step, run_name=p.sweep_point, tags=tags, run_id=run_id, **where)
-    if run_id is None:  # the id first: a kill from here on reopens this run instead of starting a second one
-        with atomic_outputs(id_file) as (tmp,):
-            tmp.write_text(logger.run_id + "\n")
-    # On every start (MLflow accepts a parameter logged again with the same value): a kill may have come before.
-    logger.log_hyperparams({**_flatten(OmegaConf.to_container(cfg)), **_flatten(p.as_dict(), "plan.")})
-    logger.experiment.log_artifact(logger.run_id, str(run_dir / "config.yaml"))
-    return logger
-
-
-RUN_KEY = "run_key"  # MLflow tag: which run folder and config a training run belongs to
-
-
-def run_key(run_dir: Path) -> str:
-    """The run folder (absolute) and its saved config, hashed: a tag value that is safe in a search filter."""
-    from ..study.lineage import sha256_text
-
-    return sha256_text(f"{run_dir.resolve()}\n{(run_dir / 'config.yaml').read_text()}")
-
-
-def unfinished_run(where: DictConfig, key: str) -> str | None:
-    """The run a killed start of this run folder created before it could write mlflow_run_id.txt, if any: reused,
-    so that a sweep point never gets two training runs."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=where.tracking_uri)
-    experiment = client.get_experiment_by_name(where.experiment)
-    if experiment is None:
-        return None
-    found = client.search_runs(
-        [experiment.experiment_id], f"tags.{RUN_KEY} = '{key}' and attributes.status != 'FINISHED'", max_results=1
-    )
-    return found[0].info.run_id if found else None
 
 
 def _prepare_run_dir(cfg: DictConfig, p: RunPlan, restart_if_changed: bool) -> Path:
@@ -161,7 +86,7 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
         step = checks.checkpoint_step(last)
         print(f"resuming {run_dir} from its checkpoint at step {step}", flush=True)
         _truncate_curve(run_dir / "curve.csv", step)
-    logger = mlflow_logger(cfg, p, run_dir, init)
+    logger = mlflow_run.logger(cfg, p, run_dir, init)
     try:
         return _fit(cfg, p, run_dir, resume, logger, init)
     except BaseException as err:  # any failure, Ctrl-C included, ends the MLflow run: none stays RUNNING
