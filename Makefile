@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup system reproduce experiments test test-fast lint bench lock clean-results mlflow-server mlflow-ui
+.PHONY: setup system reproduce experiments test test-fast lint bench lock clean-results mlflow-server mlflow-ui chaos
 
 setup: system $(STAMP)
 
@@ -44,6 +44,12 @@ test: setup
 # trainings beyond a few seconds).
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not slow"
+
+# Kill the smoke study at random moments and check that nothing was lost (README "Faults"); CHAOS_DIR must be new.
+CHAOS_DIR ?= results/chaos
+CHAOS_KILLS ?= 10
+chaos: setup
+	$(PY) -m plm_scaling.chaos $(CHAOS_DIR) --kills $(CHAOS_KILLS) --study smoke
 
 # The style checks the tests also run: ruff, snakefmt, Snakemake's linter.
 lint: setup

@@ -354,7 +354,7 @@ def test_a_killed_clean_is_cleaned_up_by_the_next(tmp_path, write_fasta):
     while time.time() < deadline and proc.poll() is None and not _temporaries(out):
         time.sleep(0.01)
     proc.kill()
-    assert proc.wait() == -signal.SIGKILL, "clean finished before it could be killed: use a larger input"
+    assert proc.wait(timeout=60) == -signal.SIGKILL, "clean finished before it could be killed: use a larger input"
     partial = [p.name for p in _temporaries(out)]
     assert partial and not (out / "clean.json").exists(), "the kill did not land mid-write"
     assert run_cli("data", "clean", big, out).returncode == 0
@@ -386,6 +386,7 @@ def test_workflow_runs_from_an_interpreter_whose_path_has_a_space(tmp_path):
         ],
         capture_output=True,
         text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
     assert (tmp_path / "results" / "data" / "uniprot_example" / "clean" / "clean.json").exists()

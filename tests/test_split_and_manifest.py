@@ -112,6 +112,7 @@ def test_no_heldout_sequence_has_a_train_partner_above_threshold(embedded_split,
             "query,target,fident,qcov,tcov",
         ],
         check=True,
+        timeout=900,
     )
     leaks = [
         row

@@ -65,7 +65,7 @@ def kill_midway(overrides: list[str], run_dir, rows: int = 4) -> int:
         assert proc.poll() is None, "finished before it could be killed"
     assert proc.poll() is None, f"no {rows} validations within 120 s"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     assert not (run_dir / "run.json").exists() and (run_dir / "checkpoints" / "last.ckpt").exists()
     from plm_scaling.training.checks import checkpoint_step
 

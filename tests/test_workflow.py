@@ -234,7 +234,11 @@ def test_data_scarcity_variants_run_through_the_workflow_and_audit_to_the_filter
     assert code_run["shape"]["vocab_size"] == 33 + 256
     figure = study_dir / "figures" / "ablation.png"
     audit = subprocess.run(
-        [sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert f"data filtered by clm_N5000_C4e09_vraw_s0 (run {reference_run['run_id']}, FINISHED)" in audit.stdout
