@@ -116,25 +116,10 @@ def run_snakemake(
 def copy_workflow(wf: Path, **config) -> Path:
     """A copy of the workflow in `wf` (so a test may edit its code or config) and its config file, the project's
     config.yaml with the small FASTA fixture as its dataset, updated with `config`."""
-    import shutil
+    from plm_scaling.chaos import copy_workflow as copy
 
-    import yaml
-
-    for item in ("Snakefile", "rules", "config", "profiles", "src", "envs"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, wf / item)
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg.update(
-        {
-            "datasets": {"uniprot_example": {"fasta": str(SMALL_FASTA), "min_length": 20}},
-            "split": {"valid": 0.1, "test": 0.1},
-            "mlflow": {"tracking_uri": f"sqlite:///{wf}/results/mlflow.db", "experiment": "plm-scaling"},
-            **config,
-        }
-    )
-    path = wf / "test_config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    small = {"datasets": {"uniprot_example": {"fasta": str(SMALL_FASTA), "min_length": 20}}}
+    return copy(REPO, wf, {**small, "split": {"valid": 0.1, "test": 0.1}, **config}, "test_config.yaml")
 
 
 def data_stage(fasta: Path, root: Path, min_length: int, valid: float, test: float, dataset: str) -> dict:

@@ -141,7 +141,7 @@ def test_mlflow_server_fixture_serves_on_the_port_it_bound_and_stops_it(tmp_path
         with mlflow_server(tmp_path) as uri:
             with urllib.request.urlopen(f"{uri}/health", timeout=10) as answer:
                 assert answer.status == 200
-            assert f"Uvicorn running on {uri}" in (tmp_path / "mlflow-server.log").read_text()
+            assert f"Uvicorn running on {uri}" in (tmp_path / "mlflow-server-0.log").read_text()
     with pytest.raises(OSError):  # stopped, workers included
         urllib.request.urlopen(f"{uri}/health", timeout=5)
 

@@ -104,8 +104,7 @@ def test_killed_anywhere_the_study_gives_the_same_result(smoke, tmp_path_factory
     sweep point, no orphaned temporary file, no run folder without its checkpoints (plm_scaling/chaos.py)."""
     wf = tmp_path_factory.mktemp("chaos")
     smoke_workflow(wf)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(wf / "Snakefile"), "--directory", str(wf)]
-    cmd += ["--configfile", str(wf / "test_config.yaml"), "--cores", "2"]
+    cmd = chaos.snakemake_command(wf, wf / "test_config.yaml", cores=2)
     report = chaos.run_with_kills(cmd, wf, kills=5, seed=0, window=(5.0, 30.0))
     (smoke / "chaos-report.json").write_text(json.dumps(report, indent=1))
     kills = [a for a in report["attempts"] if a["killed"]]

@@ -134,9 +134,12 @@ def test_composed_config_is_saved_and_a_different_one_refused(small_manifest, ti
     run_dir = tiny_clm_run[0]
     same = [*tiny_overrides(small_manifest, run_dir, "trainer.progress=rich")]
     assert (run_dir / "config.yaml").read_text() == OmegaConf.to_yaml(compose_config(same))
-    kept = {name: (run_dir / name).read_bytes() for name in ("run.json", "curve.csv", "final.ckpt")}
+    names = ("run.json", "curve.csv", "final.ckpt")
+    kept = {name: (run_dir / name).read_bytes() for name in names}
+    stamps = {name: (run_dir / name).stat().st_mtime_ns for name in names}  # a retrain would rewrite equal bytes
     assert cli(capsys, "train", *same).returncode == 0  # the finished run, returned as it is: nothing retrained
     assert {name: (run_dir / name).read_bytes() for name in kept} == kept
+    assert {name: (run_dir / name).stat().st_mtime_ns for name in names} == stamps
     from plm_scaling.training.train import train
 
     assert train(same) == json.loads(kept["run.json"])  # what a caller (the workflow) gets back

@@ -1,17 +1,19 @@
 """Kill a workflow at random moments and check that nothing was lost.
 
-`python -m plm_scaling.chaos WORKDIR --kills K --seed S -- SNAKEMAKE_ARGS...` runs `snakemake SNAKEMAKE_ARGS` in
-WORKDIR. K times, at a random moment of a run, it kills the whole process tree with SIGKILL (Snakemake and every job
-it started: every process of the session it was started in), then runs the same command again, after the
-`snakemake --unlock` that a killed Snakemake needs, until a run completes. Then it checks what a user relies on
-(`problems`): the same fits as an undisturbed run, every figure auditing clean, no MLflow run left RUNNING, one
-training run per sweep point, no orphaned temporary file, every run folder with its checkpoints. It writes
-chaos.json in WORKDIR: each kill's moment and the jobs it interrupted.
+`python -m plm_scaling.chaos WORKDIR --kills K --seed S --study STUDY` runs the study undisturbed in one copy of the
+workflow (WORKDIR/reference), and again in another (WORKDIR/killed): K times, at a random moment of a run, it kills
+the whole process tree with SIGKILL (Snakemake and every job it started: every process of the session it was
+started in), then runs the same command again, after the `snakemake --unlock` that a killed Snakemake needs, until
+a run completes. Then it checks what a user relies on (`problems`): the same fits as the undisturbed run, every
+figure auditing clean, no MLflow run left RUNNING, one training run per sweep point, no orphaned temporary file,
+every run folder with its checkpoints. It writes WORKDIR/chaos.json: each kill's moment, the jobs it interrupted,
+and what was found.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -24,12 +26,13 @@ from pathlib import Path
 from .io import write_json
 
 RESULTS = "results"
-# Keys of fits.json whose values say where runs were logged, not what they measured: MLflow run ids (another store
-# gives other ids), the store's URI, the digest of the loss table (it lists run ids) and the hash of the workflow
-# config (it holds the store's URI), and the sha256 of a transfer source's checkpoint (Lightning's callback state in
-# it holds the checkpoint folder's absolute path; its weights are compared through the losses). Every other value
-# must be equal, numbers to the last bit (NaN equal to NaN); paths are compared relative to each workflow's folder.
-STORE_KEYS = ("run_id", "fit_run_id", "tracking_uri", "table_digest", "config_hash", "sha256")
+# Keys of fits.json (a key, or parent.key) whose values say where runs were logged, not what they measured: MLflow
+# run ids (another store gives other ids), the store's URI, the digest of the loss table (it lists run ids), the
+# hash of the study file (it names files by absolute path) and the sha256 of a transfer source's checkpoint
+# (Lightning's callback state in it holds the checkpoint folder's absolute path; its weights are compared through
+# the losses). Every other value must be equal, numbers to the last bit (NaN equal to NaN); paths are compared
+# relative to each workflow's folder.
+STORE_KEYS = ("run_id", "fit_run_id", "tracking_uri", "table_digest", "config_hash", "init.sha256")
 
 
 def session_pids(leader: int) -> list[int]:
@@ -65,10 +68,8 @@ def kill_tree(leader: int) -> list[str]:
     pids = session_pids(leader)
     jobs = running_jobs(pids)
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return jobs
 
 
@@ -86,7 +87,8 @@ def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None) -> di
             time.sleep(0.2)  # a job's own children die with the session; let the kernel reap them
             leftover = session_pids(proc.pid)
             for pid in leftover:  # a process forked while we killed: once more
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             return {"killed": True, "after_s": round(delay, 2), "interrupted": jobs}
 
 
@@ -131,7 +133,7 @@ def fits_differences(ours, reference, where: str = "fits.json") -> list[str]:
     if isinstance(ours, dict) and isinstance(reference, dict):
         out = [f"{where}: keys {sorted(set(ours) ^ set(reference))} differ"] if set(ours) != set(reference) else []
         for key in sorted(set(ours) & set(reference)):
-            if key not in STORE_KEYS:
+            if key not in STORE_KEYS and f"{where.rsplit('.', 1)[-1]}.{key}" not in STORE_KEYS:
                 out += fits_differences(ours[key], reference[key], f"{where}.{key}")
         return out
     if isinstance(ours, list) and isinstance(reference, list) and len(ours) == len(reference):
@@ -206,22 +208,22 @@ def problems(workdir: Path, reference_fits: Path, reference_workdir: Path, track
     return found + store_problems(tracking_uri) + file_problems(workdir) + audit_problems(workdir)
 
 
-WORKFLOW = ("Snakefile", "rules", "config", "profiles", "envs")  # what a copy of the workflow needs
+WORKFLOW = ("Snakefile", "rules", "config", "profiles", "envs", "src")  # a copy of the workflow (rules hash src)
 
 
-def copy_workflow(source: Path, dest: Path, config: dict, items: tuple[str, ...] = WORKFLOW) -> Path:
-    """A copy of the workflow in `source` under `dest`, with its config file: the project's config.yaml updated
-    with `config`, its MLflow store inside the copy. Returns the config file."""
+def copy_workflow(source: Path, dest: Path, config: dict, name: str = "chaos_config.yaml") -> Path:
+    """A copy of the workflow in `source` under `dest`, with its config file `name`: the project's config.yaml with
+    its MLflow store inside the copy, updated with `config`. Returns the config file."""
     import shutil
 
     import yaml
 
-    for item in items:
+    for item in WORKFLOW:
         (shutil.copytree if (source / item).is_dir() else shutil.copy)(source / item, dest / item)
     cfg = yaml.safe_load((source / "config" / "config.yaml").read_text())
     cfg["mlflow"] = {"tracking_uri": f"sqlite:///{dest.resolve()}/{RESULTS}/mlflow.db", "experiment": "plm-scaling"}
     cfg.update(config)
-    path = dest / "chaos_config.yaml"
+    path = dest / name
     path.write_text(yaml.safe_dump(cfg))
     return path
 

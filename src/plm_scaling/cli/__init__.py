@@ -53,12 +53,20 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"plm-scaling: warning: {message}\n"
 
 
+def _failures() -> tuple[type[BaseException], ...]:
+    """What a command reports in one line: bad input and a failing environment (ValueError, RuntimeError, OSError),
+    and MLflow's own errors (a store or tracking server that refuses or is gone) once MLflow is loaded; evaluated
+    when an exception arrives, so that no command pays MLflow's import for it."""
+    mlflow_errors = sys.modules.get("mlflow.exceptions")
+    return (ValueError, RuntimeError, OSError) + ((mlflow_errors.MlflowException,) if mlflow_errors else ())
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
-    except (ValueError, RuntimeError, OSError) as err:
+    except _failures() as err:
         message = " ".join(str(err).split())  # one line, whatever the cause
         print(f"plm-scaling: error: {message}", file=sys.stderr)
         return 2

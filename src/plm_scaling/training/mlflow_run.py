@@ -59,7 +59,7 @@ def logger(cfg: DictConfig, p: RunPlan, run_dir: Path, init: dict | None) -> Tok
     tags[RUN_KEY] = run_key(run_dir)
     run_id = id_file.read_text().strip() if id_file.exists() else unfinished_run(cfg.logger, tags[RUN_KEY])
     logger = TokenMLFlowLogger(p.tokens_per_step, run_name=p.sweep_point, tags=tags, run_id=run_id, **where)
-    if run_id is None:  # the id first: a kill from here on reopens this run instead of starting a second one
+    if not id_file.exists():  # the id first: a kill from here on reopens this run instead of starting a second one
         with atomic_outputs(id_file) as (tmp,):
             tmp.write_text(logger.run_id + "\n")
     # On every start (MLflow accepts a parameter logged again with the same value): a kill may have come before.
