@@ -34,6 +34,16 @@ def write_fasta(tmp_path):
     return write
 
 
+class Payload:
+    """Unpickling this runs a shell command that creates `marker`: what a crafted checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {shlex.quote(self.marker)}",))
+
+
 def cli(capsys, *args):
     """The real command line, in this process (no interpreter start-up per case): (returncode, stderr)."""
     from plm_scaling.cli import main

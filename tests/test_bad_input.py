@@ -2,7 +2,6 @@
 problem and the key or file, and leaves nothing behind. FASTA cases live in test_malformed_input.py."""
 
 import json
-import os
 import pickle
 import re
 import shutil
@@ -13,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from .conftest import PAPER_LOGS, REPO, cli, copy_workflow, run_cli, run_snakemake, tiny_overrides
+from .conftest import PAPER_LOGS, REPO, Payload, cli, copy_workflow, run_cli, run_snakemake, tiny_overrides
 
 
 def one_line_error(proc, pattern: str) -> str:
@@ -77,16 +76,6 @@ def test_run_dir_that_is_not_a_run_folder_is_never_written_or_deleted(small_mani
 # ------------------------------------------------------------------------------------------------ checkpoints
 
 
-class _Payload:
-    """Unpickling this runs a shell command: what a crafted checkpoint would do."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 @pytest.fixture(scope="module")
 def finished_run(small_manifest, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("finished") / "run"
@@ -95,7 +84,7 @@ def finished_run(small_manifest, tmp_path_factory):
 
 
 CHECKPOINTS = {
-    "crafted_pickle": lambda path, marker: path.write_bytes(pickle.dumps({"global_step": 3, "x": _Payload(marker)})),
+    "crafted_pickle": lambda path, marker: path.write_bytes(pickle.dumps({"global_step": 3, "x": Payload(marker)})),
     "zero_bytes": lambda path, marker: path.write_bytes(b""),
     "garbage": lambda path, marker: path.write_bytes(b"not a checkpoint at all"),
     "truncated": lambda path, marker: path.write_bytes(path.read_bytes()[:3000]),

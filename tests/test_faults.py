@@ -50,6 +50,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], check=False, timeout=30)
 
 
+@pytest.mark.slow  # two tiny trainings (~20 s): the fast tier stays under 3 min
 def test_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(small_manifest, small_disk):
     run_dir = small_disk / "run"
     args = [sys.executable, "-m", "plm_scaling.cli", "train", *tiny_overrides(small_manifest, run_dir)]
@@ -172,6 +173,7 @@ def test_a_step_killed_with_its_mlflow_run_open_is_marked_killed_by_its_next_run
     assert status == {killed: "KILLED", alive: "RUNNING", remote: "RUNNING", other: "RUNNING"}
 
 
+@pytest.mark.slow  # two tiny trainings (~20 s)
 def test_a_training_run_killed_before_it_wrote_its_mlflow_id_reuses_its_run(small_manifest, tmp_path):
     """The MLflow run is created, then the process dies before mlflow_run_id.txt exists: the next start finds that
     run by its run_key tag and continues it, so the sweep point has one MLflow run."""

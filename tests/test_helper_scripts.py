@@ -99,8 +99,8 @@ def test_a_hung_command_fails_the_test_naming_it_and_ends_what_it_started(tmp_pa
 def test_a_hung_snakemake_run_fails_the_test(tmp_path):
     (tmp_path / "Snakefile").write_text('rule hang:\n    output: "never"\n    shell: "echo $$ > started; sleep 150"\n')
     (tmp_path / "config.yaml").write_text("{}\n")
-    with pytest.raises(pytest.fail.Exception, match=r"timed out after 45 s: .* -m snakemake"):
-        run_snakemake(tmp_path, tmp_path, tmp_path / "config.yaml", "--cores", "1", timeout=45)
+    with pytest.raises(pytest.fail.Exception, match=r"timed out after 20 s: .* -m snakemake"):
+        run_snakemake(tmp_path, tmp_path, tmp_path / "config.yaml", "--cores", "1", timeout=20)
     if (tmp_path / "started").exists():  # the job had started: it is ended with Snakemake
         assert not running(int((tmp_path / "started").read_text()))
 

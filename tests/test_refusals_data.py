@@ -17,7 +17,7 @@ from plm_scaling.names import check_name
 from plm_scaling.study.extrapolate import read_plan
 from plm_scaling.study.sweeps import expand
 
-from .conftest import REPO, cli, copy_workflow, run_snakemake
+from .conftest import REPO, Payload, cli, copy_workflow, run_snakemake
 from .test_bad_input import one_line_error
 
 SCHEMA = REPO / "config" / "schemas" / "config.schema.yaml"
@@ -262,16 +262,6 @@ def test_filtered_manifest_counts_what_was_kept(small_manifest, tiny_clm_run, tm
     assert info["clusters_kept"] < info["clusters_scored"]
 
 
-class _Payload:
-    """Unpickled by a full loader, it would create `marker`: code run from a checkpoint file."""
-
-    def __init__(self, marker: pathlib.Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
 def _reference(tmp_path, run: dict | list | None = None, ckpt=None) -> pathlib.Path:
     ref = tmp_path / "ref"
     ref.mkdir()
@@ -300,7 +290,7 @@ def test_filter_refuses_a_reference_that_is_not_a_finished_run(case, small_manif
     kwargs, pattern = FILTER_CASES[case]
     marker = tmp_path / "pwned"
     if kwargs.get("ckpt") == "payload":
-        kwargs = {"ckpt": {"state_dict": {}, "hyper_parameters": {}, "x": _Payload(marker)}}
+        kwargs = {"ckpt": {"state_dict": {}, "hyper_parameters": {}, "x": Payload(marker)}}
     ref = _reference(tmp_path, **kwargs)
     proc = cli(capsys, "data", "filter", small_manifest.parent, tmp_path / "f", "--reference", ref)
     one_line_error(proc, pattern)

@@ -2,7 +2,6 @@
 or file, exit 2, before the run folder is made; nothing the workflow did not make is written into or deleted."""
 
 import json
-import os
 import shutil
 
 import pytest
@@ -15,7 +14,7 @@ from plm_scaling.training import checks, pretrained
 from plm_scaling.training.plan import make_plan
 from plm_scaling.training.train import compose_config
 
-from .conftest import REPO, cli, tiny_overrides
+from .conftest import REPO, Payload, cli, tiny_overrides
 from .test_bad_input import one_line_error
 
 # ------------------------------------------------------------------------------------------------ run folder
@@ -93,16 +92,6 @@ def test_activation_estimate_counts_batch_context_and_precision():
 # ------------------------------------------------------------------------------------------------ checkpoints
 
 
-class _Payload:
-    """Unpickling this runs a shell command: what a crafted checkpoint would do."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def _without(key):
     def edit(ckpt, run, marker):
         data = torch.load(ckpt, weights_only=True)
@@ -130,7 +119,7 @@ SOURCES = {
     "list": (lambda ckpt, run, marker: torch.save([1, 2], ckpt), r"holds a list, not a checkpoint's dict"),
     "no_state_dict": (_without("state_dict"), r"it has no state_dict"),
     "pickled_payload": (
-        lambda ckpt, run, marker: torch.save({"state_dict": _Payload(marker)}, ckpt),
+        lambda ckpt, run, marker: torch.save({"state_dict": Payload(marker)}, ckpt),
         r"the weights-only loader refused it",
     ),
     "other_weights": (_other_weights, r"its weights do not fit a model of shape .* e\.g\. model\."),
@@ -169,7 +158,7 @@ def test_evaluate_of_a_crafted_final_checkpoint_is_one_line(tiny_clm_run, tmp_pa
     shutil.copytree(tiny_clm_run[0], run_dir)
     (run_dir / "metrics.json").unlink()
     marker = tmp_path / "payload-ran"
-    torch.save({"state_dict": {"x": _Payload(marker)}, "hyper_parameters": {}}, run_dir / "final.ckpt")
+    torch.save({"state_dict": {"x": Payload(marker)}, "hyper_parameters": {}}, run_dir / "final.ckpt")
     proc = cli(capsys, "evaluate", run_dir)
     one_line_error(proc, rf"{run_dir}/final\.ckpt: not a readable checkpoint .*weights-only loader refused it")
     assert not marker.exists() and not (run_dir / "metrics.json").exists()
