@@ -2,6 +2,7 @@
 project's SLURM profile (locally at 4 jobs where SLURM cannot run): parallel jobs on one MLflow tracking server, a
 training job cancelled mid-run and resumed, figure provenance and its audit, and partial re-runs seen by dry runs."""
 
+import contextlib
 import csv
 import json
 import os
@@ -24,6 +25,7 @@ from .conftest import (
     cancel_slurm_job,
     copy_workflow,
     end_session,
+    kill_server,
     mlflow_server,
     run_bounded,
     run_cli,
@@ -98,20 +100,31 @@ def smoke(tmp_path_factory):
 
 
 def test_killed_anywhere_the_study_gives_the_same_result(smoke, tmp_path_factory):
-    """The same study in another copy (local jobs, sqlite store), its whole process tree killed with SIGKILL at 5
-    random moments, each time followed by the same command (after the `--unlock` a killed Snakemake needs): the
-    same fits.json numbers as the run above, every figure auditing clean, no MLflow run RUNNING, one training run per
-    sweep point, no orphaned temporary file, no run folder without its checkpoints (plm_scaling/chaos.py)."""
+    """The same study in another copy (local jobs, its own MLflow tracking server), its whole process tree killed
+    with SIGKILL at 5 random moments, each time followed by the same command (after the `--unlock` a killed Snakemake
+    needs), and once, halfway to the third kill, the tracking server killed with SIGKILL and restarted on its port
+    and store under the running jobs: the same fits.json numbers as the run above, every figure auditing clean, no
+    MLflow run RUNNING, one training run per sweep point, no orphaned temporary file, no run folder without its
+    checkpoints (plm_scaling/chaos.py)."""
     wf = tmp_path_factory.mktemp("chaos")
-    smoke_workflow(wf)
-    cmd = chaos.snakemake_command(wf, wf / "test_config.yaml", cores=2)
-    report = chaos.run_with_kills(cmd, wf, kills=5, seed=0, window=(5.0, 30.0))
-    (smoke / "chaos-report.json").write_text(json.dumps(report, indent=1))
-    kills = [a for a in report["attempts"] if a["killed"]]
-    assert len(kills) == 5 and report["attempts"][-1]["returncode"] == 0, (wf / "chaos.log").read_text()[-4000:]
-    assert sum(bool(a["interrupted"]) for a in kills) >= 3, report  # most kills landed while jobs ran
-    found = chaos.problems(wf, smoke / "reference-fits.json", smoke, f"sqlite:///{wf}/results/mlflow.db")
-    assert found == [], "\n".join(found)
+    with contextlib.ExitStack() as servers:
+        uri = servers.enter_context(mlflow_server(wf))
+        smoke_workflow(wf, mlflow={"tracking_uri": uri, "experiment": "plm-scaling"})
+
+        def server_outage():
+            assert kill_server(wf) > 0
+            time.sleep(3)
+            servers.enter_context(mlflow_server(wf, port=int(uri.rsplit(":", 1)[1])))
+
+        cmd = chaos.snakemake_command(wf, wf / "test_config.yaml", cores=2)
+        report = chaos.run_with_kills(cmd, wf, kills=5, seed=0, window=(5.0, 30.0), fault=server_outage)
+        (smoke / "chaos-report.json").write_text(json.dumps(report, indent=1))
+        kills = [a for a in report["attempts"] if a["killed"]]
+        assert len(kills) == 5 and report["attempts"][-1]["returncode"] == 0, (wf / "chaos.log").read_text()[-4000:]
+        assert sum(bool(a["interrupted"]) for a in kills) >= 3, report  # most kills landed while jobs ran
+        assert kills[2].get("fault_during"), report  # the server went down under running jobs
+        found = chaos.problems(wf, smoke / "reference-fits.json", smoke, uri)
+        assert found == [], "\n".join(found)
 
 
 SLURM_ARGS = [

@@ -73,13 +73,20 @@ def kill_tree(leader: int) -> list[str]:
     return jobs
 
 
-def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None) -> dict:
-    """One run of `cmd`, killed after `delay` seconds unless it ends first (or `delay` is None)."""
-    start = time.monotonic()
+def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None, fault=None) -> dict:
+    """One run of `cmd`, killed after `delay` seconds unless it ends first (or `delay` is None). `fault`, a callable,
+    is called once at half the delay while the run goes on (e.g. the tracking server killed and restarted)."""
+    start, record = time.monotonic(), {}
     with open(log, "a") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if fault is not None and delay is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=delay / 2)
+            if proc.poll() is None:
+                record = {"fault_after_s": round(delay / 2, 2), "fault_during": running_jobs(session_pids(proc.pid))}
+                fault()
         try:
-            proc.wait(timeout=delay)
+            proc.wait(timeout=None if delay is None else max(0.0, delay - (time.monotonic() - start)))
             return {"killed": False, "returncode": proc.returncode, "seconds": round(time.monotonic() - start, 2)}
         except subprocess.TimeoutExpired:
             jobs = kill_tree(proc.pid)
@@ -89,7 +96,7 @@ def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None) -> di
             for pid in leftover:  # a process forked while we killed: once more
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            return {"killed": True, "after_s": round(delay, 2), "interrupted": jobs}
+            return {"killed": True, "after_s": round(delay, 2), "interrupted": jobs, **record}
 
 
 def outputs_made(workdir: Path) -> int:
@@ -103,17 +110,20 @@ def outputs_made(workdir: Path) -> int:
     )
 
 
-def run_with_kills(snakemake: list[str], workdir: Path, kills: int, seed: int, window: tuple[float, float]) -> dict:
+def run_with_kills(
+    snakemake: list[str], workdir: Path, kills: int, seed: int, window: tuple[float, float], fault=None
+) -> dict:
     """Run `snakemake` to completion in `workdir`, killing it `kills` times at moments drawn from `window` (seconds
     after each start). A run that ends before its kill does not count as a kill (the loop stops there). A killed run
     that finished no output (its jobs all took longer than the moment drawn) doubles the window, so that the study
-    moves on under a slow machine too."""
+    moves on under a slow machine too. `fault` (a callable) strikes once, halfway to the third attempt's kill."""
     rng, log, history = random.Random(seed), workdir / "chaos.log", []
     low, high = window
     unlock = [*snakemake, "--unlock"]
     while sum(h["killed"] for h in history) < kills:
         before = outputs_made(workdir) if (workdir / RESULTS).is_dir() else 0
-        outcome = attempt(snakemake, workdir, log, rng.uniform(low, high))
+        strike = fault if len(history) == 2 else None
+        outcome = attempt(snakemake, workdir, log, rng.uniform(low, high), strike)
         history.append(outcome)
         if not outcome["killed"]:
             break
@@ -182,19 +192,14 @@ def file_problems(workdir: Path) -> list[str]:
 
 
 def audit_problems(workdir: Path) -> list[str]:
-    """Every study and paper figure, audited by the real command."""
+    """Every study and paper figure, audited (the `audit` command's own function)."""
+    from .study.audit import audit
+
     problems = []
     for figure in sorted((workdir / RESULTS).glob("**/figures/*.png")):
-        proc = subprocess.run(
-            [sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            fails = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")] or [proc.stderr.strip()[-300:]]
-            problems.append(f"audit {figure.relative_to(workdir)}: {'; '.join(fails)}")
+        with contextlib.chdir(workdir):  # the sidecar names the workflow's files relative to its folder
+            _, found = audit(figure.resolve())
+        problems += [f"audit {figure.relative_to(workdir)}: {p}" for p in found]
     return problems
 
 
