@@ -39,8 +39,6 @@ def fill(disk, keep_free: int) -> None:
 @pytest.fixture
 def small_disk(tmp_path):
     """A 4 MiB tmpfs (needs root, as CI has)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True, timeout=30)
@@ -49,6 +47,7 @@ def small_disk(tmp_path):
 
 
 @pytest.mark.slow  # two tiny trainings (~20 s): the fast tier stays under 3 min
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(small_manifest, small_disk):
     run_dir = small_disk / "run"
     args = [sys.executable, "-m", "plm_scaling.cli", "train", *tiny_overrides(small_manifest, run_dir)]
