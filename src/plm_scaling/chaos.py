@@ -57,7 +57,7 @@ def running_jobs(pids: list[int]) -> list[str]:
         except OSError:
             continue
         if "plm_scaling.cli" in args:
-            rest = args[args.index("plm_scaling.cli") + 1 :]
+            rest = [a for a in args[args.index("plm_scaling.cli") + 1 :] if a]
             point = next((a.split("=", 1)[1] for a in rest if a.startswith("run.id=")), None)
             jobs.append(" ".join([*rest[:2], point] if point else rest[:3]))
     return sorted(set(jobs))
@@ -92,10 +92,7 @@ def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None, fault
             jobs = kill_tree(proc.pid)
             proc.wait()
             time.sleep(0.2)  # a job's own children die with the session; let the kernel reap them
-            leftover = session_pids(proc.pid)
-            for pid in leftover:  # a process forked while we killed: once more
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            kill_tree(proc.pid)  # a process forked while we killed: once more
             return {"killed": True, "after_s": round(delay, 2), "interrupted": jobs, **record}
 
 
