@@ -4,6 +4,7 @@ documents its columns). Column arrays, read and written as CSV."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,15 +75,19 @@ class Table:
 
     @classmethod
     def read_csv(cls, path: str | Path) -> Table:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = set(COLUMNS) - set(reader.fieldnames or ())
-            if missing:
-                raise TableError(f"{path}: not a tidy loss table, missing columns {sorted(missing)}")
-            rows = [
-                {c: (r[c] if c not in NUMERIC else float(r[c]) if r[c] != "" else math.nan) for c in COLUMNS}
-                for r in reader
-            ]
+        return cls.read_text(Path(path).read_text(encoding="utf-8"), path)
+
+    @classmethod
+    def read_text(cls, text: str, path: str | Path) -> Table:
+        """The table from a CSV's text (`path` names it in errors)."""
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = set(COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise TableError(f"{path}: not a tidy loss table, missing columns {sorted(missing)}")
+        rows = [
+            {c: (r[c] if c not in NUMERIC else float(r[c]) if r[c] != "" else math.nan) for c in COLUMNS}
+            for r in reader
+        ]
         return cls.from_rows(rows)
 
 

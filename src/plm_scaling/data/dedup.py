@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..digests import seal_manifest
 from ..io import atomic_outputs, read_json, write_json
 from ..names import SPLITS
 from . import mmseqs
@@ -78,5 +79,5 @@ def dedup(
             key: sum(s[key] for s in per_split.values()) for key in ("records_in", "exact_removed", "near_removed")
         }
         manifest["dedup"] = {**similarity, **total, "splits": per_split, "mmseqs2": mmseqs.version()}
-        write_json(temps[-1], manifest)
+        write_json(temps[-1], seal_manifest(manifest, temps, [*paths], split_dir / "manifest.json"))
     return manifest["dedup"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..digests import seal_manifest
 from ..io import atomic_outputs, read_json, write_json
 from ..names import SPLITS, check_name
 from . import mmseqs
@@ -166,5 +167,6 @@ def make_splits(
         parameters = {**sim, "cluster_mode": cluster_mode, "search_sensitivity": sensitivity}
         parameters |= {"valid_fraction": valid, "test_fraction": test, "seed": seed}
         manifest = _manifest(dataset, per_split, rep, repair, clean_info, parameters)
+        manifest = seal_manifest(manifest, temps, finals)
         write_json(temps[-1], manifest)
     return manifest

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..digests import seal_manifest
 from ..io import atomic_outputs, read_json, write_json
 from ..names import SPLITS
 from . import mmseqs
@@ -88,5 +89,6 @@ def unique_subset(split_dir: str | Path, out_dir: str | Path, tokens: int, seed:
             "mmseqs2": mmseqs.version(),
         }
         manifest["splits"]["train"] = {**kept, "clusters": info["clusters"]}
-        write_json(temps[-1], {**manifest, "subset": info})
+        sealed = seal_manifest({**manifest, "subset": info}, temps, paths, split_dir / "manifest.json")
+        write_json(temps[-1], sealed)
     return info

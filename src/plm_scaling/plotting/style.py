@@ -22,6 +22,7 @@ STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "figure.dpi": 120,
+    "svg.hashsalt": "plm-scaling",  # fixed ids (default: random): the same figure gives the same SVG bytes
 }
 OBJ_NAME = {"clm": "CLM", "mlm": "MLM"}
 
@@ -31,7 +32,7 @@ def save(fig, out_png: str | Path, provenance: str | None = None) -> None:
     files: a PNG text chunk "Provenance" and the SVG's Dublin Core description."""
     png = Path(out_png)
     png_meta = {"Software": "plm-scaling", **({"Provenance": provenance} if provenance else {})}
-    svg_meta = {"Creator": "plm-scaling", **({"Description": provenance} if provenance else {})}
+    svg_meta = {"Creator": "plm-scaling", "Date": None, **({"Description": provenance} if provenance else {})}
     with atomic_outputs(png, png.with_suffix(".svg")) as (tmp_png, tmp_svg):
         fig.savefig(tmp_png, format="png", dpi=150, bbox_inches="tight", metadata=png_meta)
         fig.savefig(tmp_svg, format="svg", bbox_inches="tight", metadata=svg_meta)

@@ -1,9 +1,12 @@
 """`plm-scaling audit FIGURE`: the figure's lineage, and whether it still holds.
 
 Fails (exit 1, saying why) when the figure's bytes differ from those recorded or logged, when it sits where another
-figure belongs, when a run it names is missing, deleted or changed, or when the code, configuration, study config,
-data or released CSVs behind it changed since (stale). Study figures trace to their training runs; paper figures
-(and Table 2) to the released curves' runs.
+figure belongs, when a run it names is missing, deleted or changed, when a link of the hash chain from the figure
+back to the FASTA does not hold (chain.py: figure → fits JSON → run files, MLflow history, checkpoint → manifest →
+shards → FASTA), when the code, configuration, study config, data or released CSVs behind it changed since (stale),
+and, with re-derivation (the default), when the fit recomputed from the runs or the figure redrawn from it differs
+from what was recorded (rederive.py). Study figures trace to their training runs; paper figures (and Table 2) to
+the released curves' runs. The audit reads: it writes nothing but temporary files, and never creates a store.
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from __future__ import annotations
 import json
 import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
 from ..io import read_json, sha256_file
+from ..names import SIDECAR
+from ..tracking import sqlite_path
+from . import chain, rederive
 from .figure import sidecar_path
 from .lineage import sha256_text, stage_hash
 
@@ -51,11 +58,18 @@ class _Runs:
     def __init__(self, tracking_uri: str, problems: list[str]):
         from mlflow import MlflowClient
 
-        self.client, self.uri, self.problems = MlflowClient(tracking_uri=tracking_uri), tracking_uri, problems
+        self.client, self.uri, self.problems = None, tracking_uri, problems
+        db = sqlite_path(tracking_uri)
+        if db is not None and not db.is_file():  # MLflow would create an empty store there: audit only reads
+            problems.append(f"MLflow store {db} is missing (audit never creates one)")
+            return
+        self.client = MlflowClient(tracking_uri=tracking_uri)
 
     def get(self, run_id: str, what: str, detail: str = ""):
         from mlflow.exceptions import MlflowException
 
+        if self.client is None:
+            return None
         try:
             run = self.client.get_run(run_id)
         except MlflowException:
@@ -66,30 +80,54 @@ class _Runs:
         return run
 
 
+def _sidecar(figure: Path) -> Path | None:
+    """The figure's own sidecar, or that of the output it was written beside (an .svg beside its .png, Table 2's
+    .md beside its .csv), which records this file's sha256 as `<suffix>_sha256`."""
+    if sidecar_path(figure).exists():
+        return sidecar_path(figure)
+    key = f"{figure.suffix.lstrip('.')}_sha256"
+    for other in sorted(figure.parent.glob(f"{figure.stem}.*{SIDECAR}")):
+        if key in read_json(other) and read_json(other)["file"] != figure.name:
+            return other
+    return None
+
+
+def _carried(figure: Path, side: dict) -> str:
+    """The provenance text the figure file carries (the PNG's chunk; else the sidecar's, as it was written)."""
+    main = figure.with_name(side["file"])
+    embedded = png_text(main).get("Provenance") if main.suffix == ".png" and main.is_file() else None
+    recorded = {k: v for k, v in side.items() if k != "file" and not k.endswith("sha256")}
+    return embedded or json.dumps(recorded, sort_keys=True)
+
+
 def _file_problems(figure: Path, side: dict) -> list[str]:
     """The file's bytes and embedded provenance against the sidecar, and where it sits against where it belongs."""
     problems = []
-    if sha256_file(figure) != side["sha256"]:
+    key = "sha256" if figure.name == side["file"] else f"{figure.suffix.lstrip('.')}_sha256"
+    if sha256_file(figure) != side[key]:
         problems.append(f"{figure.name}: bytes differ from the sha256 recorded when it was made")
     embedded = png_text(figure).get("Provenance") if figure.suffix == ".png" else None
     recorded = {k: v for k, v in side.items() if k != "file" and not k.endswith("sha256")}
     if figure.suffix == ".png" and (embedded is None or json.loads(embedded) != recorded):
         problems.append(f"{figure.name}: embedded provenance is missing or differs from the sidecar")
-    return problems + _location_problems(figure, side)
+    return problems + _location_problems(figure.with_name(side["file"]), side)
 
 
-def audit(figure: str | Path) -> tuple[list[str], list[str]]:
-    """(lineage lines, problems). No problems: the figure is what its runs, code, config and data produced."""
+def audit(figure: str | Path, recompute: bool = True) -> tuple[list[str], list[str]]:
+    """(lineage lines, problems). No problems: the figure is what its runs, code, config and data produced (and,
+    with `recompute`, what they produce again)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # audit output is the lineage only
     figure = Path(figure)
-    side_path = sidecar_path(figure)
     if not figure.exists():
         return [], [f"{figure}: no such figure"]
-    if not side_path.exists():
-        return [], [f"{figure}: no provenance sidecar {side_path.name}"]
+    side_path = _sidecar(figure)
+    if side_path is None:
+        return [], [f"{figure}: no provenance sidecar {sidecar_path(figure).name}"]
     side = read_json(side_path)
     problems = _file_problems(figure, side)
     runs = _Runs(side["tracking_uri"], problems)
+    if runs.client is None:
+        return [], problems
     paper = side.get("kind") == "paper"
     lines = [f"{figure.name}  sha256 {side['sha256'][:12]}  " + ("paper stage" if paper else f"study {side['study']}")]
     producer = runs.get(side["producing_run_id"], "producing run")
@@ -103,15 +141,21 @@ def audit(figure: str | Path) -> tuple[list[str], list[str]]:
         base = runs.get(side["planned_from"]["fit_run_id"], "fit run the check was planned from")
         if base is not None:
             lines.append(f"   └─ planned from fit run {base.info.run_id} ({base.info.status})")
+    problems += chain.input_problems(side.get("inputs"), "figure")
     if paper:
         lines += _released_lines(side, runs)
-        problems += _released_problems(side)
+        problems += chain.paper_fit_problems(side, fit) + _released_problems(side)
+        if recompute and side.get("inputs"):
+            problems += rederive.paper_figure_problems(figure, side, _carried(figure, side))
         lines.append(
             f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
             f"released logs {side['paper_logs']}"
         )
         return lines, problems
     lines.append("      loss plotted: full validation split (evaluate); in brackets: training-time validation windows")
+    fits = chain.fits_of(side)
+    problems += chain.fit_output_problems(fit, fits, side)
+    recorded_runs, seen = {r["run_id"]: r for r in fits.get("input_runs", [])}, {}
     for r in side["input_runs"]:
         run = runs.get(r["run_id"], "input run", f" ({r['sweep_point']})")
         head = f"      ├─ {r['sweep_point']}: {r['objective']} N={r['n']:,} C={r['flops']:.3g}"
@@ -124,9 +168,13 @@ def audit(figure: str | Path) -> tuple[list[str], list[str]]:
             f"{head} loss {_fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]{extra}  run {run.info.run_id}"
         )
         problems += _input_run_problems(run, r)
+        if r["run_id"] in recorded_runs:
+            problems += chain.run_chain_problems(runs.client, run, recorded_runs[r["run_id"]], fits, seen)
         lines += _filter_lines(run, runs)
         lines += _init_lines(r.get("init"), runs)
     problems += _stale_problems(side)
+    if recompute and fits:
+        problems += rederive.study_figure_problems(figure, side, _carried(figure, side))
     lines.append(
         f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
         f"config {side['config_hash'][:12]}, data {side['data_hash'][:12]}"
@@ -199,12 +247,13 @@ def _location_problems(figure: Path, side: dict) -> list[str]:
 def _artifact_problems(client, producer, figure: Path) -> list[str]:
     from mlflow.exceptions import MlflowException
 
-    try:
-        logged = Path(client.download_artifacts(producer.info.run_id, figure.name))
-    except (MlflowException, OSError):
-        return [f"{figure.name}: run {producer.info.run_id} has no such artifact"]
-    if sha256_file(logged) != sha256_file(figure):
-        return [f"{figure.name}: bytes differ from the artifact logged by run {producer.info.run_id}"]
+    with tempfile.TemporaryDirectory(prefix="plm-audit-") as tmp:  # MLflow's default keeps a copy for ever
+        try:
+            logged = Path(client.download_artifacts(producer.info.run_id, figure.name, dst_path=tmp))
+        except (MlflowException, OSError):
+            return [f"{figure.name}: run {producer.info.run_id} has no such artifact"]
+        if sha256_file(logged) != sha256_file(figure):
+            return [f"{figure.name}: bytes differ from the artifact logged by run {producer.info.run_id}"]
     return []
 
 

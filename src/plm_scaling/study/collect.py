@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
+import json
 from pathlib import Path
 
 from ..analysis.table import Table
-from ..io import read_json
+from ..digests import RUN_FILES
 from ..names import RUN_SUMMARY
 
 
-def collect(run_dirs: list[str | Path], study: str) -> tuple[Table, list[dict]]:
+def _read(run_dir: Path, root: Path) -> tuple[dict, dict, list[dict], dict[str, str]]:
+    """(run.json, metrics.json or {}, curve rows, sha256 of each file as read): hashed from the very bytes parsed,
+    so the fit records what it used (digests.py)."""
+    raw = {name: (root / run_dir / name).read_bytes() for name in RUN_FILES if (root / run_dir / name).exists()}
+    if "run.json" not in raw or "curve.csv" not in raw:
+        raise ValueError(f"{run_dir}: no run.json or curve.csv (the run has not finished)")
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in raw.items()}
+    metrics = json.loads(raw["metrics.json"]) if "metrics.json" in raw else {}
+    curve = list(csv.DictReader(io.StringIO(raw["curve.csv"].decode(), newline="")))
+    return json.loads(raw["run.json"]), metrics, curve, digests
+
+
+def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> tuple[Table, list[dict]]:
     """(table, runs): one table row per validation point (x in gigaflos, as the paper's logs), and per run its
-    MLflow run id, sweep point, objective, N, compute and final losses."""
+    MLflow run id, sweep point, objective, N, compute, final losses and the sha256 of the files read. Run folders
+    are read under `root` (audit re-collects from the folder the fit ran in) and named as given."""
     rows, runs = [], []
     for run_dir in sorted(Path(d) for d in run_dirs):
-        done = read_json(run_dir / "run.json")
-        metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
-        with open(run_dir / "curve.csv", newline="") as fh:
-            curve = list(csv.DictReader(fh))
+        done, metrics, curve, digests = _read(run_dir, Path(root))
         if not curve:
             raise ValueError(f"{run_dir}/curve.csv: no validation points")
         if metrics.get("valid_loss") is not None:
@@ -50,6 +63,7 @@ def collect(run_dirs: list[str | Path], study: str) -> tuple[Table, list[dict]]:
                 "unique_tokens": done.get("unique_tokens"),  # U: the train part's framed tokens (repeated data)
                 "init": done.get("init"),  # the run a transferred run started from, with its compute
                 "run_dir": str(run_dir),
+                "files": digests,
                 **{
                     k: metrics[k]
                     for k in ("mask_ratio", "common_mask_ratio", "valid_loss_common", "valid_loss_common_data")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..io import atomic_outputs, read_json, write_json
+from ..io import atomic_outputs, read_json, sha256_file, write_json
 from ..names import check_name
 from .sweeps import expand
 
@@ -146,10 +146,19 @@ def plan_check(fits_json: str | Path, study_file: str | Path, out_json: str | Pa
 def check(study: str, plan_json, run_dirs, study_file, manifest, tracking_uri, experiment, outputs) -> dict:
     """The check as an analysis run (its JSON has the fits JSON's shape: `fits[objective]["extrapolation"]`), so
     the figure step and audit treat it as any fit."""
-    from ..analysis import extrapolation
     from .fit import analysis_run
 
     planned, base = read_json(plan_json), read_json(read_json(plan_json)["fits"])
+    where = (study_file, manifest, tracking_uri, experiment)
+    planned_from = {"fit_run_id": base["fit_run_id"], "plan": str(Path(plan_json).resolve())}
+    planned_from |= {"plan_sha256": sha256_file(plan_json), "fits_sha256": sha256_file(planned["fits"])}
+    extra = {"planned_from": planned_from, "derivation": {"step": "check"}}
+    return analysis_run("check", study, run_dirs, *where, outputs, check_analysis(planned, base), extra=extra)
+
+
+def check_analysis(planned: dict, base: dict):
+    """`analyse(table, runs)` of the check step: the plan's prediction against its runs (audit calls it again)."""
+    from ..analysis import extrapolation
 
     def analyse(table, runs):
         out = {}
@@ -163,9 +172,7 @@ def check(study: str, plan_json, run_dirs, study_file, manifest, tracking_uri, e
             out[o] = {"extrapolation": {**result, "study_runs": _study_optima(base, o, p["laws"])}}
         return out
 
-    where = (study_file, manifest, tracking_uri, experiment)
-    planned_from = {"fit_run_id": base["fit_run_id"], "plan": str(Path(plan_json).resolve())}
-    return analysis_run("check", study, run_dirs, *where, outputs, analyse, extra={"planned_from": planned_from})
+    return analyse
 
 
 def _study_optima(fits: dict, objective: str, laws: dict) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.transfer_runs import transfer_part
+from ..digests import read_inputs
 from ..io import atomic_outputs, read_json, sha256_file, write_json
 from ..names import SIDECAR
 from ..names import STUDY_FIGURES as FIGURES
@@ -29,7 +30,7 @@ def figure_location(path: str | Path, depth: int = 4) -> str:
     return "/".join(Path(path).resolve().parts[-depth:])
 
 
-def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict:
+def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path, inputs: dict) -> dict:
     """What a study figure was made from: its run, the fit run, every input run with both losses, hashes."""
     # valid_loss: the full validation split (evaluate), the loss the figures plot; final_val_loss: the training-time
     # validation windows
@@ -45,6 +46,7 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict
         "tracking_uri": fits["tracking_uri"],
         "experiment": fits["experiment"],
         "location": figure_location(out_png),
+        "inputs": inputs,  # the fits JSON and loss table it was drawn from, with their sha256
         "input_runs": [{k: r.get(k) for k in keys} for r in fits["input_runs"]],
         **{k: fits[k] for k in ("table_digest", "config_hash", "study_file", "data_hash", "data_manifest", "code")},
         **({"planned_from": fits["planned_from"]} if "planned_from" in fits else {}),  # the extrapolation check
@@ -52,9 +54,8 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path) -> dict
     }
 
 
-def _draw(name: str, fits: dict, out_png: str | Path, text: str) -> None:
-    from ..analysis.table import Table
-
+def draw(name: str, fits: dict, table, out_png: str | Path, text: str) -> None:
+    """One study figure from a fits JSON's content and its loss table (a Table), provenance text inside."""
     per_objective = fits["fits"]
     if name == "isoflop":
         laws = {o: f["isoflop"] for o, f in per_objective.items()}
@@ -62,16 +63,15 @@ def _draw(name: str, fits: dict, out_png: str | Path, text: str) -> None:
         isoflop(laws, out_png, provenance=text, paper=False, noise=noise)
     elif name == "ablation":
         fits_by = {o: f["ablation"] for o, f in per_objective.items() if "ablation" in f}
-        study_figures.ablation(fits_by, Table.read_csv(fits["loss_table"]), out_png, provenance=text)
+        study_figures.ablation(fits_by, table, out_png, provenance=text)
     elif name == "repeated":
         fit = next(f["repeated"] for f in per_objective.values() if "repeated" in f)
-        repeated(fit, Table.read_csv(fits["loss_table"]), fits["input_runs"], out_png, provenance=text)
+        repeated(fit, table, fits["input_runs"], out_png, provenance=text)
     elif name == "transfer":
-        transfer_study(per_objective, Table.read_csv(fits["loss_table"]), out_png, provenance=text)
+        transfer_study(per_objective, table, out_png, provenance=text)
     elif name == "extrapolation":
         extrapolation({o: f["extrapolation"] for o, f in per_objective.items()}, out_png, provenance=text)
     elif name == "curves":  # the IsoFLOP points' runs; a transfer study's own runs are in its figure
-        table = Table.read_csv(fits["loss_table"])
         scratch = np.array([transfer_part(str(run))[0] is None for run in table["run"]])
         study_figures.run_curves(table.where(scratch), out_png, provenance=text)
     else:
@@ -82,14 +82,18 @@ def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
     """Draw one of FIGURES inside an MLflow run of its own, with its provenance inside the file and in a sidecar."""
     if name not in FIGURES:
         raise ValueError(f"unknown study figure {name!r} ({', '.join(FIGURES)})")
-    fits = read_json(fits_json)
+    from ..analysis.table import Table
+
+    loss_table = read_json(fits_json)["loss_table"]
+    raw, digests = read_inputs(**{"fits.json": fits_json, "loss_table.csv": loss_table})
+    fits, table = json.loads(raw["fits.json"]), Table.read_text(raw["loss_table.csv"].decode(), loss_table)
     inputs = [r["run_id"] for r in fits["input_runs"] if r["run_id"]]
     tags = {"stage": "figure", "study": fits["study"], "figure": name, "fit_run_id": fits["fit_run_id"]}
     with start_run(
         fits["tracking_uri"], fits["experiment"], f"figure:{name}", {**tags, "input_run_ids": ",".join(inputs)}
     ) as run:
-        provenance = _provenance(name, fits, run.info.run_id, out_png)
-        _draw(name, fits, out_png, json.dumps(provenance, sort_keys=True))
+        provenance = _provenance(name, fits, run.info.run_id, out_png, digests)
+        draw(name, fits, table, out_png, json.dumps(provenance, sort_keys=True))
         return record([Path(out_png), Path(out_png).with_suffix(".svg")], provenance)
 
 

@@ -15,6 +15,7 @@ from ..analysis.parametric import fit_parametric
 from ..analysis.repeated import REPETITION_BUDGETS, fresh_point, repeated_fit, rising
 from ..analysis.table import Table
 from ..analysis.transfer_runs import transfer_fit, transfer_part
+from ..digests import digest_tags
 from ..io import atomic_outputs, sha256_file, write_json
 from ..tracking import absolute_uri
 from .collect import collect
@@ -88,19 +89,25 @@ def fit_study(
     study fits beside its own runs (its path and sha256 go into the fits JSON, for audit)."""
     import yaml
 
-    spec = yaml.safe_load(Path(study_file).read_text())
+    analyse = study_analysis(yaml.safe_load(Path(study_file).read_text()), paper_table, bootstrap, seed)
+    where = (study_file, manifest, tracking_uri, experiment)
+    outputs = (out_json, out_table, out_summary)
+    extra = {"derivation": {"step": "fit", "bootstrap": bootstrap, "seed": seed}}
+    if paper_table:
+        extra["paper_table"] = {"path": str(Path(paper_table).resolve()), "sha256": sha256_file(paper_table)}
+    return analysis_run("fit", study, run_dirs, *where, outputs, analyse, extra)
+
+
+def study_analysis(spec: dict, paper_table: str | Path | None, bootstrap: int, seed: int):
+    """`analyse(table, runs) -> fits per objective` of a study's fit step; audit --recompute calls it again with the
+    settings the fits JSON recorded."""
     paper = Table.read_csv(paper_table) if paper_table else None
 
     def analyse(table, runs):
         objectives = sorted(set(table["objective"]))
         return {o: _fit_objective(table.select(objective=o), o, runs, bootstrap, seed, spec, paper) for o in objectives}
 
-    where = (study_file, manifest, tracking_uri, experiment)
-    outputs = (out_json, out_table, out_summary)
-    if not paper_table:
-        return analysis_run("fit", study, run_dirs, *where, outputs, analyse)
-    extra = {"paper_table": {"path": str(Path(paper_table).resolve()), "sha256": sha256_file(paper_table)}}
-    return analysis_run("fit", study, run_dirs, *where, outputs, analyse, extra)
+    return analyse
 
 
 def analysis_run(
@@ -138,6 +145,8 @@ def analysis_run(
             "input_runs": runs,
             "table_digest": digest,
             "loss_table": str(Path(outputs[1]).resolve()),
+            "fits_table": str(Path(outputs[2]).resolve()),
+            "workdir": str(Path.cwd()),  # where the run folders (input_runs' run_dir) were read from
             "study_file": str(Path(study_file).resolve()),
             "config_hash": sha256_text(Path(study_file).read_text()),
             "data_manifest": str(Path(manifest).resolve()),
@@ -155,6 +164,7 @@ def analysis_run(
             write_fits_table(fits, tmp_summary)
         for path in outputs:
             mlflow.log_artifact(str(path))
+        mlflow.set_tags(digest_tags({Path(p).name: p for p in outputs}))  # the hash chain (digests.py)
         for o, f in fits.items():
             for key in ("n_opt", "d_opt"):
                 if key in f.get("isoflop", {}):

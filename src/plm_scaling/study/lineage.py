@@ -9,9 +9,9 @@ from pathlib import Path
 from ..paths import PACKAGE, config_root, train_config_dir
 
 STAGES = {
-    "data": ("data", "io.py"),
-    "train": ("model", "training", "io.py", "paths.py"),
-    "analysis": ("analysis", "plotting", "study", "io.py"),
+    "data": ("data", "io.py", "digests.py"),
+    "train": ("model", "training", "io.py", "paths.py", "digests.py"),
+    "analysis": ("analysis", "plotting", "study", "io.py", "digests.py"),
 }
 # Configuration that decides a stage's output besides its code: the schema's defaults fill every config, and the
 # Hydra groups compose every training run.

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..analysis.logs import file_digests
 from ..analysis.table import Table
+from ..digests import digest_tags, read_inputs
 from ..io import atomic_outputs, read_json, write_json
 from ..names import PAPER_TABLE
 from ..tracking import absolute_uri
@@ -105,7 +106,8 @@ def fit_paper(
     from ..analysis.fits import fit_all
 
     released = read_json(released_json)
-    table = Table.read_csv(table_csv)
+    raw, inputs = read_inputs(**{"loss_table.csv": table_csv})
+    table = Table.read_text(raw["loss_table.csv"].decode(), table_csv)
     with start_run(
         released["tracking_uri"],
         released["experiment"],
@@ -118,15 +120,18 @@ def fit_paper(
             "fit_run_id": run.info.run_id,
             "table_digest": digest,
             "released_runs": str(Path(released_json).resolve()),
+            "inputs": inputs,  # the loss table it fitted, with its sha256
+            "derivation": {"step": "paper", "bootstrap": bootstrap, "seed": seed},
         }
         with atomic_outputs(out_json) as (tmp,):
             write_json(tmp, fits)
         mlflow.log_artifact(str(out_json))
+        mlflow.set_tags(digest_tags({"fits.json": out_json}))  # the hash chain (digests.py)
         mlflow.log_artifact(str(released_json))
     return fits
 
 
-def paper_provenance(name: str, out: str | Path, fits: dict, producing_run_id: str) -> dict:
+def paper_provenance(name: str, out: str | Path, fits: dict, producing_run_id: str, inputs: dict) -> dict:
     """What a paper figure or table was made from: its run, the fit run, every released run with its sha256."""
     from .figure import figure_location
 
@@ -140,6 +145,7 @@ def paper_provenance(name: str, out: str | Path, fits: dict, producing_run_id: s
         "tracking_uri": released["tracking_uri"],
         "experiment": released["experiment"],
         "location": figure_location(out, depth=3),
+        "inputs": inputs,  # the fits JSON and loss table it was drawn from, with their sha256
         "paper_logs": released["paper_logs"],
         "released_runs": [{k: r[k] for k in ("run_id", "source", "sha256")} for r in released["runs"]],
         "code": {**code_revision(), "analysis": stage_hash("analysis")},
@@ -148,11 +154,10 @@ def paper_provenance(name: str, out: str | Path, fits: dict, producing_run_id: s
 
 def paper_output(name: str, table_csv: str | Path, fits_json: str | Path, out: str | Path) -> dict:
     """Draw one paper figure (or Table 2) inside an MLflow run, with its provenance inside and in a sidecar."""
-    from ..plotting import paper_figures
-    from ..plotting.table2 import table2
     from .figure import record
 
-    fits = read_json(fits_json)
+    raw, inputs = read_inputs(**{"fits.json": fits_json, "loss_table.csv": table_csv})
+    fits = json.loads(raw["fits.json"])
     if "provenance" not in fits:
         raise ValueError(f"{fits_json}: no provenance (made by `paper fits` without --released); rerun the fit")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -163,13 +168,21 @@ def paper_output(name: str, table_csv: str | Path, fits_json: str | Path, out: s
         f"figure:{name}",
         {"stage": "figure", "figure": name, "fit_run_id": fits["provenance"]["fit_run_id"]},
     ) as run:
-        provenance = paper_provenance(name, out, fits, run.info.run_id)
-        text = json.dumps(provenance, sort_keys=True)
-        if name == "table2":
-            table2(fits, out, provenance=text)
-            return record([Path(out), Path(out).with_suffix(".md")], provenance)
-        paper_figures.draw_paper_figure(name, lambda: Table.read_csv(table_csv), fits, out, provenance=text)
-        return record([Path(out), Path(out).with_suffix(".svg")], provenance)
+        provenance = paper_provenance(name, out, fits, run.info.run_id, inputs)
+        table = lambda: Table.read_text(raw["loss_table.csv"].decode(), table_csv)  # noqa: E731 (read if drawn)
+        draw_output(name, table, fits, out, json.dumps(provenance, sort_keys=True))
+        return record([Path(out), Path(out).with_suffix(".md" if name == PAPER_TABLE else ".svg")], provenance)
+
+
+def draw_output(name: str, table, fits: dict, out: str | Path, text: str) -> None:
+    """A paper figure or Table 2 from the fits and the loss table (`table()` reads it), provenance text inside."""
+    from ..plotting import paper_figures
+    from ..plotting.table2 import table2
+
+    if name == PAPER_TABLE:
+        table2(fits, out, provenance=text)
+    else:
+        paper_figures.draw_paper_figure(name, table, fits, out, provenance=text)
 
 
 def draw(name: str, table: str | Path, fits_json: str | Path, out: str | Path) -> None:

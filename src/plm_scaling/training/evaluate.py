@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from ..io import atomic_outputs, read_json, write_json
+from ..digests import tag
+from ..io import atomic_outputs, read_json, sha256_file, write_json
 from ..names import RUN_SUMMARY
 from . import checks
 from .data import ShardDataModule
@@ -101,4 +102,5 @@ def evaluate(run_dir: str | Path) -> dict:
             if key in metrics:
                 client.log_metric(done["run_id"], f"eval/{key}", metrics[key])
         client.log_artifact(done["run_id"], str(run_dir / "metrics.json"))
+        client.set_tag(done["run_id"], tag("metrics.json"), sha256_file(run_dir / "metrics.json"))  # digests.py
     return result

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.shards import Shard, shard_paths, write_rows
+from ..digests import seal_manifest
 from ..io import atomic_outputs, read_json, sha256_file, write_json
 from .data import FramedStream
 
@@ -181,5 +182,6 @@ def filter_split(
         rep = train_clusters(train, manifest["parameters"], threads)
         info.update(clusters_scored=int(np.unique(rep).size), clusters_kept=int(np.unique(rep[keep]).size))
         manifest["splits"]["train"] = {**kept, "clusters": info["clusters_kept"]}
-        write_json(temps[11], {**manifest, "filter": info})
+        finals = [*outputs, out / "scores.csv", out / "scores.png"]
+        write_json(temps[11], seal_manifest({**manifest, "filter": info}, temps, finals, split_dir / "manifest.json"))
     return info

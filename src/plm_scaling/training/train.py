@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config_schema import ConfigError
+from ..digests import CHECKPOINT, digest_tags
 from ..io import atomic_outputs, read_json, write_json
 from ..paths import train_config_dir
 from . import checks, mlflow_run, pretrained
@@ -200,8 +201,11 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
     os.replace(pending, run_dir / "final.ckpt")
     with atomic_outputs(run_dir / "run.json") as (done,):  # written last: the run's completion marker
         write_json(done, result)
-    if logger is not None:
-        logger.experiment.log_metric(logger.run_id, "final_val_loss", result["final_val_loss"], step=p.tokens)
+        if logger is not None:  # before run.json exists: a kill in between reruns this, and logs them again
+            logger.experiment.log_metric(logger.run_id, "final_val_loss", result["final_val_loss"], step=p.tokens)
+            files = {"run.json": done, "curve.csv": run_dir / "curve.csv", CHECKPOINT: run_dir / CHECKPOINT}
+            for key, value in digest_tags(files).items():  # the hash chain (digests.py)
+                logger.experiment.set_tag(logger.run_id, key, value)
     return result
 
 
