@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup system reproduce experiments test test-fast lint bench lock clean-results mlflow-server mlflow-ui chaos
+.PHONY: setup system reproduce experiments test test-fast lint bench lock audit clean-results mlflow-server mlflow-ui chaos
 
 setup: system $(STAMP)
 
@@ -44,6 +44,12 @@ test: setup
 # trainings beyond a few seconds).
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not slow"
+
+# Every figure and Table 2 under results/ audited in one process (the figures of one fit share its re-derivation);
+# AUDIT_FLAGS=--no-recompute checks the hash chain only.
+AUDIT_FLAGS ?=
+audit: setup
+	$(VENV)/bin/plm-scaling audit $(AUDIT_FLAGS) $$(ls results/studies/*/figures/*.png results/paper/figures/*.png results/paper/table2.csv 2>/dev/null)
 
 # Kill the smoke study at random moments and check that nothing was lost (README "Faults"); CHAOS_DIR must be new.
 CHAOS_DIR ?= results/chaos

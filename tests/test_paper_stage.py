@@ -8,6 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from plm_scaling.names import PAPER_FIGURES as FIGURES
+from plm_scaling.study.figure import sidecar_path
 
 from .conftest import PAPER_LOGS, copy_workflow, run_cli, run_snakemake
 
@@ -57,11 +58,14 @@ def test_every_released_curve_is_a_run_and_unchanged_ones_are_not_logged_twice(p
 
 
 def test_every_paper_figure_and_table2_audit_to_the_released_runs(paper):
+    """Every output re-derived from the released CSVs (ingested and fitted again, drawn again byte for byte), in
+    one audit: the fit is recomputed once for all of them."""
     fit_run = json.loads((paper / "results" / "paper" / "fits.json").read_text())["provenance"]["fit_run_id"]
-    for path in [*(f"figures/{f}.png" for f in FIGURES), "table2.csv"]:
-        proc = run_cli("audit", paper / "results" / "paper" / path)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert f"fit run {fit_run}" in proc.stdout and "released curves: " in proc.stdout
+    paths = [*(f"figures/{f}.png" for f in FIGURES), "figures/isoflop.svg", "table2.csv", "table2.md"]
+    proc = run_cli("audit", *(paper / "results" / "paper" / p for p in paths))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("OK: figure, runs, code, config and data agree; re-derived from its runs") == len(paths)
+    assert proc.stdout.count(f"fit run {fit_run}") == len(paths) and "released curves: " in proc.stdout
     client = MlflowClient(tracking_uri=_released(paper)["tracking_uri"])
     fit = client.get_run(fit_run)
     assert len(fit.inputs.dataset_inputs) == 1  # the tidy table, logged with log_input
@@ -75,7 +79,7 @@ def test_paper_audit_fails_on_a_deleted_released_run_and_on_a_changed_csv(paper)
     victim = released["runs"][5]
     client.delete_run(victim["run_id"])
     try:
-        proc = run_cli("audit", figure)
+        proc = run_cli("audit", figure, "--no-recompute")
     finally:
         client.restore_run(victim["run_id"])
     assert proc.returncode == 1 and f"released run {victim['run_id']}" in proc.stdout and "is deleted" in proc.stdout
@@ -83,8 +87,32 @@ def test_paper_audit_fails_on_a_deleted_released_run_and_on_a_changed_csv(paper)
     original = csv.read_bytes()
     csv.write_bytes(original.replace(b"2.", b"3.", 1))
     try:
-        proc = run_cli("audit", figure)
+        proc = run_cli("audit", figure, "--no-recompute")  # the chain alone sees it (the fit again: 30 s more)
     finally:
         csv.write_bytes(original)
     assert proc.returncode == 1 and f"stale: released CSV {csv} changed since the figure was made" in proc.stdout
-    assert run_cli("audit", figure).returncode == 0
+    assert run_cli("audit", figure, "--no-recompute").returncode == 0
+
+
+def test_paper_fits_edited_then_a_figure_redrawn(paper):
+    """A number of the paper fits edited, then the figure step run on it: the fit run's sha256 of fits.json, the
+    recomputed fit (naming the number) and the redrawn figure all disagree."""
+    results = paper / "results" / "paper"
+    fits_path, figure = results / "fits.json", results / "figures" / "isoflop.png"
+    kept = {p: p.read_bytes() for p in (fits_path, figure, figure.with_suffix(".svg"), sidecar_path(figure))}
+    fits = json.loads(fits_path.read_text())
+    was = fits["interp"]["clm"]["n_opt"]["exponent"]
+    fits["interp"]["clm"]["n_opt"]["exponent"] = was + 0.1
+    fits_path.write_text(json.dumps(fits, indent=2, sort_keys=True) + "\n")
+    try:
+        redraw = run_cli("paper", "figure", "isoflop", results / "loss_table.csv", fits_path, figure)
+        assert redraw.returncode == 0, redraw.stderr
+        proc = run_cli("audit", figure)
+    finally:
+        for path, data in kept.items():
+            path.write_bytes(data)
+    assert proc.returncode == 1
+    assert f"FAIL: link fit run -> fits.json: {fits_path} sha256 " in proc.stdout, proc.stdout
+    number = f"fits.interp.clm.n_opt.exponent: recorded {was + 0.1!r}, recomputed {was!r}"
+    assert f"FAIL: recompute: fits.json: {number}" in proc.stdout, proc.stdout
+    assert "FAIL: recompute: figure: isoflop.png is not what the recomputed numbers draw" in proc.stdout

@@ -256,15 +256,21 @@ def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
     assert len(steps) == len(set(steps)) >= 10  # the resumed run's curve has each validation once
 
 
+# The audit tests below check the hash chain and the lineage (--no-recompute): each re-derivation repeats the fit
+# (~30 s here); the re-derivation of every figure is checked once, in the first.
 def test_figure_carries_its_provenance_and_audits_clean(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
     assert len(side["input_runs"]) == 15 and side["producing_run_id"] and side["fit_run_id"]
     svg = figure.with_suffix(".svg").read_text()
     assert side["producing_run_id"] in svg  # SVG metadata
-    proc = run_cli("audit", figure)
+    # every figure of the study (each kind's section of fits.json, the extrapolation check's own JSON) re-derived
+    # from its runs in one audit: the fit and the check recomputed once each, every figure redrawn byte for byte
+    figures = sorted(figure.parent.glob("*.png"))
+    assert len(figures) == 6
+    proc = run_cli("audit", *figures)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "OK: figure, runs, code, config and data agree" in proc.stdout
+    assert proc.stdout.count("OK: figure, runs, code, config and data agree; re-derived from its runs") == 6
     assert "fit run" in proc.stdout and "clm_N5000_C1e09_s0" in proc.stdout
 
 
@@ -275,13 +281,13 @@ def test_audit_fails_on_changed_bytes_and_on_a_missing_input_run(smoke, tmp_path
     shutil.copy(figure.with_name("isoflop.png.provenance.json"), tmp_path / "isoflop.png.provenance.json")
     with open(copy, "ab") as fh:
         fh.write(b"tampered")
-    proc = run_cli("audit", copy)
+    proc = run_cli("audit", copy, "--no-recompute")
     assert proc.returncode == 1 and "bytes differ from the sha256 recorded" in proc.stdout
     side = json.loads((tmp_path / "isoflop.png.provenance.json").read_text())
     side["input_runs"][0]["run_id"] = "0" * 32
     shutil.copy(figure, copy)
     (tmp_path / "isoflop.png.provenance.json").write_text(json.dumps(side))
-    proc = run_cli("audit", copy)
+    proc = run_cli("audit", copy, "--no-recompute")
     assert proc.returncode == 1 and f"input run {'0' * 32}" in proc.stdout and "is missing" in proc.stdout
 
 
@@ -293,11 +299,11 @@ def test_audit_fails_on_deleted_runs(smoke):
     for run_id in (side["producing_run_id"], side["fit_run_id"], side["input_runs"][3]["run_id"]):
         client.delete_run(run_id)
         try:
-            proc = run_cli("audit", figure)
+            proc = run_cli("audit", figure, "--no-recompute")
         finally:
             client.restore_run(run_id)
         assert proc.returncode == 1 and f"{run_id}" in proc.stdout and "is deleted" in proc.stdout, proc.stdout
-    assert run_cli("audit", figure).returncode == 0
+    assert run_cli("audit", figure, "--no-recompute").returncode == 0
 
 
 def test_audit_fails_on_another_studys_figure_copied_over(smoke):
@@ -306,7 +312,7 @@ def test_audit_fails_on_another_studys_figure_copied_over(smoke):
     other.mkdir(parents=True)
     for name in ("isoflop.png", "isoflop.png.provenance.json"):
         shutil.copy(figure.with_name(name), other / name)
-    proc = run_cli("audit", other / "isoflop.png")
+    proc = run_cli("audit", other / "isoflop.png", "--no-recompute")
     shutil.rmtree(other.parent)
     assert proc.returncode == 1, proc.stdout
     assert "sits at studies/other/figures/isoflop.png but its provenance was made for studies/smoke" in proc.stdout
@@ -320,7 +326,7 @@ def test_audit_shows_the_plotted_loss_and_sees_training_config_changes(smoke, tm
     plotted = [p for f in fits["fits"].values() for p in f["isoflop"]["points"]]
     assert point["valid_loss"] != point["final_val_loss"]
     assert any(abs(p["loss"] - point["valid_loss"]) < 1e-12 for p in plotted)  # the figure plots valid_loss
-    out = run_cli("audit", figure).stdout
+    out = run_cli("audit", figure, "--no-recompute").stdout
     assert f"loss {point['valid_loss']:.4f} [{point['final_val_loss']:.4f}]" in out
     # The Hydra config groups decide the training runs: an edit makes the figure stale.
     config = tmp_path / "train"
@@ -328,7 +334,9 @@ def test_audit_shows_the_plotted_loss_and_sees_training_config_changes(smoke, tm
     text = (config / "train.yaml").read_text().replace("warmup_fraction: 0.05", "warmup_fraction: 0.06")
     (config / "train.yaml").write_text(text)
     env = {**os.environ, "PLM_TRAIN_CONFIG_DIR": str(config)}
-    proc = run_bounded([sys.executable, "-m", "plm_scaling.cli", "audit", figure], COMMAND_TIMEOUT, env=env)
+    proc = run_bounded(
+        [sys.executable, "-m", "plm_scaling.cli", "audit", figure, "--no-recompute"], COMMAND_TIMEOUT, env=env
+    )
     assert proc.returncode == 1 and "stale: train code or configuration changed" in proc.stdout
 
 
@@ -341,7 +349,7 @@ def test_partial_reruns(smoke):
     spec.setdefault("point_overrides", {})["mlm_N5000_C1e09_s0"] = ["optim.warmup_fraction=0.1"]
     study.write_text(yaml.safe_dump(spec))
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
-    stale = run_cli("audit", figure)
+    stale = run_cli("audit", figure, "--no-recompute")
     assert stale.returncode == 1 and "stale: study config" in stale.stdout
     # the fit changes, so the extrapolation check is re-planned and re-checked (its runs rerun only if re-sized)
     after_fit = {"fit_study": 1, "plan_extrapolation": 1, "check_extrapolation": 1, "study_figure": 6, "all": 1}
@@ -434,7 +442,7 @@ def test_repeated_data_kind_trains_nested_subsets_and_compares_with_fresh_data(s
     assert gap["epochs"] > 15 and gap["ci95"] is None  # one seed: no interval, and no claim
     assert "fewer than 2" in fits["repeated"]["error"]  # one repeated run: no law is fitted, and it says so
     assert all("_U" not in p for b in fits["isoflop"]["budgets"] for p in b.get("points", []))
-    audit = run_cli("audit", study / "figures" / "repeated.png")
+    audit = run_cli("audit", study / "figures" / "repeated.png", "--no-recompute")
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
@@ -456,7 +464,7 @@ def test_transfer_kind_starts_from_pretraining_runs_at_equal_total_compute(smoke
     assert "at least 2 sizes" in t["tokens"]["error"]  # one size: no D_T law, and it says why
     # pre-training runs are not CLM sweep points of the IsoFLOP fit (their budget is a share of another's)
     assert not any("_pre" in p["point"] for p in fits["clm"]["noise"]["points"])
-    audit = run_cli("audit", study / "figures" / "transfer.png")
+    audit = run_cli("audit", study / "figures" / "transfer.png", "--no-recompute")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert f"started from clm_N12000_C1e10_pre0.25_s0 (checkpoint {tuned['init']['sha256'][:12]})" in audit.stdout
 
@@ -474,7 +482,7 @@ def test_extrapolation_check_trains_what_the_law_plans_and_reports_it(smoke):
     assert {r["sweep_point"] for r in check["input_runs"]} == set(plan["points"])  # not the study's points
     fit_points = {r["sweep_point"] for r in json.loads((study / "fits.json").read_text())["input_runs"]}
     assert set(plan["points"]) <= fit_points  # study points, reused
-    audit = run_cli("audit", study / "figures" / "extrapolation.png")
+    audit = run_cli("audit", study / "figures" / "extrapolation.png", "--no-recompute")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert f"planned from fit run {check['planned_from']['fit_run_id']}" in audit.stdout
 

@@ -69,6 +69,8 @@ def text_problems(path: Path, expected: str, what: str) -> list[str]:
 
 def bytes_problems(path: Path, redrawn: Path, what: str) -> list[str]:
     """A figure file against the same figure drawn again from the recomputed numbers."""
+    if not path.is_file():
+        return [f"{what}: {path.name} is missing beside the figure"]
     if sha256_file(path) != sha256_file(redrawn):
         return [
             f"{what}: {path.name} is not what the recomputed numbers draw (sha256 {sha256_file(path)[:12]}, "
@@ -134,7 +136,10 @@ def study_fit(fits_path: Path) -> tuple:
     problems = text_problems(Path(fits["loss_table"]), text, "recompute: loss table") if run_dirs else []
 
     def compute():
-        with warnings.catch_warnings():
+        from threadpoolctl import threadpool_limits
+
+        # thousands of tiny least-squares problems: BLAS worker threads only spin (fits.fit_all)
+        with threadpool_limits(1), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the fit step recorded its warnings; they are not compared
             return as_json(analyse(table, runs))
 
