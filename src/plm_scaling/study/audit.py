@@ -63,7 +63,16 @@ class _Runs:
         if db is not None and not db.is_file():  # MLflow would create an empty store there: audit only reads
             problems.append(f"MLflow store {db} is missing (audit never creates one)")
             return
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        # a tracking server that is down: one line at once, not MLflow's retries for minutes per request
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+        client = MlflowClient(tracking_uri=tracking_uri)
+        try:
+            client.search_experiments(max_results=1)
+        except Exception as err:  # noqa: BLE001 (connection errors come as several types)
+            problems.append(f"MLflow store {tracking_uri} does not answer ({type(err).__name__}); is its server up?")
+            return
+        self.client = client
 
     def get(self, run_id: str, what: str, detail: str = ""):
         from mlflow.exceptions import MlflowException
