@@ -20,10 +20,18 @@ from pathlib import Path
 
 from ..io import read_json, sha256_file
 from ..names import SIDECAR
-from ..tracking import sqlite_path
 from . import chain, rederive
+from .audit_runs import (
+    Runs,
+    filter_lines,
+    fmt,
+    init_lines,
+    input_run_problems,
+    released_lines,
+    released_problems,
+    stale_problems,
+)
 from .figure import sidecar_path
-from .lineage import sha256_text, stage_hash
 
 
 def png_text(path: Path) -> dict[str, str]:
@@ -51,44 +59,6 @@ def png_text(path: Path) -> dict[str, str]:
     return out
 
 
-class _Runs:
-    """Looks runs up in the store the sidecar names; a missing or deleted run becomes a problem (a deleted run still
-    answers get_run, so its lifecycle stage is checked)."""
-
-    def __init__(self, tracking_uri: str, problems: list[str]):
-        from mlflow import MlflowClient
-
-        self.client, self.uri, self.problems = None, tracking_uri, problems
-        db = sqlite_path(tracking_uri)
-        if db is not None and not db.is_file():  # MLflow would create an empty store there: audit only reads
-            problems.append(f"MLflow store {db} is missing (audit never creates one)")
-            return
-        # a tracking server that is down: one line at once, not MLflow's retries for minutes per request
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-        client = MlflowClient(tracking_uri=tracking_uri)
-        try:
-            client.search_experiments(max_results=1)
-        except Exception as err:  # noqa: BLE001 (connection errors come as several types)
-            problems.append(f"MLflow store {tracking_uri} does not answer ({type(err).__name__}); is its server up?")
-            return
-        self.client = client
-
-    def get(self, run_id: str, what: str, detail: str = ""):
-        from mlflow.exceptions import MlflowException
-
-        if self.client is None:
-            return None
-        try:
-            run = self.client.get_run(run_id)
-        except MlflowException:
-            self.problems.append(f"{what} {run_id}{detail} is missing from {self.uri}")
-            return None
-        if run.info.lifecycle_stage != "active":
-            self.problems.append(f"{what} {run_id}{detail} is {run.info.lifecycle_stage} in {self.uri}")
-        return run
-
-
 def _sidecar(figure: Path) -> Path | None:
     """The figure's own sidecar, or that of the output it was written beside (an .svg beside its .png, Table 2's
     .md beside its .csv), which records this file's sha256 as `<suffix>_sha256`."""
@@ -96,7 +66,8 @@ def _sidecar(figure: Path) -> Path | None:
         return sidecar_path(figure)
     key = f"{figure.suffix.lstrip('.')}_sha256"
     for other in sorted(figure.parent.glob(f"{figure.stem}.*{SIDECAR}")):
-        if key in read_json(other) and read_json(other)["file"] != figure.name:
+        side = read_json(other)
+        if key in side and side.get("file") != figure.name:
             return other
     return None
 
@@ -105,8 +76,12 @@ def _carried(figure: Path, side: dict) -> str:
     """The provenance text the figure file carries (the PNG's chunk; else the sidecar's, as it was written)."""
     main = figure.with_name(side["file"])
     embedded = png_text(main).get("Provenance") if main.suffix == ".png" and main.is_file() else None
-    recorded = {k: v for k, v in side.items() if k != "file" and not k.endswith("sha256")}
-    return embedded or json.dumps(recorded, sort_keys=True)
+    return embedded or json.dumps(_recorded(side), sort_keys=True)
+
+
+def _recorded(side: dict) -> dict:
+    """The provenance a sidecar records, without what it adds (the file's name and the outputs' sha256)."""
+    return {k: v for k, v in side.items() if k != "file" and not k.endswith("sha256")}
 
 
 def _file_problems(figure: Path, side: dict) -> list[str]:
@@ -116,29 +91,39 @@ def _file_problems(figure: Path, side: dict) -> list[str]:
     if sha256_file(figure) != side[key]:
         problems.append(f"{figure.name}: bytes differ from the sha256 recorded when it was made")
     embedded = png_text(figure).get("Provenance") if figure.suffix == ".png" else None
-    recorded = {k: v for k, v in side.items() if k != "file" and not k.endswith("sha256")}
-    if figure.suffix == ".png" and (embedded is None or json.loads(embedded) != recorded):
+    if figure.suffix == ".png" and (embedded is None or json.loads(embedded) != _recorded(side)):
         problems.append(f"{figure.name}: embedded provenance is missing or differs from the sidecar")
     return problems + _location_problems(figure.with_name(side["file"]), side)
 
 
 def audit(figure: str | Path, recompute: bool = True) -> tuple[list[str], list[str]]:
     """(lineage lines, problems). No problems: the figure is what its runs, code, config and data produced (and,
-    with `recompute`, what they produce again)."""
+    with `recompute`, what they produce again). Whatever stops the audit is a problem line, never a traceback."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # audit output is the lineage only
     figure = Path(figure)
     if not figure.exists():
         return [], [f"{figure}: no such figure"]
+    lines: list[str] = []
+    try:
+        return _audit(figure, recompute, lines)
+    except Exception as err:  # noqa: BLE001 (an old or damaged record: say what stopped the audit, and where)
+        return lines, [f"{figure.name}: the audit stopped: {type(err).__name__}: {err}"]
+
+
+def _audit(figure: Path, recompute: bool, lines: list[str]) -> tuple[list[str], list[str]]:
     side_path = _sidecar(figure)
     if side_path is None:
         return [], [f"{figure}: no provenance sidecar {sidecar_path(figure).name}"]
     side = read_json(side_path)
-    problems = _file_problems(figure, side)
-    runs = _Runs(side["tracking_uri"], problems)
+    main = figure.with_name(side["file"])  # an .svg or .md twin is checked with the file it was written beside
+    problems = _file_problems(figure, side) + (_file_problems(main, side) if main != figure else [])
+    runs = Runs(side["tracking_uri"], problems)
     if runs.client is None:
         return [], problems
     paper = side.get("kind") == "paper"
-    lines = [f"{figure.name}  sha256 {side['sha256'][:12]}  " + ("paper stage" if paper else f"study {side['study']}")]
+    lines.append(
+        f"{figure.name}  sha256 {sha256_file(figure)[:12]}  " + ("paper stage" if paper else f"study {side['study']}")
+    )
     producer = runs.get(side["producing_run_id"], "producing run")
     if producer is not None:
         lines.append(f"└─ figure run {producer.info.run_id} ({producer.info.run_name}, {producer.info.status})")
@@ -152,18 +137,29 @@ def audit(figure: str | Path, recompute: bool = True) -> tuple[list[str], list[s
             lines.append(f"   └─ planned from fit run {base.info.run_id} ({base.info.status})")
     problems += chain.input_problems(side.get("inputs"), "figure")
     if paper:
-        lines += _released_lines(side, runs)
-        problems += chain.paper_fit_problems(side, fit) + _released_problems(side)
-        if recompute and side.get("inputs"):
-            problems += rederive.paper_figure_problems(figure, side, _carried(figure, side))
-        lines.append(
-            f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
-            f"released logs {side['paper_logs']}"
-        )
-        return lines, problems
+        problems += _paper_problems(figure, side, runs, fit, recompute, lines)
+    else:
+        problems += _study_problems(figure, side, runs, fit, recompute, lines)
+    return lines, problems
+
+
+def _paper_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, lines: list[str]) -> list[str]:
+    """The paper stage's links: the fit and its loss table, every released curve, and its re-derivation."""
+    lines += released_lines(side, runs)
+    problems = chain.paper_fit_problems(side, fit) + released_problems(side)
+    if recompute and side.get("inputs"):
+        problems += rederive.paper_figure_problems(figure, side, _carried(figure, side))
+    dirty = " (dirty)" if side["code"]["dirty"] else ""
+    lines.append(f"code {side['code']['revision'][:12]}{dirty}, released logs {side['paper_logs']}")
+    return problems
+
+
+def _study_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, lines: list[str]) -> list[str]:
+    """A study's links: the fit's outputs and settings, each input run down to its data, stale inputs, and the
+    figure's re-derivation."""
     lines.append("      loss plotted: full validation split (evaluate); in brackets: training-time validation windows")
     fits = chain.fits_of(side)
-    problems += chain.fit_output_problems(fit, fits, side)
+    problems = chain.fit_output_problems(fit, fits, side) + chain.point_problems(fits, side)
     recorded_runs, seen = {r["run_id"]: r for r in fits.get("input_runs", [])}, {}
     for r in side["input_runs"]:
         run = runs.get(r["run_id"], "input run", f" ({r['sweep_point']})")
@@ -174,72 +170,22 @@ def audit(figure: str | Path, recompute: bool = True) -> tuple[list[str], list[s
         common = r.get("valid_loss_common_data")
         extra = f" (study held-out {common:.4f})" if common is not None else ""
         lines.append(
-            f"{head} loss {_fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]{extra}  run {run.info.run_id}"
+            f"{head} loss {fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]{extra}  run {run.info.run_id}"
         )
-        problems += _input_run_problems(run, r)
+        problems += input_run_problems(run, r)
         if r["run_id"] in recorded_runs:
-            problems += chain.run_chain_problems(runs.client, run, recorded_runs[r["run_id"]], fits, seen)
-        lines += _filter_lines(run, runs)
-        lines += _init_lines(r.get("init"), runs)
-    problems += _stale_problems(side)
+            problems += chain.run_chain_problems(runs, run, recorded_runs[r["run_id"]], fits, seen)
+        lines += filter_lines(run, runs) + init_lines(r.get("init"), runs)
+    problems += stale_problems(side)
     if recompute and fits:
         problems += rederive.study_figure_problems(figure, side, _carried(figure, side))
+    dirty = " (dirty)" if side["code"]["dirty"] else ""
+    table = f", authors' loss table {side['paper_table']['sha256'][:12]}" if side.get("paper_table") else ""
     lines.append(
-        f"code {side['code']['revision'][:12]}{' (dirty)' if side['code']['dirty'] else ''}, "
-        f"config {side['config_hash'][:12]}, data {side['data_hash'][:12]}"
-        + (f", authors' loss table {side['paper_table']['sha256'][:12]}" if side.get("paper_table") else "")
+        f"code {side['code']['revision'][:12]}{dirty}, config {side['config_hash'][:12]}, "
+        f"data {side['data_hash'][:12]}{table}; fitted with {fits.get('derivation', 'no recorded settings')}"
     )
-    return lines, problems
-
-
-def _filter_lines(run, runs: _Runs) -> list[str]:
-    """A run trained on perplexity-filtered data: the run whose model scored it (checked in the store)."""
-    reference_id = run.data.tags.get("data_filter_run_id")
-    if not reference_id:
-        return []
-    reference = runs.get(reference_id, "filtering run", f" (scored the data of {run.info.run_name})")
-    if reference is None:
-        return [f"      │  └─ data filtered by run {reference_id}  MISSING"]
-    if reference.info.status != "FINISHED":
-        runs.problems.append(f"filtering run {reference_id} is {reference.info.status}")
-    return [f"      │  └─ data filtered by {reference.info.run_name} (run {reference_id}, {reference.info.status})"]
-
-
-def _released_lines(side: dict, runs: _Runs) -> list[str]:
-    """One line per released curve the fit read: its file, sha256 and run (each checked in the store)."""
-    lines = [f"      released curves: {len(side['released_runs'])} runs of experiment {side['experiment']}"]
-    for r in side["released_runs"]:
-        run = runs.get(r["run_id"], "released run", f" ({r['source']})")
-        if run is not None and run.data.tags.get("sha256") != r["sha256"]:
-            runs.problems.append(f"released run {r['run_id']} ({r['source']}) records another sha256")
-        lines.append(f"      ├─ {r['source']}  sha256 {r['sha256'][:12]}  run {r['run_id']}")
-    return lines
-
-
-def _released_problems(side: dict) -> list[str]:
-    """A released CSV changed, vanished, or the analysis code changed since the figure was made."""
-    root, problems = Path(side["paper_logs"]), []
-    from ..analysis.logs import file_digests
-
-    now = file_digests(root) if root.is_dir() else {}
-    for r in side["released_runs"]:
-        if now.get(r["source"]) != r["sha256"]:
-            state = "is missing" if r["source"] not in now else "changed since the figure was made"
-            problems.append(f"stale: released CSV {root / r['source']} {state}")
-    return problems + _code_problems(side, ("analysis",))
-
-
-def _code_problems(side: dict, stages: tuple[str, ...]) -> list[str]:
-    return [
-        f"stale: {stage} code or configuration changed since the figure was made "
-        f"({side['code'][stage]} -> {stage_hash(stage)})"
-        for stage in stages
-        if stage_hash(stage) != side["code"][stage]
-    ]
-
-
-def _fmt(loss: float | None) -> str:
-    return "n/a" if loss is None else f"{loss:.4f}"
+    return problems
 
 
 def _location_problems(figure: Path, side: dict) -> list[str]:
@@ -264,42 +210,3 @@ def _artifact_problems(client, producer, figure: Path) -> list[str]:
         if sha256_file(logged) != sha256_file(figure):
             return [f"{figure.name}: bytes differ from the artifact logged by run {producer.info.run_id}"]
     return []
-
-
-def _input_run_problems(run, recorded: dict) -> list[str]:
-    """The run as the figure used it: finished, with the same training-time and full-split losses."""
-    problems, name = [], f"input run {recorded['run_id']} ({recorded['sweep_point']})"
-    if run.info.status != "FINISHED":
-        problems.append(f"{name} is {run.info.status}")
-    metrics = run.data.metrics
-    for key, metric in (("final_val_loss", "final_val_loss"), ("valid_loss", "eval/valid_loss")):
-        was, now = recorded.get(key), metrics.get(metric)
-        if was is not None and (now is None or abs(now - was) > 1e-9):
-            problems.append(f"{name} changed: {metric} {was:.6f} -> {now}")
-    return problems
-
-
-def _init_lines(init: dict | None, runs: _Runs) -> list[str]:
-    """A transferred run's source: the pre-training run it started from, and its checkpoint's sha256."""
-    if not init:
-        return []
-    source = runs.get(init["run_id"], "pre-training run", f" ({init['sweep_point']})")
-    status = "MISSING" if source is None else f"run {source.info.run_id}"
-    return [f"      │  └─ started from {init['sweep_point']} (checkpoint {init['sha256'][:12]})  {status}"]
-
-
-def _stale_problems(side: dict) -> list[str]:
-    """Code, configuration, study file, data or the authors' logs fitted beside them changed since the figure was
-    made."""
-    problems = _code_problems(side, ("train", "analysis"))
-    if side.get("paper_table"):  # a transfer study fits the authors' released logs beside its runs
-        table = Path(side["paper_table"]["path"])
-        if not table.exists() or sha256_file(table) != side["paper_table"]["sha256"]:
-            problems.append(f"stale: the authors' loss table {table} changed since the figure was made")
-    study_file = Path(side["study_file"])
-    if not study_file.exists() or sha256_text(study_file.read_text()) != side["config_hash"]:
-        problems.append(f"stale: study config {study_file} changed since the figure was made")
-    manifest = Path(side["data_manifest"])
-    if not manifest.exists() or sha256_file(manifest) != side["data_hash"]:
-        problems.append(f"stale: data manifest {manifest} changed since the figure was made")
-    return problems

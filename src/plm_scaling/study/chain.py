@@ -89,6 +89,12 @@ def history_problems(client, run, recorded: dict, root: Path) -> list[str]:
     with open(path, newline="") as fh:
         curve = {int(r["tokens"]): float(r["val_loss"]) for r in csv.DictReader(fh)}
     history = sorted(client.get_metric_history(run.info.run_id, "val_loss"), key=lambda m: m.timestamp)
+    late = [m for m in history if run.info.end_time and m.timestamp > run.info.end_time]
+    if late:  # training logs its curve while it runs: a value logged after it ended was put there since
+        return [
+            f"link MLflow -> curve.csv: {recorded['sweep_point']} has {len(late)} val_loss values logged after "
+            f"training run {run.info.run_id} ended"
+        ]
     logged = {m.step: m.value for m in history}  # a resumed run logs a step again: the last one counts
     for tokens, loss in curve.items():
         if logged.get(tokens) != loss:
@@ -99,25 +105,42 @@ def history_problems(client, run, recorded: dict, root: Path) -> list[str]:
     return []
 
 
-def manifest_problems(run, recorded: dict, root: Path, seen: dict) -> list[str]:
-    """training run → its data: the manifest it trained on against the sha256 it logged, then the data chain back
-    to the FASTA (digests.data_chain_problems), once per manifest."""
-    import yaml
+def _param_path(run, key: str, root: Path) -> Path | None:
+    """A path the run was configured with (its logged Hydra parameter `key`), under `root` unless absolute."""
+    value = run.data.params.get(key)
+    if value in (None, "", "None"):
+        return None
+    return Path(value) if Path(value).is_absolute() else root / value
 
-    run_dir = root / recorded["run_dir"]
-    manifest = Path(yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["manifest"])
-    manifest = manifest if manifest.is_absolute() else root / manifest
-    if str(manifest) in seen:  # each manifest's links are named once, not once per run
-        return []
+
+def manifest_problems(run, recorded: dict, root: Path, seen: dict) -> list[str]:
+    """training run → its data: the manifest it trained on (its logged parameter data.manifest) against the sha256
+    it logged (named for the first run that logged each value); then, once per manifest, the data chain back to the
+    FASTA (digests.data_chain_problems), for the manifest it was evaluated on besides (a data-variant study's
+    held-out set); and code augmentation's corpus against the sha256 the run logged of it."""
+    manifest, point = _param_path(run, "data.manifest", root), recorded["sweep_point"]
+    if manifest is None:
+        return [f"training run {run.info.run_id} ({point}) logged no data.manifest parameter"]
     logged = run.data.tags.get("data_manifest_sha256")
-    if _now(manifest) != logged:
-        seen[str(manifest)] = [
+    problems = []
+    if _now(manifest) != logged and ("link", str(manifest), logged) not in seen:  # once per manifest and value
+        seen[("link", str(manifest), logged)] = True
+        problems.append(
             f"link data -> run: {manifest} sha256 {_short(_now(manifest))} now, {_short(logged)} logged by training "
-            f"run {run.info.run_id} ({recorded['sweep_point']})"
-        ]
-    else:
-        seen[str(manifest)] = data_chain_problems(manifest, root)
-    return seen[str(manifest)]
+            f"run {run.info.run_id} ({point})"
+        )
+    corpus = _param_path(run, "data.aux.corpus", root)
+    mixed = run.data.tags.get("aux_corpus_sha256")  # code augmentation: the corpus mixed into its data
+    if corpus is not None and mixed is not None and _now(corpus) != mixed:
+        problems.append(
+            f"link corpus -> run: {corpus} sha256 {_short(_now(corpus))} now, {_short(mixed)} logged by training "
+            f"run {run.info.run_id} ({point})"
+        )
+    for path in (manifest, _param_path(run, "data.eval_manifest", root)):
+        if path is not None and path.is_file() and str(path) not in seen:
+            seen[str(path)] = data_chain_problems(path, root)
+            problems += seen[str(path)]
+    return problems
 
 
 def paper_fit_problems(side: dict, fit_run) -> list[str]:
@@ -155,7 +178,7 @@ def fit_output_problems(fit, fits: dict, side: dict) -> list[str]:
     return problems
 
 
-def run_chain_problems(client, run, recorded: dict, fits: dict, seen: dict) -> list[str]:
+def run_chain_problems(runs, run, recorded: dict, fits: dict, seen: dict) -> list[str]:
     """One input run's links: its files against what the fit read and training logged, its MLflow curve against
     curve.csv, its checkpoint, and its data back to the FASTA."""
     root = Path(fits.get("workdir", "."))
@@ -163,6 +186,40 @@ def run_chain_problems(client, run, recorded: dict, fits: dict, seen: dict) -> l
         return [f"{recorded['sweep_point']}: the fit recorded no sha256 of the run's files (before the hash chain)"]
     return (
         run_file_problems(run, recorded, root)
-        + history_problems(client, run, recorded, root)
+        + history_problems(runs.client, run, recorded, root)
         + manifest_problems(run, recorded, root, seen)
     )
+
+
+def point_problems(fits: dict, side: dict) -> list[str]:
+    """The runs the fit read are the study's points (the extrapolation check's: its plan's), each once: a fit handed
+    a chosen subset of runs, or one run twice, is re-derived as it was made, so only this comparison sees it."""
+    if not fits:
+        return []
+    points = [r["sweep_point"] for r in fits["input_runs"]]
+    problems = [
+        f"fit: sweep point {p} was read {points.count(p)} times" for p in sorted(set(points)) if points.count(p) > 1
+    ]
+    expected = _expected_points(fits)
+    for what, names in (("missing from", expected - set(points)), ("not in", set(points) - expected)):
+        if names:
+            shown = ", ".join(sorted(names)[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            problems.append(f"fit: runs of sweep points {shown} are {what} what the study defines")
+    read = {r["run_id"] for r in fits["input_runs"]}
+    problems += [
+        f"figure: input run {r['run_id']} ({r['sweep_point']}) is not among the runs the fit read"
+        for r in side["input_runs"]
+        if r["run_id"] not in read
+    ]
+    return problems
+
+
+def _expected_points(fits: dict) -> set[str]:
+    """The sweep points the step that wrote `fits` should have read: the study file's (fit), the plan's (check)."""
+    import yaml
+
+    from .sweeps import expand
+
+    if fits.get("derivation", {}).get("step") == "check":
+        return set(read_json(fits["planned_from"]["plan"])["points"])
+    return set(expand(yaml.safe_load(Path(fits["study_file"]).read_text())))

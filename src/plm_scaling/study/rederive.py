@@ -8,7 +8,6 @@ Nothing is written but temporary files (removed); results are kept per fits file
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import tempfile
@@ -16,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from ..io import read_json, sha256_file
+from .lineage import sha256_text
 
 SHOWN = 5  # differences named per comparison (then a count)
 
@@ -89,10 +89,6 @@ def _cached(key: tuple, compute) -> dict:
     return _CACHE[key]
 
 
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _csv_text(table) -> str:
     with tempfile.TemporaryDirectory(prefix="plm-audit-") as tmp:
         table.write_csv(Path(tmp) / "table.csv")
@@ -143,7 +139,13 @@ def study_fit(fits_path: Path) -> tuple:
             warnings.simplefilter("ignore")  # the fit step recorded its warnings; they are not compared
             return as_json(analyse(table, runs))
 
-    recomputed = _cached((sha256_file(fits_path), _hash(text), _hash(json.dumps(runs, sort_keys=True))), compute)
+    read = (
+        sha256_file(fits_path),
+        sha256_text(text),
+        sha256_text(json.dumps(runs, sort_keys=True)),
+        *_settings_files(fits),
+    )
+    recomputed = _cached(read, compute)
     problems += named(differences(fits["fits"], recomputed, "fits"), f"recompute: {fits_path.name}")
     problems += named(differences(fits["input_runs"], runs, "input_runs"), f"recompute: {fits_path.name}")
     if fits.get("fits_table"):
@@ -152,6 +154,13 @@ def study_fit(fits_path: Path) -> tuple:
             again = (Path(tmp) / "fits_table.csv").read_text(encoding="utf-8")
         problems += text_problems(Path(fits["fits_table"]), again, "recompute: fits table")
     return fits, table, runs, recomputed, problems
+
+
+def _settings_files(fits: dict) -> list[str | None]:
+    """sha256 of the files the analysis reads besides the runs (study file, authors' table, plan): part of the key
+    under which a recomputation is kept, so that an edit between two audits in one process is not missed."""
+    paths = [fits.get("study_file"), fits.get("paper_table", {}).get("path"), fits.get("planned_from", {}).get("plan")]
+    return [sha256_file(p) if p and Path(p).is_file() else None for p in paths]
 
 
 def _empty():
@@ -213,7 +222,7 @@ def _recompute_paper(fits_path: Path, paper_logs: Path) -> tuple:
     table = ingest(paper_logs)
     text = _csv_text(table)
     problems = text_problems(Path(inputs["loss_table.csv"]["path"]), text, "recompute: loss table of the released CSVs")
-    key = (sha256_file(fits_path), _hash(text))
+    key = (sha256_file(fits_path), sha256_text(text))
     recomputed = _cached(
         key, lambda: as_json(fit_all(table, bootstrap=derivation["bootstrap"], seed=derivation["seed"]))
     )

@@ -1,0 +1,164 @@
+"""The runs behind a figure, as the audit reads them: the store (opened read-only), each run's state and losses,
+the runs it started from or was filtered by, the released curves, and what changed since (stale)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from ..digests import CHECKPOINT, tag
+from ..io import sha256_file
+from ..tracking import sqlite_path
+from .lineage import sha256_text, stage_hash
+
+
+def _is_mlflow_db(db: Path) -> bool:
+    """Whether a sqlite file holds MLflow's tables, looked at read-only (a plain open would create it)."""
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as con:
+            return bool(con.execute("select 1 from sqlite_master where name = 'experiments'").fetchone())
+    except sqlite3.Error:
+        return False
+
+
+class Runs:
+    """Looks runs up in the store the sidecar names; a missing or deleted run becomes a problem (a deleted run still
+    answers get_run, so its lifecycle stage is checked)."""
+
+    def __init__(self, tracking_uri: str, problems: list[str]):
+        from mlflow import MlflowClient
+
+        self.client, self.uri, self.problems = None, tracking_uri, problems
+        db = sqlite_path(tracking_uri)
+        if db is not None and not db.is_file():  # MLflow would create an empty store there: audit only reads
+            problems.append(f"MLflow store {db} is missing (audit never creates one)")
+            return
+        if db is not None and not _is_mlflow_db(db):  # MLflow would write its schema into it
+            problems.append(f"MLflow store {db} is not an MLflow database (audit never creates one)")
+            return
+        # a tracking server that is down: one line soon, not MLflow's retries for minutes per request
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+        try:
+            client = MlflowClient(tracking_uri=tracking_uri)
+            client.search_experiments(max_results=1)
+        except Exception as err:  # noqa: BLE001 (connection errors come as several types)
+            problems.append(f"MLflow store {tracking_uri} does not answer ({type(err).__name__}); is its server up?")
+            return
+        self.client = client
+
+    def get(self, run_id: str, what: str, detail: str = ""):
+        from mlflow.exceptions import MlflowException
+
+        if self.client is None:
+            return None
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            self.problems.append(f"{what} {run_id}{detail} is missing from {self.uri}")
+            return None
+        if run.info.lifecycle_stage != "active":
+            self.problems.append(f"{what} {run_id}{detail} is {run.info.lifecycle_stage} in {self.uri}")
+        return run
+
+
+def input_run_problems(run, recorded: dict) -> list[str]:
+    """The run as the figure used it: finished, with the same training-time and full-split losses."""
+    problems, name = [], f"input run {recorded['run_id']} ({recorded['sweep_point']})"
+    if run.info.status != "FINISHED":
+        problems.append(f"{name} is {run.info.status}")
+    metrics = run.data.metrics
+    for key, metric in (("final_val_loss", "final_val_loss"), ("valid_loss", "eval/valid_loss")):
+        was, now = recorded.get(key), metrics.get(metric)
+        if was is not None and (now is None or abs(now - was) > 1e-9):
+            problems.append(f"{name} changed: {metric} {was:.6f} -> {now}")
+    return problems
+
+
+def filter_lines(run, runs: Runs) -> list[str]:
+    """A run trained on perplexity-filtered data: the run whose model scored it (checked in the store)."""
+    reference_id = run.data.tags.get("data_filter_run_id")
+    if not reference_id:
+        return []
+    reference = runs.get(reference_id, "filtering run", f" (scored the data of {run.info.run_name})")
+    if reference is None:
+        return [f"      │  └─ data filtered by run {reference_id}  MISSING"]
+    if reference.info.status != "FINISHED":
+        runs.problems.append(f"filtering run {reference_id} is {reference.info.status}")
+    used, logged = run.data.tags.get("data_filter_checkpoint_sha256"), reference.data.tags.get(tag(CHECKPOINT))
+    if used != logged:  # the data was scored by another model than the one that run saved
+        runs.problems.append(
+            f"link filtering run -> data: scored with a checkpoint of sha256 {str(used)[:12]}, run {reference_id} "
+            f"logged {str(logged)[:12]}"
+        )
+    return [f"      │  └─ data filtered by {reference.info.run_name} (run {reference_id}, {reference.info.status})"]
+
+
+def init_lines(init: dict | None, runs: Runs) -> list[str]:
+    """A transferred run's source: the pre-training run it started from, and its checkpoint's sha256."""
+    if not init:
+        return []
+    source = runs.get(init["run_id"], "pre-training run", f" ({init['sweep_point']})")
+    status = "MISSING" if source is None else f"run {source.info.run_id}"
+    logged = source.data.tags.get(tag(CHECKPOINT)) if source is not None else init["sha256"]
+    if logged != init["sha256"]:  # the weights it started from are not the ones that run saved
+        runs.problems.append(
+            f"link pre-training run -> {init['sweep_point']}: started from a checkpoint with sha256 "
+            f"{init['sha256'][:12]}, run {init['run_id']} logged {str(logged)[:12]}"
+        )
+    return [f"      │  └─ started from {init['sweep_point']} (checkpoint {init['sha256'][:12]})  {status}"]
+
+
+def released_lines(side: dict, runs: Runs) -> list[str]:
+    """One line per released curve the fit read: its file, sha256 and run (each checked in the store)."""
+    lines = [f"      released curves: {len(side['released_runs'])} runs of experiment {side['experiment']}"]
+    for r in side["released_runs"]:
+        run = runs.get(r["run_id"], "released run", f" ({r['source']})")
+        if run is not None and run.data.tags.get("sha256") != r["sha256"]:
+            runs.problems.append(f"released run {r['run_id']} ({r['source']}) records another sha256")
+        lines.append(f"      ├─ {r['source']}  sha256 {r['sha256'][:12]}  run {r['run_id']}")
+    return lines
+
+
+def released_problems(side: dict) -> list[str]:
+    """A released CSV changed, vanished, or the analysis code changed since the figure was made."""
+    root, problems = Path(side["paper_logs"]), []
+    from ..analysis.logs import file_digests
+
+    now = file_digests(root) if root.is_dir() else {}
+    for r in side["released_runs"]:
+        if now.get(r["source"]) != r["sha256"]:
+            state = "is missing" if r["source"] not in now else "changed since the figure was made"
+            problems.append(f"stale: released CSV {root / r['source']} {state}")
+    return problems + _code_problems(side, ("analysis",))
+
+
+def _code_problems(side: dict, stages: tuple[str, ...]) -> list[str]:
+    return [
+        f"stale: {stage} code or configuration changed since the figure was made "
+        f"({side['code'][stage]} -> {stage_hash(stage)})"
+        for stage in stages
+        if stage_hash(stage) != side["code"][stage]
+    ]
+
+
+def stale_problems(side: dict) -> list[str]:
+    """Code, configuration, study file, data or the authors' logs fitted beside them changed since the figure was
+    made."""
+    problems = _code_problems(side, ("train", "analysis"))
+    if side.get("paper_table"):  # a transfer study fits the authors' released logs beside its runs
+        table = Path(side["paper_table"]["path"])
+        if not table.exists() or sha256_file(table) != side["paper_table"]["sha256"]:
+            problems.append(f"stale: the authors' loss table {table} changed since the figure was made")
+    study_file = Path(side["study_file"])
+    if not study_file.exists() or sha256_text(study_file.read_text()) != side["config_hash"]:
+        problems.append(f"stale: study config {study_file} changed since the figure was made")
+    manifest = Path(side["data_manifest"])
+    if not manifest.exists() or sha256_file(manifest) != side["data_hash"]:
+        problems.append(f"stale: data manifest {manifest} changed since the figure was made")
+    return problems
+
+
+def fmt(loss: float | None) -> str:
+    return "n/a" if loss is None else f"{loss:.4f}"
