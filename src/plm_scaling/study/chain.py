@@ -218,8 +218,13 @@ def _expected_points(fits: dict) -> set[str]:
     """The sweep points the step that wrote `fits` should have read: the study file's (fit), the plan's (check)."""
     import yaml
 
+    from ..config_schema import validate_config
+    from ..paths import config_root
     from .sweeps import expand
 
     if fits.get("derivation", {}).get("step") == "check":
         return set(read_json(fits["planned_from"]["plan"])["points"])
-    return set(expand(yaml.safe_load(Path(fits["study_file"]).read_text())))
+    path = Path(fits["study_file"])
+    schema = config_root() / "schemas" / "config.schema.yaml"  # defaults filled, as the workflow reads it
+    study = validate_config(yaml.safe_load(path.read_text()), schema, definition="study", where=f"{path}: ")
+    return set(expand(study))
