@@ -168,11 +168,18 @@ def analysis_run(
         for path in outputs:
             mlflow.log_artifact(str(path))
         mlflow.set_tags(digest_tags({Path(p).name: p for p in outputs}))  # the hash chain (digests.py)
-        for o, f in fits.items():
-            for key in ("n_opt", "d_opt"):
-                if key in f.get("isoflop", {}):
-                    mlflow.log_metric(f"{o}_{key}_exponent", f["isoflop"][key]["exponent"])
+        _log_exponents(fits)
     return result
+
+
+def _log_exponents(fits: dict) -> None:
+    """The fitted N_opt and D_opt exponents as metrics of the active run (comparable across fits in MLflow)."""
+    import mlflow
+
+    for o, f in fits.items():
+        for key in ("n_opt", "d_opt"):
+            if key in f.get("isoflop", {}):
+                mlflow.log_metric(f"{o}_{key}_exponent", f["isoflop"][key]["exponent"])
 
 
 def exponent_table(fits: dict) -> list[list[str]]:
