@@ -101,11 +101,14 @@ def smoke(tmp_path_factory):
 
 def test_killed_anywhere_the_study_gives_the_same_result(smoke, tmp_path_factory):
     """The same study in another copy (local jobs, its own MLflow tracking server), its whole process tree killed
-    with SIGKILL at 5 random moments, each time followed by the same command (after the `--unlock` a killed Snakemake
-    needs), and once, halfway to the third kill, the tracking server killed with SIGKILL and restarted on its port
-    and store under the running jobs: the same fits.json numbers as the run above, every figure auditing clean, no
-    MLflow run RUNNING, one training run per sweep point, no orphaned temporary file, no run folder without its
-    checkpoints (plm_scaling/chaos.py)."""
+    with SIGKILL once in each of its phases, at a random moment 1-4 s after the phase is first seen: in the data
+    split, in a training run that holds a checkpoint (mid-run), in the fit and in drawing the figures; each time
+    followed by the same command (after the `--unlock` a killed Snakemake needs). In the attempt that goes on to the
+    fit, once a training run holds a checkpoint, the tracking server is killed with SIGKILL and restarted on its port
+    and store under the running jobs, which must carry on through it (a job that failed would stop the attempt
+    before the fit). Then: the same fits.json numbers as the run above, every figure auditing clean, no MLflow run
+    RUNNING, one training run per sweep point, no orphaned temporary file, no run folder without its checkpoints
+    (plm_scaling/chaos.py)."""
     wf = tmp_path_factory.mktemp("chaos")
     with contextlib.ExitStack() as servers:
         uri = servers.enter_context(mlflow_server(wf))
@@ -117,12 +120,17 @@ def test_killed_anywhere_the_study_gives_the_same_result(smoke, tmp_path_factory
             servers.enter_context(mlflow_server(wf, port=int(uri.rsplit(":", 1)[1])))
 
         cmd = chaos.snakemake_command(wf, wf / "test_config.yaml", cores=2)
-        report = chaos.run_with_kills(cmd, wf, kills=5, seed=0, window=(5.0, 30.0), fault=server_outage)
+        training = chaos.Aim("train", checkpointed=True)
+        aims = [chaos.Aim("data split"), training, chaos.Aim("study fit"), chaos.Aim("study figure")]
+        report = chaos.run_with_kills(
+            cmd, wf, len(aims), seed=0, window=(1.0, 4.0), fault=server_outage, aims=aims, fault_at=(2, training)
+        )
         (smoke / "chaos-report.json").write_text(json.dumps(report, indent=1))
         kills = [a for a in report["attempts"] if a["killed"]]
-        assert len(kills) == 5 and report["attempts"][-1]["returncode"] == 0, (wf / "chaos.log").read_text()[-4000:]
-        assert sum(bool(a["interrupted"]) for a in kills) >= 3, report  # most kills landed while jobs ran
-        assert kills[2].get("fault_during"), report  # the server went down under running jobs
+        assert [k["aim"] for k in kills] == [a.job for a in aims], (wf / "chaos.log").read_text()[-4000:]
+        assert report["attempts"][-1]["returncode"] == 0, (wf / "chaos.log").read_text()[-4000:]
+        assert all(k["hit"] for k in kills), report  # each kill landed while a job of its phase ran
+        assert any(j.startswith("train") for j in kills[2].get("fault_during", [])), report  # under training jobs
         found = chaos.problems(wf, smoke / "reference-fits.json", smoke, uri)
         assert found == [], "\n".join(found)
 

@@ -17,22 +17,25 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from .io import write_json
 
 RESULTS = "results"
 # Keys of fits.json (a key, or parent.key) whose values say where runs were logged, not what they measured: MLflow
-# run ids (another store gives other ids), the store's URI, the digest of the loss table (it lists run ids), the
-# hash of the study file (it names files by absolute path) and the sha256 of a transfer source's checkpoint
-# (Lightning's callback state in it holds the checkpoint folder's absolute path; its weights are compared through
-# the losses). Every other value must be equal, numbers to the last bit (NaN equal to NaN); paths are compared
-# relative to each workflow's folder.
+# run ids (another store gives other ids), the store's URI, the digests of the loss table and of each run's run.json
+# and metrics.json (they hold run ids), the hash of the study file (it names files by absolute path) and the sha256
+# of a transfer source's checkpoint (Lightning's callback state in it holds the checkpoint folder's absolute path;
+# its weights are compared through the losses). Every other value must be equal, numbers to the last bit (NaN equal
+# to NaN; curve.csv digests byte for byte); paths are compared relative to each workflow's folder.
 STORE_KEYS = ("run_id", "fit_run_id", "tracking_uri", "table_digest", "config_hash", "init.sha256")
+STORE_KEYS += ("files.run.json", "files.metrics.json")
 
 
 def session_pids(leader: int) -> list[int]:
@@ -73,27 +76,44 @@ def kill_tree(leader: int) -> list[str]:
     return jobs
 
 
-def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None, fault=None) -> dict:
-    """One run of `cmd`, killed after `delay` seconds unless it ends first (or `delay` is None). `fault`, a callable,
-    is called once at half the delay while the run goes on (e.g. the tracking server killed and restarted)."""
-    start, record = time.monotonic(), {}
+class Aim(NamedTuple):
+    """A phase of the study to kill in: a job whose name (as running_jobs gives it) starts with `job` is running,
+    and with `checkpointed`, its run folder holds a checkpoint and no run.json (a training run mid-run)."""
+
+    job: str
+    checkpointed: bool = False
+
+    def seen(self, jobs: list[str], workdir: Path) -> bool:
+        points = [j.rsplit(" ", 1)[-1] for j in jobs if j.startswith(self.job)]
+        runs = [r for p in points for r in (workdir / RESULTS).glob(f"studies/*/runs/{p}")] if self.checkpointed else []
+        mid_run = any((r / "checkpoints" / "last.ckpt").is_file() and not (r / "run.json").exists() for r in runs)
+        return mid_run if self.checkpointed else bool(points)
+
+
+def attempt(cmd: list[str], workdir: Path, log: Path, delay: float | None, fault=None, fault_aim=None, aim=None):
+    """One run of `cmd`, killed `delay` seconds after it starts (or, with an Aim `aim`, after its phase is first
+    seen) unless it ends first (or `delay` is None). `fault`, a callable, is called once while the run goes on (e.g.
+    the tracking server killed and restarted): as soon as the Aim `fault_aim` is seen, or else at half the delay."""
+    start, record, seen = time.monotonic(), {}, None if aim else 0.0
     with open(log, "a") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        if fault is not None and delay is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=delay / 2)
-            if proc.poll() is None:
-                record = {"fault_after_s": round(delay / 2, 2), "fault_during": running_jobs(session_pids(proc.pid))}
+        while proc.poll() is None:
+            now = time.monotonic() - start
+            jobs = running_jobs(session_pids(proc.pid)) if aim or fault_aim else []
+            seen = now if seen is None and aim.seen(jobs, workdir) else seen
+            due = fault_aim.seen(jobs, workdir) if fault_aim else delay is not None and now >= delay / 2
+            if fault is not None and not record and due:
+                record = {"fault_after_s": round(now, 2), "fault_during": jobs or running_jobs(session_pids(proc.pid))}
                 fault()
-        try:
-            proc.wait(timeout=None if delay is None else max(0.0, delay - (time.monotonic() - start)))
-            return {"killed": False, "returncode": proc.returncode, "seconds": round(time.monotonic() - start, 2)}
-        except subprocess.TimeoutExpired:
-            jobs = kill_tree(proc.pid)
-            proc.wait()
-            time.sleep(0.2)  # a job's own children die with the session; let the kernel reap them
-            kill_tree(proc.pid)  # a process forked while we killed: once more
-            return {"killed": True, "after_s": round(delay, 2), "interrupted": jobs, **record}
+            elif delay is not None and seen is not None and now >= seen + delay:
+                jobs = kill_tree(proc.pid)
+                proc.wait()
+                time.sleep(0.2)  # a job's own children die with the session; let the kernel reap them
+                kill_tree(proc.pid)  # a process forked while we killed: once more
+                hit = {"aim": aim.job, "hit": any(j.startswith(aim.job) for j in jobs)} if aim else {}
+                return {"killed": True, "after_s": round(now, 2), "interrupted": jobs, **hit, **record}
+            time.sleep(0.2)
+    return {"killed": False, "returncode": proc.returncode, "seconds": round(time.monotonic() - start, 2), **record}
 
 
 def outputs_made(workdir: Path) -> int:
@@ -108,29 +128,31 @@ def outputs_made(workdir: Path) -> int:
 
 
 def run_with_kills(
-    snakemake: list[str], workdir: Path, kills: int, seed: int, window: tuple[float, float], fault=None
+    snakemake: list[str], workdir: Path, kills: int, seed: int, window: tuple, fault=None, aims=(), fault_at=(2, None)
 ) -> dict:
     """Run `snakemake` to completion in `workdir`, killing it `kills` times at moments drawn from `window` (seconds
-    after each start). A run that ends before its kill does not count as a kill (the loop stops there). A killed run
-    that finished no output (its jobs all took longer than the moment drawn) doubles the window, so that the study
-    moves on under a slow machine too. `fault` (a callable) strikes once, halfway to the third attempt's kill."""
+    after each start; with `aims`, Aims in the study's order, once in each phase, that long after it is first seen).
+    A run that ends before its kill does not count as a kill (the loop stops there). A randomly killed run that
+    finished no output doubles the window, so that the study moves on under a slow machine too. `fault` (a callable)
+    strikes once in attempt `fault_at[0]`: at the Aim `fault_at[1]`, or else halfway to its kill."""
     rng, log, history = random.Random(seed), workdir / "chaos.log", []
     low, high = window
     unlock = [*snakemake, "--unlock"]
-    while sum(h["killed"] for h in history) < kills:
+    while sum(h["killed"] for h in history) < (len(aims) or kills):
         before = outputs_made(workdir) if (workdir / RESULTS).is_dir() else 0
-        strike = fault if len(history) == 2 else None
-        outcome = attempt(snakemake, workdir, log, rng.uniform(low, high), strike)
+        strike = (fault, fault_at[1]) if len(history) == fault_at[0] else (None, None)
+        aim = aims[len(history)] if aims else None
+        outcome = attempt(snakemake, workdir, log, rng.uniform(low, high), *strike, aim=aim)
         history.append(outcome)
         if not outcome["killed"]:
             break
         outcome["outputs_made"] = outputs_made(workdir) - before
-        if outcome["outputs_made"] == 0:
+        if outcome["outputs_made"] == 0 and not aims:
             low, high = 2 * low, 2 * high
         subprocess.run(unlock, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     if history[-1]["killed"]:
         history.append(attempt(snakemake, workdir, log, None))
-    report = {"seed": seed, "window_s": list(window), "attempts": history}
+    report = {"seed": seed, "window_s": list(window), "aims": [list(a) for a in aims], "attempts": history}
     write_json(workdir / "chaos.json", report)
     return report
 
@@ -216,8 +238,6 @@ WORKFLOW = ("Snakefile", "rules", "config", "profiles", "envs", "src")  # a copy
 def copy_workflow(source: Path, dest: Path, config: dict, name: str = "chaos_config.yaml") -> Path:
     """A copy of the workflow in `source` under `dest`, with its config file `name`: the project's config.yaml with
     its MLflow store inside the copy, updated with `config`. Returns the config file."""
-    import shutil
-
     import yaml
 
     for item in WORKFLOW:
