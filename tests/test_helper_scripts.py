@@ -115,6 +115,7 @@ def mlflow_env(root: Path, port: int) -> dict:
         "MLFLOW_PORT": str(port),
         "MLFLOW_BACKEND": f"sqlite:///{root}/server.db",
         "MLFLOW_ARTIFACTS": str(root / "artifacts"),
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # as conftest.mlflow_server: no MLflow jobs here
     }
 
 
@@ -217,9 +218,11 @@ def test_slurm_cluster_in_a_folder_with_spaces_runs_gpu_jobs(tmp_path):
         assert start.returncode == 0, start.stderr
         env = {**os.environ, "SLURM_CONF": str(root / "slurm.conf")}
         job = run_bounded(
-            ["sbatch", "--wait", "-p", "gpu", "--gpus=1", "-o", root / "job.out", "--wrap", "echo ran"], 120, env=env
+            ["sbatch", "--parsable", "-p", "gpu", "--gpus=1", "-o", root / "job.out", "--wrap", "echo ran"], 60, env=env
         )
         assert job.returncode == 0, job.stderr
+        # polled here (sbatch --wait waited up to 10 s more): the job completes, its output in the folder with spaces
+        assert wait_for_state(job.stdout.strip(), env, conftest.SLURM_FINAL_STATES) == "COMPLETED"
         assert (root / "job.out").read_text() == "ran\n"
         slurm("stop", root)
         assert_all_gone(root, pids)

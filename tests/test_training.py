@@ -24,7 +24,7 @@ def read_curve(run_dir):
         return list(csv.DictReader(fh))
 
 
-def test_tiny_clm_run_logs_a_curve_and_finishes(small_manifest, tmp_path):
+def test_tiny_clm_run_logs_a_curve_and_finishes(small_manifest, tmp_path, capsys):
     run_dir = tmp_path / "clm"
     proc = run_cli("train", *tiny_overrides(small_manifest, run_dir))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -40,7 +40,7 @@ def test_tiny_clm_run_logs_a_curve_and_finishes(small_manifest, tmp_path):
     log = proc.stdout + proc.stderr
     for noise in ("weights_only", "LeafSpec", "Tip", "srun", "Epoch "):  # Lightning's, not actionable here
         assert noise not in log, noise
-    ev = run_cli("evaluate", run_dir)
+    ev = cli(capsys, "evaluate", run_dir)  # in this process: no second interpreter start-up
     assert ev.returncode == 0, ev.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 1.0 < metrics["valid_loss"] < 3.6 and 1.0 < metrics["test_loss"] < 3.6
@@ -90,7 +90,7 @@ def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tiny_clm
     whole = tiny_clm_run[0]
     killed = tmp_path / "killed"
     step = kill_midway(tiny_overrides(small_manifest, killed), killed)
-    again = run_cli("train", *tiny_overrides(small_manifest, killed))
+    again = cli(capsys, "train", *tiny_overrides(small_manifest, killed))  # in this process: no interpreter start-up
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resuming {killed} from its checkpoint at step {step}" in again.stdout
     a, b = (json.loads((d / "run.json").read_text()) for d in (whole, killed))
@@ -158,16 +158,16 @@ def test_budget_is_met_within_one_percent(small_manifest, tmp_path, target, flop
     assert p.evals >= 10  # a loss-vs-compute curve of at least 10 points
 
 
-def test_budget_that_no_schedule_meets_is_refused_naming_the_key(small_manifest, tmp_path):
+def test_budget_that_no_schedule_meets_is_refused_naming_the_key(small_manifest, tmp_path, capsys):
     cfg = compose_config([*tiny_overrides(small_manifest, tmp_path), "budget.flops=1e8"])  # 10.3 steps
     with pytest.raises(ConfigError, match=r"config key budget.flops: 10.3 optimizer steps .* within 1%"):
         make_plan(cfg)
-    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "budget.flops=1e8"))
+    proc = cli(capsys, "train", *tiny_overrides(small_manifest, tmp_path / "r", "budget.flops=1e8"))  # in this process
     assert proc.returncode == 2 and "budget.flops" in proc.stderr and not (tmp_path / "r").exists()
 
 
-def test_divergence_stops_with_a_clear_message(small_manifest, tmp_path):
-    proc = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "r", "optim.lr=1e4", "optim.grad_clip=1e9"))
+def test_divergence_stops_with_a_clear_message(small_manifest, tmp_path, capsys):
+    proc = cli(capsys, "train", *tiny_overrides(small_manifest, tmp_path / "r", "optim.lr=1e4", "optim.grad_clip=1e9"))
     assert proc.returncode == 2
     assert "diverged" in proc.stderr and not (tmp_path / "r" / "run.json").exists()
 
@@ -224,7 +224,7 @@ def test_long_runs_take_larger_batches_but_keep_min_steps():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("trainer", [["trainer.compile=true"], pytest.param(["trainer=gpu"], marks=pytest.mark.gpu)])
-def test_compiled_run_evaluates_and_resumes(small_manifest, tmp_path, trainer):
+def test_compiled_run_evaluates_and_resumes(small_manifest, tmp_path, trainer, capsys):
     """torch.compile (as trainer=gpu uses it) must leave checkpoints that evaluate and resume load strictly; on a
     GPU, bf16 with the fused AdamW and gradient clipping must train at all."""
     run_dir = tmp_path / "compiled"
@@ -234,7 +234,7 @@ def test_compiled_run_evaluates_and_resumes(small_manifest, tmp_path, trainer):
 
     keys = torch.load(run_dir / "final.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     assert keys and all(k.startswith("model.") for k in keys)
-    ev = run_cli("evaluate", run_dir)
+    ev = cli(capsys, "evaluate", run_dir)  # in this process: evaluate compiles nothing, it loads the checkpoint
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert json.loads((run_dir / "metrics.json").read_text())["valid_loss"] < 3.6
     # Killed mid-run and run again: its last checkpoint loads into a compiled module and training continues there.

@@ -1,6 +1,8 @@
 """Real Snakemake runs of the data stage on a small fixture, in a scratch working directory."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,26 +60,43 @@ def _check_stats_figure(split: Path, png: Path, again: Path) -> None:
     np.testing.assert_allclose(bars, [composition(shard) for shard in shards], rtol=1e-12)
 
 
+STUDY_SPLIT = {"valid": 0.1, "test": 0.1}  # the split of the study tests' data (of 300 sequences)
+
+
+@pytest.fixture(scope="module")
+def data_stage(tmp_path_factory):
+    """The data stage of the small fixture through Snakemake, once: (workdir, dry run before, run, dry run after).
+    The study tests start from copies of its workdir (its results and Snakemake's records of them), as a user runs
+    studies on a dataset prepared before: they train, evaluate, filter and audit, but do not split it again."""
+    workdir = tmp_path_factory.mktemp("data_stage")
+    make_config(workdir, split=STUDY_SPLIT)
+    dry = snakemake(workdir, "-n")
+    run = snakemake(workdir, "--cores", "2") if dry.returncode == 0 else dry
+    return workdir, dry, run, snakemake(workdir, "-n")
+
+
+def copy_of(data_stage, tmp_path: Path) -> Path:
+    """A workdir of its own for a test, with the data stage done (modification times kept: up to date)."""
+    return Path(shutil.copytree(data_stage[0], tmp_path / "wf", symlinks=True))
+
+
 @pytest.mark.slow
-def test_data_stage_runs_and_is_complete(tmp_path):
-    make_config(tmp_path)
-    dry = snakemake(tmp_path, "-n")
+def test_data_stage_runs_and_is_complete(data_stage, tmp_path):
+    workdir, dry, run, again = data_stage
     assert dry.returncode == 0, dry.stderr
     for rule in ("clean_fasta", "split_dataset", "dataset_stats"):
         assert rule in dry.stdout
 
-    run = snakemake(tmp_path, "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
-    data = tmp_path / "results" / "data" / "small"
+    data = workdir / "results" / "data" / "small"
     manifest = json.loads((data / "split" / "manifest.json").read_text())
     assert sum(s["sequences"] for s in manifest["splits"].values()) == manifest["clean"]["records_kept"]
     assert manifest["clean"]["records_read"] == 300 and manifest["clean"]["min_length"] == 20
     _check_stats_figure(data / "split", data / "stats.png", tmp_path / "stats-again.png")
     for rule in ("clean_fasta", "split_dataset", "dataset_stats"):
-        assert (tmp_path / "results" / "logs" / "data" / rule / "small.log").exists()
-        assert (tmp_path / "results" / "benchmarks" / "data" / rule / "small.tsv").exists()
+        assert (workdir / "results" / "logs" / "data" / rule / "small.log").exists()
+        assert (workdir / "results" / "benchmarks" / "data" / rule / "small.tsv").exists()
 
-    again = snakemake(tmp_path, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
@@ -116,10 +135,11 @@ def test_bad_fasta_fails_the_rule_without_outputs(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
+def test_train_and_evaluate_two_tiny_points_with_mlflow(data_stage, tmp_path):
     from mlflow import MlflowClient
 
-    studies = tmp_path / "studies"
+    workdir = copy_of(data_stage, tmp_path)
+    studies = workdir / "studies"
     studies.mkdir()
     # Two grids (sweeps), one per objective: the study is their union.
     (studies / "two.yaml").write_text(
@@ -131,12 +151,14 @@ def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
             }
         )
     )
-    make_config(tmp_path, study="two", study_dir=str(studies), split={"valid": 0.1, "test": 0.1})
-    run = snakemake(tmp_path, "--cores", "2", "--until", "evaluate")
+    make_config(workdir, study="two", study_dir=str(studies), split=STUDY_SPLIT)
+    run = snakemake(workdir, "--cores", "2", "--until", "evaluate")
     assert run.returncode == 0, run.stderr[-3000:]
-    runs_dir = tmp_path / "results" / "studies" / "two" / "runs"
+    # the copied data stage is up to date (Snakemake's records of it came along): it is not run again
+    assert not re.search(r"\b(clean_fasta|split_dataset)\b", run.stdout + run.stderr), run.stderr[-3000:]
+    runs_dir = workdir / "results" / "studies" / "two" / "runs"
     assert sorted(p.name for p in runs_dir.iterdir()) == ["clm_N5000_C4e09_s0", "mlm_N5000_C4e09_s0"]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/results/mlflow.db")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/results/mlflow.db")
     experiment = client.get_experiment_by_name("plm-scaling/two")  # one experiment per study
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 2
@@ -154,8 +176,8 @@ def test_train_and_evaluate_two_tiny_points_with_mlflow(tmp_path):
         assert r.data.metrics["eval/valid_loss"] == pytest.approx(metrics["valid_loss"])
         assert "config.yaml" in [a.path for a in client.list_artifacts(r.info.run_id)]
         # artifacts live beside the store under results/, not in ./mlruns of whatever folder a job ran in
-        assert r.info.artifact_uri.startswith((tmp_path / "results" / "mlartifacts").as_uri())
-    assert not (tmp_path / "mlruns").exists()
+        assert r.info.artifact_uri.startswith((workdir / "results" / "mlartifacts").as_uri())
+    assert not (workdir / "mlruns").exists()
 
 
 def test_study_with_both_grid_forms_is_rejected_in_one_line(tmp_path):
@@ -182,10 +204,11 @@ def test_study_with_both_grid_forms_is_rejected_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_data_scarcity_variants_run_through_the_workflow_and_audit_to_the_filtering_run(tmp_path):
+def test_data_scarcity_variants_run_through_the_workflow_and_audit_to_the_filtering_run(data_stage, tmp_path):
     """The smoke size of the data-scarcity study, one seed: raw, deduplicated, perplexity-filtered (scored by the raw
     run) and code-augmented data; the ablation figure's audit reaches the filtering model's run."""
-    studies = tmp_path / "studies"
+    workdir = copy_of(data_stage, tmp_path)
+    studies = workdir / "studies"
     studies.mkdir()
     variants = [
         {"name": "raw"},
@@ -206,18 +229,18 @@ def test_data_scarcity_variants_run_through_the_workflow_and_audit_to_the_filter
     datasets = {"small": small, "small_dedup": {**small, "dedup": {"identity": 0.95}}}
     datasets["small_filtered"] = {**small, "filter": {"reference_run": reference, "drop_top": 0.25}}
     corpus = {"tiny": {"folder": str(REPO / "src" / "plm_scaling" / "cli"), "pattern": "*.py"}}
-    make_config(tmp_path, study="scarce", study_dir=str(studies), split={"valid": 0.1, "test": 0.1})
-    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**cfg, "datasets": datasets, "aux_corpora": corpus}))
-    run = snakemake(tmp_path, "--cores", "2")
+    make_config(workdir, study="scarce", study_dir=str(studies), split=STUDY_SPLIT)
+    cfg = yaml.safe_load((workdir / "config.yaml").read_text())
+    (workdir / "config.yaml").write_text(yaml.safe_dump({**cfg, "datasets": datasets, "aux_corpora": corpus}))
+    run = snakemake(workdir, "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
-    study_dir = tmp_path / "results" / "studies" / "scarce"
+    study_dir = workdir / "results" / "studies" / "scarce"
     fit = json.loads((study_dir / "fits.json").read_text())["fits"]["clm"]["ablation"]
     assert fit["order"] == ["raw", "dedup", "filtered", "code"] and fit["error"].startswith("no seed noise")
-    dedup = json.loads((tmp_path / "results" / "data" / "small_dedup" / "dedup" / "manifest.json").read_text())
+    dedup = json.loads((workdir / "results" / "data" / "small_dedup" / "dedup" / "manifest.json").read_text())
     d, split = (
         dedup["dedup"],
-        json.loads((tmp_path / "results" / "data" / "small" / "split" / "manifest.json").read_text()),
+        json.loads((workdir / "results" / "data" / "small" / "split" / "manifest.json").read_text()),
     )
     assert (d["identity"], d["coverage"], d["cov_mode"]) == (0.95, 0.8, 0)  # schema defaults filled in
     assert (
@@ -227,15 +250,15 @@ def test_data_scarcity_variants_run_through_the_workflow_and_audit_to_the_filter
     assert d["records_in"] == sum(s["sequences"] for s in split["splits"].values())  # within the raw split
     metrics = json.loads((study_dir / "runs" / "clm_N5000_C4e09_vdedup_s0" / "metrics.json").read_text())
     assert "valid_loss_common_data" in metrics  # also scored on the study dataset's held-out set
-    filtered = json.loads((tmp_path / "results" / "data" / "small_filtered" / "filtered" / "manifest.json").read_text())
-    reference_run = json.loads((tmp_path / reference / "run.json").read_text())
+    filtered = json.loads((workdir / "results" / "data" / "small_filtered" / "filtered" / "manifest.json").read_text())
+    reference_run = json.loads((workdir / reference / "run.json").read_text())
     assert filtered["filter"]["reference_mlflow_run_id"] == reference_run["run_id"]
     code_run = json.loads((study_dir / "runs" / "clm_N5000_C4e09_vcode_s0" / "run.json").read_text())
     assert code_run["shape"]["vocab_size"] == 33 + 256
     figure = study_dir / "figures" / "ablation.png"
     audit = subprocess.run(
         [sys.executable, "-m", "plm_scaling.cli", "audit", str(figure)],
-        cwd=tmp_path,
+        cwd=workdir,
         capture_output=True,
         text=True,
         timeout=600,
