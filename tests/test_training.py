@@ -98,6 +98,8 @@ def test_resume_after_kill_gives_the_same_final_metrics(small_manifest, tiny_clm
     assert adam_steps(killed / "final.ckpt") == adam_steps(whole / "final.ckpt") == {b["steps"]}
     assert b["final_val_loss"] == a["final_val_loss"]
     assert [r["val_loss"] for r in read_curve(killed)] == [r["val_loss"] for r in read_curve(whole)]
+    # byte for byte (line ends included): the audit compares its sha256 with the one training logged
+    assert (killed / "curve.csv").read_bytes() == (whole / "curve.csv").read_bytes()
     # a finished run whose run.json is gone (Snakemake reruns a job after a code change) resumes at its last step:
     # nothing is left to train, and its final loss is the last validation's, not 0 (in this process: no start-up)
     (killed / "run.json").unlink()

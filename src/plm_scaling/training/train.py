@@ -228,8 +228,9 @@ def _truncate_curve(path: Path, step: int) -> None:
     kill cut short (no line end, or fields missing)."""
     if not path.exists():
         return
-    rows = path.read_text().splitlines(keepends=True)[1:]
+    with open(path, newline="") as fh:  # the csv writer's \r\n kept as written: a resumed run's curve.csv has the
+        rows = fh.read().splitlines(keepends=True)[1:]  # bytes of an uninterrupted one (its sha256 is compared)
     whole = [r for r in rows if r.endswith("\n") and r.count(",") == len(CURVE_COLUMNS) - 1]
     kept = [r for r in whole if int(r.split(",")[0]) <= step]
     with atomic_outputs(path) as (tmp,):  # a kill mid-write must not cost the curve up to the checkpoint
-        tmp.write_text(",".join(CURVE_COLUMNS) + "\n" + "".join(kept))
+        tmp.write_bytes((",".join(CURVE_COLUMNS) + "\r\n" + "".join(kept)).encode())
