@@ -11,6 +11,7 @@ the released curves' runs. The audit reads: it writes nothing but temporary file
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -99,15 +100,40 @@ def _file_problems(figure: Path, side: dict) -> list[str]:
 def audit(figure: str | Path, recompute: bool = True) -> tuple[list[str], list[str]]:
     """(lineage lines, problems). No problems: the figure is what its runs, code, config and data produced (and,
     with `recompute`, what they produce again). Whatever stops the audit is a problem line, never a traceback."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # audit output is the lineage only
     figure = Path(figure)
     if not figure.exists():
         return [], [f"{figure}: no such figure"]
     lines: list[str] = []
     try:
-        return _audit(figure, recompute, lines)
+        with _audit_environment():
+            return _audit(figure, recompute, lines)
     except Exception as err:  # noqa: BLE001 (an old or damaged record: say what stopped the audit, and where)
         return lines, [f"{figure.name}: the audit stopped: {type(err).__name__}: {err}"]
+
+
+# The audit's output is the lineage only, and a tracking server that is down is one line soon, not MLflow's retries
+# for minutes per request. Set for the audit alone and restored after it: an audit run in-process (tests, notebooks)
+# must not leave its one-retry setting to the training jobs started after it, which ride out a server restart.
+AUDIT_ENVIRONMENT = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+@contextlib.contextmanager
+def _audit_environment():
+    saved = {key: os.environ.get(key) for key in AUDIT_ENVIRONMENT}
+    for key, value in AUDIT_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)  # a user's own setting wins
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _audit(figure: Path, recompute: bool, lines: list[str]) -> tuple[list[str], list[str]]:

@@ -3,7 +3,6 @@ the runs it started from or was filtered by, the released curves, and what chang
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
@@ -37,9 +36,6 @@ class Runs:
         if db is not None and not _is_mlflow_db(db):  # MLflow would write its schema into it
             problems.append(f"MLflow store {db} is not an MLflow database (audit never creates one)")
             return
-        # a tracking server that is down: one line soon, not MLflow's retries for minutes per request
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         try:
             client = MlflowClient(tracking_uri=tracking_uri)
             client.search_experiments(max_results=1)
