@@ -24,17 +24,14 @@ reproduce: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
 
-# The paper's other experiments as studies of their own (README "Experiments"), each with its report. A study may
-# bring datasets of its own in config/datasets/STUDY.yaml. The transfer study fits the authors' released logs beside
-# its runs, so it keeps config key paper_logs (and brings the paper stage up to date); the others skip that stage.
+# The paper's other experiments as studies of their own (README "Experiments"), each with its report. A study file
+# says what it needs (study keys datasets_file and paper_stage), so each is the one command
+# `snakemake --config study=NAME`.
 EXPERIMENTS ?= seeds mask-ratio data-scarcity repeated extrapolation transfer
 experiments: setup
 	for study in $(EXPERIMENTS); do \
-	  extra=$$(test -f config/datasets/$$study.yaml && echo config/datasets/$$study.yaml); \
-	  paper=$$(test $$study = transfer || echo paper_logs=null); \
-	  args="--configfile config/config.yaml $$extra --config study=$$study $$paper"; \
-	  $(VENV)/bin/snakemake --cores $(CORES) $$args && \
-	  $(VENV)/bin/snakemake $$args --report results/report-$$study.html || exit; \
+	  $(VENV)/bin/snakemake --cores $(CORES) --config "study=$$study" && \
+	  $(VENV)/bin/snakemake --config "study=$$study" --report "results/report-$$study.html" || exit; \
 	done
 
 test: setup

@@ -1,4 +1,6 @@
-# Helpers shared by all rules, and validation of the configuration against its JSON schema.
+# Shared by every rule, in four parts: the configuration, checked once (schema, safe names, the study file and the
+# datasets it brings); the study, expanded into its sweep points once; paths of outputs; MLflow names.
+# What a study makes (its figures, whether it fits the released logs) is decided in plm_scaling.study.outputs.
 import shlex
 import sys
 from pathlib import Path
@@ -7,19 +9,19 @@ import yaml
 
 from snakemake.utils import min_version
 
+from plm_scaling.code_stages import STAGE_ENTRIES, stage_hash
 from plm_scaling.config_schema import validate_config
 from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
 from plm_scaling.names import STUDY_FIGURES, check_name
 from plm_scaling.study.extrapolate import read_plan
-from plm_scaling.study.lineage import STAGES, stage_hash
-from plm_scaling.training.pretrained import override as init_override
+from plm_scaling.study.outputs import figures_of, is_transfer_study, runs_paper_stage
 from plm_scaling.study.sweeps import Point as StudyPoint
-from plm_scaling.study.sweeps import expand as study_points
-from plm_scaling.study.sweeps import grids as study_grids
-from plm_scaling.study.sweeps import point_datasets as study_point_datasets
-from plm_scaling.study.sweeps import sweep_points as study_sweep_points
+from plm_scaling.study.sweeps import expand as expand_study
+from plm_scaling.training.pretrained import override as init_override
 
 min_version("9.0")
+
+# ------------------------------------------------------------------------------ configuration, checked once
 
 SCHEMA = Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml"
 # `--config paper_logs=null` arrives as the text "null": these keys mean "skip" then, as YAML's null does.
@@ -28,115 +30,134 @@ for key in ("paper_logs", "study"):
         config[key] = None
 # Fills defaults in place; a bad value stops the workflow with one line naming the key.
 validate_config(config, SCHEMA)
-# Names that become folders under results/ (a study's, a dataset's, a corpus's) are checked once, here, before any
-# is joined to a path: `--config study=../../x` would otherwise write every output of the study outside results/.
-for key in ("datasets", "aux_corpora"):
-    for name in config[key]:
-        check_name(name, f"config key {key}")
+# Names that become folders under results/ are checked before any is joined to a path: `--config study=../../x`
+# would otherwise write every output of the study outside results/.
 if config["study"] is not None:
     check_name(config["study"], "config key study")
 
-# The interpreter that runs Snakemake has the project installed (make setup); rules call the CLI through it so
-# they work whether or not the virtual environment's bin/ is on PATH. Quoted here: its path may hold a space.
-PLM = f"{shlex.quote(sys.executable)} -m plm_scaling.cli"
 
-
-def dataset(name):
+def read_yaml(path, named_by):
+    """A YAML file's mapping; a missing or unreadable file is one line naming it and the key `named_by`."""
+    if not Path(path).is_file():
+        raise ValueError(f"{named_by}: no file {path}")
     try:
-        return config["datasets"][name]
-    except KeyError:
-        raise ValueError(f"config key datasets.{name} is not defined") from None
-
-
-def aux_corpus(name):
-    try:
-        return config["aux_corpora"][name]
-    except KeyError:
-        raise ValueError(f"config key aux_corpora.{name} is not defined") from None
-
-
-def point_aux_corpus(wildcards):
-    """The auxiliary corpus a sweep point mixes in (its data.aux.corpus override), as an input file, or none."""
-    found = [o.split("=", 1)[1] for o in point_overrides(wildcards) if o.startswith("data.aux.corpus=")]
-    return [found[-1]] if found and found[-1] not in ("null", "") else []
-
-
-def stage_outputs(name, stage):
-    """The shards and manifest of one step of dataset `name`'s data stage: split, dedup or filtered."""
-    base = f"results/data/{name}/{stage}"
-    return [*(f"{base}/{s}{e}" for s in SPLITS for e in SHARD_SUFFIXES), f"{base}/manifest.json"]
-
-
-def unfiltered_outputs(name):
-    """Dataset `name` before a perplexity filter: deduplicated when config key datasets.NAME.dedup is set."""
-    return stage_outputs(name, "dedup" if dataset(name)["dedup"] else "split")
-
-
-def split_outputs(name):
-    """The shards and manifest that runs on dataset `name` train on: its last data step, filtered (config key
-    datasets.NAME.filter), else deduplicated (datasets.NAME.dedup), else the split."""
-    d = dataset(name)
-    return stage_outputs(name, "filtered" if d["filter"] else "dedup" if d["dedup"] else "split")
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not YAML ({' '.join(str(err).split())})") from None
 
 
 def study_file():
-    folder = config.get("study_dir") or Path(workflow.basedir) / "config" / "studies"
+    folder = config["study_dir"] or Path(workflow.basedir) / "config" / "studies"
     return Path(folder) / f"{config['study']}.yaml"
 
 
 def load_study():
-    """The study named by config key `study`, validated against $defs/study of the config schema."""
-    if config.get("study") is None:
+    """The study of config key study as the code reads it too (plm_scaling.study.study_file.load_study: validated
+    against $defs/study, defaults filled in, its grids checked), or None."""
+    if config["study"] is None:
         return None
+    from plm_scaling.study.study_file import load_study as read_study
+
     path = study_file()
     if not path.is_file():
-        raise ValueError(f"config key study: no study file {path}")
-    study = yaml.safe_load(path.read_text()) or {}
-    validate_config(study, SCHEMA, definition="study", where=f"{path}: ")
-    study_sweep_points(study, where=f"{path}: ")  # a bad grid or point override stops the workflow here
-    for name in sorted(set(study_point_datasets(study, where=f"{path}: ").values())):
+        raise ValueError(f"config key study: no file {path}")
+    return read_study(path, schema=SCHEMA).spec
+
+
+def add_study_datasets(study):
+    """Adds the datasets of study key datasets_file (relative to the Snakefile's folder) to config key datasets.
+    A dataset config already defines must have the same values: one name, one dataset."""
+    path = Path(workflow.basedir) / study["datasets_file"]
+    extra = read_yaml(path, f"{study_file()}: datasets_file")
+    validate_config(extra, SCHEMA, definition="datasets_file", where=f"{path}: ")
+    for name, spec in extra["datasets"].items():
+        check_name(name, f"{path}: dataset")  # it becomes a folder under results/data
+        if config["datasets"].setdefault(name, spec) != spec:
+            raise ValueError(f"{path}: dataset {name!r} differs from config key datasets.{name}; rename one")
+
+
+def check_study_inputs(study, points):
+    """Every dataset a sweep point trains on, and the study's aux corpus, is defined in config."""
+    where = study_file()
+    for name in sorted({p.dataset for p in points.values()}):
         if name not in config["datasets"]:
-            raise ValueError(f"{path}: dataset {name!r} is not a key of config datasets")
+            raise ValueError(f"{where}: dataset {name!r} is not a key of config datasets")
     if study["aux_corpus"] not in config["aux_corpora"]:
-        raise ValueError(f"{path}: aux_corpus {study['aux_corpus']!r} is not a key of config aux_corpora")
-    return study
+        raise ValueError(f"{where}: aux_corpus {study['aux_corpus']!r} is not a key of config aux_corpora")
 
 
 STUDY = load_study()
-STUDY_NAME = config.get("study") or ""
+# Every sweep point of the study by id (study.sweeps.Point: overrides, dataset, subset, init, aux corpus), expanded
+# once: a bad grid or point override stops the workflow here, before any job.
+POINTS = {} if STUDY is None else expand_study(STUDY, where=f"{study_file()}: ")
+if STUDY is not None:
+    if STUDY["datasets_file"]:
+        add_study_datasets(STUDY)
+    check_study_inputs(STUDY, POINTS)
+for key in ("datasets", "aux_corpora"):
+    for name in config[key]:
+        check_name(name, f"config key {key}")
+
+
+def configured(key, name):
+    """Entry `name` of config key `key` (datasets or aux_corpora), or one line naming the missing key."""
+    try:
+        return config[key][name]
+    except KeyError:
+        raise ValueError(f"config key {key}.{name} is not defined") from None
+
+
+def paper_logs_folder():
+    """The authors' released logs when the paper stage runs (study.outputs.runs_paper_stage), else None."""
+    if not runs_paper_stage(STUDY, config["paper_logs"]):
+        return None
+    if not Path(config["paper_logs"]).is_dir():
+        raise ValueError(
+            f"config key paper_logs: folder {config['paper_logs']} not found; point it at the authors' released "
+            "logs (see README) or set it to null to skip the paper stage"
+        )
+    return config["paper_logs"]
+
+
+PAPER_LOGS = paper_logs_folder()
+# The interpreter that runs Snakemake has the project installed (make setup); rules call the CLI through it so
+# they work whether or not the virtual environment's bin/ is on PATH. Quoted here: its path may hold a space.
+PLM = f"{shlex.quote(sys.executable)} -m plm_scaling.cli"
+# Each stage's source hash goes into its rules' params: Snakemake's code trigger does not see the modules a rule
+# imports. Hashed from this workflow's own src/ (a copied workflow hashes its copy).
+CODE = {stage: stage_hash(stage, Path(workflow.basedir) / "src" / "plm_scaling") for stage in STAGE_ENTRIES}
+
+# ------------------------------------------------------------------------------------------ the study's points
+
+STUDY_NAME = config["study"] or ""
 STUDY_DIR = f"results/studies/{STUDY_NAME or 'none'}"  # every output of the study lives under it
 RUNS = f"{STUDY_DIR}/runs"
 EXTRAPOLATION = f"{STUDY_DIR}/extrapolation"  # the extrapolation check (study key extrapolate)
 PAPER = "results/paper"  # the paper stage's outputs (paper.smk)
-
-
-def sweep_points():
-    """Sweep point id -> Hydra overrides, for every objective x size x budget x seed of the study."""
-    return {} if STUDY is None else study_sweep_points(STUDY, where=f"{study_file()}: ")
+STUDY_FIGURE_NAMES = figures_of(STUDY)
 
 
 def point_spec(point):
     """A sweep point of the study, or one the extrapolation check planned from the fit: its plan exists whenever
     Snakemake asks for such a point, since only the checkpoint plan_extrapolation names them."""
-    points = study_points(STUDY, where=f"{study_file()}: ")
-    if point in points:
-        return points[point]
+    if point in POINTS:
+        return POINTS[point]
     plan = read_plan(f"{EXTRAPOLATION}/plan.json")  # its point ids become run folders: checked there
     if point not in plan["points"]:
         raise ValueError(f"{point}: not a sweep point of study {STUDY_NAME} nor a planned extrapolation point")
     return StudyPoint(plan["points"][point], STUDY["dataset"], None)
 
 
-def point_manifest(point):
-    """The manifest of the data a sweep point trains on: its dataset's last data step, or a nested unique subset
-    of it (repeated-data study, grid key unique_tokens)."""
-    p = point_spec(point)
-    return unique_outputs(p.dataset, p.unique_tokens)[-1] if p.unique_tokens else split_outputs(p.dataset)[-1]
+def point_overrides(wildcards):
+    """The sweep point's own overrides. A params function of the wildcards alone, so Snakemake records its value
+    and reruns the point (and only it) when they change (rerun trigger `params`)."""
+    return point_spec(wildcards.point).overrides
 
 
-def unique_outputs(name, tokens):
-    """A nested unique subset of about `tokens` train tokens of dataset `name` (rule unique_subset)."""
-    return stage_outputs(name, f"unique/{tokens}")
+def point_aux_corpus(wildcards):
+    """The auxiliary corpus file a code-augmented sweep point mixes in, as an input, or none."""
+    corpus = point_spec(wildcards.point).aux_corpus
+    return [corpus] if corpus else []
 
 
 def init_checkpoint(point):
@@ -146,22 +167,10 @@ def init_checkpoint(point):
     return [f"{RUNS}/{source}/final.ckpt"] if source else []
 
 
-def point_overrides(wildcards):
-    """The sweep point's own overrides. A params function of the wildcards alone, so Snakemake records its value
-    and reruns the point (and only it) when they change (rerun trigger `params`)."""
-    return point_spec(wildcards.point).overrides
-
-
 def planned_input(wildcards):
     """The plan of a planned point, as an `ancient` input: the plan is rewritten whenever the fit changes, and
     only points whose overrides (params) changed must rerun, not every planned point."""
-    return [] if wildcards.point in sweep_points() else [ancient(f"{EXTRAPOLATION}/plan.json")]
-
-
-def extrapolation_law():
-    """The laws file the extrapolation check extrapolates instead of the fit (study key extrapolate.law), or none."""
-    law = (STUDY or {}).get("extrapolate", {}).get("law")
-    return [law] if law else []
+    return [] if wildcards.point in POINTS else [ancient(f"{EXTRAPOLATION}/plan.json")]
 
 
 def planned_metrics(wildcards):
@@ -170,7 +179,20 @@ def planned_metrics(wildcards):
     return [f"{RUNS}/{point}/metrics.json" for point in plan["points"]]
 
 
+def extrapolation_law():
+    """The laws file the extrapolation check extrapolates instead of the fit (study key extrapolate.law), or none."""
+    law = (STUDY or {}).get("extrapolate", {}).get("law")
+    return [law] if law else []
+
+
+def paper_table_input():
+    """The released logs as the paper stage's loss table, which a transfer study's fit fits beside its own runs
+    when the paper stage runs (study key paper_stage, config key paper_logs); else none."""
+    return f"{PAPER}/loss_table.csv" if PAPER_LOGS and is_transfer_study(STUDY) else []
+
+
 def train_overrides(point, manifest):
+    """The train command's Hydra overrides, each quoted: a user's string never reaches the shell unquoted."""
     # a data variant on another dataset is also evaluated on the study dataset's valid split, where all compare
     common = split_outputs(STUDY["dataset"])[-1]
     overrides = [
@@ -185,7 +207,64 @@ def train_overrides(point, manifest):
         "tags.snakemake_rule=train",
         f"tags.wildcards=point:{point}",
     ]
-    return " ".join(shlex.quote(o) for o in overrides)  # a user's string never reaches the shell unquoted
+    return " ".join(shlex.quote(o) for o in overrides)
+
+
+# ------------------------------------------------------------------------------------------------------ paths
+
+
+def stage_shards(name, stage):
+    """The train, valid and test shards of one step of dataset `name`'s data stage: split, dedup, filtered or
+    unique/U (a nested unique subset)."""
+    return [f"results/data/{name}/{stage}/{s}{e}" for s in SPLITS for e in SHARD_SUFFIXES]
+
+
+def stage_manifest(name, stage):
+    return f"results/data/{name}/{stage}/manifest.json"
+
+
+def stage_outputs(name, stage):
+    """The shards and, last, the manifest of one step of dataset `name`'s data stage."""
+    return [*stage_shards(name, stage), stage_manifest(name, stage)]
+
+
+def unfiltered_outputs(name):
+    """Dataset `name` before a perplexity filter: deduplicated when config key datasets.NAME.dedup is set."""
+    return stage_outputs(name, "dedup" if configured("datasets", name)["dedup"] else "split")
+
+
+def split_outputs(name):
+    """The shards and manifest that runs on dataset `name` train on: its last data step, filtered (config key
+    datasets.NAME.filter), else deduplicated (datasets.NAME.dedup), else the split."""
+    d = configured("datasets", name)
+    return stage_outputs(name, "filtered" if d["filter"] else "dedup" if d["dedup"] else "split")
+
+
+def filter_reference(name):
+    """The finished CLM run whose scores filter dataset `name` (datasets.NAME.filter.reference_run): its record and
+    weights, as inputs, so Snakemake trains it first when it is a point of the study."""
+    run = configured("datasets", name)["filter"]["reference_run"]
+    return [f"{run}/run.json", f"{run}/final.ckpt"]
+
+
+def unique_outputs(name, tokens):
+    """A nested unique subset of about `tokens` train tokens of dataset `name` (rule unique_subset)."""
+    return stage_outputs(name, f"unique/{tokens}")
+
+
+def point_manifest(point):
+    """The manifest of the data a sweep point trains on: its dataset's last data step, or a nested unique subset
+    of it (repeated-data study, grid key unique_tokens)."""
+    p = point_spec(point)
+    return unique_outputs(p.dataset, p.unique_tokens)[-1] if p.unique_tokens else split_outputs(p.dataset)[-1]
+
+
+def figure_files(base):
+    """A figure's PNG and SVG and the provenance sidecar beside the PNG."""
+    return [*(f"{base}{ext}" for ext in FIGURE_FORMATS), f"{base}{FIGURE_FORMATS[0]}{SIDECAR}"]
+
+
+# ------------------------------------------------------------------------------------------------ MLflow names
 
 
 def mlflow_experiment():
@@ -202,46 +281,3 @@ def analysis_experiment():
 def paper_experiment():
     """The paper stage's experiment: the authors' released curves, the paper fits, figures and Table 2."""
     return f"{config['mlflow']['experiment']}/paper"
-
-
-# Each stage's source hash goes into its rules' params: Snakemake's code trigger does not see the modules a rule
-# imports. Hashed from this workflow's own src/ (a copied workflow hashes its copy).
-CODE = {stage: stage_hash(stage, Path(workflow.basedir) / "src" / "plm_scaling") for stage in STAGES}
-
-
-def study_figure_names():
-    """The figures of the study, each drawn when a grid has its axis: IsoFLOP profiles and every run's curves
-    against compute for FLOP budgets, the mask-ratio figure for mask ratios, the ablation for data variants, the
-    repeated-data figure for unique-token subsets, the transfer figure for transfer shares; the extrapolation
-    check's when the study has one."""
-    if STUDY is None:
-        return []
-    axes = {"isoflop": "budgets", "curves": "budgets", "mask_ratio": "mask_ratios", "ablation": "data_variants"}
-    axes.update(repeated="unique_tokens", transfer="transfer_shares")
-    axes.update(extrapolation="extrapolate")  # a study key, not a grid axis
-    swept = {axis for g in study_grids(STUDY) for axis in g} | set(STUDY)
-    return [name for name in STUDY_FIGURES if axes[name] in swept]
-
-
-def paper_table_input():
-    """The authors' released logs as the paper stage's loss table, which a transfer study's fit fits beside its
-    own runs (grid key transfer_shares); none without config key paper_logs or transfer runs."""
-    transfer = any("transfer_shares" in g for g in study_grids(STUDY)) if STUDY else False
-    return f"{PAPER}/loss_table.csv" if transfer and paper_logs_folder() else []
-
-
-def paper_logs_folder():
-    """The released logs folder of the paper stage, or None (config key paper_logs null: the stage is skipped)."""
-    if not config["paper_logs"]:
-        return None
-    if not Path(config["paper_logs"]).is_dir():
-        raise ValueError(
-            f"config key paper_logs: folder {config['paper_logs']} not found; point it at the authors' released "
-            "logs (see README) or set it to null to skip the paper stage"
-        )
-    return config["paper_logs"]
-
-
-def figure_files(base):
-    """A figure's PNG and SVG and the provenance sidecar beside the PNG."""
-    return [*(f"{base}{ext}" for ext in FIGURE_FORMATS), f"{base}{FIGURE_FORMATS[0]}{SIDECAR}"]

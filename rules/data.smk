@@ -1,12 +1,15 @@
 # Data stage: FASTA -> validated, length-filtered token shard -> MMseqs2 clustered split -> statistics figure.
-# Every dataset's split shards, manifest and statistics figure.
-DATA_TARGETS = [t for name in config["datasets"] for t in (*split_outputs(name), f"results/data/{name}/stats.png")]
-DATA_TARGETS += [f"results/data/{name}/filtered/scores.png" for name in config["datasets"] if dataset(name)["filter"]]
+# Every dataset's training data (its last data step's shards and manifest) and statistics figure, and the score
+# histogram of a perplexity-filtered one. A study's own datasets (study key datasets_file) are in config by now.
+DATA_TARGETS = [
+    *(t for name in config["datasets"] for t in (*split_outputs(name), f"results/data/{name}/stats.png")),
+    *(f"results/data/{name}/filtered/scores.png" for name, d in config["datasets"].items() if d["filter"]),
+]
 
 
 rule clean_fasta:
     input:
-        fasta=lambda wc: dataset(wc.dataset)["fasta"],
+        fasta=lambda wc: configured("datasets", wc.dataset)["fasta"],
     output:
         multiext("results/data/{dataset}/clean/all", *SHARD_SUFFIXES),
         summary="results/data/{dataset}/clean/clean.json",
@@ -17,10 +20,10 @@ rule clean_fasta:
     params:
         plm=PLM,
         out_dir=lambda wc, output: Path(output.summary).parent,
-        min_length=lambda wc: dataset(wc.dataset)["min_length"],
-        max_length=lambda wc: dataset(wc.dataset)["max_length"],
+        min_length=lambda wc: configured("datasets", wc.dataset)["min_length"],
+        max_length=lambda wc: configured("datasets", wc.dataset)["max_length"],
         max_records=lambda wc: (
-            f"--max-records {dataset(wc.dataset)['max_records']}" if dataset(wc.dataset)["max_records"] else ""
+            f"--max-records {n}" if (n := configured("datasets", wc.dataset)["max_records"]) else ""
         ),
         code=CODE["data"],
     shell:
@@ -33,10 +36,8 @@ rule split_dataset:
         rules.clean_fasta.output,
         summary=rules.clean_fasta.output.summary,
     output:
-        multiext("results/data/{dataset}/split/train", *SHARD_SUFFIXES),
-        multiext("results/data/{dataset}/split/valid", *SHARD_SUFFIXES),
-        multiext("results/data/{dataset}/split/test", *SHARD_SUFFIXES),
-        manifest="results/data/{dataset}/split/manifest.json",
+        stage_shards("{dataset}", "split"),
+        manifest=stage_manifest("{dataset}", "split"),
     log:
         "results/logs/data/split_dataset/{dataset}.log",
     benchmark:
@@ -61,10 +62,8 @@ rule dedup_dataset:
         rules.split_dataset.output,
         manifest=rules.split_dataset.output.manifest,
     output:
-        multiext("results/data/{dataset}/dedup/train", *SHARD_SUFFIXES),
-        multiext("results/data/{dataset}/dedup/valid", *SHARD_SUFFIXES),
-        multiext("results/data/{dataset}/dedup/test", *SHARD_SUFFIXES),
-        manifest="results/data/{dataset}/dedup/manifest.json",
+        stage_shards("{dataset}", "dedup"),
+        manifest=stage_manifest("{dataset}", "dedup"),
     log:
         "results/logs/data/dedup_dataset/{dataset}.log",
     benchmark:
@@ -74,7 +73,7 @@ rule dedup_dataset:
         plm=PLM,
         split_dir=lambda wc, input: Path(input.manifest).parent,
         out_dir=lambda wc, output: Path(output.manifest).parent,
-        d=lambda wc: dataset(wc.dataset)["dedup"],
+        d=lambda wc: configured("datasets", wc.dataset)["dedup"],
         code=CODE["data"],
     shell:
         "{params.plm} data dedup {params.split_dir:q} {params.out_dir:q} --identity {params.d[identity]}"
@@ -85,13 +84,9 @@ rule filter_dataset:
     input:
         lambda wc: unfiltered_outputs(wc.dataset),
         manifest=lambda wc: unfiltered_outputs(wc.dataset)[-1],
-        reference=lambda wc: [
-            f"{dataset(wc.dataset)['filter']['reference_run']}/{f}" for f in ("run.json", "final.ckpt")
-        ],
+        reference=lambda wc: filter_reference(wc.dataset),
     output:
-        multiext("results/data/{dataset}/filtered/train", *SHARD_SUFFIXES),
-        multiext("results/data/{dataset}/filtered/valid", *SHARD_SUFFIXES),
-        multiext("results/data/{dataset}/filtered/test", *SHARD_SUFFIXES),
+        stage_shards("{dataset}", "filtered"),
         scores="results/data/{dataset}/filtered/scores.csv",
         histogram=report(
             "results/data/{dataset}/filtered/scores.png",
@@ -99,7 +94,7 @@ rule filter_dataset:
             category="Data",
             subcategory="{dataset}",
         ),
-        manifest="results/data/{dataset}/filtered/manifest.json",
+        manifest=stage_manifest("{dataset}", "filtered"),
     log:
         "results/logs/data/filter_dataset/{dataset}.log",
     benchmark:
@@ -109,7 +104,7 @@ rule filter_dataset:
         plm=PLM,
         split_dir=lambda wc, input: Path(input.manifest).parent,
         out_dir=lambda wc, output: Path(output.manifest).parent,
-        f=lambda wc: dataset(wc.dataset)["filter"],
+        f=lambda wc: configured("datasets", wc.dataset)["filter"],
         code=CODE["train"],
     shell:
         "{params.plm} data filter {params.split_dir:q} {params.out_dir:q} --reference {params.f[reference_run]:q}"
@@ -151,8 +146,8 @@ rule aux_corpus:
     params:
         plm=PLM,
         out_dir=lambda wc, output: Path(output.corpus).parent,
-        folder=lambda wc: aux_corpus(wc.corpus)["folder"] or "",
-        pattern=lambda wc: aux_corpus(wc.corpus)["pattern"],
+        folder=lambda wc: configured("aux_corpora", wc.corpus)["folder"] or "",
+        pattern=lambda wc: configured("aux_corpora", wc.corpus)["pattern"],
         code=CODE["data"],
     shell:
         "{params.plm} data aux {params.out_dir:q} --folder={params.folder:q} --pattern {params.pattern:q} > {log:q} 2>&1"

@@ -1,21 +1,21 @@
 # Paper stage: the authors' released logs -> tidy table -> fits -> the paper's figures and Table 2.
-# Skipped when config key paper_logs is null.
+# Runs when config key paper_logs is set, for no study or a study with study key paper_stage (common.smk: PAPER_LOGS).
 
 
-# Figures and Table 2 of the paper stage, or nothing when config key paper_logs is null.
+# Figures and Table 2 of the paper stage, or nothing when it does not run.
 PAPER_TARGETS = (
     [
         *(f for name in PAPER_FIGURES for f in figure_files(f"{PAPER}/figures/{name}")),
         *(f"{PAPER}/{PAPER_TABLE}{ext}" for ext in (".csv", ".md", f".csv{SIDECAR}")),
     ]
-    if paper_logs_folder()
+    if PAPER_LOGS
     else []
 )
 
 
 rule ingest_paper_logs:
     input:
-        ancient(config["paper_logs"] or []),
+        ancient(PAPER_LOGS or []),
     output:
         f"{PAPER}/loss_table.csv",
     log:
@@ -58,7 +58,7 @@ rule track_paper_logs:
         "results/benchmarks/paper/track_paper_logs.tsv"
     params:
         plm=PLM,
-        logs=config["paper_logs"] or "",
+        logs=PAPER_LOGS or "",
         uri=config["mlflow"]["tracking_uri"],
         experiment=paper_experiment(),
         code=CODE["analysis"],

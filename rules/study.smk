@@ -1,9 +1,9 @@
 # Study stage: the study's evaluated runs -> fits (an MLflow run) -> figures with provenance (MLflow runs).
-# The study's figures (study_figure_names) and its fits table, or nothing when config key study is null.
+# The study's figures (STUDY_FIGURE_NAMES) and its fits table, or nothing when config key study is null.
 STUDY_TARGETS = [
-    *(f for name in study_figure_names() for f in figure_files(f"{STUDY_DIR}/figures/{name}")),
+    *(f for name in STUDY_FIGURE_NAMES for f in figure_files(f"{STUDY_DIR}/figures/{name}")),
     *([f"{STUDY_DIR}/fits_table.csv"] if STUDY else []),
-    *([f"{EXTRAPOLATION}/fits_table.csv"] if "extrapolation" in study_figure_names() else []),
+    *([f"{EXTRAPOLATION}/fits_table.csv"] if "extrapolation" in STUDY_FIGURE_NAMES else []),
 ]
 
 

@@ -1,8 +1,8 @@
 # Training stage: one train and one evaluate job per sweep point (objective, size, budget, seed).
-# Sweep points come from the study (config key `study`, see common.smk: sweep_points); each becomes a list of
+# Sweep points come from the study (config key `study`, expanded once in common.smk: POINTS); each becomes a list of
 # Hydra overrides. Runs land in results/studies/{study}/runs/{point}/.
 # The evaluated metrics of every sweep point of the study.
-TRAIN_TARGETS = [f"{RUNS}/{point}/metrics.json" for point in sweep_points()]
+TRAIN_TARGETS = [f"{RUNS}/{point}/metrics.json" for point in POINTS]
 
 
 rule mlflow_store:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import re
 import shlex
@@ -19,6 +20,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EMBEDDED_FASTA = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")
 SMALL_FASTA = REPO / "tests" / "data" / "small.fasta.gz"
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def fixture_fits(kind: str) -> dict:
+    """A small fits JSON of the shape the workflow writes, `study` (a study's fit) or `paper` (the paper stage's,
+    with its provenance): tests/fixtures/KIND_fits.json, cut from a real run's (every list to its first 2 entries).
+    A fresh copy each call, for a test to change."""
+    return json.loads((FIXTURES / f"{kind}_fits.json").read_text())
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from .conftest import PAPER_LOGS, REPO, Payload, cli, copy_workflow, run_cli, run_snakemake, tiny_overrides
+from .conftest import PAPER_LOGS, REPO, SMALL_FASTA, Payload, cli, copy_workflow, run_cli, run_snakemake, tiny_overrides
 
 
 def one_line_error(proc, pattern: str) -> str:
@@ -58,6 +58,14 @@ def test_bad_training_config_is_one_line_and_writes_nothing(case, small_manifest
     proc = cli(capsys, "train", *tiny_overrides(small_manifest, run_dir), *extra)
     one_line_error(proc, pattern)
     assert not run_dir.exists()  # so the corrected command is not refused as "a different config"
+
+
+def test_train_without_a_manifest_names_the_key(tmp_path, capsys):
+    """The packaged defaults leave data.manifest `???`: it comes from the workflow or the command line."""
+    run_dir = tmp_path / "run"
+    proc = cli(capsys, "train", f"run.dir={run_dir}", "logger=none")
+    one_line_error(proc, r"config key data\.manifest: missing; give data\.manifest=")
+    assert not run_dir.exists()
 
 
 def test_run_dir_that_is_not_a_run_folder_is_never_written_or_deleted(small_manifest, tmp_path, capsys):
@@ -249,6 +257,23 @@ def test_bad_study_file_stops_the_workflow_in_one_line(case, tmp_path):
     proc = run_snakemake(tmp_path, tmp_path, cfg, "-n")
     assert proc.returncode != 0 and re.search(pattern, proc.stdout + proc.stderr), (proc.stdout + proc.stderr)[-2000:]
     assert not (tmp_path / "results").exists()
+
+
+def test_a_study_brings_its_datasets_file_but_redefines_no_dataset(tmp_path):
+    """Study key datasets_file adds its datasets to config (their data stage runs); one config.yaml already defines
+    must keep its values there."""
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"datasets": {"extra": {"fasta": str(SMALL_FASTA)}}}))
+    study = {"dataset": "extra", "datasets_file": "mine.yaml", "objectives": ["clm"], "sizes": [5000], "budgets": [4e9]}
+    cfg = _workflow_with_study(tmp_path, study)
+    proc = run_snakemake(tmp_path, tmp_path, cfg, "-n")
+    assert proc.returncode == 0 and "dataset=extra" in proc.stdout, (proc.stdout + proc.stderr)[-2000:]
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"datasets": {"uniprot_example": {"fasta": str(SMALL_FASTA)}}}))
+    bad = run_snakemake(tmp_path, tmp_path, cfg, "-n")
+    assert bad.returncode != 0
+    assert (
+        "mine.yaml: dataset 'uniprot_example' differs from config key datasets.uniprot_example"
+        in bad.stdout + bad.stderr
+    )
 
 
 def test_null_on_the_command_line_means_null(tmp_path):

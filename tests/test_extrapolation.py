@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from plm_scaling.analysis.extrapolation import assess, check_budget, plan_objective
-from plm_scaling.study.sweeps import point_id
+from plm_scaling.sweep_point import SweepPoint
 
 LAW = {"n_opt": {"coef": 0.05, "exponent": 0.5}, "loss": {"coef": 2.5, "exponent": -0.01}}
 
@@ -14,7 +14,7 @@ def _runs(planned: dict, means: dict, seeds: int, sd: float, seed: int = 0) -> l
     for multiple, size in planned["sizes"].items():
         for s in range(seeds):
             loss = means[multiple] + rng.normal(0, sd)
-            point = point_id("clm", size, planned["budget"], s)
+            point = SweepPoint("clm", size, s, flops=planned["budget"]).id
             runs.append({"sweep_point": point, "objective": "clm", "n": size, "flops": planned["budget"]})
             runs[-1].update(valid_loss=float(loss))
     return runs

@@ -269,9 +269,9 @@ def _check_paper_figure(name: str, figure, table: Table, fits: dict) -> None:
             n_opt = compute_optimal(fits["parametric"][objective], c)[0]
             inside = (n_opt >= 1e6) & (n_opt <= 1e11)
             assert inside.any() and _plots(ax, c[inside], n_opt[inside]), objective
-    else:  # isoflop: at every budget of the interp fit, each size's loss (the mean over its seeds)
+    else:  # isoflop: at every budget of the IsoFLOP fit, each size's loss (the mean over its seeds)
         plotted = [(x, y) for ax in figure.axes for line in ax.lines for x, y in zip(*line.get_data())]
-        for law in fits["interp"].values():
+        for law in fits["isoflop"].values():
             seeds: dict[tuple, list] = {}
             for p in law["points"]:
                 seeds.setdefault((p["c"], p["n"]), []).append(p["loss"])

@@ -101,8 +101,8 @@ def test_paper_fits_edited_then_a_figure_redrawn(paper):
     fits_path, figure = results / "fits.json", results / "figures" / "isoflop.png"
     kept = {p: p.read_bytes() for p in (fits_path, figure, figure.with_suffix(".svg"), sidecar_path(figure))}
     fits = json.loads(fits_path.read_text())
-    was = fits["interp"]["clm"]["n_opt"]["exponent"]
-    fits["interp"]["clm"]["n_opt"]["exponent"] = was + 0.1
+    was = fits["isoflop"]["clm"]["n_opt"]["exponent"]
+    fits["isoflop"]["clm"]["n_opt"]["exponent"] = was + 0.1
     fits_path.write_text(json.dumps(fits, indent=2, sort_keys=True) + "\n")
     try:
         redraw = run_cli("paper", "figure", "isoflop", results / "loss_table.csv", fits_path, figure)
@@ -113,6 +113,6 @@ def test_paper_fits_edited_then_a_figure_redrawn(paper):
             path.write_bytes(data)
     assert proc.returncode == 1
     assert f"FAIL: link fit run -> fits.json: {fits_path} sha256 " in proc.stdout, proc.stdout
-    number = f"fits.interp.clm.n_opt.exponent: recorded {was + 0.1!r}, recomputed {was!r}"
+    number = f"fits.isoflop.clm.n_opt.exponent: recorded {was + 0.1!r}, recomputed {was!r}"
     assert f"FAIL: recompute: fits.json: {number}" in proc.stdout, proc.stdout
     assert "FAIL: recompute: figure: isoflop.png is not what the recomputed numbers draw" in proc.stdout

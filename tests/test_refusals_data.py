@@ -17,7 +17,7 @@ from plm_scaling.names import check_name
 from plm_scaling.study.extrapolate import read_plan
 from plm_scaling.study.sweeps import expand
 
-from .conftest import REPO, Payload, cli, copy_workflow, run_snakemake
+from .conftest import REPO, Payload, cli, copy_workflow, fixture_fits, run_snakemake
 from .test_bad_input import one_line_error
 
 SCHEMA = REPO / "config" / "schemas" / "config.schema.yaml"
@@ -163,9 +163,9 @@ LAW = {"n_opt": {"coef": 12000 / 1e10**0.5, "exponent": 0.5}, "loss": {"coef": 2
 
 def _plan_inputs(tmp_path, law=None, law_text=None, **extrapolate) -> tuple:
     """A fits JSON (one CLM run at 1e10 FLOPs), a law file and a study file that extrapolates it."""
-    fits = tmp_path / "fits.json"
-    runs = [{"objective": "clm", "flops": 1.0e10, "sweep_point": "clm_N12000_C1e10_s0"}]
-    fits.write_text(json.dumps({"fits": {"clm": {}}, "input_runs": runs, "fit_run_id": "f"}))
+    fits, data = tmp_path / "fits.json", fixture_fits("study")
+    run = {**data["input_runs"][0], "objective": "clm", "flops": 1.0e10, "sweep_point": "clm_N12000_C1e10_s0"}
+    fits.write_text(json.dumps({**data, "input_runs": [run]}))
     law_file = tmp_path / "law.json"
     law_file.write_text(law_text if law_text is not None else json.dumps({"clm": law or LAW}))
     study = tmp_path / "s.yaml"
@@ -228,7 +228,7 @@ def test_plan_check_records_a_fit_law_it_cannot_plan_from(tmp_path, capsys):
     del spec["extrapolate"]["law"]
     study.write_text(yaml.safe_dump(spec))
     data = json.loads(fits.read_text())
-    data["fits"]["clm"]["isoflop"] = _n_opt(coef=float("nan"))
+    data["fits"]["clm"]["isoflop"]["n_opt"]["coef"] = float("nan")
     fits.write_text(json.dumps(data))
     proc = cli(capsys, "study", "plan-check", fits, study, out)
     assert proc.returncode == 0, proc.stderr

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from plm_scaling.analysis.parametric import predict, predict_data_constrained
-from plm_scaling.analysis.repeated import fresh_point, repeated_fit, repetition_bend
+from plm_scaling.analysis.repeated import repeated_fit, repetition_bend
 from plm_scaling.data.subset import nested_mask
-from plm_scaling.study.sweeps import point_id
+from plm_scaling.sweep_point import SweepPoint
 
 LAW = {"E": 1.8, "A": 400.0, "B": 1200.0, "alpha": 0.34, "beta": 0.28}
 TRUTH = {**LAW, "R_D_star": 15.0, "R_N_star": 5.0}
@@ -23,7 +23,7 @@ def _runs(noise: float, seed: int = 0) -> list[dict]:
     repeated = list(itertools.product([1e6, 1e7, 5e7], [1e10, 1e11], [1e8, 1e9, 1e10]))
     for n, d, u in fresh + repeated:
         loss = predict_data_constrained(TRUTH, n, d, u or 1e11) * np.exp(rng.normal(0, noise))
-        point = point_id("clm", n, None, 0, tokens=d, unique=u)
+        point = SweepPoint("clm", n, 0, tokens=d, unique_tokens=u).id
         runs.append({"sweep_point": point, "objective": "clm", "n": n, "tokens": d, "flops": 6 * n * d})
         runs[-1].update(unique_tokens=u or 1e11, valid_loss=float(loss))
     return runs
@@ -81,7 +81,7 @@ def test_nested_subsets_are_whole_clusters_and_nested():
 
 
 def test_fresh_twin_of_a_subset_point():
-    assert fresh_point(point_id("clm", 12000, None, 1, tokens=8e6, unique=6e4)) == "clm_N12000_D8e06_s1"
+    assert SweepPoint("clm", 12000, 1, tokens=8e6, unique_tokens=6e4).fresh_twin.id == "clm_N12000_D8e06_s1"
 
 
 def test_subset_of_the_small_split_is_nested_and_refuses_more_than_it_has(small_manifest, tmp_path, capsys):

@@ -1,5 +1,5 @@
-"""The style checks CI runs (fast): ruff lint and format, snakefmt, Snakemake's linter, and the size limits of
-DEVELOPERS.md (modules of at most 300 lines, functions of at most 60)."""
+"""The style checks CI runs (fast): ruff lint and format, snakefmt, Snakemake's linter, and the project's size
+limits (README "Code layout": modules of at most 300 lines, functions of at most 60)."""
 
 from __future__ import annotations
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from plm_scaling.analysis.table import Table
-from plm_scaling.analysis.transfer_runs import scratch_twin, transfer_fit, transfer_part
+from plm_scaling.analysis.transfer_runs import transfer_fit
 from plm_scaling.config_schema import ConfigError
 from plm_scaling.study.sweeps import expand
+from plm_scaling.sweep_point import SweepPoint
 
 from .conftest import run_cli, tiny_overrides
 
@@ -26,9 +27,11 @@ def test_a_share_makes_a_pretraining_point_and_a_point_that_starts_from_it():
     assert "objective=mlm" in tuned.overrides and "budget.flops=7500000000.0" in tuned.overrides
     assert tuned.init_from == "clm_N5000_C1e10_pre0.25_s0" and pre.init_from is None
     # the analysis reads the ids the sweep writes
-    assert transfer_part("mlm_N5000_C1e10_clm0.25_s0") == ("clm", 0.25)
-    assert transfer_part("clm_N5000_C1e10_pre0.25_s0") == ("pre", 0.25)
-    assert scratch_twin("mlm_N5000_C1e10_clm0.25_s0") == "mlm_N5000_C1e10_s0"
+    tuned_point = SweepPoint.parse("mlm_N5000_C1e10_clm0.25_s0")
+    assert (tuned_point.transfer, tuned_point.share, tuned_point.is_transferred) == ("clm", 0.25, True)
+    assert SweepPoint.parse("clm_N5000_C1e10_pre0.25_s0").is_pretraining
+    assert tuned_point.scratch_twin.id == "mlm_N5000_C1e10_s0"
+    assert tuned_point.pretraining.id == tuned.init_from
 
 
 @pytest.mark.parametrize(

@@ -30,16 +30,23 @@ class ConfigError(ValueError):
     pass
 
 
-def validate_config(
-    config: dict[str, Any], schema_path: str | Path, definition: str | None = None, where: str = ""
-) -> dict[str, Any]:
-    """Validate in place (filling defaults); raise ConfigError('config key a.b: ...') on the first problem.
+def first_problem(instance: Any, schema_path: str | Path, definition: str | None = None) -> tuple[str, str] | None:
+    """(dotted key, message) of the most relevant problem of `instance` (defaults filled in place), or None.
     `definition` validates against $defs/<definition> of the schema instead of the whole."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     if definition is not None:
         schema = {**schema["$defs"][definition], "$defs": schema["$defs"]}
-    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(config))
-    if error is not None:
-        key = ".".join(map(str, error.absolute_path)) or "(top level)"
-        raise ConfigError(f"{where}config key {key}: {error.message}")
+    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(instance))
+    if error is None:
+        return None
+    return ".".join(map(str, error.absolute_path)) or "(top level)", error.message
+
+
+def validate_config(
+    config: dict[str, Any], schema_path: str | Path, definition: str | None = None, where: str = ""
+) -> dict[str, Any]:
+    """Validate in place (filling defaults); raise ConfigError('config key a.b: ...') on the first problem."""
+    problem = first_problem(config, schema_path, definition)
+    if problem is not None:
+        raise ConfigError(f"{where}config key {problem[0]}: {problem[1]}")
     return config

@@ -14,6 +14,7 @@ import pytest
 from plm_scaling.io import sha256_file
 from plm_scaling.study.figure import sidecar_path
 
+from ..conftest import fixture_fits
 from .synthetic import paper_figure, study_figure
 
 
@@ -21,13 +22,18 @@ from .synthetic import paper_figure, study_figure
 def made(tmp_path_factory, small_manifest):
     """The figures and what they were made from, in one fresh store. The study's fit (and every re-derivation of
     it by audit) fits its parametric law from 2 L-BFGS starts, not 32: seconds, not a minute; the paper fit's
-    numbers are left out (tests/test_paper_stage.py re-derives them from every released CSV)."""
+    numbers are a small fixture's (tests/test_paper_stage.py re-derives the real ones from every released CSV)."""
     from plm_scaling.analysis import fits as fits_module
     from plm_scaling.study import fit as fit_module
 
     patch = pytest.MonkeyPatch()
     patch.setattr(fit_module, "fit_parametric", functools.partial(fit_module.fit_parametric, starts=2))
-    patch.setattr(fits_module, "fit_all", lambda table, bootstrap, seed: {"warnings": []})
+
+    def paper_fits(table, bootstrap, seed) -> dict:
+        """fit_all's shape (checked when written and read): the small fixture, afresh (fit_paper adds to it)."""
+        return {k: v for k, v in fixture_fits("paper").items() if k != "provenance"}
+
+    patch.setattr(fits_module, "fit_all", paper_fits)
     root = tmp_path_factory.mktemp("audit")
     uri = f"sqlite:///{root}/mlflow.db"
     paper, paper_table = paper_figure(root, uri)
@@ -102,6 +108,15 @@ def outputs(made) -> list[Path]:
     return [made.fits, study / "loss_table.csv", study / "fits_table.csv", *figures]
 
 
+def step_files(made, fits: dict) -> tuple:
+    """(inputs, outputs) of the study's fit step, as the workflow's fit_study rule names them."""
+    from plm_scaling.study.step_files import FitOutputs, StepInputs
+
+    study = made.fits.parent
+    inputs = StepInputs.of(fits["study_file"], made.manifest, made.uri, "plm-scaling/analysis")
+    return inputs, FitOutputs.of(made.fits, study / "loss_table.csv", study / "fits_table.csv")
+
+
 def rerun_fit(made) -> None:
     """The study's fit step again, as `snakemake -R fit_study` would run it, then its figures."""
     from plm_scaling.study.figure import study_figure
@@ -109,23 +124,10 @@ def rerun_fit(made) -> None:
 
     fits = json.loads(made.fits.read_text())
     run_dirs = [r["run_dir"] for r in fits["input_runs"]]
-    study = made.fits.parent
-    outputs = (made.fits, study / "loss_table.csv", study / "fits_table.csv")
     with contextlib.chdir(fits["workdir"]):
-        fit_study(
-            "audit",
-            run_dirs,
-            fits["study_file"],
-            made.manifest,
-            made.uri,
-            "plm-scaling/analysis",
-            *outputs,
-            5,
-            0,
-            made.paper_table,
-        )
+        fit_study("audit", run_dirs, *step_files(made, fits), 5, 0, made.paper_table)
     for name in ("isoflop", "curves"):
-        study_figure(name, made.fits, study / "figures" / f"{name}.png")
+        study_figure(name, made.fits, made.fits.parent / "figures" / f"{name}.png")
 
 
 def audit_fails(capsys, figure: Path, count: int | None) -> list[str]:

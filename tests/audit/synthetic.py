@@ -52,7 +52,7 @@ def _log_training_run(client, experiment_id: str, run_dir: Path, point: tuple, m
     final_val_loss, eval/valid_loss, artifacts, and the sha256 tags train and evaluate log of their files)."""
     from mlflow.entities import Metric, Param
 
-    from plm_scaling.study.lineage import code_revision, stage_hash
+    from plm_scaling.code_stages import code_revision, stage_hash
 
     point_id, n, c = point
     curve = _curve(n, c, rng)
@@ -114,7 +114,9 @@ def study_figure(root: Path, uri: str, paper_table: Path, split: Path) -> tuple[
 
     from plm_scaling.study import fit as fit_module
     from plm_scaling.study.figure import study_figure
-    from plm_scaling.study.sweeps import expand, point_id
+    from plm_scaling.study.step_files import FitOutputs, StepInputs
+    from plm_scaling.study.sweeps import expand
+    from plm_scaling.sweep_point import SweepPoint
     from plm_scaling.tracking import ensure_experiment
 
     study_file, manifest = root / "audit.yaml", root / "data" / "split" / "manifest.json"
@@ -123,18 +125,17 @@ def study_figure(root: Path, uri: str, paper_table: Path, split: Path) -> tuple[
     client, experiment_id = MlflowClient(tracking_uri=uri), ensure_experiment(uri, "plm-scaling")
     studies = root / "results" / "studies" / "audit"
     rng = np.random.default_rng(0)
-    points = [(point_id("clm", n, c, 0), n, c) for n in STUDY["sizes"] for c in STUDY["budgets"]]
+    points = [(SweepPoint("clm", n, 0, flops=c).id, n, c) for n in STUDY["sizes"] for c in STUDY["budgets"]]
     assert sorted(p[0] for p in points) == sorted(
         expand({**STUDY, "point_overrides": {}})
     )  # named as the study names its points
     for point in points:
         _log_training_run(client, experiment_id, studies / "runs" / point[0], point, manifest, rng)
     fits = studies / "fits.json"
-    outputs = (fits, studies / "loss_table.csv", studies / "fits_table.csv")
+    outputs = FitOutputs.of(fits, studies / "loss_table.csv", studies / "fits_table.csv")
     run_dirs = [studies / "runs" / p[0] for p in points]
-    fit_module.fit_study(
-        "audit", run_dirs, study_file, manifest, uri, "plm-scaling/analysis", *outputs, 5, 0, paper_table
-    )
+    inputs = StepInputs.of(study_file, manifest, uri, "plm-scaling/analysis")
+    fit_module.fit_study("audit", run_dirs, inputs, outputs, 5, 0, paper_table)
     figure = studies / "figures" / "isoflop.png"
     study_figure("isoflop", fits, figure)
     study_figure("curves", fits, figure.with_name("curves.png"))

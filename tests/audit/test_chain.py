@@ -25,6 +25,7 @@ from .conftest import (
     rerun_fit,
     restored,
     sha,
+    step_files,
     store_sql,
     tampered,
 )
@@ -176,11 +177,8 @@ def test_a_fit_handed_other_runs_than_the_study_defines(made, capsys):
     fits = json.loads(made.fits.read_text())
     run_dirs = [r["run_dir"] for r in fits["input_runs"]]
     left_out, doubled = Path(run_dirs[0]).name, Path(run_dirs[1]).name
-    study = made.fits.parent
     with restored(*outputs(made)), contextlib.chdir(fits["workdir"]):
-        written = (made.fits, study / "loss_table.csv", study / "fits_table.csv")
-        args = (fits["study_file"], made.manifest, made.uri, "plm-scaling/analysis", *written, 5, 0, made.paper_table)
-        fit_study("audit", [*run_dirs[1:], run_dirs[1]], *args)
+        fit_study("audit", [*run_dirs[1:], run_dirs[1]], *step_files(made, fits), 5, 0, made.paper_table)
         study_figure("isoflop", made.fits, made.figure)
         expected = [
             f"fit: sweep point {doubled} was read 2 times",

@@ -12,12 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ..sweep_point import SweepPoint
 from .noise import budget_key, pooled_sd, seed_points
-
-
-def variant_of(point: str) -> str | None:
-    """The data variant of a sweep point id (its `_v<name>` part, study.sweeps.point_id), or None."""
-    return next((part[1:] for part in point.split("_")[1:] if part.startswith("v")), None)
 
 
 def difference(base: dict, point: dict, sd: float, dof: int) -> dict:
@@ -43,7 +39,7 @@ def ablation_fit(runs: list[dict], order: list[str]) -> dict:
     runs = [{**r, "valid_loss": r.get("valid_loss_common_data", r.get("valid_loss"))} for r in runs]
     points = seed_points(runs)
     for p in points:
-        p["variant"] = variant_of(p["point"])
+        p["variant"] = SweepPoint.parse(p["point"]).variant
     sd, dof = pooled_sd(points)
     groups = []
     for key in sorted({(p["n"], budget_key(p["c"])) for p in points}):

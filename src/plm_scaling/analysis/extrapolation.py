@@ -12,8 +12,7 @@ difference within the noise leaves the question open ("not resolved"), which is 
 
 from __future__ import annotations
 
-import re
-
+from ..sweep_point import SweepPoint
 from .ablation import difference
 from .noise import budget_key, seed_points
 from .planner import plan
@@ -40,7 +39,7 @@ def plan_objective(laws: dict, budget: float, multiples=MULTIPLES) -> dict:
 
 
 def _multiple_of(point: str, sizes: dict) -> str | None:
-    size = float(re.match(r"[a-z]+_N([0-9.e+-]+?)_C", point).group(1))
+    size = SweepPoint.parse(point).size
     return next((m for m, s in sizes.items() if abs(s - size) <= 1e-9 * s), None)
 
 

@@ -41,7 +41,7 @@ def final_points(table: Table, objective: str) -> dict[str, np.ndarray]:
     """(N, D, L) at the end of every IsoFLOP run of an objective (one copy of each): parametric-fit input."""
     sub = isoflop_runs(table, objective)
     rows = [
-        (t["n"][0], t["x"][-1] * 1e9, t["loss"][-1])
+        (t["n"][0], t.flops[-1], t["loss"][-1])
         for t in sub.by_source().values()
         if not t["duplicate_of"][0] and np.isfinite(t["n"][0])
     ]
@@ -57,7 +57,7 @@ def curve_points(table: Table, objective: str) -> dict[str, np.ndarray]:
     n = np.concatenate([t["n"] for t in runs])
     return {
         "n": n,
-        "d": np.concatenate([t["x"] for t in runs]) * 1e9 / (6 * n),
+        "d": np.concatenate([t.flops for t in runs]) / (6 * n),
         "loss": np.concatenate([t["loss"] for t in runs]),
     }
 
@@ -100,13 +100,14 @@ def read_points_csv(
 
 
 def fit_all(table: Table, bootstrap: int = 1000, seed: int = 0) -> dict:
-    """Notebook, interp and parametric fits of both objectives, warnings collected as text."""
+    """Notebook, IsoFLOP (the interp method) and parametric fits of both objectives, warnings collected as text.
+    The keys are the paper fits' sections (config/schemas/fits.schema.yaml $defs/paper_fits)."""
     # Thousands of tiny least-squares problems: BLAS worker threads only spin (measured 60 s -> 38 s with one).
     with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = {
             "notebook": fit_logs(table, "notebook"),
-            "interp": fit_logs(table, "interp", bootstrap=bootstrap, seed=seed),
+            "isoflop": fit_logs(table, "interp", bootstrap=bootstrap, seed=seed),  # a study's fits call it so too
             "parametric": {
                 o: fit_parametric(**final_points(table, o), bootstrap=bootstrap, seed=seed) for o in OBJECTIVES
             },

@@ -51,28 +51,28 @@ def loss_at(x: np.ndarray, loss: np.ndarray, budget: float, rel_tol: float) -> f
 
 
 def runs_at_budgets(
-    table: Table, label: str, rel_tol: float = 0.1, min_sizes: int = 3, x_scale: float = 1e9
+    table: Table, label: str, rel_tol: float = 0.1, min_sizes: int = 3
 ) -> tuple[np.ndarray, list[RunAtBudget]]:
-    """Budgets (FLOPs) and every usable (budget, run) point. `x_scale` turns the table's x into FLOPs."""
-    curves, finals = _curves(table, label, x_scale)
+    """Budgets (FLOPs) and every usable (budget, run) point."""
+    curves, finals = _curves(table, label)
     budgets = np.array([b for b, sizes in _budget_candidates(curves, finals, rel_tol) if sizes >= min_sizes])
     points = []
     for t, final in zip(curves, finals):
         for k, b in enumerate(budgets):
             if abs(final / b - 1) <= rel_tol:
-                value = loss_at(t["x"] * x_scale, t["loss"], b, rel_tol)
+                value = loss_at(t.flops, t["loss"], b, rel_tol)
                 if value is not None:
                     points.append(RunAtBudget(k, float(np.log(t["n"][0])), value, t["source"][0]))
     return budgets, points
 
 
-def _curves(table: Table, label: str, x_scale: float) -> tuple[list[Table], np.ndarray]:
+def _curves(table: Table, label: str) -> tuple[list[Table], np.ndarray]:
     """The table's IsoFLOP curves (the caller selects them; one copy of each, N known) and each one's final
     compute in FLOPs."""
     curves = [t for t in table.by_source().values() if not t["duplicate_of"][0] and np.isfinite(t["n"][0])]
     if not curves:
         raise ValueError(f"{label}: no IsoFLOP runs with a known N in the table")
-    return curves, np.array([float(np.max(t["x"])) * x_scale for t in curves])
+    return curves, np.array([float(np.max(t.flops)) for t in curves])
 
 
 def _budget_candidates(curves: list[Table], finals: np.ndarray, rel_tol: float) -> list[tuple[float, int]]:
@@ -86,11 +86,9 @@ def _budget_candidates(curves: list[Table], finals: np.ndarray, rel_tol: float) 
     return out
 
 
-def dropped_budgets(
-    table: Table, label: str, rel_tol: float = 0.1, min_sizes: int = 3, x_scale: float = 1e9
-) -> list[dict]:
+def dropped_budgets(table: Table, label: str, rel_tol: float = 0.1, min_sizes: int = 3) -> list[dict]:
     """The budgets the analysis does not use, with the reason: a fit must say what it left out."""
-    curves, finals = _curves(table, label, x_scale)
+    curves, finals = _curves(table, label)
     return [
         {
             "c": b,

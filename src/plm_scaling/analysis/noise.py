@@ -11,10 +11,11 @@ seeds: its intervals carry this noise when the study trains several seeds.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 import numpy as np
+
+from ..sweep_point import SweepPoint
 
 Z = 2.0  # differences beyond Z standard errors "exceed the noise" (~95% two-sided)
 
@@ -24,15 +25,11 @@ def final_loss(run: dict) -> float:
     return run["valid_loss"] if run.get("valid_loss") is not None else run["final_val_loss"]
 
 
-def sweep_point_without_seed(point: str) -> str:
-    return re.sub(r"_s\d+$", "", point)
-
-
 def seed_points(runs: list[dict]) -> list[dict]:
     """One entry per sweep point (seed left out): its seeds' losses, mean and sample standard deviation."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in runs:
-        groups[sweep_point_without_seed(r["sweep_point"])].append(r)
+        groups[SweepPoint.of(r).seedless_id].append(r)
     points = []
     for key, rs in sorted(groups.items()):
         losses = np.array([final_loss(r) for r in rs])
@@ -92,11 +89,11 @@ def size_differences(points: list[dict], sd: float | None) -> list[dict]:
 
 def seed_noise(runs: list[dict], compared=None) -> dict:
     """The noise summary of one objective's runs (fits.json `noise`): the sd pooled over all of them, the size
-    differences of the points `compared(point)` accepts (all by default; a transfer study compares its scratch
+    differences of the points `compared(SweepPoint)` accepts (all by default; a transfer study compares its scratch
     runs, whose budgets are whole)."""
     points = seed_points(runs)
     sd, dof = pooled_sd(points)
-    diffs = size_differences([p for p in points if compared is None or compared(p["point"])], sd)
+    diffs = size_differences([p for p in points if compared is None or compared(SweepPoint.parse(p["point"]))], sd)
     measured = [d for d in diffs if d["exceeds_noise"] is not None]
     return {
         "pooled_sd": sd,

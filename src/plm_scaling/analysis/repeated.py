@@ -17,10 +17,9 @@ how many epochs every measured cost is within the noise (with the largest upper 
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from ..sweep_point import SweepPoint
 from .ablation import difference
 from .noise import final_loss, seed_points
 from .parametric import (
@@ -40,11 +39,6 @@ RISE_MARGIN = 0.01  # nats a run's validation loss may end above its minimum bef
 # Where fits.json says how much repeating the whole train part bends a compute-optimal fit (study key
 # repetition_budgets): the default study's budgets, whose 1e12 optimum sees its train part about 3 times.
 REPETITION_BUDGETS = (1e11, 3e11, 1e12)
-
-
-def fresh_point(point: str) -> str:
-    """The sweep point without its unique-token subset (`_U<tokens>`, study.sweeps.point_id): its fresh-data twin."""
-    return re.sub(r"_U\d+e\d+", "", point)
 
 
 def _arrays(runs: list[dict]) -> tuple[np.ndarray, ...]:
@@ -93,14 +87,15 @@ def _interval(law: dict, laws: list[dict], key: str) -> dict:
 def gaps(runs: list[dict], sd: float | None, dof: int) -> list[dict]:
     """Every repeated point's mean loss minus its fresh-data twin's, with a 95% interval (none without noise)."""
     points = {p["point"]: p for p in seed_points(runs)}
-    unique = {re.sub(r"_s\d+$", "", r["sweep_point"]): r["unique_tokens"] for r in runs}
+    unique = {SweepPoint.of(r).seedless_id: r["unique_tokens"] for r in runs}
     rows = []
     for key, p in points.items():
-        twin = points.get(fresh_point(key))
+        twin = points.get(SweepPoint.parse(key).fresh_twin.id)
         if twin is None or twin is p:
             continue
         row = difference(twin, p, sd, dof) if sd else {"diff": p["mean"] - twin["mean"], "ci95": None}
-        epochs = float(np.mean([r["tokens"] for r in runs if r["sweep_point"].startswith(key + "_s")])) / unique[key]
+        tokens = [r["tokens"] for r in runs if SweepPoint.of(r).seedless_id == key]
+        epochs = float(np.mean(tokens)) / unique[key]
         rows.append(
             {"point": key, "n": p["n"], "unique_tokens": unique[key], "epochs": epochs, "fresh": twin["point"], **row}
         )

@@ -29,6 +29,9 @@ COLUMNS = (
 NUMERIC = ("n", "x", "loss", "row", "wall_time")  # float64 columns; the others are text
 
 
+GIGAFLO = 1e9  # FLOPs per gigaflo: the x unit of compute curves (x_kind gigaflos)
+
+
 class TableError(ValueError):
     """A file that is not a tidy loss table."""
 
@@ -56,6 +59,15 @@ class Table:
 
     def unique_sources(self) -> list[str]:
         return list(dict.fromkeys(self.cols["source"].tolist()))
+
+    @property
+    def flops(self) -> np.ndarray:
+        """The x column in FLOPs. Compute is kept in gigaflos, the unit of the authors' released logs, so that
+        their curves and ours share one table; every reader converts here, and only where x is compute."""
+        kinds = set(self.cols["x_kind"].tolist())
+        if kinds - {"gigaflos"}:
+            raise TableError(f"x is {sorted(kinds - {'gigaflos'})[0]}, not compute (gigaflos), in these rows")
+        return self.cols["x"] * GIGAFLO
 
     def by_source(self) -> dict[str, Table]:
         """One sub-table per source file, in file order, rows in file order."""

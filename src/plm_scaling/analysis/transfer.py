@@ -80,7 +80,7 @@ def frontiers(table: Table, objective: str, bootstrap: int = 0) -> dict:
         runs = [t for s, t in sub.by_source().items() if is_transfer(s) == (kind == "transfer")]
         if not runs:
             raise ValueError(f"{folder}: no {kind} runs with a gigaflos axis")
-        curves = [(t["x"] * 1e9, running_mean(t["loss"])) for t in runs]
+        curves = [(t.flops, running_mean(t["loss"])) for t in runs]
         out[kind] = {**frontier_fit(curves, bootstrap), "runs": [t["source"][0] for t in runs]}
     return out
 

@@ -16,15 +16,15 @@ run of the same N and C, so every share has the same total compute. Three analys
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 import numpy as np
 
 from ..names import OTHER_OBJECTIVE
+from ..sweep_point import SweepPoint
 from .ablation import difference
 from .mask_ratio import near_best
-from .noise import budget_key, seed_points, sweep_point_without_seed
+from .noise import budget_key, seed_points
 from .powerlaw import ci95, fit_loglog
 from .table import Table
 from .transfer import fit_transferred, frontier_fit, transferred_rows
@@ -32,18 +32,11 @@ from .transfer import fit_transferred, frontier_fit, transferred_rows
 PAPER_BEST_SHARES = (0.1, 0.2)  # the paper: 10-20 % of the compute on CLM pre-training trains the best MLM
 BOOTSTRAP = 200
 IDENTIFIED_SPAN = 1.0  # an exponent of the D_T law whose 95% interval is wider than this is not a result
-PART = re.compile(r"_(pre|clm|mlm)(\d+(?:\.\d+)?(?:e-?\d+)?)(?=_s\d+$|$)")  # study.sweeps.point_id's part
 
 
-def transfer_part(point: str) -> tuple[str | None, float]:
-    """("pre", s) for a pre-training point, (source objective, s) for a transferred one, (None, 0.0) else."""
-    m = PART.search(point)
-    return (m.group(1), float(m.group(2))) if m else (None, 0.0)
-
-
-def scratch_twin(point: str) -> str:
-    """The transferred point's scratch run: the same objective, N, budget and seed, trained from random weights."""
-    return PART.sub("", point)
+def share_of(point: str) -> float:
+    """The share of the budget a (seed-pooled) point spent pre-training the other objective; 0 for scratch."""
+    return SweepPoint.parse(point).share or 0.0
 
 
 def total_flops(run: dict) -> float:
@@ -56,12 +49,10 @@ def share_sweep(runs: list[dict], sd: float | None, dof: int) -> list[dict]:
     seed noise was measured), the best share observed and the shares within the noise of it."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in runs:
-        groups[sweep_point_without_seed(scratch_twin(r["sweep_point"]))].append(r)
+        groups[SweepPoint.of(r).scratch_twin.seedless_id].append(r)
     out = []
     for twin, members in sorted(groups.items()):
-        points = sorted(
-            ({**p, "share": transfer_part(p["point"])[1]} for p in seed_points(members)), key=lambda p: p["share"]
-        )
+        points = sorted(({**p, "share": share_of(p["point"])} for p in seed_points(members)), key=lambda p: p["share"])
         if points[0]["share"] != 0 or len(points) < 2:  # no scratch run, or no transfer run, at this point
             continue
         shares = np.array([p["share"] for p in points for _ in p["losses"]])
@@ -90,17 +81,15 @@ def _versus_scratch(scratch: dict, point: dict, sd: float | None, dof: int) -> d
 def _curves(table: Table, runs: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Run -> (FLOPs of the run itself, validation losses) of its curve."""
     names = {r["sweep_point"] for r in runs}
-    return {
-        str(t["run"][0]): (t["x"] * 1e9, t["loss"]) for t in table.by_source().values() if str(t["run"][0]) in names
-    }
+    return {str(t["run"][0]): (t.flops, t["loss"]) for t in table.by_source().values() if str(t["run"][0]) in names}
 
 
 def frontiers(curves: dict, runs: list[dict], bootstrap: int = BOOTSTRAP) -> dict:
     """The authors' frontiers on our runs: scratch and transfer curves against their own compute (fine-tuning
     only, as the released logs count it), and the transfer curves against total compute; intervals from
     resampling runs."""
-    scratch = [r for r in runs if transfer_part(r["sweep_point"])[0] is None]
-    transfer = [r for r in runs if transfer_part(r["sweep_point"])[0] is not None]
+    scratch = [r for r in runs if SweepPoint.of(r).transfer is None]
+    transfer = [r for r in runs if SweepPoint.of(r).transfer is not None]
     out = {}
     for kind, members in (("scratch", scratch), ("transfer", transfer)):
         fit = frontier_fit([curves[r["sweep_point"]] for r in members], bootstrap)
@@ -117,9 +106,9 @@ def by_share(runs: list[dict]) -> list[dict]:
     """Per share: the best size's mean final loss at each total budget, and L = A·C^α through them (2+ budgets)."""
     out = []
     points = seed_points(runs)
-    for share in sorted({transfer_part(p["point"])[1] for p in points}):
+    for share in sorted({share_of(p["point"]) for p in points}):
         best: dict[float, dict] = {}
-        for p in (p for p in points if transfer_part(p["point"])[1] == share):
+        for p in (p for p in points if share_of(p["point"]) == share):
             c = budget_key(p["c"] / (1 - share))  # the named total budget: a transfer run's own compute is (1-s)·C
             if c not in best or p["mean"] < best[c]["loss"]:
                 best[c] = {"c": c, "n": p["n"], "loss": p["mean"]}
@@ -137,7 +126,7 @@ def _token_curves(curves: dict, runs: list[dict]) -> tuple[dict, list[tuple]]:
     for r in runs:
         c, loss = curves[r["sweep_point"]]
         label, tokens = f"N{r['n']:g}", c * r["tokens"] / r["flops"]  # D per FLOP of this run: 1/(6N)
-        if transfer_part(r["sweep_point"])[0] is None:
+        if SweepPoint.of(r).transfer is None:
             scratch[label][0].append(tokens)
             scratch[label][1].append(loss)
         else:

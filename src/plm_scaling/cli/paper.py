@@ -36,8 +36,9 @@ def _fits(a: argparse.Namespace) -> None:
         from ..analysis.fits import fit_all
         from ..analysis.logs import read_table
         from ..io import atomic_outputs, write_json
+        from ..study.fits_schema import check_fits
 
-        fits = fit_all(read_table(a.table), bootstrap=a.bootstrap, seed=a.seed)
+        fits = check_fits(fit_all(read_table(a.table), bootstrap=a.bootstrap, seed=a.seed), a.out, "paper")
         with atomic_outputs(a.out) as (tmp,):
             write_json(tmp, fits)
     for w in fits["warnings"]:
@@ -66,7 +67,7 @@ def register(sub) -> None:
     tracking_args(tr, "MLflow experiment of the released curves")
     tr.set_defaults(func=_track)
 
-    fi = command(steps, "fits", "all fits (notebook, interp, parametric, transfer) of a tidy table")
+    fi = command(steps, "fits", "all fits (notebook, isoflop, parametric, transfer) of a tidy table")
     fi.add_argument("table", help="tidy table CSV or a folder of released logs")
     fi.add_argument("out", help="fits JSON to write")
     fi.add_argument("--released", help="`paper track` output: fit as an MLflow run that names the released runs")

@@ -8,9 +8,16 @@ from .common import command
 
 
 def _train(a: argparse.Namespace) -> None:
+    from omegaconf.errors import MissingMandatoryValue
+
+    from ..config_schema import ConfigError
     from ..training.train import train
 
-    r = train(a.overrides, restart_if_changed=a.restart_if_changed)
+    try:
+        r = train(a.overrides, restart_if_changed=a.restart_if_changed)
+    except MissingMandatoryValue as err:  # a `???` of the packaged defaults, e.g. data.manifest: no default fits all
+        key = err.full_key
+        raise ConfigError(f"config key {key}: missing; give {key}=VALUE (the workflow gives it)") from None
     if r:
         print(
             f"{r['sweep_point']}: N = {r['n']:,}, {r['tokens']:,} tokens, C = {r['flops']:.3g} FLOPs, "
@@ -81,7 +88,10 @@ def train_epilog() -> str:
             lines += _key_lines(folder, yaml.safe_load((root / folder / f"{option}.yaml").read_text()) or {})
     lines += _key_lines("", {k: v for k, v in main.items() if k != "defaults"})
     lines.append("every key of a group: see its file under " + str(root))
-    lines.append("example: plm-scaling train run.dir=runs/a objective=mlm model.target_params=2e4 budget.flops=1e12")
+    lines.append(
+        "example: plm-scaling train run.dir=runs/a data.manifest=results/data/NAME/split/manifest.json objective=mlm"
+        " model.target_params=2e4 budget.flops=1e12"
+    )
     return "\n".join(lines)
 
 

@@ -15,17 +15,22 @@ def _init(a: argparse.Namespace) -> None:
     print(f"MLflow store {info['tracking_uri']}: experiment {info['experiment']} ({info['experiment_id']})")
 
 
+def _step_files(a: argparse.Namespace):
+    """(inputs, outputs) of an analysis step (fit, check) as _analysis_args names them."""
+    from ..study.step_files import FitOutputs, StepInputs
+
+    inputs = StepInputs.of(a.study_file, a.manifest, a.tracking_uri, a.experiment)
+    return inputs, FitOutputs.of(a.out_json, a.out_table, a.out_summary)
+
+
 def _fit(a: argparse.Namespace) -> None:
     from pathlib import Path
 
     from ..study.fit import exponent_table, fit_study
 
     run_dirs = [Path(m).parent for m in a.runs]
-    where = (a.study_file, a.manifest, a.tracking_uri, a.experiment)
-    outputs = (a.out_json, a.out_table, a.out_summary)
-    result = fit_study(
-        a.study, run_dirs, *where, *outputs, bootstrap=a.bootstrap, seed=a.seed, paper_table=a.paper_table
-    )
+    settings = {"bootstrap": a.bootstrap, "seed": a.seed, "paper_table": a.paper_table}
+    result = fit_study(a.study, run_dirs, *_step_files(a), **settings)
     for w in result["warnings"]:
         print(f"warning: {w}")
     for row in exponent_table(result):
@@ -49,9 +54,7 @@ def _check(a: argparse.Namespace) -> None:
 
     from ..study.extrapolate import check
 
-    where = (a.study_file, a.manifest, a.tracking_uri, a.experiment)
-    outputs = (a.out_json, a.out_table, a.out_summary)
-    result = check(a.study, a.plan, [Path(m).parent for m in a.runs], *where, outputs)
+    result = check(a.study, a.plan, [Path(m).parent for m in a.runs], *_step_files(a))
     for o, f in result["fits"].items():
         e = f["extrapolation"]
         if "error" in e:

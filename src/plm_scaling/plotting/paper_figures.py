@@ -71,7 +71,7 @@ def transfer(table: Table, fits_transfer: dict, out: str | Path, provenance: str
             for kind, color in COLOURS.items():
                 for src in res[kind]["runs"]:
                     t = table.select(source=src)
-                    ax.plot(t["x"] * 1e9, t["loss"], color=color, lw=0.6, alpha=0.35)
+                    ax.plot(t.flops, t["loss"], color=color, lw=0.6, alpha=0.35)
                 frontier(ax, res[kind], kind)
             ax.set(
                 xscale="log",
@@ -170,7 +170,7 @@ def isoloss(fits_parametric: dict, out: str | Path, provenance: str | None = Non
 def draw_paper_figure(name: str, load_table, fits: dict, out: str | Path, provenance: str | None = None) -> None:
     """One of PAPER_FIGURES by name; `load_table()` gives the tidy table, read only by figures drawn from curves."""
     if name == "isoflop":
-        isoflop(fits["interp"], out, provenance)
+        isoflop(fits["isoflop"], out, provenance)
     elif name == "isoloss":
         isoloss(fits["parametric"], out, provenance)
     elif name == "transfer":

@@ -10,7 +10,8 @@ import matplotlib
 import numpy as np
 
 from ..analysis.parametric import effective
-from ..analysis.repeated import MUENNIGHOFF, fresh_point
+from ..analysis.repeated import MUENNIGHOFF
+from ..sweep_point import SweepPoint
 from .style import STYLE, plt, save
 
 SYMLOG_LINEAR = 0.005
@@ -31,7 +32,7 @@ def _curves(ax, table, n: float, unique: dict, colours: dict) -> None:
     for t in sorted(runs, key=lambda t: -float(t["x"][-1])):
         point = str(t["run"][0])
         u = unique.get(point)
-        tokens = t["x"] * 1e9 / (6 * n)
+        tokens = t.flops / (6 * n)
         ax.plot(tokens[-1], t["loss"][-1], "o", ms=3, color=colours[u])
         if not any(line.get_label() == _label(u) for line in ax.lines):
             ax.plot(tokens, t["loss"], "-", lw=1.1, color=colours[u], label=_label(u))
@@ -114,9 +115,7 @@ def _summary(fit: dict) -> str:
 
 def repeated(fit: dict, table, input_runs: list[dict], out: str | Path, provenance: str | None = None) -> None:
     """Top: loss against tokens per size; bottom: the cost of repetition against epochs, and effective data."""
-    unique = {
-        r["sweep_point"]: r["unique_tokens"] for r in input_runs if fresh_point(r["sweep_point"]) != r["sweep_point"]
-    }
+    unique = {r["sweep_point"]: r["unique_tokens"] for r in input_runs if SweepPoint.of(r).unique_tokens is not None}
     sizes = sorted({float(n) for n in table["n"]})
     subsets = sorted(set(unique.values()), reverse=True)
     colours = {None: "black", **dict(zip(subsets, plt.get_cmap("viridis")(np.linspace(0.15, 0.85, len(subsets)))))}

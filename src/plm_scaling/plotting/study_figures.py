@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.ticker
 import numpy as np
 
+from ..sweep_point import SweepPoint
 from .style import STYLE, plt, save, seed_means
 
 
@@ -70,14 +71,14 @@ def _by_budget(table) -> dict[float, list]:
 
     groups: dict[float, list] = {}
     for run in table.by_source().values():
-        groups.setdefault(budget_key(float(run["x"][-1]) * 1e9), []).append(run)
+        groups.setdefault(budget_key(float(run.flops[-1])), []).append(run)
     return dict(sorted(groups.items()))
 
 
 def _mask_suffix(point: str) -> str:
-    """', mask 0.3' for a sweep point of a mask-ratio grid (study.sweeps.point_id: ..._m0.3_s0), else ''."""
-    part = next((p for p in point.split("_") if p.startswith("m") and p[1:2].isdigit()), None)
-    return f", mask {part[1:]}" if part else ""
+    """', mask 0.3' for a sweep point of a mask-ratio grid, else ''."""
+    mask = SweepPoint.parse(point).mask_ratio
+    return f", mask {mask:g}" if mask is not None else ""
 
 
 def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
@@ -97,8 +98,8 @@ def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
                     colour = colours[sizes.index(float(run["n"][0]))]
                     mask = _mask_suffix(run["run"][0])  # a mask-ratio study's other ratios: dashed, labelled
                     label = f"N = {run['n'][0]:,.0f}{mask}"
-                    ax.plot(run["x"] * 1e9, run["loss"], "--" if mask else "-", lw=1, color=colour, label=label)
-                    ax.plot(run["x"][-1] * 1e9, run["loss"][-1], "o", ms=3, color=colour)  # the whole split
+                    ax.plot(run.flops, run["loss"], "--" if mask else "-", lw=1, color=colour, label=label)
+                    ax.plot(run.flops[-1], run["loss"][-1], "o", ms=3, color=colour)  # the whole split
                 ax.set(xscale="log", xlabel="compute C (FLOPs)", ylabel=f"{o.upper()} validation loss")
                 ax.set_title(f"{o.upper()}, budget {c:.0e} FLOPs")
                 low = min(float(np.min(r["loss"])) for r in runs)
@@ -116,19 +117,18 @@ def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
 
 def _variant_curves(ax, table, group: dict, colours: dict) -> None:
     """Validation loss against tokens of each variant at one (N, budget): mean over seeds (runs share x)."""
-    from ..analysis.ablation import variant_of
 
     for v in group["variants"]:
         runs = [
             t
             for t in table.by_source().values()
-            if variant_of(t["run"][0]) == v["variant"] and abs(float(t["n"][0]) - group["n"]) < 1
+            if SweepPoint.parse(str(t["run"][0])).variant == v["variant"] and abs(float(t["n"][0]) - group["n"]) < 1
         ]
-        runs = [t for t in runs if abs(float(t["x"][-1]) * 1e9 / group["c"] - 1) < 0.05]
+        runs = [t for t in runs if abs(float(t.flops[-1]) / group["c"] - 1) < 0.05]
         if not runs:
             continue
         size = min(len(t["x"]) for t in runs)
-        tokens = runs[0]["x"][:size] * 1e9 / (6 * group["n"])
+        tokens = runs[0].flops[:size] / (6 * group["n"])
         mean = np.mean([t["loss"][:size] for t in runs], axis=0)
         ax.plot(
             tokens, mean, "-o", ms=2.5, lw=1.2, color=colours[v["variant"]], label=f"{v['variant']} ({len(runs)} seeds)"

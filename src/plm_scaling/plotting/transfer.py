@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.ticker
 import numpy as np
 
-from ..analysis.transfer_runs import transfer_part
+from ..sweep_point import SweepPoint
 from .style import OBJ_NAME, STYLE, budget_colors, plt, save
 
 COLOURS = {"scratch": "#4C72B0", "transfer": "#C44E52"}
@@ -52,9 +52,10 @@ def _ours(ax, fit: dict, table, objective: str) -> None:
     """Our runs (faint), their frontiers against the run's own compute, and the transfer frontier against total
     compute (pre-training counted, dashed)."""
     for t in table.by_source().values():
-        kind = "scratch" if transfer_part(str(t["run"][0]))[0] is None else "transfer"
-        if t["objective"][0] == objective and transfer_part(str(t["run"][0]))[0] != "pre":
-            ax.plot(t["x"] * 1e9, t["loss"], color=COLOURS[kind], lw=0.6, alpha=0.35)
+        point = SweepPoint.parse(str(t["run"][0]))
+        kind = "scratch" if point.transfer is None else "transfer"
+        if t["objective"][0] == objective and not point.is_pretraining:
+            ax.plot(t.flops, t["loss"], color=COLOURS[kind], lw=0.6, alpha=0.35)
     for kind in ("scratch", "transfer"):
         frontier(ax, fit["frontiers"][kind], kind)
     frontier(ax, fit["frontiers"]["transfer_total_compute"], "transfer", "--", "transfer, total compute")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from ..code_stages import sha256_text, stage_hash
 from ..digests import CHECKPOINT, tag
 from ..io import sha256_file
 from ..tracking import sqlite_path
-from .lineage import sha256_text, stage_hash
 
 
 def _is_mlflow_db(db: Path) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..digests import CHECKPOINT, RUN_FILES, data_chain_problems, tag
 from ..io import read_json, sha256_file
+from .fits_schema import read_fits
 
 
 def _now(path: Path) -> str | None:
@@ -149,13 +150,13 @@ def paper_fit_problems(side: dict, fit_run) -> list[str]:
     problems = logged_output_problems(fit_run, [fits_path], "fit") if fit_run is not None else []
     if not fits_path.is_file():
         return problems
-    return problems + input_problems(read_json(fits_path).get("provenance", {}).get("inputs"), "paper fit")
+    return problems + input_problems(read_fits(fits_path, "paper").get("provenance", {}).get("inputs"), "paper fit")
 
 
 def fits_of(side: dict) -> dict:
     """The fits (or check) JSON the figure was drawn from, as it is now ({} when it is gone: a problem already)."""
     path = Path(side.get("inputs", {}).get("fits.json", {}).get("path", ""))
-    return read_json(path) if path.name and path.is_file() else {}
+    return read_fits(path) if path.name and path.is_file() else {}
 
 
 def fit_output_problems(fit, fits: dict, side: dict) -> list[str]:
@@ -216,15 +217,9 @@ def point_problems(fits: dict, side: dict) -> list[str]:
 
 def _expected_points(fits: dict) -> set[str]:
     """The sweep points the step that wrote `fits` should have read: the study file's (fit), the plan's (check)."""
-    import yaml
-
-    from ..config_schema import validate_config
-    from ..paths import config_root
+    from .study_file import load_study
     from .sweeps import expand
 
     if fits.get("derivation", {}).get("step") == "check":
         return set(read_json(fits["planned_from"]["plan"])["points"])
-    path = Path(fits["study_file"])
-    schema = config_root() / "schemas" / "config.schema.yaml"  # defaults filled, as the workflow reads it
-    study = validate_config(yaml.safe_load(path.read_text()), schema, definition="study", where=f"{path}: ")
-    return set(expand(study))
+    return set(expand(load_study(fits["study_file"]).spec))  # defaults filled, as the workflow reads it

@@ -8,9 +8,10 @@ import io
 import json
 from pathlib import Path
 
-from ..analysis.table import Table
+from ..analysis.table import GIGAFLO, Table
 from ..digests import RUN_FILES
 from ..names import RUN_SUMMARY
+from ..sweep_point import SweepPoint
 
 
 def _read(run_dir: Path, root: Path) -> tuple[dict, dict, list[dict], dict[str, str]]:
@@ -23,6 +24,14 @@ def _read(run_dir: Path, root: Path) -> tuple[dict, dict, list[dict], dict[str, 
     metrics = json.loads(raw["metrics.json"]) if "metrics.json" in raw else {}
     curve = list(csv.DictReader(io.StringIO(raw["curve.csv"].decode(), newline="")))
     return json.loads(raw["run.json"]), metrics, curve, digests
+
+
+def _point_fields(done: dict, run_dir: Path) -> dict | None:
+    """The sweep point's fields run.json records (training wrote them from the point's id), checked to name it."""
+    fields = done.get("point")
+    if fields is not None and SweepPoint(**fields).id != done["sweep_point"]:
+        raise ValueError(f"{run_dir}/run.json: point {fields} does not name sweep_point {done['sweep_point']}")
+    return fields
 
 
 def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> tuple[Table, list[dict]]:
@@ -46,7 +55,7 @@ def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> t
                     "n": float(done["n"]),
                     "run": done["sweep_point"],
                     "x_kind": "gigaflos",
-                    "x": float(point["flops"]) / 1e9,
+                    "x": float(point["flops"]) / GIGAFLO,
                     "loss": float(point["val_loss"]),
                     "source": str(run_dir / "curve.csv"),
                     "group": f"study/{study}/{done['objective']}",
@@ -59,6 +68,7 @@ def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> t
         runs.append(
             {
                 **{k: done[k] for k in RUN_SUMMARY},
+                "point": _point_fields(done, run_dir),  # the axes the analysis groups and selects runs by
                 "valid_loss": metrics.get("valid_loss"),
                 "unique_tokens": done.get("unique_tokens"),  # U: the train part's framed tokens (repeated data)
                 "init": done.get("init"),  # the run a transferred run started from, with its compute

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from ..io import atomic_outputs, read_json, sha256_file, write_json
 from ..names import check_name
+from .fits_schema import read_fits
+from .step_files import FitOutputs, StepInputs
 from .sweeps import expand
 
 # The workflow reads plans whenever it builds its DAG (rules/common.smk: read_plan): the analysis modules (scipy,
@@ -45,21 +47,13 @@ def read_plan(path: str | Path) -> dict:
 
 
 def _study(study_file: str | Path) -> dict:
-    """The study file, validated as the workflow validates it ($defs/study of the config schema: defaults filled,
-    extrapolate.factor at most 1000, ...)."""
-    import yaml
+    """The study file, validated as the workflow validates it (study_file.load_study: defaults filled,
+    extrapolate.factor at most 1000, ...), with an extrapolate block whose numbers are finite."""
+    from .study_file import load_study
 
-    from ..config_schema import validate_config
-    from ..paths import config_root
-
-    try:
-        study = yaml.safe_load(Path(study_file).read_text())
-    except yaml.YAMLError as err:
-        raise ValueError(f"{study_file}: not a YAML file ({' '.join(str(err).split())})") from None
-    if not isinstance(study, dict) or "extrapolate" not in study:
+    study = load_study(study_file).spec
+    if "extrapolate" not in study:
         raise ValueError(f"{study_file}: no extrapolate block (study key extrapolate) to plan from")
-    schema = config_root() / "schemas" / "config.schema.yaml"
-    study = validate_config(study, schema, definition="study", where=f"{study_file}: ")
     ext = settings(study)
     for key, values in (("factor", [ext["factor"]]), ("multiples", ext["multiples"])):
         if not all(math.isfinite(v) for v in values):  # the schema's bounds let nan through
@@ -123,7 +117,7 @@ def plan_check(fits_json: str | Path, study_file: str | Path, out_json: str | Pa
     study's overrides included), or why none can be planned (no usable N_opt law)."""
     from ..analysis import extrapolation
 
-    fits, study = read_json(fits_json), _study(study_file)
+    fits, study = read_fits(fits_json), _study(study_file)
     ext, objectives, points = settings(study), {}, {}
     for o in ext.get("objectives") or sorted(fits["fits"]):
         laws, source = _laws(fits, o, ext.get("law"), fits_json)
@@ -143,17 +137,17 @@ def plan_check(fits_json: str | Path, study_file: str | Path, out_json: str | Pa
     return result
 
 
-def check(study: str, plan_json, run_dirs, study_file, manifest, tracking_uri, experiment, outputs) -> dict:
+def check(study: str, plan_json, run_dirs, inputs: StepInputs, outputs: FitOutputs) -> dict:
     """The check as an analysis run (its JSON has the fits JSON's shape: `fits[objective]["extrapolation"]`), so
     the figure step and audit treat it as any fit."""
     from .fit import analysis_run
 
-    planned, base = read_json(plan_json), read_json(read_json(plan_json)["fits"])
-    where = (study_file, manifest, tracking_uri, experiment)
+    planned = read_json(plan_json)
+    base = read_fits(planned["fits"])
     planned_from = {"fit_run_id": base["fit_run_id"], "plan": str(Path(plan_json).resolve())}
     planned_from |= {"plan_sha256": sha256_file(plan_json), "fits_sha256": sha256_file(planned["fits"])}
     extra = {"planned_from": planned_from, "derivation": {"step": "check"}}
-    return analysis_run("check", study, run_dirs, *where, outputs, check_analysis(planned, base), extra=extra)
+    return analysis_run("check", study, run_dirs, inputs, outputs, check_analysis(planned, base), extra=extra)
 
 
 def check_analysis(planned: dict, base: dict):

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.transfer_runs import transfer_part
 from ..digests import read_inputs
-from ..io import atomic_outputs, read_json, sha256_file, write_json
+from ..io import atomic_outputs, sha256_file, write_json
 from ..names import SIDECAR
 from ..names import STUDY_FIGURES as FIGURES
 from ..plotting import study_figures
@@ -18,6 +17,8 @@ from ..plotting.extrapolation import extrapolation
 from ..plotting.isoflop import isoflop
 from ..plotting.repeated import repeated
 from ..plotting.transfer import transfer_study
+from ..sweep_point import SweepPoint
+from .fits_schema import parse_fits, read_fits
 from .lineage import start_run
 
 
@@ -72,7 +73,7 @@ def draw(name: str, fits: dict, table, out_png: str | Path, text: str) -> None:
     elif name == "extrapolation":
         extrapolation({o: f["extrapolation"] for o, f in per_objective.items()}, out_png, provenance=text)
     elif name == "curves":  # the IsoFLOP points' runs; a transfer study's own runs are in its figure
-        scratch = np.array([transfer_part(str(run))[0] is None for run in table["run"]])
+        scratch = np.array([SweepPoint.parse(str(run)).transfer is None for run in table["run"]])
         study_figures.run_curves(table.where(scratch), out_png, provenance=text)
     else:
         study_figures.mask_ratio_study(per_objective["mlm"]["mask_ratio"], out_png, provenance=text)
@@ -84,9 +85,9 @@ def study_figure(name: str, fits_json: str | Path, out_png: str | Path) -> dict:
         raise ValueError(f"unknown study figure {name!r} ({', '.join(FIGURES)})")
     from ..analysis.table import Table
 
-    loss_table = read_json(fits_json)["loss_table"]
+    loss_table = read_fits(fits_json)["loss_table"]
     raw, digests = read_inputs(**{"fits.json": fits_json, "loss_table.csv": loss_table})
-    fits, table = json.loads(raw["fits.json"]), Table.read_text(raw["loss_table.csv"].decode(), loss_table)
+    fits, table = parse_fits(raw["fits.json"], fits_json), Table.read_text(raw["loss_table.csv"].decode(), loss_table)
     inputs = [r["run_id"] for r in fits["input_runs"] if r["run_id"]]
     tags = {"stage": "figure", "study": fits["study"], "figure": name, "fit_run_id": fits["fit_run_id"]}
     with start_run(

@@ -1,62 +1,8 @@
-"""Code revision, hashes and MLflow runs for the fit and figure steps."""
+"""MLflow runs of the fit and figure steps, tagged with the code revision, and the loss table as their input."""
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-from pathlib import Path
-
-from ..paths import PACKAGE, config_root, train_config_dir
-
-STAGES = {
-    "data": ("data", "io.py", "digests.py"),
-    "train": ("model", "training", "io.py", "paths.py", "digests.py"),
-    "analysis": ("analysis", "plotting", "study", "io.py", "digests.py"),
-}
-# Configuration that decides a stage's output besides its code: the schema's defaults fill every config, and the
-# Hydra groups compose every training run.
-STAGE_CONFIG = {"data": ("schemas",), "train": ("schemas", "train"), "analysis": ("schemas",)}
-
-
-def _stage_files(stage: str, package: Path) -> list[tuple[str, Path]]:
-    """(name, path) of every file a stage's output depends on: its source and its configuration."""
-    files = []
-    for part in STAGES[stage]:
-        paths = sorted((package / part).rglob("*.py")) if (package / part).is_dir() else [package / part]
-        files += [(p.relative_to(package).as_posix(), p) for p in paths]
-    for part in STAGE_CONFIG[stage]:
-        folder = train_config_dir(package) if part == "train" else config_root(package) / part
-        files += [(f"config/{part}/{p.relative_to(folder).as_posix()}", p) for p in sorted(folder.rglob("*.yaml"))]
-    return files
-
-
-def stage_hash(stage: str, package: Path = PACKAGE) -> str:
-    """sha256 (16 hex) of a stage's source and configuration files; the workflow puts it in its rules' params."""
-    h = hashlib.sha256()
-    for name, path in _stage_files(stage, package):
-        h.update(name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def code_revision() -> dict:
-    """Git commit of the project and whether its tracked files differ from it (dirty)."""
-    root = PACKAGE.parents[1]
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return {"revision": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.CalledProcessError):
-        return {"revision": "unknown", "dirty": True}
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+from ..code_stages import code_revision
 
 
 def start_run(tracking_uri: str, experiment: str, name: str, tags: dict):

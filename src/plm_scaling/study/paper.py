@@ -17,11 +17,13 @@ import numpy as np
 
 from ..analysis.logs import file_digests
 from ..analysis.table import Table
+from ..code_stages import code_revision, stage_hash
 from ..digests import digest_tags, read_inputs
 from ..io import atomic_outputs, read_json, write_json
 from ..names import PAPER_TABLE
 from ..tracking import absolute_uri
-from .lineage import code_revision, log_table_input, stage_hash, start_run
+from .fits_schema import check_fits, parse_fits, read_fits
+from .lineage import log_table_input, start_run
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
@@ -123,6 +125,7 @@ def fit_paper(
             "inputs": inputs,  # the loss table it fitted, with its sha256
             "derivation": {"step": "paper", "bootstrap": bootstrap, "seed": seed},
         }
+        check_fits(fits, out_json, "paper")  # the shape every reader of it checks too: refused before it is written
         with atomic_outputs(out_json) as (tmp,):
             write_json(tmp, fits)
         mlflow.log_artifact(str(out_json))
@@ -157,7 +160,7 @@ def paper_output(name: str, table_csv: str | Path, fits_json: str | Path, out: s
     from .figure import record
 
     raw, inputs = read_inputs(**{"fits.json": fits_json, "loss_table.csv": table_csv})
-    fits = json.loads(raw["fits.json"])
+    fits = parse_fits(raw["fits.json"], fits_json, "paper")
     if "provenance" not in fits:
         raise ValueError(f"{fits_json}: no provenance (made by `paper fits` without --released); rerun the fit")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -188,7 +191,7 @@ def draw_output(name: str, table, fits: dict, out: str | Path, text: str) -> Non
 def draw(name: str, table: str | Path, fits_json: str | Path, out: str | Path) -> None:
     """A paper figure or Table 2: as an MLflow run with provenance when the fits were (the workflow), else plainly
     from a tidy table (or a folder of released logs) and a fits file."""
-    fits = read_json(fits_json)
+    fits = read_fits(fits_json, "paper")
     if "provenance" in fits:
         paper_output(name, table, fits_json, out)
     elif name == PAPER_TABLE:

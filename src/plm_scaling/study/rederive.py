@@ -14,8 +14,9 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from ..code_stages import sha256_text
 from ..io import read_json, sha256_file
-from .lineage import sha256_text
+from .fits_schema import read_fits
 
 SHOWN = 5  # differences named per comparison (then a count)
 
@@ -97,8 +98,6 @@ def _csv_text(table) -> str:
 
 def _analysis(fits: dict):
     """The analyse function of the step that wrote `fits`, rebuilt from the settings it recorded."""
-    import yaml
-
     derivation = fits.get("derivation")
     if derivation is None:
         raise ValueError("the fits JSON records no derivation settings (made before re-derivation); rerun its fit")
@@ -106,10 +105,11 @@ def _analysis(fits: dict):
         from .extrapolate import check_analysis
 
         plan = read_json(fits["planned_from"]["plan"])
-        return check_analysis(plan, read_json(plan["fits"]))
+        return check_analysis(plan, read_fits(plan["fits"]))
     from .fit import study_analysis
+    from .study_file import load_study
 
-    spec = yaml.safe_load(Path(fits["study_file"]).read_text())
+    spec = load_study(fits["study_file"]).spec
     paper = fits.get("paper_table", {}).get("path")
     return study_analysis(spec, paper, derivation["bootstrap"], derivation["seed"])
 
@@ -121,7 +121,7 @@ def study_fit(fits_path: Path) -> tuple:
     from .collect import collect
     from .summary import write_fits_table
 
-    fits = read_json(fits_path)
+    fits = read_fits(fits_path)
     try:
         analyse = _analysis(fits)
     except (ValueError, OSError, KeyError) as err:
@@ -214,7 +214,7 @@ def _recompute_paper(fits_path: Path, paper_logs: Path) -> tuple:
     from ..analysis.fits import fit_all
     from ..analysis.logs import ingest
 
-    fits = read_json(fits_path)
+    fits = read_fits(fits_path, "paper")
     provenance = fits.get("provenance", {})
     derivation, inputs = provenance.get("derivation"), provenance.get("inputs", {})
     if derivation is None or "loss_table.csv" not in inputs:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from ..config_schema import ConfigError
 from ..names import OTHER_OBJECTIVE
+from ..sweep_point import PRETRAINING, SweepPoint
 
 GRID_KEYS = ("objectives", "sizes")  # required, with one of BUDGET_KEYS
 BUDGET_KEYS = ("budgets", "tokens")  # FLOPs (C = 6·N·D) or tokens D
@@ -81,28 +82,6 @@ def _unique_tokens(grid: dict, key: str) -> list[int | None]:
     return [int(u) for u in grid["unique_tokens"]]
 
 
-def point_id(
-    objective: str,
-    size: float,
-    flops: float | None,
-    seed: int,
-    mask_ratio: float | None = None,
-    tokens=None,
-    variant: str | None = None,
-    unique: float | None = None,
-    transfer: str | None = None,
-) -> str:
-    """A sweep point's (and any run's) name: objective, the size asked for, the budget (C, or D when given in
-    tokens), the MLM mask ratio, data variant, unique tokens U or transfer part when a study sweeps one, the
-    seed; e.g. clm_N10000_C1e12_s0, clm_N12000_D8e06_U6e04_s0, clm_N12000_C1e11_pre0.2_s0."""
-    mask = f"_m{float(mask_ratio):g}" if mask_ratio is not None else ""
-    data = f"_v{variant}" if variant is not None else ""
-    data += f"_U{float(unique):.0e}" if unique is not None else ""
-    data += f"_{transfer}" if transfer is not None else ""
-    budget = f"C{float(flops):.0e}" if flops is not None else f"D{float(tokens):.0e}"
-    return f"{objective}_N{float(size):g}_{budget}{mask}{data}_s{seed}".replace("+", "")
-
-
 def _variants(study: dict, grid: dict) -> list[dict | None]:
     """A grid's data variants, each {name, dataset, aux_fraction} with the study's dataset and no code as defaults,
     or [None]: the study's dataset as it is, not in the id."""
@@ -111,11 +90,15 @@ def _variants(study: dict, grid: dict) -> list[dict | None]:
     return [{"dataset": study.get("dataset"), "aux_fraction": 0.0, **v} for v in grid["data_variants"]]
 
 
-def _variant_overrides(study: dict, variant: dict | None) -> list[str]:
+def _aux_corpus(study: dict, variant: dict | None) -> str | None:
+    """The corpus file a data variant mixes in (code augmentation), or None."""
     if variant is None or not variant["aux_fraction"]:
-        return []
-    corpus = AUX_CORPUS.format(study.get("aux_corpus", "python_stdlib"))
-    return [f"data.aux.corpus={corpus}", f"data.aux.fraction={float(variant['aux_fraction'])}"]
+        return None
+    return AUX_CORPUS.format(study.get("aux_corpus", "python_stdlib"))
+
+
+def _variant_overrides(corpus: str | None, variant: dict | None) -> list[str]:
+    return [f"data.aux.corpus={corpus}", f"data.aux.fraction={float(variant['aux_fraction'])}"] if corpus else []
 
 
 def _mask_ratios(grid: dict, where: str) -> list[float | None]:
@@ -132,6 +115,7 @@ class Point(NamedTuple):
     dataset: str  # the dataset it trains on (a data variant's, else the study's)
     unique_tokens: int | None  # a nested unique subset of U train tokens, or None: the dataset's whole train part
     init_from: str | None = None  # the point whose final weights it starts from (transfer), or None: scratch
+    aux_corpus: str | None = None  # the corpus file a code-augmented data variant mixes in, or None
 
 
 def point_datasets(study: dict, where: str = "") -> dict[str, str]:
@@ -149,14 +133,17 @@ def _budget_axis(grid: dict) -> list[tuple[str, float]]:
     return [(key, float(b)) for b in grid[key]]
 
 
-def _transfer_parts(objective: str, flops: float | None, share: float | None) -> list[tuple]:
-    """(objective, FLOPs, id part, pre-training id part) of the runs one grid entry trains: itself, or for a
-    transfer share the pre-training run on the other objective and the run that starts from it."""
+def _transfer_parts(point: SweepPoint, share: float | None) -> list[tuple[SweepPoint, float | None]]:
+    """(point, FLOPs it trains) of the runs one grid entry makes: itself, or for a transfer share the pre-training
+    run on the other objective and the run that starts from it (both named by the whole budget C)."""
     if not share:
-        return [(objective, flops, None, None)]
-    other, s = OTHER_OBJECTIVE[objective], f"{share:g}"
-    pre, rest = (float(f"{x:.6g}") for x in (share * flops, (1 - share) * flops))
-    return [(other, pre, f"pre{s}", None), (objective, rest, f"{other}{s}", f"pre{s}")]
+        return [(point, point.flops)]
+    other = OTHER_OBJECTIVE[point.objective]
+    pre, rest = (float(f"{x:.6g}") for x in (share * point.flops, (1 - share) * point.flops))
+    return [
+        (point.replace(objective=other, transfer=PRETRAINING, share=share), pre),
+        (point.replace(transfer=other, share=share), rest),
+    ]
 
 
 def expand(study: dict, where: str = "") -> dict[str, Point]:
@@ -174,23 +161,26 @@ def expand(study: dict, where: str = "") -> dict[str, Point]:
             *axes, *extra, grid.get("seeds", study["seeds"])
         ):
             total, tokens = (budget, None) if kind == "budgets" else (None, budget)
-            name = variant and variant["name"]
-            for run_objective, flops, part, pre in _transfer_parts(objective, total, share):
-                ident = point_id(run_objective, size, total, seed, mask, tokens, name, unique, part)
-                init = point_id(OTHER_OBJECTIVE[objective], size, total, seed, transfer=pre) if pre else None
+            grid_point = SweepPoint(
+                objective, float(size), seed, total, tokens, mask, variant and variant["name"], unique and float(unique)
+            )
+            corpus = _aux_corpus(study, variant)
+            for point, flops in _transfer_parts(grid_point, share):
+                ident = point.id
                 overrides = [
-                    f"objective={run_objective}",
+                    f"objective={point.objective}",
                     f"model.target_params={float(size)}",
                     *([f"budget.flops={flops}"] if flops else ["budget.flops=null", f"budget.tokens={tokens}"]),
                     f"seed={seed}",
                     f"run.id={ident}",
                     *([f"objective.mask_ratio={mask}"] if mask is not None else []),
-                    *_variant_overrides(study, variant),
+                    *_variant_overrides(corpus, variant),
                     *study["overrides"],
                     *study["point_overrides"].get(ident, []),
                 ]
                 dataset = variant["dataset"] if variant else study.get("dataset")
-                points[ident] = Point(overrides, dataset, unique, init)
+                init = point.pretraining.id if point.is_transferred else None
+                points[ident] = Point(overrides, dataset, unique, init, corpus)
     unknown = sorted(set(study["point_overrides"]) - set(points))
     if unknown:
         raise ConfigError(f"{where}config key point_overrides: unknown sweep points {unknown}")

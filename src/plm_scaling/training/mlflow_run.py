@@ -36,8 +36,9 @@ def logger(cfg: DictConfig, p: RunPlan, run_dir: Path, init: dict | None) -> Tok
     where = {"experiment_name": cfg.logger.experiment, "tracking_uri": cfg.logger.tracking_uri}
     if rank_zero_only.rank != 0:  # DDP children: Lightning makes the logger a no-op there; create nothing
         return TokenMLFlowLogger(p.tokens_per_step, **where)
+    from ..code_stages import code_revision, stage_hash
     from ..io import sha256_file
-    from ..study.lineage import code_revision, stage_hash
+    from ..sweep_point import SweepPoint
 
     rev, id_file = code_revision(), run_dir / "mlflow_run_id.txt"
     tags = {
@@ -46,6 +47,7 @@ def logger(cfg: DictConfig, p: RunPlan, run_dir: Path, init: dict | None) -> Tok
         **{"code_hash": stage_hash("train"), "data_manifest_sha256": sha256_file(cfg.data.manifest)},
         **{str(k): str(v) for k, v in cfg.tags.items() if v is not None},
         **pretrained.tags(init),
+        **(SweepPoint(**p.point).tags() if p.point else {}),  # the point's axes, searchable (point.size = ...)
     }
     if cfg.data.aux.fraction > 0:  # code augmentation: which bytes were mixed in
         tags["aux_corpus_sha256"] = sha256_file(cfg.data.aux.corpus)
@@ -73,7 +75,7 @@ RUN_KEY = "run_key"  # MLflow tag: which run folder and config a training run be
 
 def run_key(run_dir: Path) -> str:
     """The run folder (absolute) and its saved config, hashed: a tag value that is safe in a search filter."""
-    from ..study.lineage import sha256_text
+    from ..code_stages import sha256_text
 
     return sha256_text(f"{run_dir.resolve()}\n{(run_dir / 'config.yaml').read_text()}")
 

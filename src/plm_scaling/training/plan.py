@@ -12,7 +12,7 @@ from ..config_schema import ConfigError
 from ..data.vocab import AUX_VOCAB_SIZE, TOKENS
 from ..model.sizes import exact_non_embedding, flops_per_token, formula_n, shape_for
 from ..model.transformer import ModelShape
-from ..study.sweeps import point_id
+from ..sweep_point import SweepPoint
 from . import checks, recipe
 
 
@@ -21,6 +21,7 @@ class RunPlan:
     sweep_point: (
         str  # named by the size asked for (model.target_params, or N of an explicit shape), as study points are
     )
+    point: dict | None  # the SweepPoint's fields when sweep_point is a point id (sweep_point.py), else None
     objective: str
     shape: dict
     n: int  # non-embedding parameters, exact
@@ -122,11 +123,28 @@ def _world(cfg: DictConfig, batch: int) -> int:
 
 
 def point_name(cfg: DictConfig, n: int) -> str:
-    """cfg.run.id, else the id a study would give this point (study.sweeps.point_id)."""
+    """cfg.run.id, else the id a study would give this point (SweepPoint.id)."""
     if cfg.run.id is not None:
         return str(cfg.run.id)
-    size = float(cfg.model.target_params) if cfg.model.n_layers is None else n
-    return point_id(cfg.objective.name, size, cfg.budget.flops, cfg.seed, tokens=cfg.budget.tokens)
+    size = float(cfg.model.target_params) if cfg.model.n_layers is None else float(n)
+    budget = {"flops": cfg.budget.flops} if cfg.budget.flops is not None else {"tokens": cfg.budget.tokens}
+    return SweepPoint(cfg.objective.name, size, cfg.seed, **budget).id
+
+
+def point_fields(cfg: DictConfig, name: str) -> dict | None:
+    """The fields of the sweep point a run's name is the id of (run.json, MLflow tags), or None: a name of the
+    user's own that is no point id. A point id must agree with the run's objective and seed: its fields are what
+    the analysis groups and selects runs by."""
+    try:
+        point = SweepPoint.parse(name)
+    except ValueError:
+        return None
+    if (point.objective, point.seed) != (cfg.objective.name, cfg.seed):
+        raise ConfigError(
+            f"config key run.id: {name} names objective {point.objective}, seed {point.seed}; the run has "
+            f"objective {cfg.objective.name}, seed {cfg.seed}"
+        )
+    return point.fields()
 
 
 def make_plan(cfg: DictConfig) -> RunPlan:
@@ -150,7 +168,8 @@ def make_plan(cfg: DictConfig) -> RunPlan:
     steps = steps_per_eval * evals  # whole stretches: each ends in a validation and a checkpoint
     trained = steps * tokens_per_step
     return RunPlan(
-        sweep_point=point_name(cfg, n),
+        sweep_point=(name := point_name(cfg, n)),
+        point=point_fields(cfg, name),
         objective=cfg.objective.name,
         shape=dataclasses.asdict(shape),
         n=n,
