@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from plm_scaling.analysis import isoflop
+from plm_scaling.analysis.allocation import plan
 from plm_scaling.analysis.parametric import (
     compute_optimal,
     fit_data_constrained,
@@ -13,7 +14,6 @@ from plm_scaling.analysis.parametric import (
     predict,
     predict_data_constrained,
 )
-from plm_scaling.analysis.planner import plan
 from plm_scaling.analysis.table import Table
 
 LAW = {"E": 1.8, "A": 400.0, "B": 1200.0, "alpha": 0.34, "beta": 0.28}

@@ -104,7 +104,7 @@ def test_a_curve_row_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
 
 
 def test_a_step_killed_with_its_mlflow_run_open_is_marked_killed_by_its_next_run(tmp_path):
-    from plm_scaling.study.lineage import start_run
+    from plm_scaling.provenance.lineage import start_run
     from plm_scaling.tracking import PROCESS_TAG, ensure_experiment
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from plm_scaling.data.shards import Shard, read_ids
-from plm_scaling.training.score import filter_split
+from plm_scaling.training.perplexity_filter import filter_split
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_filter_keeps_the_configured_band_and_names_its_reference(small_manifest
 
 
 def test_scores_do_not_depend_on_the_batch(small_manifest, reference):
-    from plm_scaling.training.score import load_reference, score_shard
+    from plm_scaling.training.perplexity_filter import load_reference, score_shard
 
     module, done = load_reference(reference)
     train = Shard.open(small_manifest.parent / "train")

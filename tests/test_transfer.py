@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from plm_scaling.analysis.table import Table
-from plm_scaling.analysis.transfer_runs import transfer_fit
+from plm_scaling.analysis.transfer_study import transfer_fit
 from plm_scaling.config_schema import ConfigError
 from plm_scaling.study.sweeps import expand
 from plm_scaling.sweep_point import SweepPoint

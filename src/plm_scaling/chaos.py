@@ -212,7 +212,7 @@ def file_problems(workdir: Path) -> list[str]:
 
 def audit_problems(workdir: Path) -> list[str]:
     """Every study and paper figure, audited (the `audit` command's own function)."""
-    from .study.audit import audit
+    from .provenance.audit import audit
 
     problems = []
     for figure in sorted((workdir / RESULTS).glob("**/figures/*.png")):

@@ -88,7 +88,7 @@ def paper_figure(root: Path, uri: str) -> tuple[Path, Path]:
     with fit_all's fits left out by the `made` fixture: that needs every released folder, and this figure is drawn
     from the curves alone) and its mask-ratio figure: (figure, the slice's tidy loss table)."""
     from plm_scaling.analysis.logs import ingest
-    from plm_scaling.study.paper import fit_paper, paper_output, track_released
+    from plm_scaling.study.paper_stage import fit_paper, paper_output, track_released
     from plm_scaling.tracking import ensure_experiment
 
     released = root / "released"

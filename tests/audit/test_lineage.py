@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plm_scaling.study.audit import audit
+from plm_scaling.provenance.audit import audit
 from plm_scaling.study.figure import sidecar_path
 
 from .conftest import (

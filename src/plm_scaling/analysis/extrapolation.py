@@ -1,7 +1,7 @@
 """The fitted law checked by extrapolation (the paper's 7B CLM / 10B MLM check, at a study's own scale).
 
 Plan: from a study's IsoFLOP laws, the check budget C* = factor × the study's largest budget, the predicted N_opt and
-loss there (planner.plan; 95% intervals from the laws' bootstrap samples), and the sizes to train at C*: multiples of
+loss there (allocation.plan; 95% intervals from the laws' bootstrap samples), and the sizes to train at C*: multiples of
 the predicted N_opt (½×, 1×, 2×), rounded to 2 significant digits (their point ids name them).
 
 Assess: the measured final losses of those runs (mean over seeds) against the prediction: measured − predicted, and
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from ..sweep_point import SweepPoint
 from .ablation import difference
+from .allocation import plan
 from .noise import budget_key, seed_points
-from .planner import plan
 
 MULTIPLES = (0.5, 1.0, 2.0)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import isoflop, notebook, transfer
+from . import isoflop, notebook, transfer_fits
 from .parametric import fit_parametric, fit_seed
 from .released import isoflop_runs
 from .table import Table
@@ -30,10 +30,10 @@ def fit_logs(table: Table, method: str, bootstrap: int = 1000, seed: int = 0, fl
     raise ValueError(f"unknown method {method!r} (notebook or interp)")
 
 
-def summary(result: dict) -> dict:
+def without_bulk(result: dict) -> dict:
     """The command-line contract: fits without their bootstrap samples, covariances and per-point detail."""
     if isinstance(result, dict):
-        return {k: summary(v) for k, v in result.items() if k not in _BULKY}
+        return {k: without_bulk(v) for k, v in result.items() if k not in _BULKY}
     return result
 
 
@@ -118,7 +118,10 @@ def fit_all(table: Table, bootstrap: int = 1000, seed: int = 0) -> dict:
             # ~44k points: 8 L-BFGS starts (the same optimum as 32 on these logs, a quarter of the time)
             "parametric_curves": {o: fit_parametric(**curve_points(table, o), starts=8) for o in OBJECTIVES},
             "transfer": {
-                o: {"frontiers": transfer.frontiers(table, o), "tokens": transfer.transferred_tokens(table, o)}
+                o: {
+                    "frontiers": transfer_fits.frontiers(table, o),
+                    "tokens": transfer_fits.transferred_tokens(table, o),
+                }
                 for o in OBJECTIVES
             },
         }

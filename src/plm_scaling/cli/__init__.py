@@ -17,7 +17,7 @@ import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
-from . import analysis, data, paper, runs, study
+from . import analysis, audit, data, paper, study, train
 from .common import Formatter
 
 EXIT_CODES = """exit codes:
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="plm-scaling", description=__doc__, epilog=EXIT_CODES, formatter_class=Formatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (data, runs, study, paper, analysis):
+    for group in (data, train, audit, study, paper, analysis):
         group.register(sub)
     return p
 

@@ -12,13 +12,13 @@ from .common import bootstrap_args, command, group, print_json
 def _fit_logs(a: argparse.Namespace) -> None:
     from threadpoolctl import threadpool_limits
 
-    from ..analysis.fits import fit_logs, summary
+    from ..analysis.fits import fit_logs, without_bulk
     from ..analysis.logs import read_table
 
     with threadpool_limits(1):  # see fits.fit_all
         result = fit_logs(read_table(a.logs), a.method, bootstrap=a.bootstrap, seed=a.seed, floor=a.floor)
     if a.json:
-        print_json(summary(result))
+        print_json(without_bulk(result))
         return
     for objective, laws in result.items():
         for name in ("n_opt", "d_opt", "loss"):
@@ -68,7 +68,7 @@ def _p0(text: str | None) -> dict | None:
 
 
 def _plan(a: argparse.Namespace) -> None:
-    from ..analysis.planner import load_laws, plan
+    from ..analysis.allocation import load_laws, plan
 
     laws, source = load_laws(a.objective, a.law, a.logs)
     result = {**plan(laws, flops=a.flops, params=a.params, tokens=a.tokens), "law": source}

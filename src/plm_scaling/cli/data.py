@@ -64,7 +64,7 @@ def _data_dedup(a: argparse.Namespace) -> None:
 
 
 def _data_filter(a: argparse.Namespace) -> None:
-    from ..training.score import filter_split
+    from ..training.perplexity_filter import filter_split
 
     f = filter_split(a.split_dir, a.out_dir, a.reference, a.drop_top, a.drop_bottom, a.threads)
     print(

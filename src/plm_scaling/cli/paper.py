@@ -20,7 +20,7 @@ def _ingest(a: argparse.Namespace) -> None:
 
 
 def _track(a: argparse.Namespace) -> None:
-    from ..study.paper import track_released
+    from ..study.paper_stage import track_released
 
     r = track_released(a.logs, a.table, a.tracking_uri, a.experiment, a.out)
     total, new = len(r["runs"]), r["new_runs"]
@@ -29,7 +29,7 @@ def _track(a: argparse.Namespace) -> None:
 
 def _fits(a: argparse.Namespace) -> None:
     if a.released:  # the fit as an MLflow run naming the released runs, provenance recorded in its output
-        from ..study.paper import fit_paper
+        from ..study.paper_stage import fit_paper
 
         fits = fit_paper(a.table, a.released, a.out, bootstrap=a.bootstrap, seed=a.seed)
     else:
@@ -46,7 +46,7 @@ def _fits(a: argparse.Namespace) -> None:
 
 
 def _figure(a: argparse.Namespace) -> None:
-    from ..study.paper import draw
+    from ..study.paper_stage import draw
 
     draw(a.name, a.table, a.fits, a.out)
 

@@ -13,7 +13,7 @@ from ..analysis.logs import size_label
 from ..analysis.parametric import compute_optimal, identified, predict
 from ..analysis.released import MLM_FROM_CLM_PREFIX, REPEATED_DATA_PREFIX, REPEATED_FOLDER_PREFIX, with_prefix
 from ..analysis.table import Table
-from ..analysis.transfer import is_transfer, parameters
+from ..analysis.transfer_fits import is_transfer, parameters
 from ..names import PAPER_FIGURES
 from .isoflop import isoflop
 from .style import OBJ_NAME, STYLE, budget_colors, plt, save

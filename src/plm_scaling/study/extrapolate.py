@@ -98,7 +98,7 @@ def _laws(fits: dict, objective: str, law_file: str | None, fits_json) -> tuple[
     """(laws to extrapolate, where from): the study's own IsoFLOP fit, or a laws file (extrapolate.law: any law,
     e.g. one fitted elsewhere, checked on this study's data and scale). A laws file that holds no usable law is
     refused; a fit without one gives (None, why), recorded in the plan as that objective's error."""
-    from ..analysis.planner import check_laws, load_laws
+    from ..analysis.allocation import check_laws, load_laws
 
     if law_file:
         return load_laws(objective, law_file)  # checked there, one line naming the file and key

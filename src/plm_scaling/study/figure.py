@@ -17,9 +17,9 @@ from ..plotting.extrapolation import extrapolation
 from ..plotting.isoflop import isoflop
 from ..plotting.repeated import repeated
 from ..plotting.transfer import transfer_study
+from ..provenance.lineage import start_run
 from ..sweep_point import SweepPoint
 from .fits_schema import parse_fits, read_fits
-from .lineage import start_run
 
 
 def sidecar_path(figure: str | Path) -> Path:

@@ -15,18 +15,18 @@ from ..analysis.mask_ratio import mask_ratio_fit
 from ..analysis.parametric import fit_parametric
 from ..analysis.repeated import REPETITION_BUDGETS, repeated_fit, rising
 from ..analysis.table import Table
-from ..analysis.transfer_runs import transfer_fit
+from ..analysis.transfer_study import transfer_fit
 from ..code_stages import code_revision, sha256_text, stage_hash
 from ..digests import digest_tags
 from ..io import atomic_outputs, sha256_file, write_json
+from ..provenance.lineage import log_table_input, start_run
 from ..sweep_point import SweepPoint
 from ..tracking import absolute_uri
 from .collect import collect
 from .fits_schema import check_fits
-from .lineage import log_table_input, start_run
+from .fits_table import write_fits_table
 from .step_files import FitOutputs, StepInputs, Tracking
 from .study_file import load_study
-from .summary import write_fits_table
 from .sweeps import grids
 
 

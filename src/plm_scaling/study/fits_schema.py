@@ -3,7 +3,7 @@ step reads one: a renamed, missing or mistyped key stops the step with one line 
 KeyError deep inside a figure, the extrapolation plan or the audit.
 
 Two shapes ($defs of the schema): `study` (a study's fits.json and its extrapolation check.json, study/fit.py) and
-`paper` (the paper stage's fits.json, study/paper.py).
+`paper` (the paper stage's fits.json, study/paper_stage.py).
 """
 
 from __future__ import annotations

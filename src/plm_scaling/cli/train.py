@@ -1,4 +1,4 @@
-"""`plm-scaling train`, `evaluate` and `audit`: one sweep point, and the lineage of a figure."""
+"""`plm-scaling train` and `evaluate`: one sweep point."""
 
 from __future__ import annotations
 
@@ -30,29 +30,6 @@ def _evaluate(a: argparse.Namespace) -> None:
 
     r = evaluate(a.run_dir)
     print(f"{r['sweep_point']}: valid {r['valid_loss']:.4f}, test {r['test_loss']:.4f}")
-
-
-def _audit(a: argparse.Namespace) -> int:
-    import time
-
-    from ..study.audit import audit
-
-    failed = 0
-    for figure in a.figure:  # one process: the figures of one fit share its re-derivation
-        start = time.perf_counter()
-        lines, problems = audit(figure, recompute=a.recompute)
-        print("\n".join(lines))
-        for p in problems:
-            print(f"FAIL: {p}")
-        how = "re-derived from its runs" if a.recompute else "hash chain only (--no-recompute)"
-        seconds = f"{time.perf_counter() - start:.1f} s"
-        print(
-            f"OK: figure, runs, code, config and data agree; {how} ({seconds})"
-            if not problems
-            else f"{len(problems)} problem(s) ({seconds})"
-        )
-        failed += bool(problems)
-    return 1 if failed else 0
 
 
 def _key_lines(prefix: str, values: dict) -> list[str]:
@@ -96,7 +73,7 @@ def train_epilog() -> str:
 
 
 def register(sub) -> None:
-    """`train`, `evaluate`, `audit`."""
+    """`train`, `evaluate`."""
     tr = command(sub, "train", "train one sweep point (or resume it); Hydra overrides", epilog=train_epilog())
     tr.add_argument("overrides", nargs="*", help="KEY=VALUE or GROUP=OPTION, e.g. objective=mlm budget.flops=1e12")
     tr.add_argument(
@@ -109,17 +86,3 @@ def register(sub) -> None:
     ev = command(sub, "evaluate", "loss of a finished run on the full valid and test splits")
     ev.add_argument("run_dir", help="the run's folder (run.dir)")
     ev.set_defaults(func=_evaluate)
-
-    au = command(
-        sub,
-        "audit",
-        "lineage of figures; exit 1 when a link from FASTA to pixel, a run, the code or a recomputed number differs",
-    )
-    au.add_argument("figure", nargs="+", help="figures made by the workflow (a .provenance.json sidecar beside each)")
-    au.add_argument(
-        "--no-recompute",
-        dest="recompute",
-        action="store_false",
-        help="check the hash chain only; by default the fit is also recomputed from the runs and the figure redrawn",
-    )
-    au.set_defaults(func=_audit)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..analysis.parametric import identified
 from ..analysis.released import PAPER_EXPONENTS
 from ..io import atomic_outputs
-from .style import OBJ_NAME
+from ..plotting.style import OBJ_NAME
 
 
 def table2(fits: dict, out_csv: str | Path, provenance: str | None = None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..io import read_json, sha256_file
 from ..names import SIDECAR
+from ..study.figure import sidecar_path
 from . import chain, rederive
 from .audit_runs import (
     Runs,
@@ -32,7 +33,6 @@ from .audit_runs import (
     released_problems,
     stale_problems,
 )
-from .figure import sidecar_path
 
 
 def png_text(path: Path) -> dict[str, str]:

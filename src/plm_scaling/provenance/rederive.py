@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..code_stages import sha256_text
 from ..io import read_json, sha256_file
-from .fits_schema import read_fits
+from ..study.fits_schema import read_fits
 
 SHOWN = 5  # differences named per comparison (then a count)
 
@@ -102,12 +102,12 @@ def _analysis(fits: dict):
     if derivation is None:
         raise ValueError("the fits JSON records no derivation settings (made before re-derivation); rerun its fit")
     if derivation["step"] == "check":
-        from .extrapolate import check_analysis
+        from ..study.extrapolate import check_analysis
 
         plan = read_json(fits["planned_from"]["plan"])
         return check_analysis(plan, read_fits(plan["fits"]))
-    from .fit import study_analysis
-    from .study_file import load_study
+    from ..study.fit import study_analysis
+    from ..study.study_file import load_study
 
     spec = load_study(fits["study_file"]).spec
     paper = fits.get("paper_table", {}).get("path")
@@ -118,8 +118,8 @@ def study_fit(fits_path: Path) -> tuple:
     """(fits as recorded, recomputed table, recomputed runs, recomputed fits, problems) of a study's fit or check
     JSON: runs re-collected from their folders, the analysis run again with the recorded settings, and the loss
     table, fits and fits table compared with those recorded."""
-    from .collect import collect
-    from .summary import write_fits_table
+    from ..study.collect import collect
+    from ..study.fits_table import write_fits_table
 
     fits = read_fits(fits_path)
     try:
@@ -171,7 +171,7 @@ def _empty():
 
 def study_figure_problems(figure: Path, side: dict, text: str) -> list[str]:
     """The study figure drawn again from the recomputed fit, byte for byte, after the fit's own comparison."""
-    from .figure import draw
+    from ..study.figure import draw
 
     fits, table, runs, recomputed, problems = study_fit(Path(side["inputs"]["fits.json"]["path"]))
     if recomputed is None:
@@ -197,7 +197,7 @@ def _redraw(figure: Path, side: dict, text: str, draw_to) -> list[str]:
 
 def paper_figure_problems(figure: Path, side: dict, text: str) -> list[str]:
     """A paper figure or Table 2 drawn again from the paper fits recomputed from the released CSVs."""
-    from .paper import draw_output
+    from ..study.paper_stage import draw_output
 
     fits_path = Path(side["inputs"]["fits.json"]["path"])
     fits, table, recomputed, problems = _recompute_paper(fits_path, Path(side["paper_logs"]))

@@ -21,9 +21,9 @@ from ..code_stages import code_revision, stage_hash
 from ..digests import digest_tags, read_inputs
 from ..io import atomic_outputs, read_json, write_json
 from ..names import PAPER_TABLE
+from ..provenance.lineage import log_table_input, start_run
 from ..tracking import absolute_uri
 from .fits_schema import check_fits, parse_fits, read_fits
-from .lineage import log_table_input, start_run
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
@@ -180,7 +180,7 @@ def paper_output(name: str, table_csv: str | Path, fits_json: str | Path, out: s
 def draw_output(name: str, table, fits: dict, out: str | Path, text: str) -> None:
     """A paper figure or Table 2 from the fits and the loss table (`table()` reads it), provenance text inside."""
     from ..plotting import paper_figures
-    from ..plotting.table2 import table2
+    from .table2 import table2
 
     if name == PAPER_TABLE:
         table2(fits, out, provenance=text)
@@ -195,7 +195,7 @@ def draw(name: str, table: str | Path, fits_json: str | Path, out: str | Path) -
     if "provenance" in fits:
         paper_output(name, table, fits_json, out)
     elif name == PAPER_TABLE:
-        from ..plotting.table2 import table2
+        from .table2 import table2
 
         table2(fits, out)
     else:

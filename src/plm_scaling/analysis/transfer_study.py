@@ -1,5 +1,5 @@
 """Transfer between objectives on a study's own runs (grid key transfer_shares; paper Fig. 4/5), fitted with the
-code that fits the authors' released logs (transfer.py).
+code that fits the authors' released logs (transfer_fits.py).
 
 A transfer point spends a share s of its budget C pre-training the other objective (point ..._pre<s>_...) and
 the rest training its own objective from those weights (..._clm<s>_... or ..._mlm<s>_...); share 0 is the scratch
@@ -7,10 +7,10 @@ run of the same N and C, so every share has the same total compute. Three analys
 - the share sweep: per (N, C), each share's mean loss minus scratch's, with a t-interval from the pooled seed
   noise, and the shares whose loss cannot be told from the best one (mask_ratio.near_best) beside the paper's
   10-20 %;
-- the frontiers, as the authors draw them (transfer.envelope and a log-log fit of the lower envelope of all
+- the frontiers, as the authors draw them (transfer_fits.envelope and a log-log fit of the lower envelope of all
   scratch curves, and of all transfer curves against their own, fine-tuning, compute), and per share against
   total compute (the best size's final loss per budget);
-- the effectively transferred tokens D_T = k·D_F^α·N^β (transfer.transferred_rows and fit_transferred), with
+- the effectively transferred tokens D_T = k·D_F^α·N^β (transfer_fits.transferred_rows and fit_transferred), with
   95% intervals from a bootstrap over transfer runs, and "not identified" when they are too wide to be a result.
 """
 
@@ -22,12 +22,13 @@ import numpy as np
 
 from ..names import OTHER_OBJECTIVE
 from ..sweep_point import SweepPoint
+from . import transfer_fits
 from .ablation import difference
 from .mask_ratio import near_best
 from .noise import budget_key, seed_points
 from .powerlaw import ci95, fit_loglog
 from .table import Table
-from .transfer import fit_transferred, frontier_fit, transferred_rows
+from .transfer_fits import fit_transferred, frontier_fit, transferred_rows
 
 PAPER_BEST_SHARES = (0.1, 0.2)  # the paper: 10-20 % of the compute on CLM pre-training trains the best MLM
 BOOTSTRAP = 200
@@ -164,14 +165,12 @@ def transferred(curves: dict, runs: list[dict], bootstrap: int = BOOTSTRAP, seed
 
 def authors(table: Table | None, objective: str) -> dict:
     """The same fits on the authors' released logs (the paper stage's loss table), or why there are none."""
-    from . import transfer
-
     if table is None:
         return {"error": "the authors' logs were not given (config key paper_logs)"}
     try:
         return {
-            "frontiers": transfer.frontiers(table, objective, bootstrap=BOOTSTRAP),
-            "tokens": transfer.transferred_tokens(table, objective),
+            "frontiers": transfer_fits.frontiers(table, objective, bootstrap=BOOTSTRAP),
+            "tokens": transfer_fits.transferred_tokens(table, objective),
         }
     except ValueError as err:
         return {"error": str(err)}

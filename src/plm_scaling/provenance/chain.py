@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..digests import CHECKPOINT, RUN_FILES, data_chain_problems, tag
 from ..io import read_json, sha256_file
-from .fits_schema import read_fits
+from ..study.fits_schema import read_fits
 
 
 def _now(path: Path) -> str | None:
@@ -217,8 +217,8 @@ def point_problems(fits: dict, side: dict) -> list[str]:
 
 def _expected_points(fits: dict) -> set[str]:
     """The sweep points the step that wrote `fits` should have read: the study file's (fit), the plan's (check)."""
-    from .study_file import load_study
-    from .sweeps import expand
+    from ..study.study_file import load_study
+    from ..study.sweeps import expand
 
     if fits.get("derivation", {}).get("step") == "check":
         return set(read_json(fits["planned_from"]["plan"])["points"])
