@@ -15,6 +15,7 @@ from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_
 from plm_scaling.names import STUDY_FIGURES, check_name
 from plm_scaling.study.extrapolate import read_plan
 from plm_scaling.study.outputs import figures_of, is_transfer_study, runs_paper_stage
+from plm_scaling.study.outputs import filter_reference as reference_run_dir
 from plm_scaling.study.sweeps import Point as StudyPoint
 from plm_scaling.study.sweeps import expand as expand_study
 from plm_scaling.training.pretrained import override as init_override
@@ -241,10 +242,15 @@ def split_outputs(name):
 
 
 def filter_reference(name):
-    """The finished CLM run whose scores filter dataset `name` (datasets.NAME.filter.reference_run): its record and
+    """The finished CLM run whose scores filter dataset `name` (datasets.NAME.filter): its record and
     weights, as inputs, so Snakemake trains it first when it is a point of the study."""
-    run = configured("datasets", name)["filter"]["reference_run"]
+    run = filter_run(name)
     return [f"{run}/run.json", f"{run}/final.ckpt"]
+
+
+def filter_run(name):
+    """The scoring run's folder: datasets.NAME.filter.reference_run, or its reference_point's run folder."""
+    return reference_run_dir(configured("datasets", name)["filter"], f"config key datasets.{name}.filter")
 
 
 def unique_outputs(name, tokens):

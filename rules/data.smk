@@ -105,9 +105,10 @@ rule filter_dataset:
         split_dir=lambda wc, input: Path(input.manifest).parent,
         out_dir=lambda wc, output: Path(output.manifest).parent,
         f=lambda wc: configured("datasets", wc.dataset)["filter"],
+        reference=lambda wc: filter_run(wc.dataset),
         code=CODE["train"],
     shell:
-        "{params.plm} data filter {params.split_dir:q} {params.out_dir:q} --reference {params.f[reference_run]:q}"
+        "{params.plm} data filter {params.split_dir:q} {params.out_dir:q} --reference {params.reference:q}"
         " --drop-top {params.f[drop_top]} --drop-bottom {params.f[drop_bottom]} --threads {threads} > {log:q} 2>&1"
 
 

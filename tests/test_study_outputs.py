@@ -3,7 +3,7 @@
 import pytest
 
 from plm_scaling.names import STUDY_FIGURES
-from plm_scaling.study.outputs import FIGURE_NEEDS, figures_of, is_transfer_study, runs_paper_stage
+from plm_scaling.study.outputs import FIGURE_NEEDS, figures_of, filter_reference, is_transfer_study, runs_paper_stage
 
 GRID = {"objectives": ["clm"], "sizes": [5000]}
 
@@ -48,3 +48,15 @@ def test_the_paper_stage_runs_with_released_logs_for_no_study_or_one_that_asks()
     assert not runs_paper_stage({"paper_stage": False}, "logs")
     assert not runs_paper_stage({}, "logs")
     assert not runs_paper_stage({"paper_stage": True}, None)
+
+
+def test_a_filter_names_its_scoring_run_by_folder_or_by_the_points_axes():
+    assert filter_reference({"reference_run": "runs/x"}, "k") == "runs/x"
+    point = {"study": "scarce", "objective": "clm", "size": 1.2e4, "flops": 3e11, "variant": "raw", "seed": 0}
+    assert filter_reference({"reference_point": point}, "k") == "results/studies/scarce/runs/clm_N12000_C3e11_vraw_s0"
+    with pytest.raises(ValueError, match=r"k\.reference_point\.study: '\.\./x' is not a safe name"):
+        filter_reference({"reference_point": {**point, "study": "../x"}}, "k")
+    with pytest.raises(ValueError, match=r"k\.reference_point: .*exactly one budget"):
+        filter_reference({"reference_point": {**point, "tokens": 1e6}}, "k")
+    with pytest.raises(ValueError, match=r"k\.reference_point: .*is not a safe name"):
+        filter_reference({"reference_point": {**point, "variant": "a/../../b"}}, "k")

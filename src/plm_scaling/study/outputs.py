@@ -4,7 +4,8 @@ targets; kept here so that a new study kind changes tested Python, not the rules
 
 from __future__ import annotations
 
-from ..names import STUDY_FIGURES
+from ..names import STUDY_FIGURES, check_name
+from ..sweep_point import SweepPoint
 from .sweeps import grids
 
 # The grid axis (or study key) whose presence makes a study draw each figure: IsoFLOP profiles and every run's
@@ -39,3 +40,17 @@ def runs_paper_stage(study: dict | None, paper_logs: str | None) -> bool:
     for no study at all or a study that asks for it (study key paper_stage), so that another study's run and
     report leave the paper stage alone."""
     return bool(paper_logs) and (study is None or bool(study.get("paper_stage")))
+
+
+def filter_reference(spec: dict, where: str) -> str:
+    """The run folder of a perplexity filter's scoring run (config key datasets.NAME.filter): as given
+    (reference_run), or the folder of a study's sweep point given by its axes (reference_point)."""
+    if "reference_run" in spec:
+        return spec["reference_run"]
+    fields = dict(spec["reference_point"])
+    study = check_name(fields.pop("study"), f"{where}.reference_point.study")
+    try:
+        point = SweepPoint(**fields)
+    except ValueError as err:
+        raise ValueError(f"{where}.reference_point: {err}") from None
+    return f"results/studies/{study}/runs/{check_name(point.id, f'{where}.reference_point')}"
