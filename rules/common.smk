@@ -1,103 +1,36 @@
-# Shared by every rule, in four parts: the configuration, checked once (schema, safe names, the study file and the
-# datasets it brings); the study, expanded into its sweep points once; paths of outputs; MLflow names.
-# What a study makes (its figures, whether it fits the released logs) is decided in plm_scaling.study.outputs.
+# Shared by every rule, in four parts: the configuration, checked once (plm_scaling.study.workflow_config: schema,
+# safe names, the study file and the datasets it brings, the study expanded into its sweep points); the points;
+# paths of outputs; MLflow names. What a study makes (its figures, whether it fits the released logs) is decided
+# in plm_scaling.study.outputs.
 import shlex
 import sys
 from pathlib import Path
 
-import yaml
-
 from snakemake.utils import min_version
 
 from plm_scaling.code_stages import STAGE_ENTRIES, stage_hash
-from plm_scaling.config_schema import validate_config
 from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
-from plm_scaling.names import STUDY_FIGURES, check_name
+from plm_scaling.names import STUDY_FIGURES
 from plm_scaling.study.extrapolate import read_plan
 from plm_scaling.study.outputs import figures_of, is_transfer_study, runs_paper_stage
 from plm_scaling.study.outputs import filter_reference as reference_run_dir
 from plm_scaling.study.sweeps import Point as StudyPoint
-from plm_scaling.study.sweeps import expand as expand_study
+from plm_scaling.study.workflow_config import prepare, study_file as study_path
 from plm_scaling.training.pretrained import override as init_override
 
 min_version("9.0")
 
 # ------------------------------------------------------------------------------ configuration, checked once
 
-SCHEMA = Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml"
-# `--config paper_logs=null` arrives as the text "null": these keys mean "skip" then, as YAML's null does.
-for key in ("paper_logs", "study"):
-    if str(config.get(key)).lower() in ("none", "null", ""):
-        config[key] = None
-# Fills defaults in place; a bad value stops the workflow with one line naming the key.
-validate_config(config, SCHEMA)
-# Names that become folders under results/ are checked before any is joined to a path: `--config study=../../x`
-# would otherwise write every output of the study outside results/.
-if config["study"] is not None:
-    check_name(config["study"], "config key study")
-
-
-def read_yaml(path, named_by):
-    """A YAML file's mapping; a missing or unreadable file is one line naming it and the key `named_by`."""
-    if not Path(path).is_file():
-        raise ValueError(f"{named_by}: no file {path}")
-    try:
-        return yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not YAML ({' '.join(str(err).split())})") from None
+# Checks config (filling the schema's defaults in place), the study it names and the datasets that study brings;
+# a bad value stops the workflow here with one line naming the file and key. POINTS: every sweep point of the
+# study by id (study.sweeps.Point: overrides, dataset, subset, init, aux corpus), expanded once.
+STUDY, POINTS = prepare(config, Path(workflow.basedir))
 
 
 def study_file():
-    folder = config["study_dir"] or Path(workflow.basedir) / "config" / "studies"
-    return Path(folder) / f"{config['study']}.yaml"
-
-
-def load_study():
-    """The study of config key study as the code reads it too (plm_scaling.study.study_file.load_study: validated
-    against $defs/study, defaults filled in, its grids checked), or None."""
-    if config["study"] is None:
-        return None
-    from plm_scaling.study.study_file import load_study as read_study
-
-    path = study_file()
-    if not path.is_file():
-        raise ValueError(f"config key study: no file {path}")
-    return read_study(path, schema=SCHEMA).spec
-
-
-def add_study_datasets(study):
-    """Adds the datasets of study key datasets_file (relative to the Snakefile's folder) to config key datasets.
-    A dataset config already defines must have the same values: one name, one dataset."""
-    path = Path(workflow.basedir) / study["datasets_file"]
-    extra = read_yaml(path, f"{study_file()}: datasets_file")
-    validate_config(extra, SCHEMA, definition="datasets_file", where=f"{path}: ")
-    for name, spec in extra["datasets"].items():
-        check_name(name, f"{path}: dataset")  # it becomes a folder under results/data
-        if config["datasets"].setdefault(name, spec) != spec:
-            raise ValueError(f"{path}: dataset {name!r} differs from config key datasets.{name}; rename one")
-
-
-def check_study_inputs(study, points):
-    """Every dataset a sweep point trains on, and the study's aux corpus, is defined in config."""
-    where = study_file()
-    for name in sorted({p.dataset for p in points.values()}):
-        if name not in config["datasets"]:
-            raise ValueError(f"{where}: dataset {name!r} is not a key of config datasets")
-    if study["aux_corpus"] not in config["aux_corpora"]:
-        raise ValueError(f"{where}: aux_corpus {study['aux_corpus']!r} is not a key of config aux_corpora")
-
-
-STUDY = load_study()
-# Every sweep point of the study by id (study.sweeps.Point: overrides, dataset, subset, init, aux corpus), expanded
-# once: a bad grid or point override stops the workflow here, before any job.
-POINTS = {} if STUDY is None else expand_study(STUDY, where=f"{study_file()}: ")
-if STUDY is not None:
-    if STUDY["datasets_file"]:
-        add_study_datasets(STUDY)
-    check_study_inputs(STUDY, POINTS)
-for key in ("datasets", "aux_corpora"):
-    for name in config[key]:
-        check_name(name, f"config key {key}")
+    """The study file of config key study, as the study's rules pass it on."""
+    return study_path(config, Path(workflow.basedir), config["study"])
 
 
 def configured(key, name):

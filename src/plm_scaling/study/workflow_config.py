@@ -1,0 +1,77 @@
+"""The workflow's configuration checked once, before any job: config/config.yaml against its schema (defaults
+filled in place), the study it names (study_file.load_study), the datasets that study brings (study key
+datasets_file), and every name that becomes a folder under results/. rules/common.smk calls `prepare` and reads
+the study and its sweep points from what it returns; every problem is one ValueError line naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ..config_schema import validate_config
+from ..names import check_name
+from .study_file import load_study
+from .sweeps import Point, expand
+
+NULL_TEXT = ("none", "null", "")  # `--config paper_logs=null` arrives as text: it means "skip", as YAML's null does
+
+
+def prepare(config: dict, basedir: Path) -> tuple[dict | None, dict[str, Point]]:
+    """(the study's spec or None, its sweep points by id), with `config` checked and completed in place."""
+    schema = basedir / "config" / "schemas" / "config.schema.yaml"
+    for key in ("paper_logs", "study"):
+        if str(config.get(key)).lower() in NULL_TEXT:
+            config[key] = None
+    validate_config(config, schema)
+    if config["study"] is None:
+        points, study = {}, None
+    else:
+        # `--config study=../../x` would otherwise write every output of the study outside results/
+        path = study_file(config, basedir, check_name(config["study"], "config key study"))
+        study = load_study(path, schema=schema).spec
+        points = expand(study, where=f"{path}: ")
+        if study["datasets_file"]:
+            add_study_datasets(config, basedir / study["datasets_file"], schema, f"{path}: datasets_file")
+        check_study_inputs(config, study, points, path)
+    for key in ("datasets", "aux_corpora"):
+        for name in config[key]:
+            check_name(name, f"config key {key}")
+    return study, points
+
+
+def study_file(config: dict, basedir: Path, name: str) -> Path:
+    """config/studies/NAME.yaml beside the Snakefile, or in config key study_dir; one line if it is missing."""
+    path = Path(config["study_dir"] or basedir / "config" / "studies") / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"config key study: no file {path}")
+    return path
+
+
+def _read_yaml(path: Path, named_by: str) -> dict:
+    if not path.is_file():
+        raise ValueError(f"{named_by}: no file {path}")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not YAML ({' '.join(str(err).split())})") from None
+
+
+def add_study_datasets(config: dict, path: Path, schema: Path, named_by: str) -> None:
+    """Adds the datasets of a study's datasets file to config key datasets. A dataset config already defines must
+    have the same values: one name, one dataset."""
+    extra = _read_yaml(path, named_by)
+    validate_config(extra, schema, definition="datasets_file", where=f"{path}: ")
+    for name, spec in extra["datasets"].items():
+        check_name(name, f"{path}: dataset")  # it becomes a folder under results/data
+        if config["datasets"].setdefault(name, spec) != spec:
+            raise ValueError(f"{path}: dataset {name!r} differs from config key datasets.{name}; rename one")
+
+
+def check_study_inputs(config: dict, study: dict, points: dict[str, Point], where: Path) -> None:
+    """Every dataset a sweep point trains on, and the study's aux corpus, is defined in config."""
+    for name in sorted({p.dataset for p in points.values()}):
+        if name not in config["datasets"]:
+            raise ValueError(f"{where}: dataset {name!r} is not a key of config datasets")
+    if study["aux_corpus"] not in config["aux_corpora"]:
+        raise ValueError(f"{where}: aux_corpus {study['aux_corpus']!r} is not a key of config aux_corpora")
