@@ -37,10 +37,10 @@ experiments: setup
 test: setup
 	$(VENV)/bin/pytest -q
 
-# The fast tier (< 3 min): everything but the tests marked slow (whole workflows, real MMseqs2 on the embedded data,
-# trainings beyond a few seconds).
+# The fast tier (< 3 min): the unit tests (tests/unit: no Snakemake run, no SLURM, no tracking server) but those marked
+# slow (real MMseqs2 on the embedded data, trainings beyond a few seconds). tests/workflow runs with `make test`.
 test-fast: setup
-	$(VENV)/bin/pytest -q -m "not slow"
+	$(VENV)/bin/pytest -q -m "not slow" tests/unit
 
 # Every figure and Table 2 under results/ audited in one process (the figures of one fit share its re-derivation);
 # AUDIT_FLAGS=--no-recompute checks the hash chain only.

@@ -16,6 +16,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from threadpoolctl import threadpool_limits
+
+# One BLAS thread in the tests' process and in the commands they start: the fits solve many tiny problems, on which
+# OpenBLAS's worker threads only spin, and beside other load on 2 cores they made single fits 4-10x slower (the fit
+# and audit steps limit themselves the same way: study/fit.py, provenance/rederive.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+threadpool_limits(1, user_api="blas")
 
 REPO = Path(__file__).resolve().parents[1]
 EMBEDDED_FASTA = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")

@@ -1,0 +1,148 @@
+"""The study's fit, fits table and figures on a small checked-in study (tests/fixtures/runs, written by
+tests/fixtures/make_runs.py from a known law): no MLflow store, no training, no Snakemake; seconds. The same steps
+run end to end, with MLflow, in tests/unit/audit/ and tests/workflow/test_study.py."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+from xml.etree import ElementTree
+
+import pytest
+from PIL import Image
+
+from plm_scaling.study.collect import collect
+from plm_scaling.study.fits_schema import check_fits
+from plm_scaling.study.study_file import load_study
+from plm_scaling.study.sweeps import expand
+from plm_scaling.sweep_point import SweepPoint
+
+from ..conftest import fixture_fits
+from ..fixtures import make_runs
+from .fixture_study import POINTS, RUNS
+from .fixture_study import fitted as fixture_fit
+
+
+@pytest.fixture
+def fitted():
+    """(loss table, runs, fits) of the fixture study, as its fit step computes them (a fresh copy)."""
+    return fixture_fit()
+
+
+def test_the_fixture_is_what_its_generator_writes(tmp_path):
+    make_runs.main(tmp_path / "runs")
+    again = sorted(p.relative_to(tmp_path / "runs") for p in (tmp_path / "runs").rglob("*"))
+    assert again == sorted(p.relative_to(RUNS) for p in RUNS.rglob("*"))
+    for path in again:
+        if (RUNS / path).is_file():
+            assert (RUNS / path).read_bytes() == (tmp_path / "runs" / path).read_bytes(), path
+    assert POINTS == sorted(expand(load_study(RUNS / "study.yaml").spec)), "the study names the fixture's runs"
+    assert len(POINTS) == 9 and all(SweepPoint.parse(p).id == p for p in POINTS)
+
+
+def test_collect_reads_every_validation_and_the_evaluated_end_point(fitted):
+    table, runs, _ = fitted
+    rows = {p: list(csv.DictReader(io.StringIO((RUNS / p / "curve.csv").read_text(), newline=""))) for p in POINTS}
+    assert len(table["run"]) == sum(len(r) for r in rows.values())
+    assert [r["sweep_point"] for r in runs] == POINTS
+    for run in runs:
+        point, folder = run["sweep_point"], RUNS / run["sweep_point"]
+        mine = table.select(run=point)
+        curve = rows[point]
+        assert list(mine["x"]) == pytest.approx([float(r["flops"]) / 1e9 for r in curve])  # gigaflos, as the paper's
+        metrics = json.loads((folder / "metrics.json").read_text())
+        # every validation's loss as logged, but the last: the evaluate step's loss on the whole split
+        assert list(mine["loss"]) == [float(r["val_loss"]) for r in curve[:-1]] + [metrics["valid_loss"]]
+        assert metrics["valid_loss"] != float(curve[-1]["val_loss"])  # the fixture makes them differ
+        assert run["files"] == {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in run["files"]}
+        assert set(run["files"]) == {"run.json", "curve.csv", "metrics.json"}
+        assert SweepPoint(**run["point"]).id == point and run["n"] == json.loads((folder / "run.json").read_text())["n"]
+
+
+def test_collect_refuses_an_unfinished_run_and_a_point_that_names_another(tmp_path):
+    shutil.copytree(RUNS, tmp_path / "runs")
+    first, second = POINTS[:2]
+    (tmp_path / "runs" / first / "curve.csv").unlink()
+    with pytest.raises(ValueError, match=rf"^{first}: no run\.json or curve\.csv \(the run has not finished\)"):
+        collect([first], "fixture", tmp_path / "runs")
+    done = tmp_path / "runs" / second / "run.json"
+    record = json.loads(done.read_text())
+    done.write_text(json.dumps({**record, "point": {**record["point"], "seed": 1}}))
+    with pytest.raises(ValueError, match=rf"{second}/run\.json: point .* does not name sweep_point {second}"):
+        collect([second], "fixture", tmp_path / "runs")
+
+
+def test_the_isoflop_fit_recovers_the_generators_law(fitted):
+    iso = fitted[2]["clm"]["isoflop"]
+    assert iso["n_budgets"] == 3 and iso["n_runs"] == 9 and iso["dropped"] == []
+    # Three sizes 4x apart per budget: the parabola through them is a local model of a profile that is not one;
+    # 0.01 on the exponents is the stated tolerance (tests/unit/test_analysis_synthetic.py: 0.02 with 7 sizes).
+    assert iso["n_opt"]["exponent"] == pytest.approx(make_runs.n_opt_exponent(), abs=0.01)
+    assert iso["d_opt"]["exponent"] == pytest.approx(1 - make_runs.n_opt_exponent(), abs=0.01)
+    for budget, c in zip(iso["budgets"], make_runs.BUDGETS):
+        assert budget["c"] == c and budget["status"] == "ok" and budget["sizes"] == 3
+        n = make_runs.n_opt(c)
+        assert budget["n_opt"] == pytest.approx(n, rel=0.05)  # the vertex of the parabola, not the law's optimum
+        assert budget["loss"] == pytest.approx(make_runs.loss(n, c / (6 * n)), rel=1e-3)
+
+
+def test_the_parametric_law_is_the_generators_on_the_training_time_losses(fitted):
+    """The parametric fit reads run.json's final_val_loss, the law plus the fixture's windows offset: E moves by
+    that offset, the rest is the law (losses written to 6 decimals)."""
+    law = fitted[2]["clm"]["parametric"]
+    expected = {**make_runs.LAW, "E": make_runs.LAW["E"] + make_runs.WINDOWS_OFFSET}
+    assert {k: law[k] for k in expected} == pytest.approx(expected, rel=1e-3)
+    assert law["n_points"] == 9
+
+
+def test_the_fit_validates_against_the_fits_schema(fitted):
+    _, runs, fits = fitted
+    written = {**fixture_fits("study"), "study": "fixture", "input_runs": runs, "fits": fits}
+    check_fits(written, "fits.json")
+    del written["fits"]["clm"]["isoflop"]["n_opt"]  # a fitted law must carry its N_opt law
+    with pytest.raises(ValueError, match=r"^fits\.json: fits key fits\.clm\.isoflop: 'n_opt' is a required property"):
+        check_fits(written, "fits.json")
+
+
+def test_the_fits_table_has_a_row_per_fitted_number(fitted, tmp_path):
+    from plm_scaling.study.fits_table import write_fits_table
+
+    fits = fitted[2]
+    write_fits_table(fits, tmp_path / "fits_table.csv")
+    text = (tmp_path / "fits_table.csv").read_text()
+    assert text.splitlines()[0] == "objective,quantity,budget_flops,value,ci95_low,ci95_high,note"
+    rows = list(csv.DictReader(io.StringIO(text)))
+    quantities = [r["quantity"] for r in rows]
+    exponents = ["N_opt exponent a", "D_opt exponent b", "L(C) exponent"]
+    parametric = [f"parametric {k}" for k in ("E", "A", "B", "alpha", "beta")]
+    assert quantities == ["N_opt (parabola)"] * 3 + exponents + parametric  # one seed: no seed-noise row
+    assert {r["objective"] for r in rows} == {"clm"}
+    assert [float(r["budget_flops"]) for r in rows[:3]] == list(make_runs.BUDGETS)
+    iso, law = fits["clm"]["isoflop"], fits["clm"]["parametric"]
+    assert [float(r["value"]) for r in rows[:3]] == pytest.approx([b["n_opt"] for b in iso["budgets"]], rel=1e-5)
+    assert float(rows[3]["value"]) == pytest.approx(iso["n_opt"]["exponent"], rel=1e-5)
+    assert [float(r["ci95_low"]) for r in rows[3:5]] == pytest.approx([iso[k]["ci95"][0] for k in ("n_opt", "d_opt")])
+    assert [float(r["value"]) for r in rows[6:]] == pytest.approx([law[k] for k in make_runs.LAW], rel=1e-5)
+    assert all(r["note"] == "" for r in rows[6:])  # an identified law carries no warning
+
+
+@pytest.mark.parametrize("name", ["isoflop", "curves"])
+def test_a_figure_is_deterministic_and_carries_its_provenance(fitted, tmp_path, name):
+    from plm_scaling.study.figure import draw
+
+    table, runs, fits = fitted
+    text = json.dumps({"figure": name, "study": "fixture", "input_runs": [r["run_id"] for r in runs]})
+    one, two = tmp_path / "one" / f"{name}.png", tmp_path / "two" / f"{name}.png"
+    for out in (one, two):
+        out.parent.mkdir()
+        draw(name, {"fits": fits, "input_runs": runs}, table, out, text)
+    assert one.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert one.read_bytes() == two.read_bytes()
+    assert one.with_suffix(".svg").read_bytes() == two.with_suffix(".svg").read_bytes()
+    with Image.open(one) as png:
+        assert png.text["Provenance"] == text
+    described = ElementTree.parse(one.with_suffix(".svg")).find(".//{http://purl.org/dc/elements/1.1/}description")
+    assert described is not None and described.text == text
