@@ -20,7 +20,7 @@ from plm_scaling.data.shards import Shard
 from plm_scaling.data.vocab import CLS, EOS
 from plm_scaling.model.sizes import exact_non_embedding, shape_for
 from plm_scaling.model.transformer import ProteinLM
-from plm_scaling.training.score import score_shard
+from plm_scaling.training.perplexity_filter import score_shard
 
 
 @torch.no_grad()
