@@ -15,6 +15,7 @@ from plm_scaling.study.extrapolate import read_plan
 from plm_scaling.study.outputs import figures_of, is_transfer_study, runs_paper_stage
 from plm_scaling.study.outputs import filter_reference as reference_run_dir
 from plm_scaling.study.sweeps import Point as StudyPoint
+from plm_scaling.study.sweeps import aux_corpus_of
 from plm_scaling.study.workflow_config import prepare, study_file as study_path
 from plm_scaling.training.pretrained import override as init_override
 
@@ -79,7 +80,8 @@ def point_spec(point):
     plan = read_plan(f"{EXTRAPOLATION}/plan.json")  # its point ids become run folders: checked there
     if point not in plan["points"]:
         raise ValueError(f"{point}: not a sweep point of study {STUDY_NAME} nor a planned extrapolation point")
-    return StudyPoint(plan["points"][point], STUDY["dataset"], None)
+    overrides = plan["points"][point]
+    return StudyPoint(overrides, STUDY["dataset"], None, aux_corpus=aux_corpus_of(overrides))
 
 
 def point_overrides(wildcards):

@@ -39,7 +39,7 @@ def _imports(package: Path, path: Path) -> set[Path]:
     found: set[Path] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            targets = [a.name.split(".") for a in node.names]
+            targets = [a.name.split(".") for a in node.names if a.name.split(".")[0] == package.name]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = here[: len(here) - (node.level - 1)] + (node.module.split(".") if node.module else [])

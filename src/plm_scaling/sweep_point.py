@@ -16,11 +16,12 @@ import re
 
 OBJECTIVES = ("clm", "mlm")
 PRETRAINING = "pre"  # the transfer part of the run that pre-trains on the other objective
+VARIANT = "[A-Za-z0-9-]+"  # a data variant's name (the study schema's pattern): no "_", which parts the id
 
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?"
 _ID = re.compile(
     rf"(?P<objective>{'|'.join(OBJECTIVES)})_N(?P<size>{_NUMBER})_(?:C(?P<flops>{_NUMBER})|D(?P<tokens>{_NUMBER}))"
-    rf"(?:_m(?P<mask_ratio>{_NUMBER}))?(?:_v(?P<variant>[A-Za-z0-9.+-]+?))?(?:_U(?P<unique_tokens>{_NUMBER}))?"
+    rf"(?:_m(?P<mask_ratio>{_NUMBER}))?(?:_v(?P<variant>{VARIANT}))?(?:_U(?P<unique_tokens>{_NUMBER}))?"
     rf"(?:_(?P<transfer>{PRETRAINING}|{'|'.join(OBJECTIVES)})(?P<share>{_NUMBER}))?(?:_s(?P<seed>[0-9]+))?"
 )
 
@@ -50,6 +51,10 @@ class SweepPoint:
             raise ValueError("sweep point: give exactly one budget, flops or tokens")
         if (self.transfer is None) != (self.share is None):
             raise ValueError("sweep point: a transfer part needs both its kind and its share")
+        if self.transfer == self.objective:
+            raise ValueError(f"sweep point: a {self.objective} run cannot start from its own objective's pre-training")
+        if self.variant is not None and not re.fullmatch(VARIANT, self.variant):
+            raise ValueError(f"sweep point: variant {self.variant!r} is not letters, digits and '-'")
 
     @property
     def id(self) -> str:
@@ -64,7 +69,8 @@ class SweepPoint:
 
     @classmethod
     def parse(cls, ident: str) -> SweepPoint:
-        """The point an id names (with or without its seed part); ValueError for a name that is not a point id."""
+        """The point an id names (with or without its seed part); ValueError for a name that is not a point id, or
+        not in the one form `.id` writes (clm_N1e4_... is clm_N10000_...): one point, one id, one run folder."""
         m = _ID.fullmatch(ident)
         if m is None:
             raise ValueError(f"{ident!r} is not a sweep point id (e.g. clm_N10000_C1e12_s0)")
@@ -72,7 +78,10 @@ class SweepPoint:
         numbers = {k: float(v) for k, v in g.items() if k in ("size", "flops", "tokens", "mask_ratio", "share")}
         numbers |= {"unique_tokens": float(g["unique_tokens"])} if "unique_tokens" in g else {}
         seed = int(g["seed"]) if "seed" in g else None
-        return cls(g["objective"], seed=seed, variant=g.get("variant"), transfer=g.get("transfer"), **numbers)
+        point = cls(g["objective"], seed=seed, variant=g.get("variant"), transfer=g.get("transfer"), **numbers)
+        if point.id != ident:
+            raise ValueError(f"{ident!r} is not a sweep point id in its one form: the same point is {point.id!r}")
+        return point
 
     @classmethod
     def of(cls, run: dict) -> SweepPoint:

@@ -18,13 +18,13 @@ SHARE = st.integers(1, 99).map(lambda x: x / 100)
 def points(draw):
     objective = draw(st.sampled_from(OBJECTIVES))
     budget = draw(st.sampled_from(["flops", "tokens"]))
-    transfer = draw(st.sampled_from([None, PRETRAINING, *OBJECTIVES]))
+    transfer = draw(st.sampled_from([None, PRETRAINING, *(o for o in OBJECTIVES if o != objective)]))
     return SweepPoint(
         objective,
         draw(SIZE),
         draw(st.none() | st.integers(0, 99)),
         mask_ratio=draw(st.none() | RATIO),
-        variant=draw(st.none() | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.+-]{0,8}", fullmatch=True)),
+        variant=draw(st.none() | st.from_regex(r"[A-Za-z0-9-]{1,9}", fullmatch=True)),
         unique_tokens=draw(st.none() | ONE_DIGIT),
         transfer=transfer,
         share=None if transfer is None else draw(SHARE),
@@ -66,7 +66,15 @@ def test_the_sweeps_ids_carry_the_fields_the_sweep_set():
 
 
 @pytest.mark.parametrize(
-    "name", ["myrun", "clm_N12000_s0", "gpt_N1_C1e10_s0", "clm_N12000_C1e10_s0/..", "clm_N12000_C1e10_x_s0"]
+    "name",
+    [
+        "myrun",
+        "clm_N12000_s0",
+        "gpt_N1_C1e10_s0",
+        "clm_N12000_C1e10_s0/..",
+        "clm_N12000_C1e10_x_s0",
+        "clm_N1_C1e10_v.._s0",
+    ],
 )
 def test_a_name_that_is_no_point_id_is_refused(name):
     with pytest.raises(ValueError, match="not a sweep point id"):
@@ -78,3 +86,25 @@ def test_a_point_needs_one_budget_and_a_whole_transfer_part():
         SweepPoint("clm", 1000, 0)
     with pytest.raises(ValueError, match="kind and its share"):
         SweepPoint("clm", 1000, 0, flops=1e10, transfer=PRETRAINING)
+
+
+@pytest.mark.parametrize("name, same", [("clm_N1e4_C1e12_s0", "clm_N10000_C1e12_s0"), ("clm_N5000_C1e12_s01", None)])
+def test_one_point_has_one_id(name, same):
+    """Another spelling of a point would train it twice, in two run folders: refused, naming the one form."""
+    with pytest.raises(ValueError, match="in its one form" + (f".*{same}" if same else "")):
+        SweepPoint.parse(name)
+
+
+def test_a_run_cannot_start_from_its_own_objective():
+    with pytest.raises(ValueError, match="its own objective"):
+        SweepPoint("clm", 1000, 0, flops=1e10, transfer="clm", share=0.25)
+
+
+def test_the_corpus_a_point_mixes_in_is_its_last_override():
+    variant = {"name": "code10", "aux_fraction": 0.1}
+    study = {"dataset": "d", "seeds": [0], "aux_corpus": "c", "overrides": [], "point_overrides": {}}
+    grid = {"objectives": ["clm"], "sizes": [1000], "budgets": [1e10], "data_variants": [variant, {"name": "raw"}]}
+    own = {"clm_N1000_C1e10_vraw_s0": ["data.aux.corpus=mine.u8", "data.aux.fraction=0.2"]}
+    points = expand({**study, "sweeps": [grid], "point_overrides": own})
+    assert points["clm_N1000_C1e10_vcode10_s0"].aux_corpus == "results/data/aux/c/corpus.u8"
+    assert points["clm_N1000_C1e10_vraw_s0"].aux_corpus == "mine.u8"  # a point's own override: built, a trigger

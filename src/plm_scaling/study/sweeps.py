@@ -97,6 +97,13 @@ def _aux_corpus(study: dict, variant: dict | None) -> str | None:
     return AUX_CORPUS.format(study.get("aux_corpus", "python_stdlib"))
 
 
+def aux_corpus_of(overrides: list[str]) -> str | None:
+    """The corpus file a run mixes in: its last data.aux.corpus override (a data variant's, or one in the study's
+    or the point's own overrides, which come after it), or None. The workflow builds it before the run."""
+    found = [o.split("=", 1)[1] for o in overrides if o.startswith("data.aux.corpus=")]
+    return found[-1] if found and found[-1] not in ("null", "") else None
+
+
 def _variant_overrides(corpus: str | None, variant: dict | None) -> list[str]:
     return [f"data.aux.corpus={corpus}", f"data.aux.fraction={float(variant['aux_fraction'])}"] if corpus else []
 
@@ -115,7 +122,7 @@ class Point(NamedTuple):
     dataset: str  # the dataset it trains on (a data variant's, else the study's)
     unique_tokens: int | None  # a nested unique subset of U train tokens, or None: the dataset's whole train part
     init_from: str | None = None  # the point whose final weights it starts from (transfer), or None: scratch
-    aux_corpus: str | None = None  # the corpus file a code-augmented data variant mixes in, or None
+    aux_corpus: str | None = None  # the corpus file it mixes in (aux_corpus_of its overrides), or None
 
 
 def point_datasets(study: dict, where: str = "") -> dict[str, str]:
@@ -180,7 +187,7 @@ def expand(study: dict, where: str = "") -> dict[str, Point]:
                 ]
                 dataset = variant["dataset"] if variant else study.get("dataset")
                 init = point.pretraining.id if point.is_transferred else None
-                points[ident] = Point(overrides, dataset, unique, init, corpus)
+                points[ident] = Point(overrides, dataset, unique, init, aux_corpus_of(overrides))
     unknown = sorted(set(study["point_overrides"]) - set(points))
     if unknown:
         raise ConfigError(f"{where}config key point_overrides: unknown sweep points {unknown}")
