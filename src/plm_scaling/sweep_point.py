@@ -31,6 +31,10 @@ def _budget(x: float) -> str:
     return f"{float(x):.0e}".replace("+", "")
 
 
+class NotTheOneForm(ValueError):
+    """A name that reads as a point id but is not written the way `.id` writes it (e.g. clm_N1e4_...)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SweepPoint:
     objective: str  # clm | mlm
@@ -80,7 +84,7 @@ class SweepPoint:
         seed = int(g["seed"]) if "seed" in g else None
         point = cls(g["objective"], seed=seed, variant=g.get("variant"), transfer=g.get("transfer"), **numbers)
         if point.id != ident:
-            raise ValueError(f"{ident!r} is not a sweep point id in its one form: the same point is {point.id!r}")
+            raise NotTheOneForm(f"{ident!r} is not a sweep point id in its one form: the same point is {point.id!r}")
         return point
 
     @classmethod

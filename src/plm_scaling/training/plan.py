@@ -12,7 +12,7 @@ from ..config_schema import ConfigError
 from ..data.vocab import AUX_VOCAB_SIZE, TOKENS
 from ..model.sizes import exact_non_embedding, flops_per_token, formula_n, shape_for
 from ..model.transformer import ModelShape
-from ..sweep_point import SweepPoint
+from ..sweep_point import NotTheOneForm, SweepPoint
 from . import checks, recipe
 
 
@@ -137,6 +137,8 @@ def point_fields(cfg: DictConfig, name: str) -> dict | None:
     the analysis groups and selects runs by."""
     try:
         point = SweepPoint.parse(name)
+    except NotTheOneForm as err:  # another spelling of a point would train it again, in a second run folder
+        raise ConfigError(f"config key run.id: {err}") from None
     except ValueError:
         return None
     if (point.objective, point.seed) != (cfg.objective.name, cfg.seed):

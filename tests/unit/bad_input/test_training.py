@@ -43,6 +43,14 @@ TRAIN_CASES = {
     "eval_points_zero": (["trainer.eval_points=0"], r"config key trainer\.eval_points: 0 must be at least 1"),
     "mask_ratio": (["objective=mlm", "objective.mask_ratio=1.5"], r"config key objective\.mask_ratio: 1\.5"),
     "unknown_key": (["optim.lrr=1"], r"training config: .*lrr"),
+    "run_id_other_objective": (
+        ["run.id=mlm_N5000_C1e09_s0"],
+        r"config key run\.id: mlm_N5000_C1e09_s0 names objective mlm",
+    ),
+    "run_id_other_spelling": (
+        ["run.id=clm_N5e3_C1e09_s0"],
+        r"config key run\.id: .* the same point is 'clm_N5000_C1e09_s0'",
+    ),
     "missing_manifest": (["data.manifest=/nonexistent/manifest.json"], r"config key data\.manifest: .* not found"),
 }
 
