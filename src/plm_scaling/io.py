@@ -1,4 +1,4 @@
-"""Small file helpers shared by every stage: atomic outputs, hashing, JSON."""
+"""Small file helpers shared by every stage: atomic outputs, hashing, JSON, YAML."""
 
 from __future__ import annotations
 
@@ -96,3 +96,13 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def read_yaml(path: str | Path, where: str) -> Any:
+    """A YAML file's content (None when empty); unparsable YAML is one ValueError line starting with `where`."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{where}not a YAML file ({' '.join(str(err).split())})") from None

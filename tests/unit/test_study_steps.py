@@ -59,7 +59,9 @@ def test_collect_reads_every_validation_and_the_evaluated_end_point(fitted):
         assert metrics["valid_loss"] != float(curve[-1]["val_loss"])  # the fixture makes them differ
         assert run["files"] == {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in run["files"]}
         assert set(run["files"]) == {"run.json", "curve.csv", "metrics.json"}
-        assert SweepPoint(**run["point"]).id == point and run["n"] == json.loads((folder / "run.json").read_text())["n"]
+        done = json.loads((folder / "run.json").read_text())
+        assert SweepPoint(**run["point"]).id == point and run["n"] == done["n"]
+        assert run["final_val_loss"] == done["final_val_loss"]  # the training-time loss stays the run's own
 
 
 def test_collect_refuses_an_unfinished_run_and_a_point_that_names_another(tmp_path):

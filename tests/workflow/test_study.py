@@ -390,33 +390,6 @@ def test_partial_reruns(smoke):
     assert planned_jobs(smoke) == {}
 
 
-def test_collect_uses_the_full_validation_loss_for_the_final_point(tmp_path):
-    from plm_scaling.study.collect import collect
-
-    run = tmp_path / "clm_N5000_C1e09_s0"
-    run.mkdir()
-    (run / "run.json").write_text(
-        json.dumps(
-            {
-                "run_id": "r1",
-                "sweep_point": run.name,
-                "objective": "clm",
-                "n": 6304,
-                "flops": 1.0e9,
-                "tokens": 26000,
-                "final_val_loss": 2.91,
-            }
-        )
-    )
-    (run / "metrics.json").write_text(json.dumps({"valid_loss": 2.8765}))
-    (run / "curve.csv").write_text(
-        "step,tokens,flops,flops_full,val_loss\n10,13000,5e8,6e8,2.95\n20,26000,1e9,1.2e9,2.91\n"
-    )
-    table, runs = collect([run], "s")
-    assert list(table["loss"]) == [2.95, 2.8765]  # the subset estimate during training, the whole split at the end
-    assert list(table["x"]) == [0.5, 1.0] and runs[0]["final_val_loss"] == 2.91
-
-
 def test_fits_table_lists_every_budget_and_says_what_was_not_fitted(smoke):
     study = smoke / "results" / "studies" / "smoke"
     with open(study / "fits_table.csv", newline="") as fh:

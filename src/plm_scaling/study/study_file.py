@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config_schema import validate_config
+from ..io import read_yaml
 from ..paths import config_root
 from .sweeps import expand
 
@@ -29,14 +30,9 @@ class Study:
 def load_study(path: str | Path, where: str | None = None, schema: str | Path | None = None) -> Study:
     """The study file at `path`, checked; ValueError('WHERE: config key a.b: why') (`where` defaults to the path).
     `schema`: the config schema (default: the checkout's, paths.config_root; the workflow passes its own)."""
-    import yaml
-
     path = Path(path)
     where = f"{path}: " if where is None else where
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ValueError(f"{where}not a YAML file ({' '.join(str(err).split())})") from None
+    spec = read_yaml(path, where)
     spec = {} if spec is None else spec  # an empty file: the schema names the first key it lacks
     if not isinstance(spec, dict):
         raise ValueError(f"{where}not a mapping of study keys (config/schemas/config.schema.yaml $defs/study)")

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from ..config_schema import validate_config
+from ..io import read_yaml
 from ..names import check_name
 from .study_file import load_study
 from .sweeps import Point, expand
@@ -48,19 +47,12 @@ def study_file(config: dict, basedir: Path, name: str) -> Path:
     return path
 
 
-def _read_yaml(path: Path, named_by: str) -> dict:
-    if not path.is_file():
-        raise ValueError(f"{named_by}: no file {path}")
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not YAML ({' '.join(str(err).split())})") from None
-
-
 def add_study_datasets(config: dict, path: Path, schema: Path, named_by: str) -> None:
     """Adds the datasets of a study's datasets file to config key datasets. A dataset config already defines must
     have the same values: one name, one dataset."""
-    extra = _read_yaml(path, named_by)
+    if not path.is_file():
+        raise ValueError(f"{named_by}: no file {path}")
+    extra = read_yaml(path, f"{path}: ") or {}
     validate_config(extra, schema, definition="datasets_file", where=f"{path}: ")
     for name, spec in extra["datasets"].items():
         check_name(name, f"{path}: dataset")  # it becomes a folder under results/data
