@@ -11,7 +11,7 @@ import torch
 from plm_scaling.data.aux_corpus import build_corpus
 from plm_scaling.data.shards import Shard
 from plm_scaling.data.vocab import AUX_OFFSET, AUX_VOCAB_SIZE
-from plm_scaling.training.data import FramedStream, ShardDataModule, WindowDataset
+from plm_scaling.training.data import FramedStream, ShardLoaders, WindowDataset
 
 from ..conftest import cli, tiny_overrides
 
@@ -51,8 +51,8 @@ def test_validation_and_evaluation_stay_on_protein_data(small_manifest, tiny_clm
     corpus = tmp_path / "corpus.u8"
     corpus.write_bytes(b"import os\n" * 2000)
     kw = {"batch_size": 8, "steps_per_epoch": 1, "valid_windows": 16}
-    with_aux = ShardDataModule(small_manifest, 32, "clm", 0.0, 0, **kw, aux_corpus=corpus, aux_fraction=0.3)
-    without = ShardDataModule(small_manifest, 32, "clm", 0.0, 0, **kw)
+    with_aux = ShardLoaders(small_manifest, 32, "clm", 0.0, 0, **kw, aux_corpus=corpus, aux_fraction=0.3)
+    without = ShardLoaders(small_manifest, 32, "clm", 0.0, 0, **kw)
     for a, b in zip(with_aux.val_dataloader(), without.val_dataloader(), strict=True):
         assert torch.equal(a["inputs"], b["inputs"]) and torch.equal(a["targets"], b["targets"])
     aug, aug_metrics = _train_and_evaluate(

@@ -75,11 +75,11 @@ def test_filter_keeps_the_configured_band_and_names_its_reference(small_manifest
 def test_scores_do_not_depend_on_the_batch(small_manifest, reference):
     from plm_scaling.training.perplexity_filter import load_reference, score_shard
 
-    module, done = load_reference(reference)
+    model, done = load_reference(reference)
     train = Shard.open(small_manifest.parent / "train")
     context = done["shape"]["context"]
     np.testing.assert_allclose(
-        score_shard(module.model, train, context, 7), score_shard(module.model, train, context, 256), rtol=1e-5
+        score_shard(model, train, context, 7), score_shard(model, train, context, 256), rtol=1e-5
     )
 
 

@@ -6,8 +6,8 @@ import torch
 
 from plm_scaling.data import vocab
 from plm_scaling.model.sizes import LADDER_TARGETS, exact_non_embedding, flops_per_token, formula_n, ladder, shape_for
-from plm_scaling.model.transformer import ModelShape, ProteinLM
-from plm_scaling.training.data import IGNORE, mask_tokens
+from plm_scaling.model.transformer import IGNORE, ModelShape, ProteinLM
+from plm_scaling.training.data import mask_tokens
 
 
 @pytest.mark.parametrize("target", [5e3, 2e4, 3e5, 3e6])

@@ -125,3 +125,29 @@ class ProteinLM(nn.Module):
         """total, and non-embedding N as the paper counts it (everything but the token embedding table)."""
         total = sum(p.numel() for p in self.parameters())
         return {"total": total, "non_embedding": total - self.embed.weight.numel()}
+
+
+# The loss of both objectives: cross-entropy at the positions that have a target (CLM: every one; MLM: the masked).
+IGNORE = -100  # the target of a position without one (F.cross_entropy's default ignore_index)
+
+
+def token_loss(model: ProteinLM, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over the batch's target positions, and how many there were."""
+    logits = model(batch["inputs"])  # (batch, time, vocab)
+    targets = batch["targets"]  # (batch, time): token ids, IGNORE where there is no target
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE)
+    return loss, (targets != IGNORE).sum()
+
+
+class LossTally:
+    """The mean loss over every target of many batches, whatever their sizes (validation, evaluation)."""
+
+    def __init__(self):
+        self.total, self.count = 0.0, 0
+
+    def add(self, loss: torch.Tensor, count: torch.Tensor) -> None:
+        self.total += float(loss) * int(count)
+        self.count += int(count)
+
+    def mean(self) -> float:
+        return self.total / max(1, self.count)

@@ -1,5 +1,6 @@
-"""Callbacks of a training run: its validation curve, throughput, divergence guard and progress; and the MLflow
-logger that puts every metric on one x-axis, tokens seen."""
+"""Callbacks of a training run: its validation curve, divergence guard and progress (step metrics and throughput:
+step_metrics.py; where the time went: run_clock.py); and the MLflow logger that puts every metric on one x-axis,
+tokens seen."""
 
 from __future__ import annotations
 
@@ -7,31 +8,25 @@ import csv
 import logging
 import math
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import MLFlowLogger
 
 from .module import PLMModule
+from .step_metrics import StepMetrics, step_loss
 
 
 class TrainingDiverged(RuntimeError):
     pass
 
 
-def step_loss(outputs) -> float:
-    """The training loss of a step from what Lightning hands to on_train_batch_end."""
-    return float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
-
-
 class TokenMLFlowLogger(MLFlowLogger):
-    """Lightning logs train/loss, lr and perf/* against optimiser steps and adds an `epoch` metric (here a count of
-    validation stretches, which misleads). This logger drops `epoch` and logs every metric with step = tokens seen,
-    the x-axis of val_loss, so all of a run's curves share one axis in the MLflow UI."""
+    """Metrics reach a Lightning logger with step = optimiser steps, and Lightning adds an `epoch` metric (here a
+    count of validation stretches, which misleads). This logger drops `epoch` and logs every metric with step =
+    tokens seen, the x-axis of val_loss, so all of a run's curves share one axis in the MLflow UI."""
 
     def __init__(self, tokens_per_step: int, **kwargs):
         super().__init__(**kwargs)
@@ -86,40 +81,6 @@ class StartStep(Callback):
             self.step = trainer.global_step
 
 
-class Throughput(Callback):
-    """tokens/s and achieved model FLOP/s (6·N per token) of the training steps.
-
-    Each window covers training steps only (it restarts after every validation and checkpoint) and ends in a
-    device sync: a GPU runs behind the host, so an unsynchronised clock times the host's queueing, not the steps."""
-
-    def __init__(self, every: int):
-        self.every, self._t, self._step = every, None, 0
-
-    def on_train_epoch_start(self, trainer, module: PLMModule) -> None:
-        self._t = None
-
-    def _now(self, module: PLMModule) -> float:
-        if module.device.type == "cuda":
-            torch.cuda.synchronize(module.device)
-        return time.perf_counter()
-
-    def on_train_batch_end(self, trainer, module: PLMModule, outputs, batch, batch_idx) -> None:
-        step = trainer.global_step
-        if self._t is None:
-            self._t, self._step = self._now(module), step
-            return
-        if step - self._step >= self.every:
-            dt = self._now(module) - self._t
-            tps = (step - self._step) * module.hparams.tokens_per_step / dt
-            module.log_dict(
-                {
-                    "perf/tokens_per_s": tps,
-                    "perf/model_flops_per_s": tps * module.hparams.flops_per_token,
-                }
-            )
-            self._t, self._step = self._now(module), step
-
-
 class DivergenceGuard(Callback):
     """Stop with a clear message when the training loss is NaN/inf or has blown up past `factor`× its start.
 
@@ -147,8 +108,8 @@ class TokenProgress(Callback):
     """One progress bar over the run's tokens, with tokens/s, elapsed time and ETA (a terminal), the latest
     training and validation loss in its description. A resumed run starts the bar where its checkpoint left off."""
 
-    def __init__(self, total_tokens: int):
-        self.total, self.bar, self.task, self.val = total_tokens, None, None, ""
+    def __init__(self, total_tokens: int, metrics: StepMetrics):
+        self.total, self.metrics, self.bar, self.task, self.val = total_tokens, metrics, None, None, ""
 
     def on_train_start(self, trainer, module: PLMModule) -> None:
         if not trainer.is_global_zero:
@@ -169,8 +130,8 @@ class TokenProgress(Callback):
     def on_train_batch_end(self, trainer, module: PLMModule, outputs, batch, batch_idx) -> None:
         if self.bar is None:
             return
-        tps = trainer.callback_metrics.get("perf/tokens_per_s")
-        speed = f"{float(tps):,.0f}" if tps is not None else "-"
+        tps = self.metrics.latest.get("perf/tokens_per_s")
+        speed = f"{tps:,.0f}" if tps is not None else "-"
         description = f"loss {step_loss(outputs):.3f}{self.val}"
         self.bar.update(self.task, completed=module.tokens_seen(), description=description, speed=speed)
 
@@ -187,15 +148,14 @@ class TokenProgress(Callback):
 class PlainProgress(Callback):
     """One log line every `every` steps, for logs and Snakemake (where a progress bar is noise)."""
 
-    def __init__(self, every: int):
-        self.every = every
+    def __init__(self, every: int, metrics: StepMetrics):
+        self.every, self.metrics = every, metrics
 
     def on_train_batch_end(self, trainer, module: PLMModule, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if trainer.is_global_zero and (step % self.every == 0 or step == trainer.max_steps):
             loss = step_loss(outputs)
-            metrics = trainer.callback_metrics
-            tps = float(metrics.get("perf/tokens_per_s", float("nan")))
+            tps = self.metrics.latest.get("perf/tokens_per_s", float("nan"))
             print(
                 f"step {step}/{trainer.max_steps} tokens {module.tokens_seen():,} loss {loss:.4f} tok/s {tps:,.0f}",
                 file=sys.stderr,

@@ -10,19 +10,25 @@ a killed run's), is synced, and renamed over the old file only when complete.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..io import atomic_outputs
+from .run_clock import RunClock
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
+    def __init__(self, clock: RunClock | None = None):
+        super().__init__()
+        self.clock = clock  # counts the time spent writing
+
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
         path = Path(path)
         try:
-            with atomic_outputs(path) as (tmp,):
+            with self.clock.timing("checkpoints") if self.clock else nullcontext(), atomic_outputs(path) as (tmp,):
                 with open(tmp, "wb") as fh:
                     torch.save(checkpoint, fh)
                     fh.flush()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -21,8 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..data.shards import Shard
 from ..data.vocab import AUX_OFFSET, CLS, EOS, MASK, RESIDUE_IDS
 from ..io import read_json
-
-IGNORE = -100
+from ..model.transformer import IGNORE
 
 
 class FramedStream:
@@ -40,17 +38,26 @@ class FramedStream:
         start, stop, _ = window.indices(self.size)
         if stop <= start:
             return np.empty(0, dtype=np.uint8)
-        first, last = np.searchsorted(self.starts, [start, stop - 1], side="right") - 1  # records it touches
-        offsets, base = self.offsets, int(self.starts[first])
-        records = np.arange(first, last + 1)
-        cls = self.starts[first : last + 1] - base
-        eos = offsets[first + 1 : last + 2] + 2 * records + 1 - base
-        block = np.empty(int(eos[-1]) + 1, dtype=np.uint8)  # those records, framed
-        residue = np.ones(block.size, dtype=bool)
-        residue[cls] = residue[eos] = False
-        block[cls], block[eos] = CLS, EOS
-        block[residue] = self.tokens[offsets[first] : offsets[last + 1]]
-        return block[start - base : stop - base]
+        return self.windows(np.array([start]), stop - start)[0]
+
+    def windows(self, starts: np.ndarray, span: int) -> np.ndarray:
+        """The windows stream[a : a + span] for every a in `starts` (each within the stream), as one (len(starts),
+        span) array: a batch cut in a few array operations instead of one slice per sample."""
+        starts = np.asarray(starts, dtype=np.int64)
+        first = np.searchsorted(self.starts, starts, side="right") - 1  # each row's first and last record: two
+        entered = np.searchsorted(self.starts, starts + span - 1, side="right") - 1 - first  # searches a row
+        # the records a row enters after its first: a 1 where each begins, and a running sum numbers them
+        row = np.repeat(np.arange(starts.size), entered)
+        begun = np.repeat(first + 1 - (np.cumsum(entered) - entered), entered) + np.arange(entered.sum())
+        steps = np.zeros((starts.size, span), dtype=np.int64)
+        steps[row, self.starts[begun] - starts[row]] = 1
+        record = first[:, None] + np.cumsum(steps, axis=1)
+        within = starts[:, None] + np.arange(span) - self.starts[record]  # 0: <cls>; 1..length: residues; <eos>
+        first = self.offsets[record]
+        residue = (within > 0) & (within <= self.offsets[record + 1] - first)
+        block = np.where(within == 0, CLS, EOS).astype(np.uint8)
+        block[residue] = self.tokens[(first + within - 1)[residue]]
+        return block
 
 
 def unique_train_tokens(manifest: dict) -> int:
@@ -63,7 +70,7 @@ def mask_tokens(window: np.ndarray, rng: np.random.Generator, ratio: float) -> t
     """BERT/ESM masking: choose `ratio` of the residue positions (at least one); of those, 80% become <mask>,
     10% a random residue, 10% stay. Targets are the original tokens there, IGNORE elsewhere."""
     inputs, targets = window.astype(np.int64), np.full(window.shape, IGNORE, dtype=np.int64)
-    candidates = np.flatnonzero(~np.isin(window, (CLS, EOS)))
+    candidates = np.flatnonzero((window != CLS) & (window != EOS))
     if candidates.size == 0:
         return inputs, targets
     k = max(1, int(round(ratio * candidates.size)))
@@ -103,28 +110,40 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:  # indices are unbounded; the sampler decides how many are drawn
         return 2**62
 
-    def window(self, rng: np.random.Generator) -> np.ndarray:
-        start = int(rng.integers(0, self.stream.size - self.span + 1))
-        return self.stream[start : start + self.span]
-
-    def example(self, window: np.ndarray, rng: np.random.Generator) -> dict:
-        if self.objective == "clm":
-            return {
-                "inputs": torch.from_numpy(window[:-1].astype(np.int64)),
-                "targets": torch.from_numpy(window[1:].astype(np.int64)),
-            }
-        inputs, targets = mask_tokens(window, rng, self.mask_ratio)
-        return {"inputs": torch.from_numpy(inputs), "targets": torch.from_numpy(targets)}
-
-    def aux_window(self, rng: np.random.Generator) -> np.ndarray:
-        start = int(rng.integers(0, self.aux.size - self.span + 1))
-        return self.aux[start : start + self.span].astype(np.int64) + AUX_OFFSET
-
-    def __getitem__(self, i: int) -> dict:
+    def draw(self, i: int) -> tuple[bool, int, np.random.Generator]:
+        """Where sample i comes from: whether it is auxiliary text, its start, and its generator (seeded by
+        (seed, i)), from which its mask is drawn next."""
         rng = np.random.default_rng([self.seed, int(i)])
         if self.aux is not None and rng.random() < self.aux_fraction:  # drawn only when augmenting
-            return self.example(self.aux_window(rng), rng)
-        return self.example(self.window(rng), rng)
+            return True, int(rng.integers(0, self.aux.size - self.span + 1)), rng
+        return False, int(rng.integers(0, self.stream.size - self.span + 1)), rng
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        """The batch of samples `indices` (DataLoader calls this instead of one __getitem__ a sample): every sample
+        exactly as drawn alone, the windows cut for the whole batch at once (the loop's cost at batch 64 was
+        mostly one slice and one tensor a sample; benchmarks/bench_loop.py)."""
+        draws = [self.draw(i) for i in indices]
+        is_aux = np.array([d[0] for d in draws], dtype=bool)
+        starts = np.array([d[1] for d in draws], dtype=np.int64)
+        windows = np.empty((len(draws), self.span), dtype=np.int64)
+        windows[~is_aux] = self.stream.windows(starts[~is_aux], self.span)
+        if is_aux.any():
+            windows[is_aux] = self.aux[starts[is_aux, None] + np.arange(self.span)].astype(np.int64) + AUX_OFFSET
+        return self.examples(windows, [d[2] for d in draws])
+
+    def __getitem__(self, i: int) -> dict:
+        return {key: batch[0] for key, batch in self.__getitems__([i]).items()}
+
+    def examples(self, windows: np.ndarray, rngs: list[np.random.Generator]) -> dict:
+        """Inputs and targets of a batch of windows (batch, span): shifted (CLM) or masked, each row with its own
+        generator (MLM)."""
+        if self.objective == "clm":
+            return {
+                "inputs": torch.from_numpy(windows[:, :-1].copy()),
+                "targets": torch.from_numpy(windows[:, 1:].copy()),
+            }
+        inputs, targets = zip(*(mask_tokens(w, rng, self.mask_ratio) for w, rng in zip(windows, rngs)))
+        return {"inputs": torch.from_numpy(np.stack(inputs)), "targets": torch.from_numpy(np.stack(targets))}
 
 
 class TiledDataset(WindowDataset):
@@ -141,10 +160,14 @@ class TiledDataset(WindowDataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> dict:
-        start = int(self.index[i]) * self.context
-        rng = np.random.default_rng([self.seed, 1, int(self.index[i])])
-        return self.example(self.stream[start : start + self.span], rng)
+    def draw(self, i: int) -> tuple[bool, int, np.random.Generator]:
+        tile = int(self.index[i])
+        return False, tile * self.context, np.random.default_rng([self.seed, 1, tile])
+
+
+def already_batched(batch: dict) -> dict:
+    """The DataLoader's collate function: the datasets above return whole batches (__getitems__)."""
+    return batch
 
 
 class StepSampler(Sampler[int]):
@@ -169,7 +192,11 @@ class StepSampler(Sampler[int]):
         return self.steps * self.batch_size
 
 
-class ShardDataModule(L.LightningDataModule):
+class ShardLoaders:
+    """The DataLoaders of a data stage's splits: training (StepSampler), validation (a fixed tiled subset),
+    evaluation (every tile of a split). Plain PyTorch, not a LightningDataModule: `evaluate` and perplexity
+    scoring then start without importing Lightning (~4 s of a job's start-up)."""
+
     def __init__(
         self,
         manifest: str | Path,
@@ -186,7 +213,6 @@ class ShardDataModule(L.LightningDataModule):
         aux_corpus: str | Path | None = None,
         aux_fraction: float = 0.0,
     ):
-        super().__init__()
         self.split_dir = Path(manifest).parent
         self.manifest = read_json(manifest)
         self.context, self.objective, self.mask_ratio, self.seed = context, objective, mask_ratio, seed
@@ -219,6 +245,7 @@ class ShardDataModule(L.LightningDataModule):
             num_workers=self.workers,
             persistent_workers=self.workers > 0,
             pin_memory=torch.cuda.is_available(),
+            collate_fn=already_batched,
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -230,8 +257,8 @@ class ShardDataModule(L.LightningDataModule):
             self.eval_seed,
             limit=self.valid_windows,
         )
-        return DataLoader(ds, batch_size=self.batch_size)
+        return DataLoader(ds, batch_size=self.batch_size, collate_fn=already_batched)
 
     def eval_dataloader(self, split: str, batch_size: int = 64) -> DataLoader:
         ds = TiledDataset(self.stream(split), self.context, self.objective, self.mask_ratio, self.eval_seed)
-        return DataLoader(ds, batch_size=batch_size)
+        return DataLoader(ds, batch_size=batch_size, collate_fn=already_batched)

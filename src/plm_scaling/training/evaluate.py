@@ -10,19 +10,20 @@ from omegaconf import OmegaConf
 
 from ..digests import tag
 from ..io import atomic_outputs, read_json, sha256_file, write_json
+from ..model.transformer import LossTally, ModelShape, ProteinLM, token_loss
 from ..names import RUN_SUMMARY
 from . import checks
-from .data import ShardDataModule
-from .module import PLMModule
+from .data import ShardLoaders
 
 
 @torch.no_grad()
-def split_loss(module: PLMModule, loader) -> dict:
-    """Mean loss over every target of the split, accumulated as the module's validation does it."""
-    module.on_validation_epoch_start()
-    for i, batch in enumerate(loader):
-        module.validation_step({k: v.to(module.device) for k, v in batch.items()}, i)
-    return {"loss": module.validation_loss(), "targets": module.validation_targets()}
+def split_loss(model: ProteinLM, loader) -> dict:
+    """Mean loss over every target of the split, accumulated as training's validation does it."""
+    device = next(model.parameters()).device
+    tally = LossTally()
+    for batch in loader:
+        tally.add(*token_loss(model, {k: v.to(device) for k, v in batch.items()}))
+    return {"loss": tally.mean(), "targets": tally.count}
 
 
 COMMON_MASK_RATIO = 0.15  # ESM's (and the paper's default): MLM runs of any ratio are also evaluated at this one
@@ -31,7 +32,7 @@ COMMON_MASK_RATIO = 0.15  # ESM's (and the paper's default): MLM runs of any rat
 def _eval_data(cfg, objective: str, manifest: str | None = None, mask_ratio: float | None = None):
     """The evaluation view of a run's data (its own manifest and mask ratio unless others are named)."""
     ratio = cfg.objective.mask_ratio if mask_ratio is None else mask_ratio
-    return ShardDataModule(
+    return ShardLoaders(
         manifest or cfg.data.manifest,
         cfg.model.context,
         objective,
@@ -43,24 +44,31 @@ def _eval_data(cfg, objective: str, manifest: str | None = None, mask_ratio: flo
     )
 
 
-def _valid_loss(module: PLMModule, dm) -> float:
-    return split_loss(module, dm.eval_dataloader("valid"))["loss"]
+def _valid_loss(model: ProteinLM, loaders: ShardLoaders) -> float:
+    return split_loss(model, loaders.eval_dataloader("valid"))["loss"]
 
 
-def load_module(path: Path, device: str) -> PLMModule:
-    """A finished run's module from its checkpoint, in eval mode on `device`: read weights-only (never code from
-    a run folder, checks.read_checkpoint); a file that is not such a checkpoint is one line naming it."""
+def load_model(path: Path, device: str) -> ProteinLM:
+    """A finished run's model from its checkpoint, in eval mode on `device`: read weights-only (never code from
+    a run folder, checks.read_checkpoint); a file that is not such a checkpoint is one line naming it. The bare
+    model, not the LightningModule: evaluation and scoring start without importing Lightning."""
     try:
         ckpt = checks.read_checkpoint(path, needs=("state_dict", "hyper_parameters"))
-        module = PLMModule(**{**ckpt["hyper_parameters"], "compile": False})
-        module.on_load_checkpoint(ckpt)
-        module.load_state_dict(ckpt["state_dict"])
-    except (checks.UnreadableCheckpoint, TypeError, ValueError, RuntimeError) as err:  # not ours, other tensors
+        hp = ckpt["hyper_parameters"]
+        model = ProteinLM(ModelShape(**hp["shape"]), causal=hp["objective"] == "clm")
+        # the module's weights are `model.*`; checkpoints from before regional compilation also held the compiled
+        # copy as `forward_fn._orig_mod.*` (the same tensors), which are dropped
+        state = ckpt["state_dict"]
+        model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+        other = sorted(k for k in state if not k.startswith(("model.", "forward_fn.")))
+        if other:
+            raise ValueError(f"unexpected weights {other[:3]}")
+    except (checks.UnreadableCheckpoint, TypeError, ValueError, RuntimeError, KeyError) as err:  # not ours
         why = " ".join(str(err).split())[:200]
         raise ValueError(
             f"{path}: not a readable checkpoint of a finished run ({why}); delete the run folder and train it again"
         ) from None
-    return module.to(device).eval()
+    return model.to(device).eval()
 
 
 def evaluate(run_dir: str | Path) -> dict:
@@ -70,23 +78,23 @@ def evaluate(run_dir: str | Path) -> dict:
     cfg = OmegaConf.load(run_dir / "config.yaml")
     done = read_json(run_dir / "run.json")
     device = "cuda" if torch.cuda.is_available() else "cpu"  # a 100M model on a CPU takes minutes per split
-    module = load_module(run_dir / "final.ckpt", device)
-    dm = _eval_data(cfg, done["objective"])
+    model = load_model(run_dir / "final.ckpt", device)
+    loaders = _eval_data(cfg, done["objective"])
     metrics = {
         f"{split}_{k}": v
         for split in ("valid", "test")
-        for k, v in split_loss(module, dm.eval_dataloader(split)).items()
+        for k, v in split_loss(model, loaders.eval_dataloader(split)).items()
     }
     if done["objective"] == "mlm":  # every MLM run also at one common masking, so runs of other ratios compare
         metrics |= {"mask_ratio": float(cfg.objective.mask_ratio), "common_mask_ratio": COMMON_MASK_RATIO}
         metrics["valid_loss_common"] = (
             metrics["valid_loss"]
             if cfg.objective.mask_ratio == COMMON_MASK_RATIO
-            else _valid_loss(module, _eval_data(cfg, "mlm", mask_ratio=COMMON_MASK_RATIO))  # same windows, mask seed
+            else _valid_loss(model, _eval_data(cfg, "mlm", mask_ratio=COMMON_MASK_RATIO))  # same windows, mask seed
         )
     if cfg.data.get("eval_manifest"):  # a data-variant study: every variant also on one held-out set
         metrics["valid_loss_common_data"] = _valid_loss(
-            module, _eval_data(cfg, done["objective"], cfg.data.eval_manifest)
+            model, _eval_data(cfg, done["objective"], cfg.data.eval_manifest)
         )
     result = {
         **{k: done[k] for k in RUN_SUMMARY},

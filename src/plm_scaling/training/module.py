@@ -1,13 +1,12 @@
-"""LightningModule for one sweep point: the model, its loss, optimiser and schedule (callbacks.py watches it)."""
+"""LightningModule for one sweep point: the model (its loss: model/transformer.py), optimiser and schedule
+(callbacks.py and step_metrics.py watch it)."""
 
 from __future__ import annotations
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
-from ..model.transformer import ModelShape, ProteinLM
-from .data import IGNORE
+from ..model.transformer import LossTally, ModelShape, ProteinLM, token_loss
 from .recipe import lr_factor
 
 
@@ -35,7 +34,7 @@ class PLMModule(L.LightningModule):
             # with depth), and the state_dict keeps its plain `model.*` keys, so checkpoints load uncompiled.
             for block in self.model.blocks:
                 block.compile()
-        self._val_sum = self._val_count = 0.0
+        self._val = LossTally()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints written before regional compilation also held the compiled copy as `forward_fn._orig_mod.*`
@@ -44,32 +43,21 @@ class PLMModule(L.LightningModule):
         for key in [k for k in state if k.startswith("forward_fn.")]:
             del state[key]
 
-    def loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean cross-entropy over target positions, and how many there were."""
-        logits = self.model(batch["inputs"])
-        targets = batch["targets"]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE)
-        return loss, (targets != IGNORE).sum()
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _ = self.loss(batch)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/lr", self.lr_schedulers().get_last_lr()[0])
-        return loss
+        loss, _ = token_loss(self.model, batch)
+        return loss  # logged every few steps by step_metrics.StepMetrics
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        loss, count = self.loss(batch)
-        self._val_sum += float(loss) * int(count)
-        self._val_count += int(count)
+        self._val.add(*token_loss(self.model, batch))
 
     def on_validation_epoch_start(self) -> None:
-        self._val_sum = self._val_count = 0.0
+        self._val = LossTally()
 
     def validation_loss(self) -> float:
-        return self._val_sum / max(1.0, self._val_count)
+        return self._val.mean()
 
     def validation_targets(self) -> int:
-        return int(self._val_count)
+        return self._val.count
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -47,22 +47,29 @@ def _read_run(run_dir: Path) -> dict:
 
 
 def load_reference(run_dir: str | Path):
-    """(module, run.json) of a finished CLM run; weights only, never code, from the run folder (evaluate.py's
+    """(model, run.json) of a finished CLM run; weights only, never code, from the run folder (evaluate.py's
     loader: a file that is no such checkpoint is one line naming it)."""
-    from .evaluate import load_module
+    from .evaluate import load_model
 
     run_dir = Path(run_dir)
     done = _read_run(run_dir)
     if done["objective"] != "clm":
         raise ValueError(f"{run_dir}: a {done['objective']} run; perplexity filtering needs a CLM reference run")
-    return load_module(run_dir / "final.ckpt", "cpu"), done
+    return load_model(run_dir / "final.ckpt", "cpu"), done
 
 
-def _windows(stream: FramedStream, context: int, start: int, count: int) -> torch.Tensor:
-    """`count` windows of context + 1 tokens from stream position start, each overlapping the next by one."""
-    rows = [stream[start + k * context : start + k * context + context + 1] for k in range(count)]
+def _windows(stream: FramedStream, context: int, start: int, count: int) -> tuple[torch.Tensor, np.ndarray]:
+    """`count` windows of context + 1 tokens from stream position start, each overlapping the next by one, and
+    their lengths (the stream's end cuts the last ones short; zeros pad them)."""
     width = context + 1
-    return torch.from_numpy(np.stack([np.pad(r, (0, width - r.size)) for r in rows]).astype(np.int64)), rows
+    starts = start + context * np.arange(count)
+    lengths = np.minimum(width, stream.size - starts)
+    rows = np.zeros((count, width), dtype=np.uint8)
+    full = lengths == width
+    rows[full] = stream.windows(starts[full], width)
+    for i in np.flatnonzero(~full):
+        rows[i, : lengths[i]] = stream[starts[i] : starts[i] + width]
+    return torch.from_numpy(rows.astype(np.int64)), lengths
 
 
 @torch.no_grad()
@@ -74,11 +81,11 @@ def score_shard(model, shard: Shard, context: int, batch: int = 256, progress=No
     position = 0
     while position < stream.size - 1:
         count = min(batch, math.ceil((stream.size - 1 - position) / context))
-        tokens, rows = _windows(stream, context, position, count)
+        tokens, lengths = _windows(stream, context, position, count)
         logits = model(tokens[:, :-1])
         loss = F.cross_entropy(logits.transpose(1, 2).float(), tokens[:, 1:], reduction="none").numpy()
         target_pos = position + 1 + np.arange(count)[:, None] * context + np.arange(context)[None, :]
-        valid = (np.arange(context)[None, :] < np.array([r.size - 1 for r in rows])[:, None]) & np.isin(
+        valid = (np.arange(context)[None, :] < (lengths - 1)[:, None]) & np.isin(
             target_pos, starts, invert=True
         )  # padding and the <cls> that opens the next sequence are no sequence's targets
         owner = np.searchsorted(starts, target_pos[valid], side="right") - 1
@@ -148,11 +155,11 @@ def filter_split(
 
     split_dir, out, reference = Path(split_dir), Path(out_dir), Path(reference)
     band(np.array([1.0]), drop_top, drop_bottom)  # the band's bounds checked before any work
-    module, done = load_reference(reference)
+    model, done = load_reference(reference)
     manifest = read_json(split_dir / "manifest.json")
     train = Shard.open(split_dir / "train")
     t0 = time.perf_counter()
-    nll = score_shard(module.model, train, int(done["shape"]["context"]), progress=_progress(sys.stderr.isatty()))
+    nll = score_shard(model, train, int(done["shape"]["context"]), progress=_progress(sys.stderr.isatty()))
     seconds = time.perf_counter() - t0
     lengths = train.lengths()
     ppl = np.exp(nll / (lengths + 1))  # residues and <eos>

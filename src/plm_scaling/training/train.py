@@ -2,8 +2,9 @@
 resume if asked.
 
 Run folder (`run.dir`): config.yaml (the composed config), plan.json (the RunPlan), checkpoints/last.ckpt (every
-validation), curve.csv (validation loss against tokens and FLOPs), mlflow_run_id.txt (mlflow_run.py), final.ckpt
-and run.json when done. Running the same command again on an unfinished folder resumes from checkpoints/last.ckpt.
+validation), curve.csv (validation loss against tokens and FLOPs), mlflow_run_id.txt (mlflow_run.py), final.ckpt,
+timing.json (where the process's time went, run_clock.py) and run.json when done. Running the same command again
+on an unfinished folder resumes from checkpoints/last.ckpt.
 """
 
 from __future__ import annotations
@@ -31,15 +32,16 @@ from .callbacks import (
     DivergenceGuard,
     PlainProgress,
     StartStep,
-    Throughput,
     TokenProgress,
     TrainingDiverged,
     quiet_lightning,
 )
 from .checkpoint_io import AtomicCheckpointIO
-from .data import ShardDataModule, unique_train_tokens
+from .data import ShardLoaders, unique_train_tokens
 from .module import PLMModule
 from .plan import RunPlan, make_plan
+from .run_clock import RunClock
+from .step_metrics import StepMetrics
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -70,6 +72,7 @@ def _prepare_run_dir(cfg: DictConfig, p: RunPlan, restart_if_changed: bool) -> P
 def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
     """Train (or resume, or return the finished result of) one sweep point. `restart_if_changed` discards a run
     folder whose saved config differs, instead of refusing (what the workflow wants when a point changed)."""
+    clock = RunClock()  # from here: start-up; before: the interpreter and its imports
     cfg = compose_config(overrides)
     p = make_plan(cfg)
     init = pretrained.source(cfg, p.shape)  # checked before the run folder is written
@@ -89,7 +92,7 @@ def train(overrides: list[str], restart_if_changed: bool = False) -> dict:
         _truncate_curve(run_dir / "curve.csv", step)
     logger = mlflow_run.logger(cfg, p, run_dir, init)
     try:
-        return _fit(cfg, p, run_dir, resume, logger, init)
+        return _fit(cfg, p, run_dir, resume, logger, init, clock)
     except BaseException as err:  # any failure, Ctrl-C included, ends the MLflow run: none stays RUNNING
         from lightning.pytorch.utilities import rank_zero_only
 
@@ -119,23 +122,26 @@ def build_module(cfg: DictConfig, p: RunPlan) -> PLMModule:
     )
 
 
-def build_callbacks(cfg: DictConfig, p: RunPlan, run_dir: Path, logger) -> list:
+def build_callbacks(cfg: DictConfig, p: RunPlan, run_dir: Path, logger, clock: RunClock) -> list:
     interactive = cfg.trainer.progress == "rich" or (cfg.trainer.progress == "auto" and sys.stderr.isatty())
     every = max(1, p.steps_per_eval // 5)
+    log_every = min(cfg.trainer.lightning.log_every_n_steps, p.steps_per_eval)
+    metrics = StepMetrics(log_every, p.tokens_per_step, p.flops_per_token, clock)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_last=True, every_n_epochs=1, save_on_train_epoch_end=True
     )
     return [
         checkpoint,
+        clock,
         StartStep(),
         CurveLogger(run_dir / "curve.csv", logger),
-        Throughput(every=max(1, min(every, 20))),
+        metrics,
         DivergenceGuard(every=cfg.trainer.lightning.log_every_n_steps),
-        TokenProgress(p.tokens) if interactive else PlainProgress(every),
+        TokenProgress(p.tokens, metrics) if interactive else PlainProgress(every, metrics),
     ]
 
 
-def build_trainer(cfg: DictConfig, p: RunPlan, run_dir: Path, logger) -> L.Trainer:
+def build_trainer(cfg: DictConfig, p: RunPlan, run_dir: Path, logger, clock: RunClock) -> L.Trainer:
     """Lightning's own arguments come from trainer.lightning as they are; the rest follows from the plan."""
     quiet_lightning()
     lightning = OmegaConf.to_container(cfg.trainer.lightning)
@@ -152,17 +158,19 @@ def build_trainer(cfg: DictConfig, p: RunPlan, run_dir: Path, logger) -> L.Train
         num_sanity_val_steps=0,
         gradient_clip_val=cfg.optim.grad_clip,
         logger=logger or False,
-        callbacks=build_callbacks(cfg, p, run_dir, logger),
+        callbacks=build_callbacks(cfg, p, run_dir, logger, clock),
         enable_progress_bar=False,  # TokenProgress draws the one bar, over tokens
         enable_model_summary=False,
         use_distributed_sampler=False,
         default_root_dir=run_dir,
-        plugins=[AtomicCheckpointIO()],  # a kill or a full disk mid-write keeps the previous checkpoint
+        plugins=[AtomicCheckpointIO(clock)],  # a kill or a full disk mid-write keeps the previous checkpoint
     )
 
 
-def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger, init: dict | None) -> dict:
-    dm = ShardDataModule(
+def _fit(
+    cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger, init: dict | None, clock: RunClock
+) -> dict:
+    data = ShardLoaders(
         cfg.data.manifest,
         cfg.model.context,
         p.objective,
@@ -178,9 +186,10 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
     module = build_module(cfg, p)
     if init is not None and resume is None:  # a resumed run has its own weights in the checkpoint
         pretrained.load_weights(module.model, init)
-    trainer = build_trainer(cfg, p, run_dir, logger)
-    dm.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
-    trainer.fit(module, dm, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
+    trainer = build_trainer(cfg, p, run_dir, logger, clock)
+    data.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
+    loaders = {"train_dataloaders": data.train_dataloader(), "val_dataloaders": data.val_dataloader()}
+    trainer.fit(module, **loaders, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
     pending = run_dir / ".final.ckpt.tmp"
     trainer.save_checkpoint(pending)  # collective under DDP: every rank calls it, rank 0 writes
     if not trainer.is_global_zero:
@@ -195,7 +204,7 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
         # where this process's training began: > 0 only if it really continued a checkpoint (no batch left to
         # train: it began, and ended, at the checkpoint's step)
         "resumed_from_step": trainer.global_step if start is None else start,
-        "unique_tokens": unique_train_tokens(dm.manifest),
+        "unique_tokens": unique_train_tokens(data.manifest),
         **({"init": init} if init is not None else {}),  # the run it started from (transfer)
     }
     os.replace(pending, run_dir / "final.ckpt")
@@ -206,6 +215,7 @@ def _fit(cfg: DictConfig, p: RunPlan, run_dir: Path, resume: Path | None, logger
             files = {"run.json": done, "curve.csv": run_dir / "curve.csv", CHECKPOINT: run_dir / CHECKPOINT}
             for key, value in digest_tags(files).items():  # the hash chain (digests.py)
                 logger.experiment.set_tag(logger.run_id, key, value)
+        clock.record(run_dir, logger, p.tokens_per_step, p.tokens)  # last: the finish includes the digests
     return result
 
 
