@@ -50,7 +50,7 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, heads, time, head_dim)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., time, head_dim)
         t = x.shape[-2]
         cos, sin = self.cos[:t].to(x.dtype), self.sin[:t].to(x.dtype)
         x1, x2 = x[..., 0::2], x[..., 1::2]
@@ -67,9 +67,9 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        q, k = self.rotary(q), self.rotary(k)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        qkv = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)  # (3, b, h, t, hd)
+        qk = self.rotary(qkv[:2])  # queries and keys in one call: half the per-operation overhead of two
+        y = F.scaled_dot_product_attention(qk[0], qk[1], qkv[2], is_causal=self.causal)  # (b, h, t, hd)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
