@@ -46,8 +46,12 @@ class RunClock(Callback):
     def __init__(self):
         self._process_start = process_start()
         self._called = time.time()
-        self.seconds = {"imports": self._called - self._process_start, "validation": 0.0, "checkpoints": 0.0}
-        self.seconds["logging"] = 0.0
+        self.seconds = {
+            "imports": self._called - self._process_start,
+            "validation": 0.0,
+            "checkpoints": 0.0,
+            "logging": 0.0,
+        }
         self._train_start = self._train_end = self._validation_start = None
         self._first_step = self._last_step = 0
 
