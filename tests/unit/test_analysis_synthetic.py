@@ -5,15 +5,8 @@ import pytest
 
 from plm_scaling.analysis import isoflop
 from plm_scaling.analysis.allocation import plan
-from plm_scaling.analysis.parametric import (
-    compute_optimal,
-    fit_data_constrained,
-    fit_parametric,
-    fit_seed,
-    n_for_data,
-    predict,
-    predict_data_constrained,
-)
+from plm_scaling.analysis.data_constrained import fit_data_constrained, n_for_data, predict_data_constrained
+from plm_scaling.analysis.parametric import compute_optimal, fit_parametric, fit_seed, predict
 from plm_scaling.analysis.table import Table
 
 LAW = {"E": 1.8, "A": 400.0, "B": 1200.0, "alpha": 0.34, "beta": 0.28}

@@ -110,6 +110,21 @@ def _predict(laws: dict, flops: float) -> dict:
     return {"flops": flops, "n_opt": n_opt, "d_opt": d_opt, "loss": loss, "ci95": ci}
 
 
+def _power_laws(doc: dict, objective: str) -> tuple[str, dict] | None:
+    """(key, laws) of the objective's power laws in a laws file: at its top (`fit logs --json`), in a paper fits'
+    notebook section, or in a study's fits (fits.OBJ.isoflop: the IsoFLOP laws of the study's own runs)."""
+
+    def part(holder, key):
+        return holder.get(key) if isinstance(holder, dict) else None
+
+    places = (
+        (f"{objective}.", part(doc, objective)),
+        (f"notebook.{objective}.", part(part(doc, "notebook"), objective)),
+        (f"fits.{objective}.isoflop.", part(part(part(doc, "fits"), objective), "isoflop")),
+    )
+    return next(((key, laws) for key, laws in places if isinstance(laws, dict) and "n_opt" in laws), None)
+
+
 def load_laws(objective: str, law_file: str | None = None, logs: str | None = None) -> tuple[dict, str]:
     """(laws of the objective, which law answered): a laws JSON file (fit logs --json output or the workflow's
     fits), else a notebook fit of released `logs` (or $PLM_PAPER_LOGS), else the laws the authors released."""
@@ -122,16 +137,16 @@ def load_laws(objective: str, law_file: str | None = None, logs: str | None = No
 
     if law_file:
         try:
-            laws = read_json(law_file)
+            doc = read_json(law_file)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{law_file}: not a JSON file ({err})") from None
-        if not isinstance(laws, dict):
+        if not isinstance(doc, dict):
             raise ValueError(f"{law_file}: not a JSON object of laws")
-        prefix = "notebook." if objective not in laws and isinstance(laws.get("notebook"), dict) else ""
-        laws = laws["notebook"] if prefix else laws
-        if not isinstance(laws.get(objective), dict) or "n_opt" not in laws[objective]:
+        found = _power_laws(doc, objective)
+        if found is None:
             raise ValueError(f"{law_file}: no {objective} n_opt law in this file")
-        return check_laws(laws[objective], f"{law_file}: key {prefix}{objective}."), f"laws from {law_file}"
+        key, laws = found
+        return check_laws(laws, f"{law_file}: key {key}"), f"laws from {law_file} (key {key.rstrip('.')})"
     logs = logs or os.environ.get("PLM_PAPER_LOGS")
     if logs:
         from .logs import read_table

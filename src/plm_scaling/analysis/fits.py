@@ -71,14 +71,22 @@ def _is_number(text) -> bool:
 
 
 def read_points_csv(
-    path: str | Path, n_col: str, d_col: str | None, c_col: str | None, loss_col: str, drop_highest: int = 0
+    path: str | Path,
+    n_col: str,
+    d_col: str | None,
+    c_col: str | None,
+    loss_col: str,
+    drop_highest: int = 0,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Any table of runs -> N, D, L arrays (D = C/(6N) when C is given); drops the `drop_highest` highest losses."""
+    """Any table of runs -> N, D, L arrays (D = C/(6N) when C is given), and one array per `extra` {key: column};
+    drops the `drop_highest` highest losses."""
     if (d_col is None) == (c_col is None):
         raise ValueError("give exactly one of --d-col and --c-col")
+    extra = extra or {}
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
-        cols = [n_col, d_col or c_col, loss_col]
+        cols = [n_col, d_col or c_col, loss_col, *extra.values()]
         missing = [c for c in cols if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(reader.fieldnames or [])})")
@@ -89,14 +97,14 @@ def read_points_csv(
             except (TypeError, ValueError):  # a short row gives None, text a ValueError
                 bad = next(c for c in cols if not _is_number(r.get(c)))
                 raise ValueError(f"{path}: line {line}: column {bad!r} is {r.get(bad)!r}, not a number") from None
-    data = np.array(rows, dtype=float).reshape(-1, 3)
+    data = np.array(rows, dtype=float).reshape(-1, len(cols))
     bad = ~np.isfinite(data).all(axis=1)
     if bad.any():
         raise ValueError(f"{path}: row {int(np.flatnonzero(bad)[0]) + 2} has a NaN or empty value")
     if drop_highest:
         data = data[np.argsort(data[:, 2])[: max(0, len(data) - drop_highest)]]
-    n, x, loss = data.T
-    return {"n": n, "d": x if d_col else x / (6 * n), "loss": loss}
+    n, x, loss = data[:, :3].T
+    return {"n": n, "d": x if d_col else x / (6 * n), "loss": loss, **dict(zip(extra, data[:, 3:].T))}
 
 
 def fit_all(table: Table, bootstrap: int = 1000, seed: int = 0) -> dict:

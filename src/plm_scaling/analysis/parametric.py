@@ -5,10 +5,8 @@ Huber loss (δ = 1e-3) of log L̂ − log L summed over points, minimised by L-B
 grid points of lowest objective); the best run is kept and its optimiser status recorded. Intervals: bootstrap
 over points (seeded), each resample started from the full fit's optimum.
 
-Data-constrained extension (Muennighoff et al. 2023): with U unique tokens and repetitions R_D = D/U − 1, the
-effective data is D′ = U + U·R_D*·(1 − e^(−R_D/R_D*)); with U_N the compute-optimal size for U and
-R_N = N/U_N − 1, the effective parameters N′ = U_N + U_N·R_N*·(1 − e^(−R_N/R_N*)). Fitted in two stages: the
-base law on single-epoch points, then R_D* and R_N* with the base law frozen.
+With `tie_exponents` α = β (as Muennighoff et al. fit their base law): one exponent, the gradients of both terms
+summed. The data-constrained extension of this law lives in data_constrained.py.
 """
 
 from __future__ import annotations
@@ -75,16 +73,26 @@ def _grid_objective(starts, log_n, log_d, log_l, cells: int = 2_000_000):
     return np.concatenate(out)
 
 
+def _tied_objective(theta4, log_n, log_d, log_l, weights):
+    """The objective with β = α: (a, b, e, α) -> the 5-parameter objective, the two exponents' gradients summed."""
+    value, grad = _objective(np.append(theta4, theta4[3]), log_n, log_d, log_l, weights)
+    return value, np.append(grad[:3], grad[3] + grad[4])
+
+
 def _minimise(theta0, log_n, log_d, log_l, weights):
     # Huber objectives with δ = 1e-3 are tiny (~1e-4): scipy's default ftol would stop after a few steps.
-    return minimize(
-        _objective,
+    tied = len(theta0) == 4
+    res = minimize(
+        _tied_objective if tied else _objective,
         theta0,
         args=(log_n, log_d, log_l, weights),
         jac=True,
         method="L-BFGS-B",
         options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000},
     )
+    if tied:
+        res.x = np.append(res.x, res.x[3])  # back to (a, b, e, α, β)
+    return res
 
 
 def _as_law(theta, res) -> dict:
@@ -105,9 +113,17 @@ def _as_law(theta, res) -> dict:
 
 
 def fit_parametric(
-    n, d, loss, bootstrap: int = 0, seed: int = 0, grid: dict | None = None, starts: int = LBFGS_STARTS
+    n,
+    d,
+    loss,
+    bootstrap: int = 0,
+    seed: int = 0,
+    grid: dict | None = None,
+    starts: int = LBFGS_STARTS,
+    tie_exponents: bool = False,
 ) -> dict:
-    """Fit L(N, D) to points; with `bootstrap` > 0 add 95% percentile intervals ("ci95") for every parameter."""
+    """Fit L(N, D) to points; with `bootstrap` > 0 add 95% percentile intervals ("ci95") for every parameter;
+    with `tie_exponents` β = α."""
     n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
     if not (n.size == d.size == loss.size) or n.size < 5:
         raise ValueError(f"parametric fit needs at least 5 points with N, D and loss, got {n.size}")
@@ -116,24 +132,28 @@ def fit_parametric(
     log_n, log_d, log_l = np.log(n), np.log(d), np.log(loss)
     w = np.ones_like(log_n)
     n_starts, starts = starts, np.array(list(itertools.product(*((grid or GRID)[p] for p in PARAMS))))
+    if tie_exponents:
+        starts = starts[starts[:, 3] == starts[:, 4]]
     best = None
     # Starts are ranked on at most GRID_POINTS evenly spaced points (whole curves hold ~44k): a ranking needs no
     # more, and L-BFGS then runs on every point.
     pick = np.linspace(0, n.size - 1, min(n.size, GRID_POINTS)).astype(int)
     ranked = np.argsort(_grid_objective(starts, log_n[pick], log_d[pick], log_l[pick]))
     for start in starts[ranked[:n_starts]]:
-        res = _minimise(start, log_n, log_d, log_l, w)
+        res = _minimise(start[:4] if tie_exponents else start, log_n, log_d, log_l, w)
         if best is None or res.fun < best.fun:
             best = res
     law = _as_law(best.x, best)
     law["n_points"] = int(n.size)
+    if tie_exponents:
+        law["tie_exponents"] = True
     law["degenerate"] = _degenerate(n, d)
     if bootstrap:
         rng = np.random.default_rng(seed)
         draws = []
         for _ in range(bootstrap):
             counts = np.bincount(rng.integers(0, n.size, n.size), minlength=n.size).astype(float)
-            res = _minimise(best.x, log_n, log_d, log_l, counts)
+            res = _minimise(best.x[:4] if tie_exponents else best.x, log_n, log_d, log_l, counts)
             draws.append([np.exp(res.x[2]), np.exp(res.x[0]), np.exp(res.x[1]), res.x[3], res.x[4]])
         draws = np.array(draws)
         law["ci95"] = {k: ci95(draws[:, i]) for i, k in enumerate(LAW_KEYS)}
@@ -218,60 +238,3 @@ def compute_optimal(law: dict, c) -> tuple[np.ndarray, np.ndarray]:
     a, b = law["alpha"], law["beta"]
     n_opt = _allocation(law) * (np.asarray(c, float) / 6) ** (b / (a + b))
     return n_opt, np.asarray(c, float) / (6 * n_opt)
-
-
-# ------------------------------------------------------------------------------------- data-constrained
-
-
-# R* beyond these bounds is flat for the fit: repetition costs nothing (R* → ∞) or every repeat is wasted (R* → 0)
-R_BOUNDS = (1e-3, 1e6)
-LOG_R_BOUNDS = tuple(np.log(R_BOUNDS))
-
-
-def effective(u: np.ndarray, total: np.ndarray, r_star: float) -> np.ndarray:
-    """U + U·R*·(1 − e^(−R/R*)) with R = total/U − 1 (R clipped at 0: no repetition, no discount)."""
-    r = np.maximum(total / u - 1, 0)
-    return u + u * r_star * (1 - np.exp(-r / r_star))
-
-
-def fit_data_constrained(base: dict, n, d, unique_tokens, loss, start: dict | None = None) -> dict:
-    """Stage 2: R_D* and R_N* on (possibly repeated-data) points, with the base law frozen; Nelder-Mead in log R*
-    from a grid of starts, or from `start` alone (a bootstrap resample starts at the full fit's optimum)."""
-    n, d, u, loss = (np.asarray(v, float) for v in (n, d, unique_tokens, loss))
-    frozen = {k: base[k] for k in ("E", "A", "B", "alpha", "beta")}
-
-    def objective(log_r):
-        log_r = np.clip(log_r, *LOG_R_BOUNDS)
-        law = {**frozen, "R_D_star": np.exp(log_r[0]), "R_N_star": np.exp(log_r[1])}
-        return float(np.sum(_huber(np.log(predict_data_constrained(law, n, d, u)) - np.log(loss))[0]))
-
-    grid = itertools.product(np.log([1, 5, 15, 50, 200]), np.log([1, 5, 15, 50, 200]))
-    starts = [np.log([start["R_D_star"], start["R_N_star"]])] if start else grid
-    best = None
-    for x0 in starts:
-        res = minimize(objective, np.array(x0), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-14})
-        if best is None or res.fun < best.fun:
-            best = res
-    r_d, r_n = np.exp(np.clip(best.x, *LOG_R_BOUNDS))
-    return {
-        **frozen,
-        "R_D_star": float(r_d),
-        "R_N_star": float(r_n),
-        "status": {"success": bool(best.success), "objective": float(best.fun)},
-    }
-
-
-def n_for_data(law: dict, d) -> np.ndarray:
-    """U_N: the N whose compute-optimal D equals d under the law (inverting D_opt(C))."""
-    a, b = law["alpha"], law["beta"]
-    g = _allocation(law)
-    # N_opt = g·(C/6)^(b/(a+b)) and D_opt = (C/6)^(a/(a+b)) / g  =>  N_opt = g^((a+b)/a) · D^(b/a)
-    return g ** ((a + b) / a) * np.asarray(d, float) ** (b / a)
-
-
-def predict_data_constrained(law: dict, n, d, unique_tokens) -> np.ndarray:
-    """L(N′, D′): repeated tokens and parameters beyond U_N count for less (R_D*, R_N*)."""
-    n, d, u = (np.asarray(v, float) for v in (n, d, unique_tokens))
-    u_d = np.minimum(u, d)  # U_D: a run shorter than its data sees D unique tokens, not U
-    u_n = np.minimum(n, n_for_data(law, u_d))
-    return predict(law, effective(u_n, n, law["R_N_star"]), effective(u_d, d, law["R_D_star"]))

@@ -2,13 +2,13 @@
 
 Each run trains on D tokens drawn from a train part of U unique tokens (a nested subset, or the whole split), so it
 sees its data E = D/U times (windows are drawn at random, so E is the expected number of passes). The law is fitted
-in the two stages of parametric.py: the base law L = E + A/N^α + B/D^β on the fresh runs (the whole train part,
-D ≤ U), then R_D* and R_N* on all runs with the base law frozen. The law describes diminishing returns, not a loss
-that rises: runs that overfit (their validation loss ended RISE_MARGIN above its minimum) are left out of the fit
-and listed. Intervals: bootstrap over runs (single-epoch and repeated runs resampled separately, so every resample
-can fit both stages), both stages refitted. R* is "not identified" when its interval spans more than a factor
-IDENTIFIED_SPAN or touches parametric.R_BOUNDS (repetition then costs nothing measurable, or all of it); the base
-law is "not identified" as parametric.identified says, and then neither R* nor the bend it implies is a result.
+in the two stages of data_constrained.py: the base law L = E + A/N^α + B/D^β on every run that sees its data at
+most once (D ≤ U), then R_D* and R_N* on all runs with the base law frozen, with bootstrap intervals and the
+resamples that gave no law counted. The law describes diminishing returns, not a loss that rises: runs that overfit
+(their validation loss ended RISE_MARGIN above its minimum) are left out of the fit and listed. R* is "not
+identified" when its interval spans more than a factor data_constrained.IDENTIFIED_SPAN or touches its bounds
+(repetition then costs nothing measurable, or all of it); the base law is "not identified" as parametric.identified
+says, and then neither R* nor the bend it implies is a result.
 
 Beside the law, the direct measurement: each repeated point's mean loss minus the fresh-data run of the same N and D,
 with a t-interval from the pooled seed noise; a gap within it is reported as such, and `harmless_up_to` says up to
@@ -21,20 +21,11 @@ import numpy as np
 
 from ..sweep_point import SweepPoint
 from .ablation import difference
+from .data_constrained import constrained_optimum, fit_two_stage
 from .noise import final_loss, seed_points
-from .parametric import (
-    LBFGS_STARTS,
-    R_BOUNDS,
-    compute_optimal,
-    fit_data_constrained,
-    fit_parametric,
-    identified,
-    predict_data_constrained,
-)
-from .powerlaw import ci95
+from .parametric import compute_optimal
 
 MUENNIGHOFF = {"R_D_star": 15.4, "R_N_star": 5.3}  # Muennighoff et al. 2023, their fit on C4 (text)
-IDENTIFIED_SPAN = 100.0
 RISE_MARGIN = 0.01  # nats a run's validation loss may end above its minimum before it counts as overfitting
 # Where fits.json says how much repeating the whole train part bends a compute-optimal fit (study key
 # repetition_budgets): the default study's budgets, whose 1e12 optimum sees its train part about 3 times.
@@ -46,42 +37,6 @@ def _arrays(runs: list[dict]) -> tuple[np.ndarray, ...]:
         np.array(v, float) for v in zip(*((r["n"], r["tokens"], r["unique_tokens"], final_loss(r)) for r in runs))
     )
     return n, d, u, loss
-
-
-def _fit_once(n, d, u, loss, single: np.ndarray, start: dict | None = None) -> dict:
-    """Both stages; from `start` (a law) alone when given, as bootstrap resamples start from the full fit."""
-    grid = {k: [np.log(start[K])] for k, K in (("a", "A"), ("b", "B"), ("e", "E"))} if start else None
-    grid = {**grid, "alpha": [start["alpha"]], "beta": [start["beta"]]} if start else None
-    base = fit_parametric(n[single], d[single], loss[single], grid=grid, starts=1 if start else LBFGS_STARTS)
-    terms = [base[k] for k in ("A", "B", "alpha", "beta")]
-    if base["degenerate"] or not np.isfinite(terms).all() or min(base["alpha"], base["beta"]) < 1e-3 or min(terms) <= 0:
-        # without both terms U_N (the size U tokens are compute-optimal for) is undefined, and so is R_N*
-        raise ValueError(base["degenerate"] or "the fitted base law has no N or no D term (exponent ~0)")
-    return fit_data_constrained(base, n, d, u, loss, start=start)
-
-
-def _bootstrap(n, d, u, loss, single, law: dict, draws: int, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(single), np.flatnonzero(~single)]
-    laws = []
-    for _ in range(draws):
-        pick = np.concatenate([rng.choice(g, g.size) for g in groups])
-        try:
-            laws.append(_fit_once(n[pick], d[pick], u[pick], loss[pick], single[pick], start=law))
-        except ValueError:  # a resample with too few distinct single-epoch points
-            continue
-    return laws
-
-
-def _interval(law: dict, laws: list[dict], key: str) -> dict:
-    lo, hi = ci95([b[key] for b in laws])
-    at_bound = lo <= R_BOUNDS[0] * 1.01 or hi >= R_BOUNDS[1] / 1.01
-    return {
-        "value": law[key],
-        "ci95": [lo, hi],
-        "identified": bool(not at_bound and hi / lo < IDENTIFIED_SPAN),
-        "muennighoff": MUENNIGHOFF[key],
-    }
 
 
 def gaps(runs: list[dict], sd: float | None, dof: int) -> list[dict]:
@@ -107,8 +62,7 @@ def repetition_bend(law: dict, u: float, budgets) -> dict:
     (data unlimited) against N_opt of the data-constrained law (on U), and the exponents of both."""
     c = np.asarray(budgets, float)
     n_free, _ = compute_optimal(law, c)
-    n_grid = np.logspace(np.log10(n_free.min()) - 3, np.log10(n_free.max()) + 3, 2000)
-    n_con = np.array([n_grid[np.argmin(predict_data_constrained(law, n_grid, b / (6 * n_grid), u))] for b in c])
+    n_con = np.array([constrained_optimum(law, b, u)[0] for b in c])
     slope = (lambda n: float(np.polyfit(np.log(c), np.log(n), 1)[0])) if c.size > 1 else (lambda n: None)
     return {
         "budgets": c.tolist(),
@@ -160,21 +114,17 @@ def repeated_fit(
     out = {"runs": len(runs), "gaps": rows, "pooled_sd": sd, "harmless_up_to": harmless_up_to(rows)}
     out["left_out"] = sorted(r["sweep_point"] for r in runs if r["sweep_point"] in left_out)
     n, d, u, loss = _arrays([r for r in runs if r["sweep_point"] not in left_out])
-    single = (d <= u) & (u == u.max())  # fresh: the whole train part, seen at most once (no subset run is base)
-    out["single_epoch_runs"] = int(single.sum())
-    if (~single).sum() < 2:
-        return {**out, "error": "fewer than 2 fitted runs repeat their data (D > U): no R* to fit"}
+    out["single_epoch_runs"] = int((d <= u).sum())  # the base law's runs: every run that sees its data at most once
     try:
-        law = _fit_once(n, d, u, loss, single)
+        fit = fit_two_stage(n, d, u, loss, bootstrap=bootstrap, seed=seed)
     except ValueError as err:
-        return {**out, "error": f"base law on the {int(single.sum())} single-epoch runs: {err}"}
-    laws = _bootstrap(n, d, u, loss, single, law, bootstrap, seed)
-    out.update(law=law, bootstrap=len(laws), R_D_star=_interval(law, laws, "R_D_star"))
-    out["R_N_star"] = _interval(law, laws, "R_N_star")
-    base_ci = {k: ci95([b[k] for b in laws]) for k in ("E", "A", "B", "alpha", "beta")}
-    out["base_ci95"], out["base_identified"] = base_ci, identified({**law, "ci95": base_ci})
+        return {**out, "error": str(err)}
+    fit.pop("profile_R_D_star")  # fits.json keeps the law and its intervals; `fit parametric --u-col` has the profile
+    for key in ("R_D_star", "R_N_star"):
+        fit[key]["muennighoff"] = MUENNIGHOFF[key]
+    out.update(fit, runs=len(runs))
     if len(budgets):
-        whole = float(u.max())  # the study dataset's whole train part
+        law, whole = fit["law"], float(u.max())  # the study dataset's whole train part
         out["bend"] = {"ours": repetition_bend(law, whole, budgets)}
         out["bend"]["muennighoff"] = repetition_bend({**law, **MUENNIGHOFF}, whole, budgets)
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import data_limit
 from .common import bootstrap_args, command, group, print_json
 
 
@@ -32,13 +33,18 @@ def _fit_parametric(a: argparse.Namespace) -> None:
     from ..analysis.fits import read_points_csv
     from ..analysis.parametric import fit_parametric, fit_seed, identified
 
+    data_limit.check_combination(a)
+    if a.u_col:
+        return data_limit.fit_data_constrained(a)
     pts = read_points_csv(a.csv, a.n_col, a.d_col, a.c_col, a.loss_col, a.drop_highest)
     if a.method == "seed":
         law = fit_seed(pts["n"], pts["d"], pts["loss"], p0=_p0(a.p0))
         if "error" in law:
             raise ValueError(law["error"])
     else:
-        law = fit_parametric(pts["n"], pts["d"], pts["loss"], bootstrap=a.bootstrap, seed=a.seed)
+        law = fit_parametric(
+            pts["n"], pts["d"], pts["loss"], bootstrap=a.bootstrap, seed=a.seed, tie_exponents=a.tie_exponents
+        )
     if a.json:
         print_json(law)
         return
@@ -70,13 +76,15 @@ def _p0(text: str | None) -> dict | None:
 def _plan(a: argparse.Namespace) -> None:
     from ..analysis.allocation import load_laws, plan
 
+    if a.unique_tokens is not None:
+        return data_limit.plan_data_limited(a)
     laws, source = load_laws(a.objective, a.law, a.logs)
     result = {**plan(laws, flops=a.flops, params=a.params, tokens=a.tokens), "law": source}
     if a.json:
         print_json(result)
         return
     print(f"{a.objective} at C = {result['flops']:.3g} FLOPs ({source}):")
-    for key, label, fmt in (("n_opt", "N_opt", ".3g"), ("d_opt", "D_opt", ".3g"), ("loss", "loss ", ".4f")):
+    for key, label, fmt, unit in PLAN_ROWS:
         if result[key] is None:
             print(f"  {label} = (no loss law)")
             continue
@@ -84,7 +92,14 @@ def _plan(a: argparse.Namespace) -> None:
         interval = (
             f"  (95% CI {ci[0]:{fmt}} – {ci[1]:{fmt}})" if ci else "  (no interval: this law carries no uncertainty)"
         )
-        print(f"  {label} = {result[key]:{fmt}}{interval}")
+        print(f"  {label} = {result[key]:{fmt}} {unit}{interval}")
+
+
+PLAN_ROWS = (
+    ("n_opt", "N_opt", ".3g", "parameters (non-embedding)"),
+    ("d_opt", "D_opt", ".3g", "tokens"),
+    ("loss", "loss ", ".4f", "nats/token"),
+)
 
 
 def register(sub) -> None:
@@ -114,6 +129,7 @@ def register(sub) -> None:
         "(trf, maxfev 12000) from one start",
     )
     fp.add_argument("--p0", help="start of the seed method: E,A,B,alpha,beta (default 1.5,100,100,0.3,0.3)")
+    data_limit.add_fit_args(fp)
     bootstrap_args(fp, 200)
     fp.add_argument("--json", action="store_true", help="print JSON instead of text")
     fp.set_defaults(func=_fit_parametric)
@@ -124,7 +140,15 @@ def register(sub) -> None:
     what.add_argument("--flops", type=float, help="C: the compute budget")
     what.add_argument("--params", type=float, help="N: plan the budget whose optimum is this size")
     what.add_argument("--tokens", type=float, help="D: plan the budget whose optimum trains on this many tokens")
-    pl.add_argument("--law", help="laws JSON (`fit logs --json` output or the workflow's fits)")
+    pl.add_argument(
+        "--law", help="laws JSON: `fit logs --json` output, or a fits.json of the workflow (a study's or the paper's)"
+    )
+    pl.add_argument(
+        "--unique-tokens",
+        type=float,
+        help="U: plan under this limit on unique data, with the data-constrained law in --law (`fit parametric "
+        "--u-col --json`, or a repeated-data study's fits.json)",
+    )
     pl.add_argument(
         "--logs",
         help="fit the notebook law to these released logs (else $PLM_PAPER_LOGS); with neither, the law "

@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from ..analysis.parametric import effective
+from ..analysis.data_constrained import effective
 from ..analysis.repeated import MUENNIGHOFF
 from ..sweep_point import SweepPoint
 from .style import STYLE, plt, save

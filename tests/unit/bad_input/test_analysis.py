@@ -54,6 +54,33 @@ ANALYSIS_CASES = {
         lambda t: _parametric(_write(t / "p.csv", "N,D,L\n1e6,1e9\n")),
         r"p\.csv: line 2: column 'L' is None",
     ),
+    "parametric_base_law_without_u_col": (
+        lambda t: _parametric(_write(t / "p.csv", "N,D,L\n1e6,1e9,2\n"), "--base-law", _write(t / "b.json", "{}")),
+        r"--base-law needs --u-col",
+    ),
+    "parametric_no_u_column": (
+        lambda t: _parametric(_write(t / "p.csv", "N,D,L\n1e6,1e9,2\n"), "--u-col", "U"),
+        r"p\.csv: no column 'U'",
+    ),
+    "parametric_base_law_negative_exponent": (
+        lambda t: _parametric(
+            _write(t / "p.csv", "N,D,U,L\n1e6,1e9,1e9,2\n"),
+            *("--u-col", "U", "--base-law"),
+            _write(t / "b.json", '{"law": {"E": 1, "A": 1, "B": 1, "alpha": -1, "beta": 1}}'),
+        ),
+        r"b\.json: key law\.alpha: -1 must be above 0",
+    ),
+    "plan_unique_tokens_without_law": (
+        lambda t: ["plan", "--objective", "clm", "--flops", "1e20", "--unique-tokens", "1e9"],
+        r"--unique-tokens needs --law FILE holding a data-constrained law",
+    ),
+    "plan_unique_tokens_without_data_constrained_law": (
+        lambda t: [
+            *("plan", "--objective", "clm", "--flops", "1e20", "--unique-tokens", "1e9", "--law"),
+            _write(t / "law.json", '{"law": {"E": 1, "A": 1, "B": 1, "alpha": 0.3, "beta": 0.3}}'),
+        ],
+        r"law\.json: no data-constrained law .* for clm in this file",
+    ),
     "parametric_p0": (
         lambda t: _parametric(_write(t / "p.csv", "N,D,L\n1e6,1e9,2\n"), "--method", "seed", "--p0", "1,2"),
         r"--p0: give 5 numbers E,A,B,alpha,beta",
