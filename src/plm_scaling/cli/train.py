@@ -32,14 +32,25 @@ def _evaluate(a: argparse.Namespace) -> None:
     print(f"{r['sweep_point']}: valid {r['valid_loss']:.4f}, test {r['test_loss']:.4f}")
 
 
-def _key_lines(prefix: str, values: dict) -> list[str]:
-    """`  a.b.c   default` for every leaf key under `prefix`."""
-    lines = []
+def _leaves(prefix: str, values: dict) -> dict[str, object]:
+    """{a.b.c: value} for every leaf key under `prefix`."""
+    out = {}
     for key, value in values.items():
         name = f"{prefix}.{key}" if prefix else str(key)
-        if key == "defaults":
-            continue
-        lines += _key_lines(name, value) if isinstance(value, dict) else [f"  {name:<28} {value}"]
+        if key != "defaults":
+            out.update(_leaves(name, value) if isinstance(value, dict) else {name: value})
+    return out
+
+
+def _key_lines(prefix: str, values: dict, others: dict[str, dict] | None = None) -> list[str]:
+    """`  a.b.c   default` for every leaf key under `prefix`; `???` (no default) shown as required; a key whose
+    value differs between the group's options (`others`: option -> its values) shows each option's."""
+    lines, alternatives = [], {o: _leaves(prefix, v) for o, v in (others or {}).items()}
+    for name, value in _leaves(prefix, values).items():
+        shown = "(required)" if value == "???" else value
+        if len({str(a.get(name)) for a in alternatives.values()}) > 1:
+            shown = ", ".join(f"{a.get(name)} ({o})" for o, a in alternatives.items())
+        lines.append(f"  {name:<28} {shown}")
     return lines
 
 
@@ -62,7 +73,8 @@ def train_epilog() -> str:
     lines.append("keys (set with KEY=VALUE; an unknown key is an error, not a silent no-op), with defaults:")
     for folder, option in chosen.items():
         if folder != "_self_" and (root / folder / f"{option}.yaml").is_file():
-            lines += _key_lines(folder, yaml.safe_load((root / folder / f"{option}.yaml").read_text()) or {})
+            others = {f.stem: yaml.safe_load(f.read_text()) or {} for f in sorted((root / folder).glob("*.yaml"))}
+            lines += _key_lines(folder, others[option], others if folder == "objective" else None)
     lines += _key_lines("", {k: v for k, v in main.items() if k != "defaults"})
     lines.append("every key of a group: see its file under " + str(root))
     lines.append(

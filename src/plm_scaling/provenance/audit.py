@@ -103,6 +103,13 @@ def audit(figure: str | Path, recompute: bool = True) -> tuple[list[str], list[s
     figure = Path(figure)
     if not figure.exists():
         return [], [f"{figure}: no such figure"]
+    if _sidecar(figure) is None and "Provenance" not in (png_text(figure) if figure.suffix == ".png" else {}):
+        # neither a sidecar nor embedded provenance: not a figure of a study or the paper stage (a data-stage plot
+        # such as stats.png carries no lineage), which is a wrong argument (exit 2), not a changed figure (exit 1)
+        raise ValueError(
+            f"{figure}: no provenance (no sidecar {sidecar_path(figure).name}, none embedded): audit takes the "
+            "figures of a study or of the paper stage"
+        )
     lines: list[str] = []
     try:
         with _audit_environment():
@@ -138,7 +145,7 @@ def _audit_environment():
 
 def _audit(figure: Path, recompute: bool, lines: list[str]) -> tuple[list[str], list[str]]:
     side_path = _sidecar(figure)
-    if side_path is None:
+    if side_path is None:  # a figure of the workflow whose sidecar is gone (see _never_had_provenance)
         return [], [f"{figure}: no provenance sidecar {sidecar_path(figure).name}"]
     side = read_json(side_path)
     main = figure.with_name(side["file"])  # an .svg or .md twin is checked with the file it was written beside
@@ -187,7 +194,8 @@ def _study_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, 
     fits = chain.fits_of(side)
     problems = chain.fit_output_problems(fit, fits, side) + chain.point_problems(fits, side)
     recorded_runs, seen = {r["run_id"]: r for r in fits.get("input_runs", [])}, {}
-    for r in side["input_runs"]:
+    # listed by objective, budget and size as numbers (ids in string order put N10000 before N2500)
+    for r in sorted(side["input_runs"], key=lambda r: (r["objective"], r["flops"], r["n"], r["sweep_point"])):
         run = runs.get(r["run_id"], "input run", f" ({r['sweep_point']})")
         head = f"      ├─ {r['sweep_point']}: {r['objective']} N={r['n']:,} C={r['flops']:.3g}"
         if run is None:

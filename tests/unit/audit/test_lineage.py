@@ -161,3 +161,34 @@ def test_a_missing_fits_json_is_a_broken_link_not_a_crash(made, capsys):
         moved.rename(made.fits)
     read = made.side["inputs"]["fits.json"]["sha256"][:12]
     assert out == [f"link fits.json -> figure: {made.fits} sha256 none now, {read} when the figure read it"], out
+
+
+def test_a_figure_that_never_had_provenance_is_a_wrong_argument(made, capsys, tmp_path):
+    """A data-stage plot (stats.png) carries no lineage: exit 2 with what audit takes, not exit 1 ("changed"). A
+    workflow figure whose sidecar is gone still carries its embedded provenance: that is a broken link, exit 1."""
+    import matplotlib.pyplot as plt
+
+    from ...conftest import cli
+
+    plain = tmp_path / "stats.png"
+    plt.figure().savefig(plain)
+    plt.close("all")
+    done = cli(capsys, "audit", plain)
+    assert done.returncode == 2 and "stats.png: no provenance (no sidecar" in done.stderr
+    copy = tmp_path / "isoflop.png"
+    copy.write_bytes(made.figure.read_bytes())  # embedded provenance, no sidecar
+    assert cli(capsys, "audit", copy).returncode == 1
+
+
+def test_input_runs_are_listed_by_budget_and_size_as_numbers(made):
+    lines, _ = audit(made.figure, recompute=False)
+    listed = [line for line in lines if line.lstrip().startswith("├─ ")]
+    keys = [
+        (
+            line.split(": ")[1].split()[0],
+            float(line.split(" C=")[1].split()[0]),
+            int(line.split(" N=")[1].split()[0].replace(",", "")),
+        )
+        for line in listed
+    ]
+    assert len(keys) == len(made.side["input_runs"]) and keys == sorted(keys)

@@ -72,6 +72,14 @@ def test_train_without_a_manifest_names_the_key(tmp_path, capsys):
     assert not run_dir.exists()
 
 
+def test_train_help_says_which_keys_are_required_and_each_objectives_mask_ratio(capsys):
+    helped = cli(capsys, "train", "--help").stdout
+    rows = [line.split(None, 1) for line in helped.splitlines() if line.startswith("  ")]
+    keys = {row[0]: row[1] for row in rows if len(row) == 2 and "." in row[0]}
+    assert keys["run.dir"] == keys["data.manifest"] == "(required)"  # not Hydra's "???"
+    assert keys["objective.mask_ratio"] == "0.0 (clm), 0.15 (mlm)"  # not clm's 0.0 alone: MLM runs mask 15 %
+
+
 def test_aux_fraction_that_is_text_is_one_line(small_manifest, tmp_path, capsys):
     run_dir = tmp_path / "run"
     proc = cli(capsys, "train", *tiny_overrides(small_manifest, run_dir, "data.aux.fraction=abc"))
