@@ -10,6 +10,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/study.smk"
 include: "rules/paper.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -19,3 +20,4 @@ rule all:
         TRAIN_TARGETS,
         STUDY_TARGETS,
         PAPER_TARGETS,
+        SUMMARY_TARGETS,

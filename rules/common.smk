@@ -2,6 +2,7 @@
 # safe names, the study file and the datasets it brings, the study expanded into its sweep points); the points;
 # paths of outputs; MLflow names. What a study makes (its figures, whether it fits the released logs) is decided
 # in plm_scaling.study.outputs.
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -222,3 +223,15 @@ def analysis_experiment():
 def paper_experiment():
     """The paper stage's experiment: the authors' released curves, the paper fits, figures and Table 2."""
     return f"{config['mlflow']['experiment']}/paper"
+
+
+# The report's landing page (report.smk)
+def summary_inputs(wildcards):
+    """What the page shows: the study's fit, and Table 2 when the paper stage runs."""
+    inputs = {"fits": f"{STUDY_DIR}/fits.json"} if STUDY else {}
+    return {**inputs, **({"table2": f"{PAPER}/{PAPER_TABLE}.csv"} if PAPER_LOGS else {})}
+
+
+def summary_args(wildcards, input):
+    study = ["--study", STUDY_NAME] if STUDY else []
+    return shlex.join(study + [a for key, path in input.items() for a in (f"--{key}", path)])

@@ -81,6 +81,17 @@ def _analysis_args(p, what: str, runs: str, which: str) -> None:
     tracking_args(p, "MLflow experiment of the study's analysis")
 
 
+def _summary(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from ..study.summary import write_summary
+
+    if (a.study is None) != (a.fits is None):
+        raise ValueError("--study and --fits go together (the study's name and its fit)")
+    paths = [None if p is None else Path(p) for p in (a.fits, a.table2)]
+    write_summary(Path(a.out), a.study, *paths)
+
+
 def register(sub) -> None:
     """`study` and its steps."""
     steps = group(sub, "study", "a study's steps, as the workflow runs them")
@@ -119,3 +130,10 @@ def register(sub) -> None:
     fg.add_argument("fits", help="`study fit` output (`study check` output for the extrapolation figure)")
     fg.add_argument("out", help="PNG to write (the SVG and provenance sidecar land beside it)")
     fg.set_defaults(func=_figure)
+
+    su = command(steps, "summary", "the report's landing page (reStructuredText): headline exponents and tables")
+    su.add_argument("out", help="RST file to write")
+    su.add_argument("--study", help="the study's name")
+    su.add_argument("--fits", help="`study fit` output (fits.json)")
+    su.add_argument("--table2", help="the paper stage's table2.csv")
+    su.set_defaults(func=_summary)
