@@ -8,6 +8,7 @@ One scheme: `plm-scaling GROUP [STEP] ...`, one module per group, each registeri
   fit logs|parametric                            scaling laws of released logs or any table of runs
   plan                                           compute-optimal N, D and loss for a budget
   audit                                          a figure's lineage, checked
+  export                                         a finished run's model for Hugging Face transformers
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
-from . import analysis, audit, data, paper, study, train
+from . import analysis, audit, data, export, paper, study, train
 from .common import Formatter
 
 EXIT_CODES = """exit codes:
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="plm-scaling", description=__doc__, epilog=EXIT_CODES, formatter_class=Formatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (data, train, audit, study, paper, analysis):
+    for group in (data, train, audit, study, paper, analysis, export):
         group.register(sub)
     return p
 
