@@ -110,25 +110,42 @@ def test_the_fit_validates_against_the_fits_schema(fitted):
 
 
 def test_the_fits_table_has_a_row_per_fitted_number(fitted, tmp_path):
-    from plm_scaling.study.fits_table import write_fits_table
+    from plm_scaling.study.fits_table import COLUMNS, write_fits_table
 
     fits = fitted[2]
     write_fits_table(fits, tmp_path / "fits_table.csv")
     text = (tmp_path / "fits_table.csv").read_text()
-    assert text.splitlines()[0] == "objective,quantity,budget_flops,value,ci95_low,ci95_high,note"
+    assert text.splitlines()[0] == ",".join(COLUMNS)
+    assert {"unit", "coef", "x_unit", "y_unit", "d_opt_tokens", "loss_at_opt_nats"} <= set(COLUMNS)
     rows = list(csv.DictReader(io.StringIO(text)))
     quantities = [r["quantity"] for r in rows]
     exponents = ["N_opt exponent a", "D_opt exponent b", "L(C) exponent"]
     parametric = [f"parametric {k}" for k in ("E", "A", "B", "alpha", "beta")]
-    assert quantities == ["N_opt (parabola)"] * 3 + exponents + parametric  # one seed: no seed-noise row
+    assert quantities == ["N_opt (parabola)"] * 3 + exponents + ["seed sd of the loss"] + parametric
     assert {r["objective"] for r in rows} == {"clm"}
     assert [float(r["budget_flops"]) for r in rows[:3]] == list(make_runs.BUDGETS)
     iso, law = fits["clm"]["isoflop"], fits["clm"]["parametric"]
-    assert [float(r["value"]) for r in rows[:3]] == pytest.approx([b["n_opt"] for b in iso["budgets"]], rel=1e-5)
+    budgets = iso["budgets"]
+    assert [float(r["value"]) for r in rows[:3]] == pytest.approx([b["n_opt"] for b in budgets], rel=1e-5)
+    # each budget's optimum with its D_opt and the loss there, in their units
+    assert [float(r["d_opt_tokens"]) for r in rows[:3]] == pytest.approx([b["d_opt"] for b in budgets], rel=1e-5)
+    assert [float(r["loss_at_opt_nats"]) for r in rows[:3]] == pytest.approx([b["loss"] for b in budgets], rel=1e-5)
+    assert {r["unit"] for r in rows[:3]} == {"parameters"}
+    # a power law: the exponent as the value, the coefficient in a column of its own with the units of x and y
     assert float(rows[3]["value"]) == pytest.approx(iso["n_opt"]["exponent"], rel=1e-5)
+    coefs = [iso[k]["coef"] for k in ("n_opt", "d_opt", "loss")]
+    assert [float(r["coef"]) for r in rows[3:6]] == pytest.approx(coefs, rel=1e-5)
+    assert [(r["x_unit"], r["y_unit"]) for r in rows[3:6]] == [
+        ("FLOPs", "parameters"),
+        ("FLOPs", "tokens"),
+        ("PF-days", "nats"),
+    ]
+    assert all("coef" not in r["note"] for r in rows)
     assert [float(r["ci95_low"]) for r in rows[3:5]] == pytest.approx([iso[k]["ci95"][0] for k in ("n_opt", "d_opt")])
-    assert [float(r["value"]) for r in rows[6:]] == pytest.approx([law[k] for k in make_runs.LAW], rel=1e-5)
-    assert all(r["note"] == "" for r in rows[6:])  # an identified law carries no warning
+    # one seed: the seed noise is not measured, and the table says so
+    assert rows[6]["value"] == "" and rows[6]["note"].startswith("not measured") and rows[6]["unit"] == "nats"
+    assert [float(r["value"]) for r in rows[7:]] == pytest.approx([law[k] for k in make_runs.LAW], rel=1e-5)
+    assert all(r["note"] == "" for r in rows[7:])  # an identified law carries no warning
 
 
 @pytest.mark.parametrize("name", ["isoflop", "curves"])

@@ -6,31 +6,40 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import matplotlib.cm
+import matplotlib.colors
 import matplotlib.ticker
 import numpy as np
+from matplotlib.lines import Line2D
 
 from ..analysis.isoflop import local_parabola
 from ..analysis.released import PAPER_EXPONENTS
-from .style import OBJ_NAME, STYLE, budget_colors, plt, save, seed_means
+from .style import OBJ_NAME, STYLE, plt, save, seed_means
+
+# What a budget's status in fits.json (analysis/isoflop.py parabola_minimum) means, for the × of its best size
+REJECTED = {
+    "edge": "minimum at an edge of the sizes tried",
+    "no minimum": "parabola opens downward",
+    "too few sizes": "too few sizes",
+}
+NOTE_WIDTH = 40  # characters per line of the notes beside the profiles (8 pt: readable, not fine print)
 
 
-def _dropped_note(ax, dropped: list[dict] | None) -> None:
-    """Under the profiles: the budgets the fit left out, with the number of sizes that reached each."""
-    if dropped:
-        d0, note = dropped[0], ", ".join(f"{d['c']:.0e} ({d['sizes']})" for d in dropped)
-        ax.text(
-            0.0,
-            -0.32,
-            textwrap.fill(
-                f"Budgets left out, fewer than {d0['min_sizes']} sizes ended within "
-                f"{d0['rel_tol']:.0%} of them (sizes): {note}",
-                80,
-            ),
-            fontsize=6.5,
-            va="top",
-            color="0.3",
-            transform=ax.transAxes,
-        )
+def rejected_label(budget: dict) -> str:
+    """The legend entry of a budget the fit left out: its compute and the reason the fit recorded."""
+    reason = REJECTED.get(budget["status"], budget["status"])
+    return f"{budget['c']:.0e} left out:\n{reason} ({budget['sizes']} sizes)"
+
+
+def _dropped_note(dropped: list[dict] | None) -> str:
+    """The budgets the fit left out before profiling, with the number of sizes that reached each."""
+    if not dropped:
+        return ""
+    d0, note = dropped[0], ", ".join(f"{d['c']:.0e} ({d['sizes']})" for d in dropped)
+    return (
+        f"Budgets not profiled, fewer than {d0['min_sizes']} sizes ended within {d0['rel_tol']:.0%} of them "
+        f"(sizes): {note}"
+    )
 
 
 def _draw_parabola(ax, points: list[dict], color) -> None:
@@ -41,46 +50,83 @@ def _draw_parabola(ax, points: list[dict], color) -> None:
     ax.plot(np.exp(x), a * x * x + b * x + c, "-", lw=0.9, color=color)
 
 
-def _noise_note(ax, noise: dict | None) -> None:
-    """Under the profiles: the pooled seed spread and how many adjacent-size differences it swallows."""
+def _noise_note(noise: dict | None) -> str:
+    """The pooled seed spread and how many adjacent-size differences it swallows."""
     if not noise or noise.get("pooled_sd") is None:
-        return
-    ax.text(
-        0.0,
-        -0.22,
-        f"error bars: ±1 sd over seeds; pooled seed sd {noise['pooled_sd']:.4f} nats "
-        f"({noise['dof']} dof); {noise['below_noise']} of {noise['compared']} adjacent-size "
-        f"differences below {noise['z']:.0f} standard errors",
-        fontsize=6.5,
-        va="top",
-        color="0.3",
-        transform=ax.transAxes,
+        return ""
+    return (
+        f"Error bars: ±1 sd over seeds; pooled seed sd {noise['pooled_sd']:.4f} nats ({noise['dof']} dof); "
+        f"{noise['below_noise']} of {noise['compared']} adjacent-size differences below {noise['z']:.0f} standard "
+        "errors."
     )
 
 
-def _profiles(ax, res: dict, objective: str, noise: dict | None) -> None:
-    """Loss against N per budget (seed means ±1 sd), the parabola fitted at each budget with its vertex ★, and ×
-    on the best size of a budget whose minimum is not interior."""
-    budgets = sorted({p["c"] for p in res["points"]})
-    colors = dict(zip(budgets, budget_colors(len(budgets))))
-    for c in budgets:
+def _key(ax, legend: list, notes: list[str]) -> None:
+    """The panel beside the profiles: the markers' legend at the top, the notes (dark, 8 pt) at the bottom."""
+    ax.axis("off")
+    ax.legend(handles=legend, frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 1.0))
+    text = "\n\n".join(textwrap.fill(n, NOTE_WIDTH) for n in notes if n)
+    ax.text(0.0, 0.0, text, fontsize=8, va="bottom", color="0.1", transform=ax.transAxes)
+
+
+def budget_colours(budgets: list[float]) -> tuple[dict, matplotlib.colors.Colormap]:
+    """One colour per budget from viridis in budget order (evenly spaced, so neighbours differ), and the discrete
+    colour map of the colour bar that names them."""
+    steps = np.linspace(0.0, 0.9, len(budgets)) if len(budgets) > 1 else [0.0]
+    colours = [plt.get_cmap("viridis")(s) for s in steps]
+    return dict(zip(budgets, colours)), matplotlib.colors.ListedColormap(colours)
+
+
+def _colour_bar(ax, budgets: list[float], cmap) -> None:
+    """The budgets' colours as a discrete colour bar beside the profiles, one slot per budget."""
+    mappable = matplotlib.cm.ScalarMappable(matplotlib.colors.BoundaryNorm(np.arange(len(budgets) + 1), cmap.N), cmap)
+    bar = ax.figure.colorbar(mappable, ax=ax, pad=0.02, fraction=0.05)
+    bar.set_ticks(np.arange(len(budgets)) + 0.5, labels=[f"{c:.0e}" for c in budgets], fontsize=7)
+    bar.set_label("compute budget C (FLOPs)")
+    bar.ax.minorticks_off()
+
+
+def _points(ax, res: dict, colors: dict) -> bool:
+    """Each size's loss at each budget (the mean over its seeds, with ±1 sd bars where seeds differ); whether any
+    bars were drawn."""
+    spread = False
+    for c, colour in colors.items():
         n, loss, sd = seed_means([(p["n"], p["loss"]) for p in res["points"] if p["c"] == c])
-        ax.errorbar(n, loss, yerr=sd, fmt="o", ms=3, capsize=2, color=colors[c], label=f"{c:.0e}")
+        ax.plot(n, loss, "o", ms=3, color=colour)
+        if np.any(sd > 0):
+            spread = True
+            ax.errorbar(n, loss, yerr=sd, fmt="none", capsize=2, color=colour)
+    return spread
+
+
+def _profiles(ax, key, res: dict, objective: str, noise: dict | None) -> None:
+    """Loss against N per budget, the parabola fitted at each budget with its vertex ★, and × in the budget's
+    colour on the best size of a budget the fit rejected; `key` (an empty panel beside) holds the legend of the
+    markers, each × with the reason the fit recorded."""
+    budgets = sorted({p["c"] for p in res["points"]})
+    colors, cmap = budget_colours(budgets)
+    spread = _points(ax, res, colors)
+    grey = {"color": "0.3", "ls": "none"}
+    legend = [
+        Line2D(
+            [], [], marker="o", ms=3, label="each size's loss" + (" (mean ±1 sd over seeds)" if spread else ""), **grey
+        ),
+        Line2D([], [], marker="*", ms=9, mec="k", mew=0.5, label="parabola vertex (N_opt)", **grey),
+    ]
     for b in res["budgets"]:
         at_budget = [p for p in res["points"] if p["c"] == b["c"]]
         if b["status"] == "ok":
             _draw_parabola(ax, at_budget, colors[b["c"]])
             ax.plot(b["n_opt"], b["loss"], "*", ms=11, color=colors[b["c"]], mec="k", mew=0.5)
-        else:
-            best = min(at_budget, key=lambda p: p["loss"])
-            ax.plot(best["n"], best["loss"], "x", ms=8, color="red")
-    marks = "★ parabola vertex" + (", × edge minimum" if any(b["status"] != "ok" for b in res["budgets"]) else "")
+            continue
+        best, cross = min(at_budget, key=lambda p: p["loss"]), {"marker": "x", "mew": 2, "color": colors[b["c"]]}
+        ax.plot(best["n"], best["loss"], ms=9, ls="none", label=rejected_label(b), **cross)
+        legend.append(Line2D([], [], ms=7, ls="none", label=rejected_label(b), **cross))
     ax.set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss")
-    ax.set_title(f"{OBJ_NAME[objective]} IsoFLOP profiles ({marks})")
-    _dropped_note(ax, res.get("dropped"))
-    _noise_note(ax, noise)
-    ax.legend(title="FLOPs", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=6)
+    ax.set_title(f"{OBJ_NAME[objective]} IsoFLOP profiles")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    _colour_bar(ax, budgets, cmap)
+    _key(key, legend, [_noise_note(noise), _dropped_note(res.get("dropped"))])
 
 
 def _frontier(ax, res: dict, objective: str, key: str, paper: bool) -> None:
@@ -115,22 +161,28 @@ def isoflop(
     reason instead of a law. Sizes trained with several seeds show their mean and ±1 sd; `noise` (per objective,
     fits.json) adds the seed note."""
     objectives = [o for o in ("clm", "mlm") if o in fits_interp]
+    said = [r.get("dropped") or any(b["status"] != "ok" for b in r["budgets"]) for r in fits_interp.values()]
+    said += [(n or {}).get("pooled_sd") is not None for n in (noise or {}).values()]
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(
-            len(objectives), 3, figsize=(13, 3.6 * len(objectives)), squeeze=False, width_ratios=(1.3, 1, 1)
+            len(objectives),
+            4,
+            figsize=(17, 3.8 * len(objectives)),
+            squeeze=False,
+            width_ratios=(1.4, 1.0 if any(said) else 0.4, 1, 1),  # the key: wider with notes
         )
         for row, objective in zip(axes, objectives):
             res = fits_interp[objective]
-            _profiles(row[0], res, objective, (noise or {}).get(objective))
+            _profiles(row[0], row[1], res, objective, (noise or {}).get(objective))
             if "n_opt" in res:
-                _frontier(row[1], res, objective, "n_opt", paper)
-                _frontier(row[2], res, objective, "d_opt", paper)
+                _frontier(row[2], res, objective, "n_opt", paper)
+                _frontier(row[3], res, objective, "d_opt", paper)
                 continue
-            for ax in row[1:]:
+            for ax in row[2:]:
                 ax.axis("off")
             reason = textwrap.fill(res.get("error", ""), 55)
-            row[1].text(
-                0.0, 0.5, f"No power law fitted:\n{reason}", fontsize=8, va="center", transform=row[1].transAxes
+            row[2].text(
+                0.0, 0.5, f"No power law fitted:\n{reason}", fontsize=8, va="center", transform=row[2].transAxes
             )
         fig.tight_layout()
         save(fig, out, provenance)

@@ -19,45 +19,80 @@ from .isoflop import isoflop
 from .style import OBJ_NAME, STYLE, budget_colors, plt, save
 from .transfer import COLOURS, frontier
 
+REPEATED_DATA = "UR50/S (repeated)"
+
 
 def _curves(table: Table, group_prefix: str, dedupe: bool = True) -> dict[str, Table]:
     sub = with_prefix(table, group_prefix)
     return {s: t for s, t in sub.by_source().items() if not (dedupe and t["duplicate_of"][0])}
 
 
-def repeated_data(table: Table, out: str | Path, provenance: str | None = None) -> None:
-    """Fig. 1 analogue: validation loss against tokens, UR50/S repeated for many epochs vs UniMeta200B once."""
-    curves = _curves(table, REPEATED_DATA_PREFIX)
+OVERFIT = 0.02  # nats: a running mean this far above its lowest point by the end is rising (~3x evaluation noise)
+
+
+def rises(loss) -> bool:
+    """Whether a curve's trend (running mean) ends more than OVERFIT above its lowest point: the loss turned up."""
+    smooth = running_mean(loss)
+    return bool(smooth[-1] - smooth.min() > OVERFIT)
+
+
+def _repeated_panels(table: Table) -> dict[tuple, dict]:
+    """(objective, size) -> {data: curve} of Fig. 1: UR50/S repeated and UniMeta200B once, the loss export preferred
+    over the perplexity export of one run, the shuffling ablations left out."""
     panels: dict[tuple, dict] = {}
-    for src, t in curves.items():
+    for src, t in _curves(table, REPEATED_DATA_PREFIX).items():
         folder = PurePath(src).parent.name
-        data = "UR50/S (repeated)" if folder.startswith(REPEATED_FOLDER_PREFIX) else "UniMeta200B (1 epoch)"
-        key = (t["objective"][0], size_label(folder))
+        data = REPEATED_DATA if folder.startswith(REPEATED_FOLDER_PREFIX) else "UniMeta200B (1 epoch)"
         if folder.endswith(("shuffle", "shuffle_副本")):
-            continue  # shuffling ablations: not part of Fig. 1
-        # Prefer the loss export over the perplexity export of the same run.
+            continue
+        key = (t["objective"][0], size_label(folder))
         if data not in panels.setdefault(key, {}) or t["metric"][0] == "valid_loss":
             panels[key][data] = t
-    keys = sorted(panels, key=lambda k: (k[0], parameters(k[1])))
+    return {k: panels[k] for k in sorted(panels, key=lambda k: (k[0], parameters(k[1])))}
+
+
+def repeated_title(panels: dict[tuple, dict]) -> str:
+    """What the curves show: in which panels the repeated-data loss turned up by the end of training."""
+    up = [
+        f"{OBJ_NAME[o]} {size}"
+        for (o, size), runs in panels.items()
+        if REPEATED_DATA in runs and rises(runs[REPEATED_DATA]["loss"])
+    ]
+    where = f"turns up (overfits) in {', '.join(up)} only" if up else "keeps falling in every panel"
+    return (
+        "Validation loss: UR50/S repeated for many epochs vs UniMeta200B seen once\n"
+        f"the repeated-data loss {where} (running mean ends > {OVERFIT} nats above its lowest)"
+    )
+
+
+def repeated_data(table: Table, out: str | Path, provenance: str | None = None) -> None:
+    """Fig. 1 analogue: validation loss against tokens, UR50/S repeated for many epochs vs UniMeta200B once; the
+    title says in which panels the repeated-data loss rose (repeated_title), the panels' titles mark them."""
+    panels = _repeated_panels(table)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 2.8), squeeze=False)
-        for ax, key in zip(axes[0], keys):
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 2.8), squeeze=False)
+        for ax, (key, runs) in zip(axes[0], panels.items()):
             top, start = -np.inf, np.inf
-            for data, t in sorted(panels[key].items()):
-                colour = "#C44E52" if "UR50" in data else "#4C72B0"
+            for data, t in sorted(runs.items()):
+                colour = "#C44E52" if data == REPEATED_DATA else "#4C72B0"
                 smooth = running_mean(t["loss"])
                 ax.plot(t["x"], t["loss"], lw=0.5, alpha=0.25, color=colour)
                 ax.plot(t["x"], smooth, lw=1.4, label=f"{data} (running mean)", color=colour)
                 top = max(top, float(np.percentile(smooth, 75)))
                 start = min(start, float(t["x"][np.argmax(smooth <= top)]))
-            lows = [float(np.percentile(t["loss"], 1)) for t in panels[key].values()]
-            ax.set(xscale="log", xlabel="tokens", title=f"{OBJ_NAME[key[0]]} {key[1]}")
-            ax.set(ylim=(min(lows) - 0.02, top), xlim=(start, max(float(t["x"].max()) for t in panels[key].values())))
+            lows = [float(np.percentile(t["loss"], 1)) for t in runs.values()]
+            up = REPEATED_DATA in runs and rises(runs[REPEATED_DATA]["loss"])
+            ax.set(
+                xscale="log",
+                xlabel="tokens",
+                title=f"{OBJ_NAME[key[0]]} {key[1]}" + (" (repeated: rises)" if up else ""),
+            )
+            ax.set(ylim=(min(lows) - 0.02, top), xlim=(start, max(float(t["x"].max()) for t in runs.values())))
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axes[0][0].set_ylabel("validation loss")
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.16))
-        fig.suptitle("Repeated UR50/S data overfits; diverse UniMeta200B keeps improving", y=1.03)
+        fig.suptitle(repeated_title(panels), y=1.12)
         save(fig, out, provenance)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib.ticker
 import numpy as np
+from matplotlib.lines import Line2D
 
 from ..sweep_point import SweepPoint
 from .style import STYLE, plt, save, seed_means
@@ -81,37 +82,79 @@ def _mask_suffix(point: str) -> str:
     return f", mask {mask:g}" if mask is not None else ""
 
 
+EARLY = 0.05  # a panel's y-range leaves out each run's first 5% of compute, where the loss is far above the rest
+WHOLE_SPLIT = "whole validation split (end of run)"
+
+
+def size_colours(sizes) -> dict[float, tuple]:
+    """One colour per model size, the same in every panel: plasma spread evenly over the sizes in order."""
+    sizes = sorted({float(n) for n in sizes})
+    steps = np.linspace(0.0, 0.85, len(sizes)) if len(sizes) > 1 else [0.0]
+    return {n: plt.get_cmap("plasma")(s) for n, s in zip(sizes, steps)}
+
+
+def loss_range(runs) -> tuple[float, float] | None:
+    """A panel's y-range: the losses its runs reached past their first EARLY share of compute (the top 1% left
+    out, so one spike does not set the scale), end points included, with a margin."""
+    values = np.concatenate([r["loss"][r.flops >= EARLY * r.flops[-1]] for r in runs])
+    values = values[np.isfinite(values)]
+    if not values.size:  # no finite loss (diverged runs): matplotlib's own limits
+        return None
+    low, high = np.quantile(values, [0.0, 0.99])
+    pad = max(0.08 * (high - low), 1e-3)
+    return float(low - pad), float(high + pad)
+
+
+def _run_line(ax, run, colour) -> None:
+    """A run's validation windows as a line and, apart from it, its end point on the whole validation split (the
+    table's last row, from the evaluate step): a hollow dot, not joined to the windows."""
+    mask = _mask_suffix(run["run"][0])  # a mask-ratio study's other ratios: dashed
+    ax.plot(
+        run.flops[:-1],
+        run["loss"][:-1],
+        "--" if mask else "-",
+        lw=1,
+        color=colour,
+        label=f"N = {run['n'][0]:,.0f}{mask}",
+    )
+    ax.plot(run.flops[-1:], run["loss"][-1:], "o", ms=4, mfc="white", mec=colour, mew=1.2, label=WHOLE_SPLIT)
+
+
+def _legend(fig, runs, colours: dict) -> None:
+    """One legend for the figure: each size (and other mask ratio) once, smallest first, then the end point."""
+    entries = {}
+    for run in sorted(runs, key=lambda r: (float(r["n"][0]), _mask_suffix(r["run"][0]))):
+        mask = _mask_suffix(run["run"][0])
+        style = {"ls": "--" if mask else "-", "color": colours[float(run["n"][0])]}
+        entries.setdefault(f"N = {run['n'][0]:,.0f}{mask}", Line2D([], [], lw=1, **style))
+    entries[WHOLE_SPLIT] = Line2D([], [], ls="none", marker="o", ms=4, mfc="white", mec="0.2", mew=1.2)
+    fig.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+
+
 def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
-    """Every run's validation loss against compute, one panel per objective and budget, one colour per size
-    (seeds share it; other mask ratios dashed): how each IsoFLOP point was reached, and whether the runs had settled
-    at their end. The dot is the end point on the whole validation split, the value the IsoFLOP profiles use."""
+    """Every run's validation loss against compute, one panel per objective and budget, one colour per size across
+    all panels (seeds share it; other mask ratios dashed): how each IsoFLOP point was reached, and whether the runs
+    had settled at their end. The hollow dot is the end point on the whole validation split, the value the IsoFLOP
+    profiles use; the y-range is the runs' losses past their first few % of compute."""
     objectives = sorted(set(table["objective"]))
     budgets = {o: _by_budget(table.select(objective=o)) for o in objectives}
+    colours = size_colours(table["n"])
     cols = max(len(b) for b in budgets.values())
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(objectives), cols, figsize=(3.0 * cols, 2.7 * len(objectives)), squeeze=False)
         for row, o in zip(axes, objectives):
             for ax, (c, runs) in zip(row, budgets[o].items()):
-                sizes = sorted({float(r["n"][0]) for r in runs})
-                colours = plt.get_cmap("plasma")(np.linspace(0.0, 0.85, len(sizes)))
                 for run in sorted(runs, key=lambda r: (r["n"][0], r["run"][0])):
-                    colour = colours[sizes.index(float(run["n"][0]))]
-                    mask = _mask_suffix(run["run"][0])  # a mask-ratio study's other ratios: dashed, labelled
-                    label = f"N = {run['n'][0]:,.0f}{mask}"
-                    ax.plot(run.flops, run["loss"], "--" if mask else "-", lw=1, color=colour, label=label)
-                    ax.plot(run.flops[-1], run["loss"][-1], "o", ms=3, color=colour)  # the whole split
+                    _run_line(ax, run, colours[float(run["n"][0])])
                 ax.set(xscale="log", xlabel="compute C (FLOPs)", ylabel=f"{o.upper()} validation loss")
                 ax.set_title(f"{o.upper()}, budget {c:.0e} FLOPs")
-                low = min(float(np.min(r["loss"])) for r in runs)
-                ax.set_ylim(low - 0.02, low + 0.25)  # the end of training, where sizes differ; early loss is off-scale
+                ax.set_ylim(loss_range(runs))
                 ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-                handles, labels = ax.get_legend_handles_labels()
-                unique = dict(zip(labels, handles))  # seeds of one size share one entry
-                ax.legend(unique.values(), unique.keys(), frameon=False, fontsize=6)
             for ax in row[len(budgets[o]) :]:
                 ax.set_visible(False)
-        fig.suptitle("Validation loss of every run against compute (last point: the whole validation split)")
+        fig.suptitle("Validation loss of every run against compute (lines: validation windows; ○: whole split)")
         fig.tight_layout()
+        _legend(fig, list(table.by_source().values()), colours)
         save(fig, out, provenance)
 
 

@@ -116,7 +116,7 @@ NEXT = """What to look at next
 --------------------
 
 - **Study** (left): ``isoflop.png`` (loss against size per budget, the optima and the laws), ``curves.png`` (every
-  run's validation loss against tokens) and ``fits_table.csv`` (every fitted number, downloadable).
+  run's validation loss against compute) and ``fits_table.csv`` (every fitted number, downloadable).
 - **Paper reproduction**: the paper's figures redrawn from the released logs, and Table 2.
 - ``plm-scaling audit FIGURE`` re-derives a figure from its runs and checks every link back to the FASTA.
 - ``make mlflow-ui`` opens the runs behind every number (it prints the runs table's address).
