@@ -187,6 +187,11 @@ def _paper_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, 
     return problems
 
 
+def listing_order(run: dict) -> tuple:
+    """Input runs are listed by objective, budget and size as numbers (ids in string order put N10000 before N2500)."""
+    return run["objective"], run["flops"], run["n"], run["sweep_point"]
+
+
 def _study_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, lines: list[str]) -> list[str]:
     """A study's links: the fit's outputs and settings, each input run down to its data, stale inputs, and the
     figure's re-derivation."""
@@ -194,8 +199,7 @@ def _study_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, 
     fits = chain.fits_of(side)
     problems = chain.fit_output_problems(fit, fits, side) + chain.point_problems(fits, side)
     recorded_runs, seen = {r["run_id"]: r for r in fits.get("input_runs", [])}, {}
-    # listed by objective, budget and size as numbers (ids in string order put N10000 before N2500)
-    for r in sorted(side["input_runs"], key=lambda r: (r["objective"], r["flops"], r["n"], r["sweep_point"])):
+    for r in sorted(side["input_runs"], key=listing_order):
         run = runs.get(r["run_id"], "input run", f" ({r['sweep_point']})")
         head = f"      ├─ {r['sweep_point']}: {r['objective']} N={r['n']:,} C={r['flops']:.3g}"
         if run is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plm_scaling.provenance.audit import audit
+from plm_scaling.provenance.audit import audit, listing_order
 from plm_scaling.study.figure import sidecar_path
 from plm_scaling.study.sweeps import expand
 
@@ -70,7 +70,7 @@ def test_an_input_run_whose_loss_changed_in_mlflow(made, capsys, metric, key):
 
 
 def test_a_stale_data_manifest(made, capsys):
-    first = made.side["input_runs"][0]  # the first run whose chain reaches the manifest names it
+    first = min(made.side["input_runs"], key=listing_order)  # the first run listed whose chain reaches it names it
     with changed_bytes(made.manifest, made.manifest.read_bytes() + b" "):
         expected = [
             f"link data -> run: {made.manifest} sha256 {sha(made.manifest)} now, "
