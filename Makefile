@@ -20,9 +20,14 @@ $(STAMP): envs/requirements.lock pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $@
 
+# STUDY picks a study under config/studies/ instead of config.yaml's (make reproduce STUDY=mine); the report, which
+# opens on the study's results, is then results/report-STUDY.html.
+STUDY ?=
+REPORT_STYLE := --report-stylesheet rules/report/style.css
 reproduce: setup
-	$(VENV)/bin/snakemake --cores $(CORES)
-	$(VENV)/bin/snakemake --report results/report.html
+	@case '$(STUDY)' in *[!A-Za-z0-9_.-]*) echo "make: STUDY='$(STUDY)' is not a study name (letters, digits, . _ -)" >&2; exit 2;; esac
+	$(VENV)/bin/snakemake --cores $(CORES) $(if $(STUDY),--config 'study=$(STUDY)')
+	$(VENV)/bin/snakemake $(if $(STUDY),--config 'study=$(STUDY)') --report $(if $(STUDY),'results/report-$(STUDY).html',results/report.html) $(REPORT_STYLE)
 
 # The paper's other experiments as studies of their own (README "Experiments"), each with its report. A study file
 # says what it needs (study keys datasets_file and paper_stage), so each is the one command
@@ -31,7 +36,7 @@ EXPERIMENTS ?= seeds mask-ratio data-scarcity repeated extrapolation transfer
 experiments: setup
 	for study in $(EXPERIMENTS); do \
 	  $(VENV)/bin/snakemake --cores $(CORES) --config "study=$$study" && \
-	  $(VENV)/bin/snakemake --config "study=$$study" --report "results/report-$$study.html" || exit; \
+	  $(VENV)/bin/snakemake --config "study=$$study" --report "results/report-$$study.html" $(REPORT_STYLE) || exit; \
 	done
 
 test: setup
@@ -60,11 +65,12 @@ lint: setup
 	$(VENV)/bin/snakefmt --check Snakefile rules
 	-$(VENV)/bin/snakemake --lint --config paper_logs=null
 
-# The MLflow UI on the workflow's store (config key mlflow.tracking_uri), http://127.0.0.1:5000.
+# The MLflow UI on the workflow's store (config key mlflow.tracking_uri) at http://127.0.0.1:$(MLFLOW_UI_PORT); once it
+# answers, it prints the URL of each experiment's runs table (MLflow 3's home page is its GenAI view).
 MLFLOW_DB ?= results/mlflow.db
+MLFLOW_UI_PORT ?= 5000
 mlflow-ui: setup
-	@echo "open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning (the Model training view)"
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port 5000
+	$(PY) -m plm_scaling.mlflow_ui sqlite:///$(MLFLOW_DB) $(MLFLOW_UI_PORT)
 
 # A shared tracking server (envs/mlflow-server.sh documents MLFLOW_BACKEND, MLFLOW_HOST, MLFLOW_PORT, ...).
 mlflow-server: setup

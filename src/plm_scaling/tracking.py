@@ -31,11 +31,13 @@ def set_training_kind(client, experiment_id: str) -> None:
 
 def ensure_experiment(tracking_uri: str, experiment: str) -> str:
     """The experiment's id, created when missing: artifacts beside a sqlite database (MLflow's default is ./mlruns
-    in whatever folder the job runs in), opened by the UI as a model-training experiment."""
+    in whatever folder the job runs in), opened by the UI as a model-training experiment. A sqlite store this call
+    creates is left without MLflow's empty Default experiment (drop_default)."""
     from mlflow import MlflowClient
 
     artifacts = None
     db = sqlite_path(tracking_uri)
+    new = db is not None and (not db.exists() or db.stat().st_size == 0)  # MLflow writes its schema into it now
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
         artifacts = (db.parent / "mlartifacts").resolve().as_uri()
@@ -43,7 +45,29 @@ def ensure_experiment(tracking_uri: str, experiment: str) -> str:
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifacts)
     set_training_kind(client, experiment_id)
+    if new and experiment_id != DEFAULT_EXPERIMENT[0]:
+        drop_default(client)
     return experiment_id
+
+
+DEFAULT_EXPERIMENT = ("0", "Default")  # what MLflow puts into every store it creates (tracking servers' too)
+
+
+def drop_default(client) -> None:
+    """Delete MLflow's Default experiment of a store just created, if it is still empty, so that the UI lists the
+    workflow's experiments only. MLflow deletes softly: the experiment stays in the store as `deleted` (the UI hides
+    it), and because it is there, MLflow does not make it again when it opens the store."""
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    try:
+        default = client.get_experiment(DEFAULT_EXPERIMENT[0])
+    except MlflowException:  # a store without one
+        return
+    if (default.name, default.lifecycle_stage) != (DEFAULT_EXPERIMENT[1], "active"):
+        return
+    if not client.search_runs([default.experiment_id], run_view_type=ViewType.ALL, max_results=1):
+        client.delete_experiment(default.experiment_id)
 
 
 def init_store(tracking_uri: str, experiment: str, marker: str | Path) -> dict:

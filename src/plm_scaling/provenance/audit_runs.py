@@ -77,7 +77,7 @@ def filter_lines(run, runs: Runs) -> list[str]:
     reference_id = run.data.tags.get("data_filter_run_id")
     if not reference_id:
         return []
-    reference = runs.get(reference_id, "filtering run", f" (scored the data of {run.info.run_name})")
+    reference = runs.get(reference_id, "filtering run", f" (scored the data of {point_of(run)})")
     if reference is None:
         return [f"      │  └─ data filtered by run {reference_id}  MISSING"]
     if reference.info.status != "FINISHED":
@@ -88,7 +88,13 @@ def filter_lines(run, runs: Runs) -> list[str]:
             f"link filtering run -> data: scored with a checkpoint of sha256 {str(used)[:12]}, run {reference_id} "
             f"logged {str(logged)[:12]}"
         )
-    return [f"      │  └─ data filtered by {reference.info.run_name} (run {reference_id}, {reference.info.status})"]
+    return [f"      │  └─ data filtered by {point_of(reference)} (run {reference_id}, {reference.info.status})"]
+
+
+def point_of(run) -> str:
+    """A training run as the lineage names it: its sweep point id (the run folder's name; its MLflow run's name has
+    the exact N instead of the target's), else the MLflow run's name."""
+    return run.data.tags.get("sweep_point", run.info.run_name)
 
 
 def init_lines(init: dict | None, runs: Runs) -> list[str]:

@@ -23,6 +23,7 @@ from ..provenance.lineage import log_table_input, start_run
 from ..sweep_point import SweepPoint
 from ..tracking import absolute_uri
 from .collect import collect
+from .fit_tracking import log_step
 from .fits_schema import check_fits
 from .fits_table import write_fits_table
 from .step_files import FitOutputs, StepInputs, Tracking
@@ -157,7 +158,7 @@ def analysis_run(
         for path in outputs.paths():
             mlflow.log_artifact(str(path))
         mlflow.set_tags(digest_tags({p.name: p for p in outputs.paths()}))  # the hash chain (digests.py)
-        _log_exponents(fits)
+        log_step(name, study, fits, runs)  # exponents with intervals; the links to its training runs
     return result
 
 
@@ -172,16 +173,6 @@ def _recorded_files(inputs: StepInputs, outputs: FitOutputs) -> dict:
         "data_manifest": str(inputs.manifest.resolve()),
         "data_hash": sha256_file(inputs.manifest),
     }
-
-
-def _log_exponents(fits: dict) -> None:
-    """The fitted N_opt and D_opt exponents as metrics of the active run (comparable across fits in MLflow)."""
-    import mlflow
-
-    for o, f in fits.items():
-        for key in ("n_opt", "d_opt"):
-            if key in f.get("isoflop", {}):
-                mlflow.log_metric(f"{o}_{key}_exponent", f["isoflop"][key]["exponent"])
 
 
 def exponent_table(fits: dict) -> list[list[str]]:
