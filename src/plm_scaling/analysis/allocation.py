@@ -128,20 +128,14 @@ def _power_laws(doc: dict, objective: str) -> tuple[str, dict] | None:
 def load_laws(objective: str, law_file: str | None = None, logs: str | None = None) -> tuple[dict, str]:
     """(laws of the objective, which law answered): a laws JSON file (fit logs --json output or the workflow's
     fits), else a notebook fit of released `logs` (or $PLM_PAPER_LOGS), else the laws the authors released."""
-    import json
     import os
 
-    from ..io import read_json
     from . import notebook
+    from .law_files import read_json_object
     from .released import RELEASED_LAWS
 
     if law_file:
-        try:
-            doc = read_json(law_file)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{law_file}: not a JSON file ({err})") from None
-        if not isinstance(doc, dict):
-            raise ValueError(f"{law_file}: not a JSON object of laws")
+        doc = read_json_object(law_file)
         found = _power_laws(doc, objective)
         if found is None:
             raise ValueError(f"{law_file}: no {objective} n_opt law in this file")

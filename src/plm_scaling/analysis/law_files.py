@@ -48,9 +48,8 @@ def _checked(law: dict, where: str, keys) -> dict:
     return out
 
 
-def read_law(path: str, objective: str | None = None, data_constrained: bool = False) -> tuple[dict, str]:
-    """(the law, the key it was read from) from a JSON file; with `data_constrained` the law must carry R_D* and
-    R_N* too."""
+def read_json_object(path: str) -> dict:
+    """A laws file's JSON object; anything else is a ValueError naming the file."""
     from ..io import read_json
 
     try:
@@ -58,7 +57,14 @@ def read_law(path: str, objective: str | None = None, data_constrained: bool = F
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a JSON file ({err})") from None
     if not isinstance(doc, dict):
-        raise ValueError(f"{path}: not a JSON object")
+        raise ValueError(f"{path}: not a JSON object of laws")
+    return doc
+
+
+def read_law(path: str, objective: str | None = None, data_constrained: bool = False) -> tuple[dict, str]:
+    """(the law, the key it was read from) from a JSON file; with `data_constrained` the law must carry R_D* and
+    R_N* too."""
+    doc = read_json_object(path)
     keys = LAW_KEYS + (R_KEYS if data_constrained else ())
     for where, law in _places(doc, objective):
         if all(k in law for k in keys):
