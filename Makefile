@@ -39,13 +39,17 @@ experiments: setup
 	  $(VENV)/bin/snakemake --config "study=$$study" --report "results/report-$$study.html" $(REPORT_STYLE) || exit; \
 	done
 
+# The unit tests in TEST_WORKERS processes (pytest-xdist; a test file stays in one, with its module fixtures), then
+# the workflow tests one at a time (each runs Snakemake on several cores itself). Both tiers run even if one fails.
+TEST_WORKERS ?= 2
 test: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit; unit=$$?; \
+	$(VENV)/bin/pytest -q tests/workflow; workflow=$$?; exit $$(( unit || workflow ))
 
 # The fast tier (< 3 min): the unit tests (tests/unit: no Snakemake run, no SLURM, no tracking server) but those marked
 # slow (real MMseqs2 on the embedded data, trainings beyond a few seconds). tests/workflow runs with `make test`.
 test-fast: setup
-	$(VENV)/bin/pytest -q -m "not slow" tests/unit
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests/unit
 
 # Every figure and Table 2 under results/ audited in one process (the figures of one fit share its re-derivation);
 # AUDIT_FLAGS=--no-recompute checks the hash chain only.

@@ -121,6 +121,14 @@ def test_isoflop_marks_a_rejected_budget_in_its_colour_with_the_recorded_reason(
     assert len(set(colours.values())) == 3
 
 
+def test_isoflop_draws_an_objective_whose_every_budget_was_dropped(tmp_path):
+    """The smoke study's MLM: no points, every budget dropped for too few sizes; the figure is drawn, with the note."""
+    dropped = [{"c": c, "sizes": 2, "min_sizes": 3, "rel_tol": 0.1, "reason": "only 2 size(s)"} for c in (1e9, 1e10)]
+    empty = {"budgets": [], "points": [], "dropped": dropped, "error": "0 budget(s) with an interior minimum"}
+    isoflop_module.isoflop({"clm": _isoflop_fit(), "mlm": empty}, tmp_path / "i.png")
+    assert (tmp_path / "i.png").stat().st_size > 0
+
+
 def test_budget_colours_are_distinct_and_ordered_for_many_budgets():
     budgets = [1e18, 3e18, 6e18, 1e19, 3e19, 8e19, 1e20, 2e20, 3e20, 8e20, 1e21]
     colours, cmap = isoflop_module.budget_colours(budgets)

@@ -361,6 +361,7 @@ def test_partial_reruns(smoke):
     assert stale.returncode == 1 and "stale: study config" in stale.stdout
     # the fit changes, so the extrapolation check is re-planned and re-checked (its runs rerun only if re-sized)
     after_fit = {"fit_study": 1, "plan_extrapolation": 1, "check_extrapolation": 1, "study_figure": 6, "all": 1}
+    after_fit["report_summary"] = 1  # the report's landing page shows the fit
     assert planned_jobs(smoke) == {"train": 1, "evaluate": 1, **after_fit}
     study.write_text(original)
 
@@ -407,6 +408,19 @@ def test_fits_table_lists_every_budget_and_says_what_was_not_fitted(smoke):
             exponent = next(r for r in mine if r["quantity"] == "N_opt exponent a")
             low, high = float(exponent["ci95_low"]), float(exponent["ci95_high"])
             assert low <= float(exponent["value"]) <= high
+
+
+def test_the_report_opens_on_the_studys_exponents(smoke):
+    """The landing page the workflow writes (rule report_summary) shows each objective's N_opt exponent of the fit,
+    or why it has none."""
+    page = (smoke / "results" / "report" / "smoke.rst").read_text()
+    fits = json.loads((smoke / "results" / "studies" / "smoke" / "fits.json").read_text())["fits"]
+    assert "Study ``smoke``" in page
+    for objective, f in fits.items():
+        iso = f["isoflop"]
+        law = iso.get("n_opt")
+        shown = f"{law['exponent']:.3f} [{law['ci95'][0]:.3f}" if law else iso.get("error", "no IsoFLOP law")[:20]
+        assert shown in page, objective
 
 
 def test_repeated_data_kind_trains_nested_subsets_and_compares_with_fresh_data(smoke):

@@ -125,7 +125,8 @@ def _profiles(ax, key, res: dict, objective: str, noise: dict | None) -> None:
     ax.set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss")
     ax.set_title(f"{OBJ_NAME[objective]} IsoFLOP profiles")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    _colour_bar(ax, budgets, cmap)
+    if budgets:  # an objective whose every budget was dropped has no points, and no colours to name
+        _colour_bar(ax, budgets, cmap)
     _key(key, legend, [_noise_note(noise), _dropped_note(res.get("dropped"))])
 
 
