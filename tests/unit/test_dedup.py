@@ -1,4 +1,4 @@
-"""Deduplication before the split: planted exact and near duplicates, and nothing else, are removed."""
+"""Deduplication (within each split, after it): planted exact and near duplicates, and nothing else, are removed."""
 
 from __future__ import annotations
 
