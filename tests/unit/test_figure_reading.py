@@ -40,6 +40,7 @@ def _curves_table() -> Table:
                 rows.append(
                     {
                         **dict.fromkeys(COLUMNS, ""),
+                        "x_full": float("nan"),
                         **{"objective": "clm", "n": n, "run": point, "x_kind": "gigaflos", "x": f / 1e9, "loss": v},
                         **{"source": f"{point}/curve.csv", "row": k, "wall_time": 0.0},
                     }
@@ -166,7 +167,13 @@ def test_the_repeated_data_figure_is_titled_by_its_curves(monkeypatch, tmp_path)
     for folder, objective, rise in (("ur50_mlm_3b", "mlm", 0.1), ("all1ep_mlm_3b", "mlm", 0.0)):
         source = f"{REPEATED_DATA_PREFIX}{folder}/run.csv"
         for k, v in enumerate(_curve(rise)["loss"]):
-            base = {**dict.fromkeys(COLUMNS, ""), "objective": objective, "x_kind": "tokens", "x": 1e9 * (k + 1)}
+            base = {
+                **dict.fromkeys(COLUMNS, ""),
+                "x_full": float("nan"),
+                "objective": objective,
+                "x_kind": "tokens",
+                "x": 1e9 * (k + 1),
+            }
             rows.append({**base, "loss": v, "source": source, "group": source, "metric": "valid_loss", "row": k})
     table = Table.from_rows([{**r, "n": np.nan, "wall_time": 0.0} for r in rows])
     fig = _drawn(monkeypatch, paper_figures, lambda: paper_figures.repeated_data(table, tmp_path / "r.png"))

@@ -119,7 +119,8 @@ def test_the_fits_table_has_a_row_per_fitted_number(fitted, tmp_path):
     assert {"unit", "coef", "x_unit", "y_unit", "d_opt_tokens", "loss_at_opt_nats"} <= set(COLUMNS)
     rows = list(csv.DictReader(io.StringIO(text)))
     quantities = [r["quantity"] for r in rows]
-    exponents = ["N_opt exponent a", "D_opt exponent b", "L(C) exponent"]
+    # the fixture's runs count 7·N FLOPs per token in full: N_opt against those too (analysis/flop_count.py)
+    exponents = ["N_opt exponent a", "D_opt exponent b", "L(C) exponent", "N_opt exponent a, other count"]
     parametric = [f"parametric {k}" for k in ("E", "A", "B", "alpha", "beta")]
     assert quantities == ["N_opt (parabola)"] * 3 + exponents + ["seed sd of the loss"] + parametric
     assert {r["objective"] for r in rows} == {"clm"}
@@ -135,17 +136,22 @@ def test_the_fits_table_has_a_row_per_fitted_number(fitted, tmp_path):
     assert float(rows[3]["value"]) == pytest.approx(iso["n_opt"]["exponent"], rel=1e-5)
     coefs = [iso[k]["coef"] for k in ("n_opt", "d_opt", "loss")]
     assert [float(r["coef"]) for r in rows[3:6]] == pytest.approx(coefs, rel=1e-5)
-    assert [(r["x_unit"], r["y_unit"]) for r in rows[3:6]] == [
+    assert [(r["x_unit"], r["y_unit"]) for r in rows[3:7]] == [
         ("FLOPs", "parameters"),
         ("FLOPs", "tokens"),
         ("PF-days", "nats"),
+        ("full FLOPs", "parameters"),
     ]
+    # a constant full/paper ratio moves the coefficient, not the exponent
+    assert float(rows[6]["value"]) == pytest.approx(iso["n_opt"]["exponent"], rel=1e-5)
+    # every interval says how many resamples it rests on
+    assert all(f"of {iso['bootstrap']} bootstrap resamples" in r["note"] for r in rows[3:7])
     assert all("coef" not in r["note"] for r in rows)
     assert [float(r["ci95_low"]) for r in rows[3:5]] == pytest.approx([iso[k]["ci95"][0] for k in ("n_opt", "d_opt")])
     # one seed: the seed noise is not measured, and the table says so
-    assert rows[6]["value"] == "" and rows[6]["note"].startswith("not measured") and rows[6]["unit"] == "nats"
-    assert [float(r["value"]) for r in rows[7:]] == pytest.approx([law[k] for k in make_runs.LAW], rel=1e-5)
-    assert all(r["note"] == "" for r in rows[7:])  # an identified law carries no warning
+    assert rows[7]["value"] == "" and rows[7]["note"].startswith("not measured") and rows[7]["unit"] == "nats"
+    assert [float(r["value"]) for r in rows[8:]] == pytest.approx([law[k] for k in make_runs.LAW], rel=1e-5)
+    assert all(r["note"] == "" for r in rows[8:])  # an identified law carries no warning
 
 
 @pytest.mark.parametrize("name", ["isoflop", "curves"])

@@ -134,3 +134,13 @@ def test_a_grid_needs_exactly_one_kind_of_budget():
             ConfigError, match=r"config key sweeps\[0\]: give exactly one of budgets \(FLOPs\) or tokens"
         ):
             sweep_points({**BASE, "sweeps": [bad]})
+
+
+def test_a_study_counting_compute_in_full_meets_its_flop_budgets_in_full():
+    grid = {"objectives": ["clm"], "sizes": [3000], "budgets": [1e10]}
+    paper = sweep_points({**BASE, **grid})["clm_N3000_C1e10_s0"]
+    full = sweep_points({**BASE, **grid, "compute": "full"})["clm_N3000_C1e10_s0"]
+    assert not any(o.startswith("budget.count") for o in paper)  # the paper count: runs as before
+    assert full == [*paper[:3], "budget.count=full", *paper[3:]]
+    tokens = sweep_points({**BASE, "compute": "full", "objectives": ["clm"], "sizes": [3000], "tokens": [1e6]})
+    assert not any(o.startswith("budget.count") for o in tokens["clm_N3000_D1e06_s0"])  # D given: nothing to count

@@ -160,6 +160,17 @@ def test_budget_is_met_within_one_percent(small_manifest, tmp_path, target, flop
     assert p.evals >= 10  # a loss-vs-compute curve of at least 10 points
 
 
+@pytest.mark.parametrize("target", [816, 38800])
+def test_a_budget_counted_in_full_trains_fewer_tokens_by_the_models_own_overhead(small_manifest, tmp_path, target):
+    """budget.count=full: the full FLOPs (attention scores and output layer too) meet the budget, not 6·N·D."""
+    base = [*tiny_overrides(small_manifest, tmp_path), f"model.target_params={target}", "budget.flops=1e11"]
+    paper, full = (make_plan(compose_config([*base, f"budget.count={c}"])) for c in ("paper", "full"))
+    assert (paper.flops_count, full.flops_count) == ("paper", "full")
+    assert paper.flops == pytest.approx(1e11, rel=0.01) and full.flops_full == pytest.approx(1e11, rel=0.01)
+    ratio = paper.flops_per_token_full / paper.flops_per_token
+    assert full.tokens == pytest.approx(paper.tokens / ratio, rel=0.02) and ratio > 1.05
+
+
 def test_budget_that_no_schedule_meets_is_refused_naming_the_key(small_manifest, tmp_path, capsys):
     cfg = compose_config([*tiny_overrides(small_manifest, tmp_path), "budget.flops=1e8"])  # 10.3 steps
     with pytest.raises(ConfigError, match=r"config key budget.flops: 10.3 optimizer steps .* within 1%"):

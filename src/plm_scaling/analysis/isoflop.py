@@ -11,8 +11,13 @@
   local model; across a 20x range of N it bends wrongly). Fewer than 3 sizes: budget skipped. A minimum whose
   best observed loss or whose vertex sits at or beyond the smallest or largest size tried, or a parabola that
   opens downward, is rejected and reported, not used.
-- D_opt = C / (6 N_opt). Power laws by log-log regression; L(C) optionally with a saturation floor E.
+- Compute: counted as `compute` says (paper: 6·N·D, the table's x; full: x_full, analysis/flop_count.py). Where
+  the table has both counts, N_opt is also fitted against each optimum's budget in the other count (n_opt_other).
+- D_opt = C / (FLOPs per token at N_opt). Power laws by log-log regression; L(C) optionally with a saturation
+  floor E.
 - Bootstrap: resample runs with replacement (seeded), redo everything; 95% percentile intervals of exponents.
+  A resample with fewer than 2 interior minima fits no law: it is counted (`resamples`, and per law `failed`),
+  never silently dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import curve_fit
 
+from .flop_count import FlopCount, counted, flop_count
 from .powerlaw import PF_DAY, ci95, fit_loglog
 from .table import Table
 
@@ -156,8 +162,9 @@ def fit_loss_law(c: np.ndarray, loss: np.ndarray, floor: bool) -> dict:
     return {"coef": float(np.exp(log_a)), "exponent": float(alpha), "floor": float(e)}
 
 
-def _laws(budgets, points, counts, floor):
-    """Per-budget optima and the three laws for one (re)sample; counts = multiplicity of each point."""
+def _laws(budgets, points, counts, floor, count: FlopCount | None = None):
+    """Per-budget optima and the three laws (four with `count`: N_opt against the other count's C) for one
+    (re)sample; counts = multiplicity of each point."""
     rows = []
     for k, b in enumerate(budgets):
         idx = [i for i, p in enumerate(points) if p.budget == k and counts[i] > 0]
@@ -166,16 +173,10 @@ def _laws(budgets, points, counts, floor):
         log_n = np.array([points[i].log_n for i in idx])
         loss = np.array([points[i].loss for i in idx])
         n_opt, l_opt, status = parabola_minimum(log_n, loss, counts[idx])
-        rows.append(
-            {
-                "c": float(b),
-                "n_opt": n_opt,
-                "d_opt": b / (6 * n_opt),
-                "loss": l_opt,
-                "status": status,
-                "sizes": int(np.unique(log_n).size),
-            }
-        )
+        row = {"c": float(b), "n_opt": n_opt, "d_opt": count.tokens(b, n_opt) if count else b / (6 * n_opt)}
+        if count and status == "ok":
+            row["c_other"] = count.in_other(b, n_opt)
+        rows.append({**row, "loss": l_opt, "status": status, "sizes": int(np.unique(log_n).size)})
     ok = [r for r in rows if r["status"] == "ok"]
     if len(ok) < 2:
         return rows, None
@@ -185,6 +186,8 @@ def _laws(budgets, points, counts, floor):
         "d_opt": fit_loglog(c, np.array([r["d_opt"] for r in ok])),
         "loss": fit_loss_law(c, np.array([r["loss"] for r in ok]), floor),
     }
+    if count:
+        laws["n_opt_other"] = fit_loglog(np.array([r["c_other"] for r in ok]), np.array([r["n_opt"] for r in ok]))
     return rows, laws
 
 
@@ -194,11 +197,13 @@ def _point_rows(budgets: np.ndarray, points: list[RunAtBudget]) -> list[dict]:
     ]
 
 
-def profiles(table: Table, label: str, rel_tol: float = 0.1) -> dict:
+def profiles(table: Table, label: str, rel_tol: float = 0.1, compute: str = "paper") -> dict:
     """The IsoFLOP profiles and per-budget optima without any power law (for figures of failed fits)."""
+    count, table = flop_count(table, compute), counted(table, compute)
     budgets, points = runs_at_budgets(table, label, rel_tol)
-    rows, _ = _laws(budgets, points, np.ones(len(points)), False)
+    rows, _ = _laws(budgets, points, np.ones(len(points)), False, count)
     return {
+        **_counts(count, compute),
         "budgets": rows,
         "points": _point_rows(budgets, points),
         "dropped": _warn_dropped(table, label, rel_tol),
@@ -212,52 +217,77 @@ def _warn_dropped(table: Table, label: str, rel_tol: float) -> list[dict]:
     return dropped
 
 
+def _counts(count: FlopCount | None, compute: str) -> dict:
+    return {"compute": compute, "other_compute": count.other if count else None}
+
+
 def fit(
-    table: Table, label: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False, rel_tol: float = 0.1
+    table: Table,
+    label: str,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    floor: bool = False,
+    rel_tol: float = 0.1,
+    compute: str = "paper",
 ) -> dict:
+    """The laws of the table's IsoFLOP profiles with compute counted as `compute` says (module docstring)."""
+    count = flop_count(table, compute)
+    table = counted(table, compute)
     budgets, points = runs_at_budgets(table, label, rel_tol)
     dropped = _warn_dropped(table, label, rel_tol)
-    rows, laws = _laws(budgets, points, np.ones(len(points)), floor)
+    rows, laws = _laws(budgets, points, np.ones(len(points)), floor, count)
     rejected = [r for r in rows if r["status"] != "ok"]
     for r in rejected:
         warnings.warn(f"{label}: budget {r['c']:.3g} FLOPs rejected ({r['status']}, {r['sizes']} sizes)", stacklevel=2)
     n_ok = len(rows) - len(rejected)
     if laws is None or n_ok < 3:
-        why = (
-            ", ".join(
-                [
-                    *(f"{r['c']:.3g} {r['status']}" for r in rejected),
-                    *(f"{d['c']:.3g} dropped ({d['reason']})" for d in dropped),
-                ]
-            )
-            or "none"
-        )
+        why = [
+            *(f"{r['c']:.3g} {r['status']}" for r in rejected),
+            *(f"{d['c']:.3g} dropped ({d['reason']})" for d in dropped),
+        ]
         raise ValueError(
-            f"{label}: {n_ok} budget(s) with an interior IsoFLOP minimum; a power law needs 3 (rejected: {why})"
+            f"{label}: {n_ok} budget(s) with an interior IsoFLOP minimum; a power law needs 3 "
+            f"(rejected: {', '.join(why) or 'none'})"
         )
-    # Bootstrap over runs: a resample is a multiplicity per run, shared by all of that run's points.
-    sources = sorted({p.source for p in points})
-    run_of = np.array([sources.index(p.source) for p in points])
-    rng = np.random.default_rng(seed)
-    samples = {k: [] for k in laws}
-    for _ in range(bootstrap):
-        mult = np.bincount(rng.integers(0, len(sources), len(sources)), minlength=len(sources))
-        _, boot = _laws(budgets, points, mult[run_of].astype(float), floor)
-        if boot is not None:
-            for k in laws:
-                samples[k].append((boot[k]["coef"], boot[k]["exponent"]))
-    for k, law in laws.items():
-        s = np.array(samples[k]).reshape(-1, 2)
-        s = s[np.isfinite(s).all(axis=1)]
-        law["ci95"] = ci95(s[:, 1]) if len(s) else None
-        law["samples"] = s.tolist()  # (coef, exponent) pairs: the planner's intervals
+    resamples = _bootstrap(laws, budgets, points, floor, count, bootstrap, seed)
     return {
         **laws,
+        **_counts(count, compute),
+        "resamples": resamples,
         "n_budgets": n_ok,
-        "n_runs": len(sources),
+        "n_runs": len({p.source for p in points}),
         "bootstrap": bootstrap,
         "seed": seed,
         "budgets": rows,
         "points": _point_rows(budgets, points),
         "dropped": dropped,
+    }
+
+
+def _bootstrap(laws: dict, budgets, points, floor: bool, count: FlopCount | None, bootstrap: int, seed: int) -> dict:
+    """Each law's 95% interval, its (coef, exponent) samples and its failed resamples, added to `laws`; the count of
+    resamples that fitted no law at all."""
+    # Bootstrap over runs: a resample is a multiplicity per run, shared by all of that run's points.
+    sources = sorted({p.source for p in points})
+    run_of = np.array([sources.index(p.source) for p in points])
+    rng = np.random.default_rng(seed)
+    samples, without_law = {k: [] for k in laws}, 0
+    for _ in range(bootstrap):
+        mult = np.bincount(rng.integers(0, len(sources), len(sources)), minlength=len(sources))
+        _, boot = _laws(budgets, points, mult[run_of].astype(float), floor, count)
+        if boot is None:
+            without_law += 1
+            continue
+        for k in laws:
+            samples[k].append((boot[k]["coef"], boot[k]["exponent"]))
+    for k, law in laws.items():
+        s = np.array(samples[k]).reshape(-1, 2)
+        s = s[np.isfinite(s).all(axis=1)]
+        law["ci95"] = ci95(s[:, 1]) if len(s) else None
+        law["samples"] = s.tolist()  # (coef, exponent) pairs: the planner's intervals
+        law["failed"] = bootstrap - len(s)  # resamples that gave this law no finite value: the interval omits them
+    return {
+        "requested": bootstrap,
+        "without_law": without_law,
+        "reason": "fewer than 2 budgets with an interior minimum in the resample",
     }

@@ -1,7 +1,8 @@
 """Ingest loss curves into one tidy table, the only input of every fit and figure.
 
 One row per logged point: objective, size label, N (non-embedding parameters), run name, x kind
-(gigaflos | tokens | samples | steps), x, loss (nats), source file, plus the experiment group, the metric, the row
+(gigaflos | tokens | samples | steps), x, x_full (compute counted in full, in gigaflos: our own runs only; empty
+here), loss (nats), source file, plus the experiment group, the metric, the row
 index within its file, the wall time and, for a file whose bytes repeat another's, the source it duplicates.
 
 The authors' released logs (TensorBoard CSV exports, `Wall time,Step,Value`) come with real-world mess: spaces and

@@ -1,7 +1,8 @@
 """Synthetic IsoFLOP studies drawn from a known law L(N, D), and every fitting method we offer run on them, to
 measure the bias of the N_opt exponent and the coverage of its 95% interval (benchmarks/fit_methods.py).
 
-A study: per budget C, sizes spaced ×`step` around the true optimum N_opt(C), D = C/(6N), loss = L(N, D) plus
+A study: per budget C, sizes spaced ×`step` around the true optimum N_opt(C), D = C/(6N) (or, with budgets met
+in full FLOPs, D = C/full_per_token(N), our models' overhead in a closed form), loss = L(N, D) plus
 Normal(0, sd) (sd 0.002: our pooled seed noise, 0.0019 CLM and 0.0024 MLM at 1e11 FLOPs). The grid's centre is
 offset from the true optimum by a random factor within half a step per budget: our grids are set from guesses,
 and a grid centred exactly on the truth would hand the notebook method (lowest observed size) the true exponent.
@@ -41,27 +42,56 @@ def calibrated_law(alpha: float, beta: float, n_opt: float = 3e3, c: float = 1e1
     return {"E": 2.0, "A": term_a * n_opt**alpha, "B": term_b * d_opt**beta, "alpha": alpha, "beta": beta}
 
 
-def draw_study(law: dict, budgets, rng, sizes: int = 5, step: float = 2.0, sd: float = SEED_NOISE) -> dict:
-    """One synthetic IsoFLOP study: arrays c, n, d, loss (one final point per run)."""
-    c, n = [], []
+# Full minus paper FLOPs per token, 6·OVERHEAD·√N: attention scores and the output layer of our one-layer models
+# grow with d ~ √N. Full/paper is then 2.6 at N = 800 and 1.2 at 4e4 (ours: 2.58 and 1.30, model/sizes.py).
+OVERHEAD = 45.0
+
+
+def full_per_token(n):
+    return 6 * n + 6 * OVERHEAD * np.sqrt(n)
+
+
+def per_token(n, count: str):
+    """FLOPs per token of a model of size n, counted as `count` says (paper: 6·N; full: full_per_token)."""
+    return 6 * n if count == "paper" else full_per_token(n)
+
+
+def true_optimum(law: dict, c: float, count: str = "paper") -> float:
+    """N minimising L(N, C/per_token(N)): closed form for the paper count, numerical for the full one."""
+    if count == "paper":
+        return float(compute_optimal(law, c)[0])
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(lambda x: predict(law, np.exp(x), c / per_token(np.exp(x), count)), (0, 40), method="brent")
+    return float(np.exp(res.x))
+
+
+def draw_study(
+    law: dict, budgets, rng, sizes: int = 5, step: float = 2.0, sd: float = SEED_NOISE, count: str = "paper"
+) -> dict:
+    """One synthetic IsoFLOP study with budgets met in `count` FLOPs: arrays budget (in that count), c (6·N·D),
+    c_full, n, d, loss (one final point per run)."""
+    budget_of, n = [], []
     for budget in budgets:
-        centre = compute_optimal(law, budget)[0] * step ** rng.uniform(-0.5, 0.5)
+        centre = true_optimum(law, budget, count) * step ** rng.uniform(-0.5, 0.5)
         n.extend(centre * step ** (np.arange(sizes) - (sizes - 1) / 2))
-        c.extend([budget] * sizes)
-    c, n = np.array(c, float), np.array(n, float)
-    d = c / (6 * n)
-    return {"c": c, "n": n, "d": d, "loss": predict(law, n, d) + rng.normal(0, sd, n.size)}
+        budget_of.extend([budget] * sizes)
+    n, budget_of = np.array(n, float), np.array(budget_of, float)
+    d = budget_of / per_token(n, count)
+    loss = predict(law, n, d) + rng.normal(0, sd, n.size)
+    return {"budget": budget_of, "c": 6 * n * d, "c_full": full_per_token(n) * d, "n": n, "d": d, "loss": loss}
 
 
 def study_table(study: dict) -> Table:
     """The study as the tidy table interp reads: each run a 2-point curve ending at its final loss."""
     rows = []
-    for k, (c, n, loss) in enumerate(zip(study["c"], study["n"], study["loss"])):
+    for k, (c, c_full, n, loss) in enumerate(zip(study["c"], study["c_full"], study["n"], study["loss"])):
         for i, frac in enumerate((0.5, 1.0)):
             rows.append(
                 {
                     **{"objective": "clm", "size_label": f"s{k}", "n": float(n), "run": f"r{k}", "x_kind": "gigaflos"},
-                    **{"x": frac * c / 1e9, "loss": float(loss) + (1 - frac), "source": f"r{k}.csv"},
+                    **{"x": frac * c / 1e9, "x_full": frac * c_full / 1e9, "loss": float(loss) + (1 - frac)},
+                    "source": f"r{k}.csv",
                     **{"group": "synthetic", "metric": "valid_loss", "row": float(i), "wall_time": 0.0},
                     "duplicate_of": "",
                 }
@@ -86,8 +116,8 @@ def fit_interp(study: dict, bootstrap: int, seed: int) -> dict | None:
 def fit_notebook(study: dict, bootstrap: int, seed: int) -> dict | None:
     """The notebook's steps 4-5 on final points: per budget the lowest observed loss, curve_fit of N against C. Its
     interval is the one the planner draws from curve_fit's covariance (normal, ±1.96 standard errors)."""
-    budgets = np.unique(study["c"])
-    best = [np.argmin(np.where(study["c"] == b, study["loss"], np.inf)) for b in budgets]
+    budgets = np.unique(study["budget"])
+    best = [np.argmin(np.where(study["budget"] == b, study["loss"], np.inf)) for b in budgets]
     try:
         law = fit_curve_fit(budgets, study["n"][best])
     except (RuntimeError, ValueError):

@@ -18,6 +18,7 @@ COLUMNS = (
     "run",
     "x_kind",
     "x",
+    "x_full",
     "loss",
     "source",
     "group",
@@ -26,7 +27,10 @@ COLUMNS = (
     "wall_time",
     "duplicate_of",
 )
-NUMERIC = ("n", "x", "loss", "row", "wall_time")  # float64 columns; the others are text
+NUMERIC = ("n", "x", "x_full", "loss", "row", "wall_time")  # float64 columns; the others are text
+# x_full: compute counted in full (attention and output layer too) where the source knows it, our own runs; absent
+# (empty) in the released logs and in tables written before it existed
+OPTIONAL = {"x_full": math.nan}
 
 
 GIGAFLO = 1e9  # FLOPs per gigaflo: the x unit of compute curves (x_kind gigaflos)
@@ -76,7 +80,12 @@ class Table:
 
     @classmethod
     def from_rows(cls, rows: list[dict]) -> Table:
-        return cls({c: np.array([r[c] for r in rows], dtype=float if c in NUMERIC else object) for c in COLUMNS})
+        return cls(
+            {
+                c: np.array([r.get(c, OPTIONAL.get(c)) for r in rows], dtype=float if c in NUMERIC else object)
+                for c in COLUMNS
+            }
+        )
 
     def write_csv(self, path: str | Path) -> None:
         with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -93,11 +102,11 @@ class Table:
     def read_text(cls, text: str, path: str | Path) -> Table:
         """The table from a CSV's text (`path` names it in errors)."""
         reader = csv.DictReader(io.StringIO(text, newline=""))
-        missing = set(COLUMNS) - set(reader.fieldnames or ())
+        missing = set(COLUMNS) - set(OPTIONAL) - set(reader.fieldnames or ())
         if missing:
             raise TableError(f"{path}: not a tidy loss table, missing columns {sorted(missing)}")
         rows = [
-            {c: (r[c] if c not in NUMERIC else float(r[c]) if r[c] != "" else math.nan) for c in COLUMNS}
+            {c: (r[c] if c not in NUMERIC else float(r[c]) if r[c] != "" else math.nan) for c in COLUMNS if c in r}
             for r in reader
         ]
         return cls.from_rows(rows)

@@ -46,6 +46,12 @@ def exact_non_embedding(shape: ModelShape) -> int:
     return formula_n(shape) + 2 * shape.d_model * (2 * shape.n_layers + 1)
 
 
+# The two ways a run's compute is counted (keys of flops_per_token): "paper", C = 6·N·D as the paper counts it,
+# and "full", every matrix product of the forward and backward pass. A study (key `compute`) and a run (config key
+# budget.count) choose which one its FLOP budgets are met in; the IsoFLOP fit reports its N_opt exponent in both.
+FLOP_COUNTS = ("paper", "full")
+
+
 def flops_per_token(shape: ModelShape, n: int) -> dict[str, float]:
     """Training FLOPs per token: the paper's 6·N, and a full count adding attention scores (6·L·ctx·d, Kaplan et
     al.'s forward 2·L·ctx·d times 3 for the backward pass) and the tied output layer (6·d·V)."""

@@ -12,6 +12,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.lines import Line2D
 
+from ..analysis.flop_count import FLOP_UNIT, law_labels
 from ..analysis.isoflop import local_parabola
 from ..analysis.released import PAPER_EXPONENTS
 from .style import OBJ_NAME, STYLE, plt, save, seed_means
@@ -77,12 +78,12 @@ def budget_colours(budgets: list[float]) -> tuple[dict, matplotlib.colors.Colorm
     return dict(zip(budgets, colours)), matplotlib.colors.ListedColormap(colours)
 
 
-def _colour_bar(ax, budgets: list[float], cmap) -> None:
+def _colour_bar(ax, budgets: list[float], cmap, unit: str) -> None:
     """The budgets' colours as a discrete colour bar beside the profiles, one slot per budget."""
     mappable = matplotlib.cm.ScalarMappable(matplotlib.colors.BoundaryNorm(np.arange(len(budgets) + 1), cmap.N), cmap)
     bar = ax.figure.colorbar(mappable, ax=ax, pad=0.02, fraction=0.05)
     bar.set_ticks(np.arange(len(budgets)) + 0.5, labels=[f"{c:.0e}" for c in budgets], fontsize=7)
-    bar.set_label("compute budget C (FLOPs)")
+    bar.set_label(f"compute budget C ({unit})")
     bar.ax.minorticks_off()
 
 
@@ -126,8 +127,16 @@ def _profiles(ax, key, res: dict, objective: str, noise: dict | None) -> None:
     ax.set_title(f"{OBJ_NAME[objective]} IsoFLOP profiles")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     if budgets:  # an objective whose every budget was dropped has no points, and no colours to name
-        _colour_bar(ax, budgets, cmap)
+        _colour_bar(ax, budgets, cmap, FLOP_UNIT[res.get("compute") or "paper"])
     _key(key, legend, [_noise_note(noise), _dropped_note(res.get("dropped"))])
+
+
+def _law_text(label: str, law: dict, res: dict) -> str:
+    """`N_opt ∝ C^0.454 [0.12, 0.72]`, and how many bootstrap resamples the interval rests on."""
+    lo, hi = law["ci95"] or (np.nan, np.nan)
+    failed = law.get("failed", 0)
+    rests = f", {res['bootstrap'] - failed}/{res['bootstrap']} resamples" if res.get("bootstrap") else ""
+    return f"{label.replace('^a', '').replace('^b', '')}^{law['exponent']:.3f} [{lo:.2f}, {hi:.2f}]{rests}"
 
 
 def _frontier(ax, res: dict, objective: str, key: str, paper: bool) -> None:
@@ -140,16 +149,24 @@ def _frontier(ax, res: dict, objective: str, key: str, paper: bool) -> None:
     samples = np.array(law.get("samples") or [[law["coef"], law["exponent"]]])
     lo, hi = np.percentile(samples[:, :1] * grid[None, :] ** samples[:, 1:], [2.5, 97.5], axis=0)
     ax.fill_between(grid, lo, hi, color="#4C72B0", alpha=0.2, lw=0, label="95% bootstrap band")
-    ci = law["ci95"]
-    fit_label = f"{label} ∝ C^{law['exponent']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
-    ax.plot(grid, law["coef"] * grid ** law["exponent"], color="#4C72B0", label=fit_label)
+    labels = law_labels(res)
+    ax.plot(grid, law["coef"] * grid ** law["exponent"], color="#4C72B0", label=_law_text(labels[key], law, res))
+    if key == "n_opt" and "n_opt_other" in res:  # the same optima, their budgets in the other count
+        other = _law_text(labels["n_opt_other"], res["n_opt_other"], res)
+        counted = "as 6·N·D" if res["other_compute"] == "paper" else "in full"
+        ax.plot([], [], ls="none", label=f"{other}\n(the same optima, their budgets counted {counted})")
     ax.plot(c_ok, [b[key] for b in ok], "o", color="k", ms=4, label="IsoFLOP optima")
     if paper:
         ref = PAPER_EXPONENTS[objective][key]
         anchor = law["coef"] * c_ok[0] ** law["exponent"]
         ax.plot(grid, anchor * (grid / c_ok[0]) ** ref, "--", color="#C44E52", lw=1, label=f"paper exponent {ref}")
+    unit = FLOP_UNIT[res.get("compute") or "paper"]
     ax.set(
-        xscale="log", yscale="log", xlabel="compute C (FLOPs)", ylabel=label, title=f"{OBJ_NAME[objective]} {label}(C)"
+        xscale="log",
+        yscale="log",
+        xlabel=f"compute C ({unit})",
+        ylabel=label,
+        title=f"{OBJ_NAME[objective]} {label}(C)",
     )
     ax.legend(frameon=False)
 

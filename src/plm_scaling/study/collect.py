@@ -56,6 +56,7 @@ def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> t
                     "run": done["sweep_point"],
                     "x_kind": "gigaflos",
                     "x": float(point["flops"]) / GIGAFLO,
+                    "x_full": float(point["flops_full"]) / GIGAFLO,
                     "loss": float(point["val_loss"]),
                     "source": str(run_dir / "curve.csv"),
                     "group": f"study/{study}/{done['objective']}",

@@ -129,6 +129,7 @@ def plan_check(fits_json: str | Path, study_file: str | Path, out_json: str | Pa
         _check_sizes(objectives[o], o, study_file, study["overrides"])
         grid = {"objectives": [o], "sizes": list(objectives[o]["sizes"].values()), "budgets": [budget]}
         mini = {"sweeps": [grid], "seeds": ext["seeds"], "overrides": study["overrides"], "point_overrides": {}}
+        mini["compute"] = study.get("compute", "paper")
         points.update({pid: p.overrides for pid, p in expand(mini).items()})
     result = {"fits": str(Path(fits_json).resolve()), "fit_run_id": fits["fit_run_id"], "settings": ext}
     result.update(objectives=objectives, points=points)

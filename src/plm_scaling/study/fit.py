@@ -57,9 +57,14 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
     table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
     if any("budgets" in g for g in grids(study)):  # IsoFLOP profiles need FLOP budgets, not token counts
         try:
-            out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap=bootstrap, seed=seed)
+            out["isoflop"] = isoflop.fit(
+                table, f"study-{objective}", bootstrap, seed, compute=study.get("compute", "paper")
+            )
         except ValueError as err:
-            out["isoflop"] = {"error": str(err), **isoflop.profiles(table, f"study-{objective}")}
+            out["isoflop"] = {
+                "error": str(err),
+                **isoflop.profiles(table, f"study-{objective}", compute=study.get("compute", "paper")),
+            }
     try:
         out["parametric"] = fit_parametric(
             [r["n"] for r in mine],

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 
+from ..analysis.flop_count import law_labels
+
 NOTE = "mlflow.note.content"  # MLflow's tag for a run's description, shown on its page as markdown
 NOTE_LIMIT = 7500  # MLflow keeps at most 8000 characters of a tag value
-LAWS = {"n_opt": "N_opt ∝ C^a", "d_opt": "D_opt ∝ C^b"}
+LAWS = ("n_opt", "d_opt", "n_opt_other")  # of the IsoFLOP fit (analysis/isoflop.py)
 PARAMETRIC = ("alpha", "beta")  # L = E + A/N^alpha + B/D^beta
 
 
@@ -26,12 +28,14 @@ def fit_metrics(fits: dict) -> dict[str, float]:
         for key in LAWS:
             if key not in iso:
                 continue
-            name, law = f"{o}_{key}_exponent", iso[key]
+            # the other count's law named by its count: clm_n_opt_full_exponent
+            stem = f"{o}_n_opt_{iso['other_compute']}" if key == "n_opt_other" else f"{o}_{key}"
+            name, law = f"{stem}_exponent", iso[key]
             out[name] = law["exponent"]
             out.update(_interval(name, law.get("ci95")))
             if "samples" in law and "bootstrap" in iso:
-                out[f"{o}_{key}_bootstrap_used"] = len(law["samples"])
-                out[f"{o}_{key}_bootstrap_failed"] = iso["bootstrap"] - len(law["samples"])
+                out[f"{stem}_bootstrap_used"] = len(law["samples"])
+                out[f"{stem}_bootstrap_failed"] = law.get("failed", iso["bootstrap"] - len(law["samples"]))
         law = f.get("parametric", {})
         for key in PARAMETRIC:
             if key in law:
@@ -52,11 +56,12 @@ def _exponent_rows(fits: dict) -> list[str]:
     rows = []
     for o, f in fits.items():
         iso = f.get("isoflop", {})
-        for key, law in LAWS.items():
+        for key in LAWS:
             if key in iso:
+                law = law_labels(iso)[key]
                 lo, hi = iso[key].get("ci95") or (None, None)
                 used = len(iso[key].get("samples", []))
-                boot = f"{used} / {iso['bootstrap'] - used}" if "bootstrap" in iso else "n/a"
+                boot = f"{used} / {iso[key].get('failed', iso['bootstrap'] - used)}" if "bootstrap" in iso else "n/a"
                 interval = f"[{_cell(lo, '.3f')}, {_cell(hi, '.3f')}]"
                 rows.append(f"| {o} | {law} | {iso[key]['exponent']:.3f} | {interval} | {boot} |")
     if not rows:

@@ -7,6 +7,8 @@ import csv
 import math
 from pathlib import Path
 
+from ..analysis.flop_count import FLOP_UNIT, resample_note
+
 # One row per fitted number: `value` in `unit`, its 95% interval; a power law y = coef · x^exponent carries its
 # exponent as the value and the coefficient with the units of x and y; a per-budget IsoFLOP optimum also its D_opt
 # and the loss at the optimum.
@@ -42,11 +44,13 @@ def _law_row(objective: str, quantity: str, law: dict, ci, x_unit: str, y_unit: 
     )
 
 
-# The IsoFLOP laws (analysis/isoflop.py): N_opt and D_opt against C in FLOPs, the loss against C in PF-days
+# The IsoFLOP laws (analysis/isoflop.py): N_opt and D_opt against C in FLOPs, the loss against C in PF-days, and
+# N_opt against C in the other count (analysis/flop_count.py); None: the unit of the fit's or the other count
 ISOFLOP_LAWS = {
-    "n_opt": ("N_opt exponent a", "FLOPs", "parameters"),
-    "d_opt": ("D_opt exponent b", "FLOPs", "tokens"),
+    "n_opt": ("N_opt exponent a", "compute", "parameters"),
+    "d_opt": ("D_opt exponent b", "compute", "tokens"),
     "loss": ("L(C) exponent", "PF-days", NATS),
+    "n_opt_other": ("N_opt exponent a, other count", "other_compute", "parameters"),
 }
 
 
@@ -69,7 +73,9 @@ def _isoflop_rows(objective: str, iso: dict) -> list[dict]:
         if isinstance(iso.get(key), dict):
             law = iso[key]
             floor = f"L = E + coef·C^exponent, E = {law['floor']:.4g} nats" if "floor" in law else ""
-            rows.append(_law_row(objective, name, law, law.get("ci95"), x_unit, y_unit, floor))
+            note = "; ".join(filter(None, (floor, resample_note(law, iso.get("bootstrap")))))
+            x_unit = FLOP_UNIT[iso.get(x_unit) or "paper"] if x_unit.endswith("compute") else x_unit
+            rows.append(_law_row(objective, name, law, law.get("ci95"), x_unit, y_unit, note))
     if "error" in iso:
         rows.append(_row(objective, "power laws", None, note=f"not fitted: {iso['error']}"))
     return rows

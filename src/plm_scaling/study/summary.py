@@ -11,9 +11,10 @@ import csv
 import re
 from pathlib import Path
 
+from ..analysis.flop_count import law_labels
 from ..io import read_json
 
-LAWS = (("n_opt", "N_opt ∝ C^a"), ("d_opt", "D_opt ∝ C^b"), ("loss", "L ∝ C^c"))
+LAWS = (("n_opt", "N_opt ∝ C^a"), ("d_opt", "D_opt ∝ C^b"), ("loss", "L ∝ C^c"), ("n_opt_other", "N_opt, other count"))
 
 
 def _cell(text: str) -> str:
@@ -32,12 +33,12 @@ def _table(header: list[str], rows: list[list[str]], title: str = "") -> list[st
     return lines + [""]
 
 
-def _exponent(law: dict | None) -> str:
+def _exponent(law: dict | None, label: str = "") -> str:
     if not law:
         return "no law"
     ci = law.get("ci95")
     interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else " (no interval)"
-    return f"{law['exponent']:.3f}{interval}"
+    return f"{law['exponent']:.3f}{interval}" + (f" ({label})" if label else "")
 
 
 def _headline_rows(fits: dict) -> list[list[str]]:
@@ -46,12 +47,13 @@ def _headline_rows(fits: dict) -> list[list[str]]:
         iso = sections.get("isoflop") or {}
         if "n_opt" not in iso:
             reason = iso.get("error") or "no IsoFLOP law (see the fits table)"
-            rows.append([objective.upper(), reason, "", "", "", ""])
+            rows.append([objective.upper(), reason, "", "", "", "", ""])
             continue
         n_law = iso["n_opt"]
         kept = len(n_law.get("samples") or [])
         resamples = f"{kept} of {iso['bootstrap']}" if iso.get("bootstrap") else "none"
-        cells = [_exponent(iso.get(key)) for key, _ in LAWS]
+        other = law_labels(iso).get("n_opt_other", "")  # C named by its count: C (6·N·D) or C_full
+        cells = [_exponent(iso.get(key), other if key == "n_opt_other" else "") for key, _ in LAWS]
         rows.append([objective.upper(), *cells, f"{iso['n_budgets']} budgets, {iso['n_runs']} runs", resamples])
     return rows
 

@@ -155,7 +155,7 @@ def _transfer_parts(point: SweepPoint, share: float | None) -> list[tuple[SweepP
 
 def expand(study: dict, where: str = "") -> dict[str, Point]:
     """Every sweep point of the study, by id, in grid order."""
-    points = {}
+    points, compute = {}, study.get("compute", "paper")  # the FLOP count budgets are met in (model/sizes.py)
     for i, grid in enumerate(grids(study, where)):
         key = f"{where}config key {f'sweeps[{i}].' if 'sweeps' in study else ''}"
         axes = (grid["objectives"], grid["sizes"], _budget_axis(grid), _mask_ratios(grid, where))
@@ -178,6 +178,7 @@ def expand(study: dict, where: str = "") -> dict[str, Point]:
                     f"objective={point.objective}",
                     f"model.target_params={float(size)}",
                     *([f"budget.flops={flops}"] if flops else ["budget.flops=null", f"budget.tokens={tokens}"]),
+                    *([f"budget.count={compute}"] if flops and compute != "paper" else []),
                     f"seed={seed}",
                     f"run.id={ident}",
                     *([f"objective.mask_ratio={mask}"] if mask is not None else []),

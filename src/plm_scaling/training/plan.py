@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from ..config_schema import ConfigError
 from ..data.vocab import AUX_VOCAB_SIZE, TOKENS
-from ..model.sizes import exact_non_embedding, flops_per_token, formula_n, shape_for
+from ..model.sizes import FLOP_COUNTS, exact_non_embedding, flops_per_token, formula_n, shape_for
 from ..model.transformer import ModelShape
 from ..sweep_point import NotTheOneForm, SweepPoint
 from . import checks, recipe
@@ -41,6 +41,7 @@ class RunPlan:
     flops: float  # 6·N·D
     flops_full: float
     flops_budget: float | None
+    flops_count: str  # which FLOPs flops_budget is met in: paper (6·N·D) or full (model/sizes.py FLOP_COUNTS)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -93,6 +94,8 @@ def _check_inputs(cfg: DictConfig) -> None:
         raise ConfigError(f"config key objective.mask_ratio: {cfg.objective.mask_ratio} is not in (0, 1)")
     if (cfg.budget.flops is None) == (cfg.budget.tokens is None):
         raise ConfigError("config keys budget.flops, budget.tokens: give exactly one")
+    if cfg.budget.count not in FLOP_COUNTS:
+        raise ConfigError(f"config key budget.count: {cfg.budget.count!r} is not one of {', '.join(FLOP_COUNTS)}")
 
 
 def _budget_key(cfg: DictConfig) -> str:
@@ -156,7 +159,8 @@ def make_plan(cfg: DictConfig) -> RunPlan:
     n = exact_non_embedding(shape)
     fpt = flops_per_token(shape, n)
     o = cfg.optim
-    tokens = float(cfg.budget.tokens) if cfg.budget.tokens is not None else float(cfg.budget.flops) / fpt["paper"]
+    count = str(cfg.budget.count)
+    tokens = float(cfg.budget.tokens) if cfg.budget.tokens is not None else float(cfg.budget.flops) / fpt[count]
     batch = recipe.batch_sequences(n, tokens, context) if o.batch_sequences == "auto" else int(o.batch_sequences)
     world = _world(cfg, batch)
     checks.check_memory(shape, n, batch // world, cfg.trainer.lightning)  # at the resolved batch, per device
@@ -191,4 +195,5 @@ def make_plan(cfg: DictConfig) -> RunPlan:
         flops=trained * fpt["paper"],
         flops_full=trained * fpt["full"],
         flops_budget=cfg.budget.flops,
+        flops_count=count,
     )

@@ -30,6 +30,7 @@ TRAIN_CASES = {
     "flops_negative": (["budget.flops=-1e9"], r"config key budget\.flops: .* must be above 0"),
     "flops_unmeetable": (["budget.flops=1e8"], r"config key budget\.flops: 10\.3 optimizer steps .* within 1%"),
     "both_budgets": (["budget.tokens=1e6"], r"config keys budget\.flops, budget\.tokens: give exactly one"),
+    "count_unknown": (["budget.count=kaplan"], r"config key budget\.count: 'kaplan' is not one of paper, full"),
     "seed_negative": (["seed=-1"], r"config key seed: -1 must be at least 0"),
     "seed_too_large": (["seed=4294967296"], r"config key seed: 4294967296 must be below 2\^32"),
     "params_too_large": (["model.target_params=1e15"], r"config key model\.target_params: .* GiB .* the device has"),
