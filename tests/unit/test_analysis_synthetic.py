@@ -177,6 +177,29 @@ def test_seed_noise_is_recovered_and_separates_real_differences_from_noise():
     assert single["pooled_sd"] is None and all(d["exceeds_noise"] is None for d in single["differences"])
 
 
+def test_a_difference_beyond_the_seed_noise_but_within_the_thread_spread_is_not_a_result():
+    """30 seeds of sd 0.001 resolve 0.003 nats (2 SE = 0.0005); another thread count moves a CLM loss by up to
+    0.0038 (noise.THREAD_SPREAD), so that step is no result, while 0.017 is. The same for ablation.difference."""
+    from plm_scaling.analysis.ablation import ablation_fit
+    from plm_scaling.analysis.noise import THREAD_SPREAD, seed_noise
+
+    rng = np.random.default_rng(1)
+    out = seed_noise(_seeded_runs(0.001, 30, {1000: 2.90, 3000: 2.897, 10000: 2.88}, rng))
+    small, large = out["differences"]
+    assert abs(small["diff"]) > 2 * small["se"] and not small["exceeds_noise"]
+    assert large["exceeds_noise"] and small["thread_spread"] == THREAD_SPREAD["clm"] == 0.0038
+    effects = {"raw": 0.0, "near": 0.003, "far": 0.02}
+    runs = [
+        {"sweep_point": f"clm_N12000_C3e11_v{v}_s{s}", "objective": "clm", "n": 12480, "flops": 3e11}
+        | {"valid_loss": 2.8 + d + rng.normal(0, 0.0005), "final_val_loss": 2.8}
+        for v, d in effects.items()
+        for s in range(8)
+    ]
+    rows = {r["variant"]: r for r in ablation_fit(runs, list(effects))["groups"][0]["variants"]}
+    assert rows["near"]["ci95"][0] > 0 and not rows["near"]["beyond_noise"]  # the seed interval alone excludes 0
+    assert rows["far"]["beyond_noise"]
+
+
 def test_mask_ratio_fit_recovers_the_best_ratio_and_reports_edges():
     from plm_scaling.analysis.mask_ratio import mask_ratio_fit
 

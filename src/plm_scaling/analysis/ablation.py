@@ -4,7 +4,8 @@ interval from the seed noise.
 
 Each (size, budget) compares its variants: mean loss over seeds, and the difference to the baseline with a
 t-interval whose standard error is the pooled seed sd (noise.pooled_sd) times sqrt(1/k_v + 1/k_base). A difference
-whose interval holds 0 is reported as within the noise: "no gain" measured well is a result.
+whose interval, widened by the thread spread (noise.THREAD_SPREAD), holds 0 is reported as within the noise: "no
+gain" measured well is a result.
 """
 
 from __future__ import annotations
@@ -13,22 +14,24 @@ import numpy as np
 from scipy import stats
 
 from ..sweep_point import SweepPoint
-from .noise import budget_key, pooled_sd, seed_points
+from .noise import budget_key, pooled_sd, seed_points, thread_spread
 
 
 def difference(base: dict, point: dict, sd: float, dof: int) -> dict:
     """A seed point's mean loss minus a baseline's (noise.seed_points entries), with a t-interval from the pooled
-    seed sd; beyond_noise when the interval excludes 0."""
+    seed sd; beyond_noise when the interval, widened on each side by the thread spread (noise.THREAD_SPREAD),
+    excludes 0."""
     diff = point["mean"] - base["mean"]
     se = sd * np.sqrt(1 / point["seeds"] + 1 / base["seeds"])
-    half = float(stats.t.ppf(0.975, dof) * se)
+    half, spread = float(stats.t.ppf(0.975, dof) * se), thread_spread(point)
     return {
         "seeds": point["seeds"],
         "mean": point["mean"],
         "losses": point["losses"],
         "diff": float(diff),
         "ci95": [float(diff - half), float(diff + half)],
-        "beyond_noise": bool(abs(diff) > half),
+        "thread_spread": spread,
+        "beyond_noise": bool(abs(diff) > half + spread),
     }
 
 

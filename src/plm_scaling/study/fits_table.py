@@ -89,7 +89,10 @@ def _noise_rows(objective: str, noise: dict | None) -> list[dict]:
         note = "not measured: no sweep point was trained with 2 or more seeds"
         return [_row(objective, "seed sd of the loss", None, note=note, unit=NATS)]
     z = noise.get("z", 2)
-    note = f"{noise['dof']} dof; {noise['below_noise']} of {noise['compared']} adjacent size differences below {z:g} SE"
+    note = (
+        f"{noise['dof']} dof; {noise['below_noise']} of {noise['compared']} adjacent size differences below {z:g} SE"
+        " + thread spread"
+    )
     return [_row(objective, "seed sd of the loss", noise["pooled_sd"], note=note, unit=NATS)]
 
 
@@ -127,6 +130,14 @@ def _parametric_rows(objective: str, law: dict | None) -> list[dict]:
     return [_row(objective, f"parametric {k}", law[k], ci.get(k), note=note, unit=u) for k, u in PARAMETRIC.items()]
 
 
+def _verdict(r: dict) -> str:
+    """A difference against the noise (ablation.difference): its seed-noise interval widened by the thread spread."""
+    if r.get("beyond_noise") is None or r.get("ci95") is None:
+        return ""
+    margin = f"the seed noise + thread spread {r.get('thread_spread', 0.0):.4f} nats"
+    return ("beyond " if r["beyond_noise"] else "within ") + margin
+
+
 def _ablation_rows(objective: str, fit: dict | None) -> list[dict]:
     if not fit:
         return []
@@ -135,9 +146,8 @@ def _ablation_rows(objective: str, fit: dict | None) -> list[dict]:
     rows = []
     for g in fit["groups"]:
         for v in g["variants"]:
-            verdict = "beyond the seed noise" if v["beyond_noise"] else "within the seed noise (interval holds 0)"
             quantity = f"loss {v['variant']} - {g['baseline']} (N={g['n']:.0f})"
-            note = f"{v['seeds']} seeds, mean loss {v['mean']:.4f}; {verdict}"
+            note = f"{v['seeds']} seeds, mean loss {v['mean']:.4f}; {_verdict(v)}"
             rows.append(_row(objective, quantity, v["diff"], v["ci95"], g["c"], note, NATS))
     return rows
 
@@ -147,8 +157,7 @@ def _repeated_rows(objective: str, fit: dict | None) -> list[dict]:
         return []
     rows = []
     for g in fit["gaps"]:
-        verdict = "" if g["ci95"] is None else ("; beyond" if g["beyond_noise"] else "; within") + " the seed noise"
-        note = f"{g['epochs']:.3g} epochs{verdict}"
+        note = "; ".join(filter(None, (f"{g['epochs']:.3g} epochs", _verdict(g))))
         rows.append(_row(objective, f"loss {g['point']} - fresh", g["diff"], g["ci95"], note=note, unit=NATS))
     if fit.get("harmless_up_to"):
         h = fit["harmless_up_to"]
@@ -182,10 +191,7 @@ def _transfer_rows(objective: str, t: dict | None) -> list[dict]:
     rows, source = [], t["pretrained_on"]
     for g in t["shares"]:
         for r in g["shares"][1:]:
-            verdict = (
-                "" if r["beyond_noise"] is None else ("; beyond" if r["beyond_noise"] else "; within") + " the noise"
-            )
-            note = f"N {g['n']:,.0f}, {r['seeds']} seed(s), equal total compute{verdict}"
+            note = "; ".join(filter(None, (f"N {g['n']:,.0f}, {r['seeds']} seed(s), equal total compute", _verdict(r))))
             quantity = f"loss at {r['share']:g} {source} share - scratch"
             rows.append(_row(objective, quantity, r["diff"], r["ci95"], g["c"], note, NATS))
         near = "" if g["near_best"] is None else f"; within the noise of it: {g['near_best']}"
@@ -227,8 +233,7 @@ def _extrapolation_rows(objective: str, e: dict | None) -> list[dict]:
         note = f"N {p['n']:,.0f}, {p['seeds']} seed(s)" + (" (the predicted size)" if p["multiple"] == 1 else "")
         rows.append(_row(objective, f"measured loss at {p['multiple']:g}x N_opt", p["mean"], None, c, note, NATS))
     for r in e.get("neighbours", []):
-        verdict = "beyond" if r["beyond_noise"] else "within"
-        note = f"positive: the predicted size is better; {verdict} the seed noise"
+        note = f"positive: the predicted size is better; {_verdict(r)}"
         rows.append(_row(objective, f"loss {r['multiple']:g}x - 1x", r["diff"], r["ci95"], c, note, NATS))
     if "error" in e:
         rows.append(_row(objective, "extrapolation check", None, budget=c, note=e["error"]))
