@@ -6,12 +6,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup system reproduce experiments test test-fast lint bench lock audit clean-results mlflow-server mlflow-ui chaos
+.PHONY: setup system system-metastudent reproduce experiments test test-fast lint bench lock audit clean-results mlflow-server mlflow-ui chaos
 
 setup: system $(STAMP)
 
 system:
 	@bash envs/install-system.sh
+
+# The larger dataset config/datasets/metastudent.yaml reads (not part of setup: 225 MB download)
+system-metastudent:
+	@bash envs/install-system.sh envs/apt-metastudent.txt
 
 # Reinstalls only when the lock file or the package metadata changed.
 $(STAMP): envs/requirements.lock pyproject.toml

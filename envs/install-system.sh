@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the Debian packages listed in envs/apt.txt that are missing; do nothing when all are present.
+# Install the Debian packages listed in envs/apt.txt (or the list file given) that are missing; do nothing when all
+# are present.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t wanted < <(grep -v -E '^\s*(#|$)' "$here/apt.txt")
+mapfile -t wanted < <(grep -v -E '^\s*(#|$)' "${1:-$here/apt.txt}")
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

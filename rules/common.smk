@@ -10,6 +10,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from plm_scaling.code_stages import STAGE_ENTRIES, stage_hash
+from plm_scaling.data.blastdb import DB_FILES as BLAST_DB_FILES
 from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
 from plm_scaling.names import STUDY_FIGURES
 from plm_scaling.study.extrapolate import read_plan
@@ -41,6 +42,12 @@ def configured(key, name):
         return config[key][name]
     except KeyError:
         raise ValueError(f"config key {key}.{name} is not defined") from None
+
+
+def dataset_fasta(name):
+    """The protein FASTA of dataset `name`: its `fasta`, or the one rule blastdb_fasta writes from its `blastdb`."""
+    d = configured("datasets", name)
+    return d["fasta"] if "fasta" in d else f"results/data/{name}/source/proteins.fasta"
 
 
 def paper_logs_folder():

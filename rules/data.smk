@@ -7,9 +7,27 @@ DATA_TARGETS = [
 ]
 
 
+rule blastdb_fasta:
+    input:
+        lambda wc: [f"{db}{s}" for db in configured("datasets", wc.dataset)["blastdb"] for s in BLAST_DB_FILES],
+    output:
+        fasta="results/data/{dataset}/source/proteins.fasta",
+        summary="results/data/{dataset}/source/proteins.fasta.json",
+    log:
+        "results/logs/data/blastdb_fasta/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/blastdb_fasta/{dataset}.tsv"
+    params:
+        plm=PLM,
+        dbs=lambda wc: " ".join(shlex.quote(db) for db in configured("datasets", wc.dataset)["blastdb"]),
+        code=CODE["data"],
+    shell:
+        "{params.plm} data blastdb {output.fasta:q} {params.dbs} > {log:q} 2>&1"
+
+
 rule clean_fasta:
     input:
-        fasta=lambda wc: configured("datasets", wc.dataset)["fasta"],
+        fasta=lambda wc: dataset_fasta(wc.dataset),
     output:
         multiext("results/data/{dataset}/clean/all", *SHARD_SUFFIXES),
         summary="results/data/{dataset}/clean/clean.json",

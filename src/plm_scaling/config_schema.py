@@ -39,7 +39,9 @@ def first_problem(instance: Any, schema_path: str | Path, definition: str | None
     error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(instance))
     if error is None:
         return None
-    return ".".join(map(str, error.absolute_path)) or "(top level)", error.message
+    # a oneOf of required keys says which to give (its schema's x-one-of) rather than dumping the whole mapping
+    message = error.schema.get("x-one-of", error.message) if error.validator == "oneOf" else error.message
+    return ".".join(map(str, error.absolute_path)) or "(top level)", message
 
 
 def validate_config(

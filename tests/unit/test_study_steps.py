@@ -122,7 +122,8 @@ def test_the_fits_table_has_a_row_per_fitted_number(fitted, tmp_path):
     # the fixture's runs count 7·N FLOPs per token in full: N_opt against those too (analysis/flop_count.py)
     exponents = ["N_opt exponent a", "D_opt exponent b", "L(C) exponent", "N_opt exponent a, other count"]
     parametric = [f"parametric {k}" for k in ("E", "A", "B", "alpha", "beta")]
-    assert quantities == ["N_opt (parabola)"] * 3 + exponents + ["seed sd of the loss"] + parametric
+    vpnls = ["vpnls N_opt exponent"]
+    assert quantities == ["N_opt (parabola)"] * 3 + exponents + ["seed sd of the loss"] + parametric + vpnls
     assert {r["objective"] for r in rows} == {"clm"}
     assert [float(r["budget_flops"]) for r in rows[:3]] == list(make_runs.BUDGETS)
     iso, law = fits["clm"]["isoflop"], fits["clm"]["parametric"]
@@ -150,8 +151,13 @@ def test_the_fits_table_has_a_row_per_fitted_number(fitted, tmp_path):
     assert [float(r["ci95_low"]) for r in rows[3:5]] == pytest.approx([iso[k]["ci95"][0] for k in ("n_opt", "d_opt")])
     # one seed: the seed noise is not measured, and the table says so
     assert rows[7]["value"] == "" and rows[7]["note"].startswith("not measured") and rows[7]["unit"] == "nats"
-    assert [float(r["value"]) for r in rows[8:]] == pytest.approx([law[k] for k in make_runs.LAW], rel=1e-5)
-    assert all(r["note"] == "" for r in rows[8:])  # an identified law carries no warning
+    assert [float(r["value"]) for r in rows[8:13]] == pytest.approx([law[k] for k in make_runs.LAW], rel=1e-5)
+    assert all(r["note"] == "" for r in rows[8:13])
+    # the variable-projection law recovers the fixture law's N_opt exponent, its interval says what it rests on
+    assert float(rows[13]["value"]) == pytest.approx(make_runs.n_opt_exponent(), abs=0.005)
+    assert (
+        f"of {fits['clm']['vpnls']['bootstrap']} bootstrap resamples" in rows[13]["note"]
+    )  # an identified law carries no warning
 
 
 @pytest.mark.parametrize("name", ["isoflop", "curves"])

@@ -1,4 +1,4 @@
-"""`plm-scaling data ...`: the data stage: clean, split, stats; dedup, filter, subset, aux."""
+"""`plm-scaling data ...`: the data stage: blastdb, clean, split, stats; dedup, filter, subset, aux."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def _data_clean(a: argparse.Namespace) -> None:
 
     info = clean(a.fasta, a.out_dir, a.min_length, a.max_length, a.max_records)
     print(f"kept {info['records_kept']:,} of {info['records_read']:,} records ({info['residues_kept']:,} residues)")
+
+
+def _data_blastdb(a: argparse.Namespace) -> None:
+    from ..data.blastdb import union_fasta
+
+    info = union_fasta(a.db, a.out)
+    print(f"{info['records']:,} proteins ({info['residues']:,} residues) from {len(a.db)} BLAST databases")
 
 
 def _data_split(a: argparse.Namespace) -> None:
@@ -115,6 +122,11 @@ def register(sub) -> None:
 
 
 def _register_split_steps(data) -> None:
+    b = command(data, "blastdb", "the union of BLAST protein databases as FASTA, one record per accession")
+    b.add_argument("out", help="FASTA to write (and OUT.json, what came from where)")
+    b.add_argument("db", nargs="+", help="BLAST database name (the path without .pin/.psq/.phr)")
+    b.set_defaults(func=_data_blastdb)
+
     c = command(data, "clean", "validate, normalise and length-filter a FASTA into token shards")
     c.add_argument("fasta", help="FASTA file (plain or gzip)")
     c.add_argument("out_dir", help="folder of the clean shard")

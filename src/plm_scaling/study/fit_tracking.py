@@ -36,6 +36,10 @@ def fit_metrics(fits: dict) -> dict[str, float]:
             if "samples" in law and "bootstrap" in iso:
                 out[f"{stem}_bootstrap_used"] = len(law["samples"])
                 out[f"{stem}_bootstrap_failed"] = law.get("failed", iso["bootstrap"] - len(law["samples"]))
+        vp = f.get("vpnls", {})
+        if "n_opt_exponent" in vp:  # the variable-projection law's N_opt exponent, beside interp's
+            out[f"{o}_vpnls_n_opt_exponent"] = vp["n_opt_exponent"]
+            out.update(_interval(f"{o}_vpnls_n_opt_exponent", (vp.get("ci95") or {}).get("n_opt_exponent")))
         law = f.get("parametric", {})
         for key in PARAMETRIC:
             if key in law:

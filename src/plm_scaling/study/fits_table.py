@@ -81,6 +81,19 @@ def _isoflop_rows(objective: str, iso: dict) -> list[dict]:
     return rows
 
 
+def _vpnls_rows(objective: str, law: dict | None) -> list[dict]:
+    """The variable-projection law's N_opt exponent, with what its interval rests on and whether it is a law."""
+    if not law:
+        return []
+    if "error" in law:
+        return [_row(objective, "vpnls N_opt exponent", None, note=f"not fitted: {law['error']}")]
+    ci = (law.get("ci95") or {}).get("n_opt_exponent")
+    rests = resample_note({"samples": law.get("samples", []), "failed": law.get("failed", 0)}, law.get("bootstrap"))
+    verdict = "" if law["status"]["ok"] else "NOT a law (an exponent at its bound or a term at 0)"
+    note = "; ".join(filter(None, (f"beta/(alpha+beta), C = 6·N·D, {law['n_points']} runs", rests, verdict)))
+    return [_row(objective, "vpnls N_opt exponent", law["n_opt_exponent"], ci, note=note, unit=ONE)]
+
+
 def _noise_rows(objective: str, noise: dict | None) -> list[dict]:
     """The seed noise, measured only where a sweep point was trained with several seeds; the row says when not."""
     if not noise:
@@ -255,6 +268,7 @@ def fits_rows(fits: dict) -> list[dict]:
         rows += _transfer_rows(objective, f.get("transfer"))
         rows += _extrapolation_rows(objective, f.get("extrapolation"))
         rows += _parametric_rows(objective, f.get("parametric"))
+        rows += _vpnls_rows(objective, f.get("vpnls"))
     return rows
 
 
