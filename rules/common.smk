@@ -50,6 +50,11 @@ def dataset_fasta(name):
     return d["fasta"] if "fasta" in d else f"results/data/{name}/source/proteins.fasta"
 
 
+def split_settings(name):
+    """Config key split, with dataset `name`'s own clustering keys (datasets.NAME.split) in place of its."""
+    return {**config["split"], **configured("datasets", name).get("split", {})}
+
+
 def paper_logs_folder():
     """The authors' released logs when the paper stage runs (study.outputs.runs_paper_stage), else None."""
     if not runs_paper_stage(STUDY, config["paper_logs"]):

@@ -65,7 +65,7 @@ rule split_dataset:
         plm=PLM,
         clean_dir=lambda wc, input: Path(input.summary).parent,
         out_dir=lambda wc, output: Path(output.manifest).parent,
-        s=config["split"],
+        s=lambda wc: split_settings(wc.dataset),
         code=CODE["data"],
     shell:
         "{params.plm} data split {params.clean_dir:q} {params.out_dir:q} --dataset {wildcards.dataset:q}"
