@@ -22,7 +22,7 @@ rule blastdb_fasta:
         dbs=lambda wc: " ".join(shlex.quote(db) for db in configured("datasets", wc.dataset)["blastdb"]),
         code=CODE["data"],
     shell:
-        "{params.plm} data blastdb {output.fasta:q} {params.dbs} > {log:q} 2>&1"
+        "{params.plm} data blastdb {output.fasta:q} -- {params.dbs} > {log:q} 2>&1"
 
 
 rule clean_fasta:

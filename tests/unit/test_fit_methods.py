@@ -63,3 +63,13 @@ def test_summary_of_known_results():
     assert r["laws"] == 2 and r["replicates"] == 3
     assert r["bias"] == pytest.approx(0.1) and r["rmse"] == pytest.approx(np.sqrt(0.02))
     assert r["coverage"] == 0.5 and r["width"] == pytest.approx(0.15) and r["failed"] == 3
+
+
+def test_vpnls_refuses_points_with_two_distinct_sizes():
+    """Two sizes fix no exponent of N: a law from them would be any law (the study fit reports the error)."""
+    from plm_scaling.analysis.vpnls import fit_vpnls
+
+    n = np.array([1e3, 1e3, 1e3, 4e3, 4e3, 4e3])
+    d = np.array([1e6, 2e6, 4e6, 1e6, 2e6, 4e6])
+    with pytest.raises(ValueError, match="at least 3 distinct N and D, got 2 and 3"):
+        fit_vpnls(n, d, 2 + 100 / n**0.3 + 300 / d**0.3)

@@ -22,6 +22,14 @@ def truth(count: str) -> float:
     return fit_loglog(np.array(BUDGETS), np.array(optima))["exponent"]
 
 
+def recounted_truth(count: str) -> float:
+    """The exponent of the true optima of budgets met in `count`, their compute re-counted in the other count."""
+    optima = np.array([synthetic.true_optimum(LAW, c, count) for c in BUDGETS])
+    ratio = synthetic.full_per_token(optima) / (6 * optima)  # full / paper FLOPs per token at each optimum
+    other = np.array(BUDGETS) * (ratio if count == "paper" else 1 / ratio)
+    return fit_loglog(other, optima)["exponent"]
+
+
 def mean_exponents(met_in: str, fitted_in: str) -> tuple[float, float]:
     """(n_opt, n_opt_other) exponents, mean over replicates, of studies met in one count and fitted in another."""
     got = []
@@ -46,6 +54,9 @@ def test_the_truth_in_full_flops_is_recovered_only_by_the_fit_in_full_flops():
     assert abs(in_paper - full_truth) > 0.008 and abs(paper_as_full - full_truth) > 0.05
     # the full study's optima re-counted in 6·N·D miss the paper truth by as much: counts are not interchangeable
     assert abs(full_as_paper - paper_truth) > 0.04
+    # and each re-count is the re-count of the true optima (r(N) interpolated between the sizes trained)
+    assert paper_as_full == pytest.approx(recounted_truth("paper"), abs=0.006)
+    assert full_as_paper == pytest.approx(recounted_truth("full"), abs=0.006)
 
 
 def test_a_full_count_fit_of_a_table_without_one_is_refused():

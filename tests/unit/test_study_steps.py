@@ -177,3 +177,19 @@ def test_a_figure_is_deterministic_and_carries_its_provenance(fitted, tmp_path, 
         assert png.text["Provenance"] == text
     described = ElementTree.parse(one.with_suffix(".svg")).find(".//{http://purl.org/dc/elements/1.1/}description")
     assert described is not None and described.text == text
+
+
+def test_a_run_met_in_full_flops_is_collected_at_its_full_budget(tmp_path):
+    """Grouping by budget (seed noise, mask ratio, extrapolation) reads a run's `flops`: the counted compute."""
+    import json
+    import shutil
+
+    from plm_scaling.study.collect import collect
+
+    point = POINTS[0]
+    shutil.copytree(RUNS / point, tmp_path / point)
+    done = json.loads((tmp_path / point / "run.json").read_text())
+    (tmp_path / point / "run.json").write_text(json.dumps({**done, "flops_count": "full", "flops_full": 7e19}))
+    (_, full), (_, paper) = (collect([point], "s", root) for root in (tmp_path, RUNS))
+    assert (full[0]["flops"], full[0]["flops_count"]) == (7e19, "full")
+    assert (paper[0]["flops"], paper[0]["flops_count"]) == (done["flops"], "paper")

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .noise import Z, budget_key, final_loss
+from .noise import THREAD_SPREAD, Z, budget_key, final_loss
 
 BOOTSTRAP = 1000
 
@@ -26,15 +26,16 @@ def _vertex(log_r: np.ndarray, loss: np.ndarray) -> float | None:
     return float(-b / (2 * a)) if a > 0 else None
 
 
-def near_best(ratios: np.ndarray, losses: np.ndarray, sd: float) -> list[float]:
-    """The ratios whose mean loss is within Z standard errors of the best mean: what the data cannot tell apart
-    (the parabola's interval is narrower, but it assumes the curve is a parabola in log ratio)."""
+def near_best(ratios: np.ndarray, losses: np.ndarray, sd: float, spread: float) -> list[float]:
+    """The ratios whose mean loss is within Z standard errors plus `spread` (noise.THREAD_SPREAD) of the best mean:
+    what the data cannot tell apart (the parabola's interval is narrower, but it assumes the curve is a parabola in
+    log ratio)."""
     tried = np.unique(ratios)
     means = np.array([losses[ratios == r].mean() for r in tried])
     counts = np.array([(ratios == r).sum() for r in tried])
     best = int(np.argmin(means))
     se = sd * np.sqrt(1 / counts + 1 / counts[best])
-    return [float(r) for r, m, e in zip(tried, means, se) if m - means[best] <= Z * e]
+    return [float(r) for r, m, e in zip(tried, means, se) if m - means[best] <= Z * e + spread]
 
 
 def best_ratio(ratios: np.ndarray, losses: np.ndarray, sd: float, seed: int = 0) -> dict:
@@ -45,7 +46,7 @@ def best_ratio(ratios: np.ndarray, losses: np.ndarray, sd: float, seed: int = 0)
         "ratios": ratios.tolist(),
         "losses": losses.tolist(),
         "observed_best": float(ratios[np.argmin(losses)]),
-        "near_best": near_best(ratios, losses, sd),
+        "near_best": near_best(ratios, losses, sd, THREAD_SPREAD["mlm"]),  # masking: MLM runs only
     }
     if np.unique(ratios).size < 3:
         return {**out, "status": "too few ratios", "best": None, "ci95": None}

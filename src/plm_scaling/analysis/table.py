@@ -82,7 +82,7 @@ class Table:
     def from_rows(cls, rows: list[dict]) -> Table:
         return cls(
             {
-                c: np.array([r.get(c, OPTIONAL.get(c)) for r in rows], dtype=float if c in NUMERIC else object)
+                c: np.array([r.get(c, OPTIONAL[c]) if c in OPTIONAL else r[c] for r in rows], dtype=_dtype(c))
                 for c in COLUMNS
             }
         )
@@ -110,6 +110,10 @@ class Table:
             for r in reader
         ]
         return cls.from_rows(rows)
+
+
+def _dtype(column: str):
+    return float if column in NUMERIC else object
 
 
 def _fmt(v) -> str:

@@ -25,7 +25,7 @@ from ..sweep_point import SweepPoint
 from . import transfer_fits
 from .ablation import difference
 from .mask_ratio import near_best
-from .noise import budget_key, seed_points
+from .noise import budget_key, seed_points, thread_spread
 from .powerlaw import ci95, fit_loglog
 from .table import Table
 from .transfer_fits import fit_transferred, frontier_fit, transferred_rows
@@ -66,7 +66,7 @@ def share_sweep(runs: list[dict], sd: float | None, dof: int) -> list[dict]:
                 "c": float(np.mean([total_flops(r) for r in members])),
                 "shares": [{"share": p["share"], **_versus_scratch(points[0], p, sd, dof)} for p in points],
                 "best_share": best["share"],
-                "near_best": near_best(shares, losses, sd) if sd else None,
+                "near_best": near_best(shares, losses, sd, thread_spread(points[0])) if sd else None,
             }
         )
     return out

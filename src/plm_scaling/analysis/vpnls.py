@@ -80,6 +80,10 @@ def fit_vpnls(n, d, loss, bootstrap: int = 0, seed: int = 0) -> dict:
         raise ValueError(f"vpnls fit needs at least 5 points with N, D and loss, got {n.size}")
     if (n <= 0).any() or (d <= 0).any() or not np.isfinite(n * d * loss).all():
         raise ValueError("vpnls fit: N and D must be positive and every value finite")
+    if min(np.unique(n).size, np.unique(d).size) < 3:  # an exponent of 2 distinct values is any exponent
+        raise ValueError(
+            f"vpnls fit needs at least 3 distinct N and D, got {np.unique(n).size} and {np.unique(d).size}"
+        )
     w = np.ones_like(n)
     law = _law(*_local(_best_start(n, d, loss, w), n, d, loss, w))
     law["n_points"] = int(n.size)

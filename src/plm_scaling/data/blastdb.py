@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,31 +30,36 @@ def check_database(db: str | Path) -> Path:
     return db
 
 
-def _records(db: Path) -> Iterator[tuple[str, str, bytes]]:
+def _records(db: Path) -> Iterator[tuple[str, bytes, bytes]]:
     """(accession, header, sequence) of every protein in the database, streamed from blastdbcmd."""
     cmd = ["blastdbcmd", "-db", str(db), "-entry", "all", "-line_length", "1000000"]
-    try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except FileNotFoundError:
-        raise ValueError("blastdbcmd not found (Debian package ncbi-blast+; `make setup` installs it)") from None
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: warnings past a pipe's buffer would block it
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        except FileNotFoundError:
+            raise ValueError("blastdbcmd not found (Debian package ncbi-blast+; `make setup` installs it)") from None
+        yield from _parse(proc.stdout)
+        if proc.wait() != 0:
+            err.seek(0)
+            raise ValueError(f"{db}: blastdbcmd failed: {' '.join(err.read().decode(errors='replace').split())[:200]}")
+
+
+def _parse(stream) -> Iterator[tuple[str, bytes, bytes]]:
+    """(accession, header, sequence) of each FASTA record of a byte stream, the header's bytes as they are."""
     header, seq = None, []
-    for line in proc.stdout:
+    for line in stream:
         if line.startswith(b">"):
             if header is not None:
                 yield _accession(header), header, b"".join(seq)
-            header, seq = line[1:].rstrip(b"\r\n").decode("ascii", "replace"), []
+            header, seq = line[1:].rstrip(b"\r\n"), []
         else:
             seq.append(line.strip())
     if header is not None:
         yield _accession(header), header, b"".join(seq)
-    if proc.wait() != 0:
-        raise ValueError(
-            f"{db}: blastdbcmd failed: {' '.join(proc.stderr.read().decode(errors='replace').split())[:200]}"
-        )
 
 
-def _accession(header: str) -> str:
-    return header.split("|", 1)[0].split(None, 1)[0] if header.strip() else ""
+def _accession(header: bytes) -> str:
+    return header.split(b"|", 1)[0].split(None, 1)[0].decode("ascii", "replace") if header.strip() else ""
 
 
 def union_fasta(dbs: list[str | Path], out: str | Path) -> dict:
@@ -74,7 +80,7 @@ def union_fasta(dbs: list[str | Path], out: str | Path) -> dict:
                         raise ValueError(f"{db}: accession {accession} has another sequence in an earlier database")
                     continue
                 seen[accession] = digest
-                fh.write(b">" + header.encode() + b"\n" + seq + b"\n")
+                fh.write(b">" + header + b"\n" + seq + b"\n")
                 new, summary["records"], summary["residues"] = (
                     new + 1,
                     summary["records"] + 1,

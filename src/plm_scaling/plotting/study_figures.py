@@ -8,6 +8,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.lines import Line2D
 
+from ..analysis.flop_count import FLOP_UNIT, counted
 from ..sweep_point import SweepPoint
 from .style import STYLE, plt, save, seed_means
 
@@ -131,11 +132,13 @@ def _legend(fig, runs, colours: dict) -> None:
     fig.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
-def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
+def run_curves(table, out: str | Path, provenance: str | None = None, compute: str = "paper") -> None:
     """Every run's validation loss against compute, one panel per objective and budget, one colour per size across
     all panels (seeds share it; other mask ratios dashed): how each IsoFLOP point was reached, and whether the runs
     had settled at their end. The hollow dot is the end point on the whole validation split, the value the IsoFLOP
-    profiles use; the y-range is the runs' losses past their first few % of compute."""
+    profiles use; the y-range is the runs' losses past their first few % of compute. Compute is counted as the
+    study counts it (`compute`, analysis/flop_count.py), so each panel holds the runs of one budget."""
+    table, unit = counted(table, compute), FLOP_UNIT[compute]
     objectives = sorted(set(table["objective"]))
     budgets = {o: _by_budget(table.select(objective=o)) for o in objectives}
     colours = size_colours(table["n"])
@@ -146,8 +149,8 @@ def run_curves(table, out: str | Path, provenance: str | None = None) -> None:
             for ax, (c, runs) in zip(row, budgets[o].items()):
                 for run in sorted(runs, key=lambda r: (r["n"][0], r["run"][0])):
                     _run_line(ax, run, colours[float(run["n"][0])])
-                ax.set(xscale="log", xlabel="compute C (FLOPs)", ylabel=f"{o.upper()} validation loss")
-                ax.set_title(f"{o.upper()}, budget {c:.0e} FLOPs")
+                ax.set(xscale="log", xlabel=f"compute C ({unit})", ylabel=f"{o.upper()} validation loss")
+                ax.set_title(f"{o.upper()}, budget {c:.0e} {unit}")
                 ax.set_ylim(loss_range(runs))
                 ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             for ax in row[len(budgets[o]) :]:

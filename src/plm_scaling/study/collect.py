@@ -66,9 +66,14 @@ def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> t
                     "duplicate_of": "",
                 }
             )
+        count = done.get("flops_count", "paper")  # which FLOPs the run's budget was met in (runs before it: paper)
         runs.append(
             {
                 **{k: done[k] for k in RUN_SUMMARY},
+                # C as the run's budget counts it, so that every grouping by budget (seed noise, mask ratio,
+                # extrapolation, transfer) finds the budget the run was trained for
+                "flops": done["flops_full"] if count == "full" else done["flops"],
+                "flops_count": count,
                 "point": _point_fields(done, run_dir),  # the axes the analysis groups and selects runs by
                 "valid_loss": metrics.get("valid_loss"),
                 "unique_tokens": done.get("unique_tokens"),  # U: the train part's framed tokens (repeated data)

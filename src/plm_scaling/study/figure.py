@@ -74,7 +74,8 @@ def draw(name: str, fits: dict, table, out_png: str | Path, text: str) -> None:
         extrapolation({o: f["extrapolation"] for o, f in per_objective.items()}, out_png, provenance=text)
     elif name == "curves":  # the IsoFLOP points' runs; a transfer study's own runs are in its figure
         scratch = np.array([SweepPoint.parse(str(run)).transfer is None for run in table["run"]])
-        study_figures.run_curves(table.where(scratch), out_png, provenance=text)
+        compute = next((f["isoflop"].get("compute") for f in per_objective.values() if "isoflop" in f), None)
+        study_figures.run_curves(table.where(scratch), out_png, provenance=text, compute=compute or "paper")
     else:
         study_figures.mask_ratio_study(per_objective["mlm"]["mask_ratio"], out_png, provenance=text)
 

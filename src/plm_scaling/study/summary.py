@@ -11,7 +11,7 @@ import csv
 import re
 from pathlib import Path
 
-from ..analysis.flop_count import law_labels
+from ..analysis.flop_count import FLOP_UNIT, law_labels
 from ..io import read_json
 
 LAWS = (("n_opt", "N_opt ∝ C^a"), ("d_opt", "D_opt ∝ C^b"), ("loss", "L ∝ C^c"), ("n_opt_other", "N_opt, other count"))
@@ -65,7 +65,8 @@ def _budget_rows(fits: dict) -> tuple[list[str], list[list[str]]]:
     for o in objectives:
         for b in fits[o]["isoflop"]["budgets"]:
             by_budget.setdefault(b["c"], {})[o] = b
-    header = ["C (FLOPs)", *(f"{o.upper()} N_opt · D_opt · loss" for o in objectives)]
+    compute = next((fits[o]["isoflop"].get("compute") for o in objectives), None) or "paper"
+    header = [f"C ({FLOP_UNIT[compute]})", *(f"{o.upper()} N_opt · D_opt · loss" for o in objectives)]
     rows = []
     for c, at in sorted(by_budget.items()):
         cells = []
