@@ -52,7 +52,7 @@ def _headline_rows(fits: dict) -> list[list[str]]:
         n_law = iso["n_opt"]
         kept = len(n_law.get("samples") or [])
         resamples = f"{kept} of {iso['bootstrap']}" if iso.get("bootstrap") else "none"
-        other = law_labels(iso).get("n_opt_other", "")  # C named by its count: C (6·N·D) or C_full
+        other = {"paper": "re-counted as 6·N·D", "full": "re-counted in full"}.get(iso.get("other_compute"), "")
         cells = [_exponent(iso.get(key), other if key == "n_opt_other" else "") for key, _ in LAWS]
         rows.append([objective.upper(), *cells, f"{iso['n_budgets']} budgets, {iso['n_runs']} runs", resamples])
     return rows
@@ -90,7 +90,9 @@ def study_section(name: str, fits_path: Path) -> list[str]:
     fits = read_json(fits_path).get("fits", {})
     title = f"Study ``{name}``: compute-optimal size, data and loss against compute"
     lines = [title, "-" * len(title), ""]
-    header = ["objective", *(label for _, label in LAWS), "fitted on", "bootstrap resamples that gave a law"]
+    iso = next((s["isoflop"] for s in fits.values() if "isoflop" in s), {})
+    labels = {**dict(LAWS), **{k: v for k, v in law_labels(iso).items() if k != "n_opt_other"}}  # C or C_full
+    header = ["objective", *(labels[key] for key, _ in LAWS), "fitted on", "bootstrap resamples that gave a law"]
     lines += _table(header, _headline_rows(fits), "exponents [95 % bootstrap interval]")
     if all((s.get("noise") or {}).get("pooled_sd") is None for s in fits.values()):
         lines += ["One seed per point: these intervals hold the fit's uncertainty, not the seed noise.", ""]
