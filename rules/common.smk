@@ -44,10 +44,13 @@ def configured(key, name):
         raise ValueError(f"config key {key}.{name} is not defined") from None
 
 
+BLASTDB_FASTA = "results/data/{dataset}/source/proteins.fasta"  # rule blastdb_fasta's output
+
+
 def dataset_fasta(name):
     """The protein FASTA of dataset `name`: its `fasta`, or the one rule blastdb_fasta writes from its `blastdb`."""
     d = configured("datasets", name)
-    return d["fasta"] if "fasta" in d else f"results/data/{name}/source/proteins.fasta"
+    return d["fasta"] if "fasta" in d else BLASTDB_FASTA.format(dataset=name)
 
 
 def split_settings(name):

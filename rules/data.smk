@@ -11,8 +11,8 @@ rule blastdb_fasta:
     input:
         lambda wc: [f"{db}{s}" for db in configured("datasets", wc.dataset)["blastdb"] for s in BLAST_DB_FILES],
     output:
-        fasta="results/data/{dataset}/source/proteins.fasta",
-        summary="results/data/{dataset}/source/proteins.fasta.json",
+        fasta=BLASTDB_FASTA,
+        summary=f"{BLASTDB_FASTA}.json",
     log:
         "results/logs/data/blastdb_fasta/{dataset}.log",
     benchmark:

@@ -200,6 +200,17 @@ def test_a_difference_beyond_the_seed_noise_but_within_the_thread_spread_is_not_
     assert rows["far"]["beyond_noise"]
 
 
+def test_ratios_within_the_thread_spread_of_the_best_are_near_it():
+    """best_ratio's near-best set: a ratio 0.00008 nats above the best is 17 standard errors away (sd 0.00001, 10
+    seeds) but within the MLM thread spread (0.0001): the data cannot tell it from the best."""
+    from plm_scaling.analysis.mask_ratio import best_ratio
+
+    ratios = np.repeat([0.1, 0.15, 0.3], 10)
+    means = np.repeat([2.70008, 2.70000, 2.71], 10)
+    losses = means + np.random.default_rng(0).normal(0, 0.00001, ratios.size)
+    assert best_ratio(ratios, losses, sd=0.00001)["near_best"] == [0.1, 0.15]
+
+
 def test_mask_ratio_fit_recovers_the_best_ratio_and_reports_edges():
     from plm_scaling.analysis.mask_ratio import mask_ratio_fit
 

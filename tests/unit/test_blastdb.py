@@ -58,7 +58,7 @@ def test_a_path_that_is_no_database_is_one_line(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("hostile", ["-entry", "x;touch pwned"])
+@pytest.mark.parametrize("hostile", ["-entry", "x;touch pwned #"])
 def test_a_database_name_is_never_an_option_or_a_shell_word(tmp_path, capsys, hostile, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for suffix in (".pin", ".psq", ".phr"):  # files of that name, which blastdbcmd cannot read as a database

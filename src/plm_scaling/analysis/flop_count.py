@@ -36,14 +36,6 @@ def law_labels(iso: dict) -> dict[str, str]:
     return labels
 
 
-def resample_note(law: dict, bootstrap: int | None) -> str:
-    """What an interval rests on: its bootstrap resamples, and how many of them gave the law no value."""
-    if not bootstrap or "samples" not in law:
-        return ""
-    failed = law.get("failed", bootstrap - len(law["samples"]))
-    return f"95% interval from {bootstrap - failed} of {bootstrap} bootstrap resamples ({failed} gave no law)"
-
-
 @dataclass(frozen=True)
 class FlopCount:
     compute: str  # the count the budgets are met in, and the C of the fit's laws

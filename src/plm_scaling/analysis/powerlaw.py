@@ -15,6 +15,20 @@ def ci95(values) -> list[float]:
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
+def failed_resamples(law: dict, bootstrap: int) -> int:
+    """How many of a law's `bootstrap` resamples gave it no value (left out of its ci95): its `failed`, or, in a
+    fits JSON written before that key, the resamples its samples lack."""
+    return law.get("failed", bootstrap - len(law.get("samples", [])))
+
+
+def resample_note(law: dict, bootstrap: int | None) -> str:
+    """What an interval rests on: its bootstrap resamples, and how many of them gave the law no value."""
+    if not bootstrap or "samples" not in law:
+        return ""
+    failed = failed_resamples(law, bootstrap)
+    return f"95% interval from {bootstrap - failed} of {bootstrap} bootstrap resamples ({failed} gave no law)"
+
+
 def power(x, a, b):
     return a * np.power(x, b)
 

@@ -110,7 +110,7 @@ def fit_interp(study: dict, bootstrap: int, seed: int) -> dict | None:
     except ValueError:
         return None
     law = fit["n_opt"]
-    return _result(law["exponent"], law["ci95"], bootstrap - len(law["samples"]))
+    return _result(law["exponent"], law["ci95"], law["failed"])
 
 
 def fit_notebook(study: dict, bootstrap: int, seed: int) -> dict | None:

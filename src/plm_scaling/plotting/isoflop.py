@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D
 
 from ..analysis.flop_count import FLOP_UNIT, law_labels
 from ..analysis.isoflop import local_parabola
+from ..analysis.powerlaw import failed_resamples
 from ..analysis.released import PAPER_EXPONENTS
 from .style import OBJ_NAME, STYLE, plt, save, seed_means
 
@@ -134,8 +135,8 @@ def _profiles(ax, key, res: dict, objective: str, noise: dict | None) -> None:
 def _law_text(label: str, law: dict, res: dict) -> str:
     """`N_opt ∝ C^0.454 [0.12, 0.72]`, and how many bootstrap resamples the interval rests on."""
     lo, hi = law["ci95"] or (np.nan, np.nan)
-    failed = law.get("failed", 0)
-    rests = f", {res['bootstrap'] - failed}/{res['bootstrap']} resamples" if res.get("bootstrap") else ""
+    boot = res.get("bootstrap")
+    rests = f", {boot - failed_resamples(law, boot)}/{boot} resamples" if boot else ""
     return f"{label.replace('^a', '').replace('^b', '')}^{law['exponent']:.3f} [{lo:.2f}, {hi:.2f}]{rests}"
 
 

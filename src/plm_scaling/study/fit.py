@@ -57,15 +57,11 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
         mine = [r for r in mine if SweepPoint.of(r).transfer is None]
     table = table.where(np.isin(table["run"], [r["sweep_point"] for r in mine]))
     if any("budgets" in g for g in grids(study)):  # IsoFLOP profiles need FLOP budgets, not token counts
+        compute = study.get("compute", "paper")  # the FLOP count its budgets were met in
         try:
-            out["isoflop"] = isoflop.fit(
-                table, f"study-{objective}", bootstrap, seed, compute=study.get("compute", "paper")
-            )
+            out["isoflop"] = isoflop.fit(table, f"study-{objective}", bootstrap, seed, compute=compute)
         except ValueError as err:
-            out["isoflop"] = {
-                "error": str(err),
-                **isoflop.profiles(table, f"study-{objective}", compute=study.get("compute", "paper")),
-            }
+            out["isoflop"] = {"error": str(err), **isoflop.profiles(table, f"study-{objective}", compute=compute)}
     try:
         out["parametric"] = fit_parametric(
             [r["n"] for r in mine],

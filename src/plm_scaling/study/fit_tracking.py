@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ..analysis.flop_count import law_labels
+from ..analysis.powerlaw import failed_resamples
 
 NOTE = "mlflow.note.content"  # MLflow's tag for a run's description, shown on its page as markdown
 NOTE_LIMIT = 7500  # MLflow keeps at most 8000 characters of a tag value
@@ -35,7 +36,7 @@ def fit_metrics(fits: dict) -> dict[str, float]:
             out.update(_interval(name, law.get("ci95")))
             if "samples" in law and "bootstrap" in iso:
                 out[f"{stem}_bootstrap_used"] = len(law["samples"])
-                out[f"{stem}_bootstrap_failed"] = law.get("failed", iso["bootstrap"] - len(law["samples"]))
+                out[f"{stem}_bootstrap_failed"] = failed_resamples(law, iso["bootstrap"])
         vp = f.get("vpnls", {})
         if "n_opt_exponent" in vp:  # the variable-projection law's N_opt exponent, beside interp's
             out[f"{o}_vpnls_n_opt_exponent"] = vp["n_opt_exponent"]
@@ -65,7 +66,7 @@ def _exponent_rows(fits: dict) -> list[str]:
                 law = law_labels(iso)[key]
                 lo, hi = iso[key].get("ci95") or (None, None)
                 used = len(iso[key].get("samples", []))
-                boot = f"{used} / {iso[key].get('failed', iso['bootstrap'] - used)}" if "bootstrap" in iso else "n/a"
+                boot = f"{used} / {failed_resamples(iso[key], iso['bootstrap'])}" if "bootstrap" in iso else "n/a"
                 interval = f"[{_cell(lo, '.3f')}, {_cell(hi, '.3f')}]"
                 rows.append(f"| {o} | {law} | {iso[key]['exponent']:.3f} | {interval} | {boot} |")
     if not rows:

@@ -7,7 +7,8 @@ import csv
 import math
 from pathlib import Path
 
-from ..analysis.flop_count import FLOP_UNIT, resample_note
+from ..analysis.flop_count import FLOP_UNIT
+from ..analysis.powerlaw import resample_note
 
 # One row per fitted number: `value` in `unit`, its 95% interval; a power law y = coef · x^exponent carries its
 # exponent as the value and the coefficient with the units of x and y; a per-budget IsoFLOP optimum also its D_opt
@@ -88,7 +89,7 @@ def _vpnls_rows(objective: str, law: dict | None) -> list[dict]:
     if "error" in law:
         return [_row(objective, "vpnls N_opt exponent", None, note=f"not fitted: {law['error']}")]
     ci = (law.get("ci95") or {}).get("n_opt_exponent")
-    rests = resample_note({"samples": law.get("samples", []), "failed": law.get("failed", 0)}, law.get("bootstrap"))
+    rests = resample_note(law, law.get("bootstrap"))
     verdict = "" if law["status"]["ok"] else "NOT a law (an exponent at its bound or a term at 0)"
     note = "; ".join(filter(None, (f"beta/(alpha+beta), C = 6·N·D, {law['n_points']} runs", rests, verdict)))
     return [_row(objective, "vpnls N_opt exponent", law["n_opt_exponent"], ci, note=note, unit=ONE)]
