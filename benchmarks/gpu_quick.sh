@@ -2,13 +2,19 @@
 # The whole DAG of a study on one GPU machine, timed: data -> train -> evaluate -> fit -> figure -> report -> audit.
 #   bash benchmarks/gpu_quick.sh [OUT]       (STUDY=gpu-quick, PROFILE=profiles/gpu by default)
 # Prints the wall time of each phase and the study's fits; copies the figure, fits.json, the report and the per-job
-# timings (Snakemake benchmarks) to OUT (default results/gpu-quick-out). The paper stage is left out.
+# timings (Snakemake benchmarks) to OUT (default results/gpu-quick-out), and the fits table with an adaptive study's
+# round plans as OUT/study.tar.gz. The paper stage is left out. GPU_JOBS: training/evaluation jobs sharing the GPU
+# (default: the profile's).
+# EXTRA_CONFIG: more --config KEY=VALUE words, split on spaces, e.g. a dataset's FASTA elsewhere (gpu_remote.sh):
+#   EXTRA_CONFIG='datasets={"uniprot_example":{"fasta":"/data/DB.fasta.gz"}}'  (nested keys merge into config.yaml's)
 set -euo pipefail
 study=${STUDY:-gpu-quick}
 profile=${PROFILE:-profiles/gpu}
 out=${1:-results/gpu-quick-out}
 py=${PYTHON:-python3}
-smk=("${SNAKEMAKE:-snakemake}" --workflow-profile "$profile" --config "study=$study" paper_logs=null --scheduler greedy --cores "${CORES:-all}")
+read -ra extra <<<"${EXTRA_CONFIG:-}"
+smk=("${SNAKEMAKE:-snakemake}" --workflow-profile "$profile" --config "study=$study" paper_logs=null "${extra[@]}"
+     --scheduler greedy --cores "${CORES:-all}" ${GPU_JOBS:+--resources "gpu_jobs=$GPU_JOBS"})
 mkdir -p "$out"
 SECONDS=0
 "${smk[@]}"
@@ -18,6 +24,7 @@ t2=$SECONDS
 dir=results/studies/$study
 "$py" -m plm_scaling.cli audit "$dir/figures/isoflop.png" | tee "$out/audit.txt"
 cp "$dir/fits.json" "$dir/figures/isoflop.png" "$out/"
+tar -czf "$out/study.tar.gz" -C "$dir" fits_table.csv $(cd "$dir" && ls -d rounds 2>/dev/null)
 "$py" - "$study" "$out/jobs.tsv" <<'PY'
 import csv, glob, sys
 study, dest = sys.argv[1], sys.argv[2]

@@ -9,7 +9,8 @@ STUDY_TARGETS = [
 
 rule fit_study:
     input:
-        metrics=TRAIN_TARGETS,
+        metrics=study_metrics,
+        rounds=study_rounds,  # an adaptive study's round plans (else none)
         store=rules.mlflow_store.output,
         study=lambda wc: str(study_file()),
         manifest=lambda wc: split_outputs(STUDY["dataset"])[-1],
@@ -36,11 +37,44 @@ rule fit_study:
         seed=config["analysis"]["seed"],
         code=CODE["analysis"],
         paper=lambda wc, input: f"--paper-table {shlex.quote(input.paper)}" if input.paper else "",
+        rounds=lambda wc, input: shlex.join(["--rounds", *input.rounds]) if ADAPTIVE else "",
     shell:
         "{params.plm} study fit {params.study:q} {output.fits:q} {output.table:q} {output.summary:q}"
         " --runs {input.metrics:q} --study-file {input.study:q}"
         " --manifest {input.manifest:q} --tracking-uri {params.uri:q} --experiment {params.experiment:q}"
-        " --bootstrap {params.bootstrap} --seed {params.seed} {params.paper} > {log:q} 2>&1"
+        " --bootstrap {params.bootstrap} --seed {params.seed} {params.paper} {params.rounds} > {log:q} 2>&1"
+
+
+# Adaptive rounds (study key adapt): round k's plan fits the runs so far and names round k's points, or says why the
+# study stops there; which runs exist depends on the fits, so each plan is a checkpoint (common.smk: decided_rounds,
+# round_inputs, study_inputs). A written plan is never re-planned: a rerun after a kill continues the round.
+checkpoint plan_round:
+    input:
+        metrics=round_metrics,  # the runs so far
+        earlier=round_earlier,  # the plans of rounds 1..k-1
+        store=rules.mlflow_store.output,
+        study=lambda wc: str(study_file()),
+        manifest=lambda wc: split_outputs(STUDY["dataset"])[-1],
+    output:
+        f"{STUDY_DIR}/{ROUND_PLAN}",
+    log:
+        f"results/logs/{STUDY_NAME}/plan_round/{{round}}.log",
+    benchmark:
+        f"results/benchmarks/{STUDY_NAME}/plan_round/{{round}}.tsv"
+    wildcard_constraints:
+        round="[1-9][0-9]*",
+    params:
+        plm=PLM,
+        uri=config["mlflow"]["tracking_uri"],
+        experiment=analysis_experiment(),
+        bootstrap=config["analysis"]["bootstrap"],
+        seed=config["analysis"]["seed"],
+        code=CODE["analysis"],
+        earlier=lambda wc, input: shlex.join(["--earlier", *input.earlier]),
+    shell:
+        "{params.plm} study plan-round {input.study:q} {wildcards.round} {output:q} --runs {input.metrics:q}"
+        " {params.earlier} --manifest {input.manifest:q} --tracking-uri {params.uri:q} --experiment {params.experiment:q}"
+        " --bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
 
 
 # The extrapolation check: which runs to train depends on the fit, so planning them is a checkpoint; Snakemake

@@ -103,7 +103,9 @@ def test_killed_anywhere_the_study_gives_the_same_result(smoke, tmp_path_factory
     """The same study in another copy (local jobs, its own MLflow tracking server), its whole process tree killed
     with SIGKILL once in each of its phases, at a random moment 1-4 s after the phase is first seen: in the data
     split, in a training run that holds a checkpoint (mid-run), in the fit and in drawing the figures; each time
-    followed by the same command (after the `--unlock` a killed Snakemake needs). In the attempt that goes on to the
+    followed by the same command (after the `--unlock` a killed Snakemake needs); and in the adaptive round, once
+    while it is planned and once in its runs (a round's plan, once written, must never be planned again). In the
+    attempt that goes on to the
     fit, once a training run holds a checkpoint, the tracking server is killed with SIGKILL and restarted on its port
     and store under the running jobs, which must carry on through it (a job that failed would stop the attempt
     before the fit). Then: the same fits.json numbers as the run above, every figure auditing clean, no MLflow run
@@ -121,7 +123,8 @@ def test_killed_anywhere_the_study_gives_the_same_result(smoke, tmp_path_factory
 
         cmd = chaos.snakemake_command(wf, wf / "test_config.yaml", cores=2)
         training = chaos.Aim("train", checkpointed=True)
-        aims = [chaos.Aim("data split"), training, chaos.Aim("study fit"), chaos.Aim("study figure")]
+        rounds = [chaos.Aim("study plan-round"), chaos.Aim("train", checkpointed=True)]  # the plan, round 1's runs
+        aims = [chaos.Aim("data split"), training, *rounds, chaos.Aim("study fit"), chaos.Aim("study figure")]
         report = chaos.run_with_kills(
             cmd, wf, len(aims), seed=0, window=(1.0, 4.0), fault=server_outage, aims=aims, fault_at=(2, training)
         )
@@ -218,9 +221,9 @@ def test_parallel_runs_all_reach_one_store(smoke):
     exp = client.get_experiment_by_name("plm-scaling/smoke")
     runs = client.search_runs([exp.experiment_id], max_results=500)
     training = [r for r in runs if "sweep_point" in r.data.tags]
-    # 10 IsoFLOP points, 2 more mask ratios, a unique subset, a pre-training and a transferred run (the check
-    # reuses points)
-    assert len(training) == 15
+    # 10 IsoFLOP points, 2 more mask ratios, a unique subset, a pre-training and a transferred run, and the 2 runs
+    # of the adaptive round (the check reuses points)
+    assert len(training) == 17
     for r in training:
         assert r.info.status == "FINISHED"
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) >= 10
@@ -230,8 +233,9 @@ def test_parallel_runs_all_reach_one_store(smoke):
     analysis = client.get_experiment_by_name("plm-scaling/smoke/analysis")
     steps = client.search_runs([analysis.experiment_id], max_results=50)
     stages = sorted(r.data.tags.get("stage", "") for r in steps)
-    # isoflop, curves, mask_ratio, repeated, transfer and extrapolation; the fit and the extrapolation check
-    assert stages == ["check", *["figure"] * 6, "fit"]
+    # isoflop, curves, mask_ratio, repeated, transfer and extrapolation; the fit and the extrapolation check; the
+    # plans of the adaptive rounds 1 and 2
+    assert stages == ["check", *["figure"] * 6, "fit", "round", "round"]
     fit = next(r for r in steps if r.data.tags.get("stage") == "fit")
     for r in training:  # every curve on one x-axis (tokens), no misleading `epoch`
         assert "epoch" not in r.data.metrics
@@ -250,7 +254,7 @@ def slurm_logs(wf, rule: str, point: str) -> list:
 def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
     point = (smoke / "slurm-cancelled.txt").read_text()  # the fixture ran on SLURM and cancelled this point
     points = [p.name for p in (smoke / "results" / "studies" / "smoke" / "runs").iterdir()]
-    assert len(points) == 15
+    assert len(points) == 17  # the grid's 15 and the adaptive round's 2
     for p in points:  # one SLURM job per rule and point
         for rule in ("train", "evaluate"):
             assert len(slurm_logs(smoke, rule, p)) == (2 if (rule, p) == ("train", point) else 1), (rule, p)
@@ -269,7 +273,7 @@ def test_every_job_ran_as_a_slurm_job_and_the_cancelled_one_resumed(smoke):
 def test_figure_carries_its_provenance_and_audits_clean(smoke):
     figure = smoke / "results" / "studies" / "smoke" / "figures" / "isoflop.png"
     side = json.loads(figure.with_name("isoflop.png.provenance.json").read_text())
-    assert len(side["input_runs"]) == 15 and side["producing_run_id"] and side["fit_run_id"]
+    assert len(side["input_runs"]) == 17 and side["producing_run_id"] and side["fit_run_id"]
     svg = figure.with_suffix(".svg").read_text()
     assert side["producing_run_id"] in svg  # SVG metadata
     # every figure of the study (each kind's section of fits.json, the extrapolation check's own JSON) re-derived
@@ -280,6 +284,33 @@ def test_figure_carries_its_provenance_and_audits_clean(smoke):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("OK: figure, runs, code, config and data agree; re-derived from its runs") == 6
     assert "fit run" in proc.stdout and "clm_N5000_C1e09_s0" in proc.stdout
+
+
+def test_an_adaptive_round_trains_what_its_plan_decided_and_audits_to_it(smoke, tmp_path):
+    """Round 1 fits the grid's CLM runs and plans sizes below the 1e10 edge minimum within the cap; round 2's plan
+    stops the study (round limit); the fit reads both rounds' runs and records both plans, which audit lists and
+    checks: a plan edited afterwards is a broken link."""
+    study = smoke / "results" / "studies" / "smoke"
+    first, last = (json.loads((study / "rounds" / k / "plan.json").read_text()) for k in ("1", "2"))
+    assert [d["kind"] for d in first["decisions"]] == ["edge"] and first["stop"] is None
+    assert first["points"] and all(p.startswith("clm_") and "_C1e10_" in p for p in first["points"])
+    assert first["spent"] + sum(d["cost"] for d in first["decisions"]) <= first["cap"]
+    assert last["points"] == {} and last["stop"].startswith("round limit")
+    fits = json.loads((study / "fits.json").read_text())
+    assert [r["round"] for r in fits["rounds"]] == [1, 2]
+    assert set(first["points"]) <= {r["sweep_point"] for r in fits["input_runs"]}
+    figure = study / "figures" / "isoflop.png"
+    audit = run_cli("audit", figure, "--no-recompute")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert f"round 1: plan {fits['rounds'][0]['sha256'][:12]}, {len(first['points'])} runs planned" in audit.stdout
+    plan = study / "rounds" / "1" / "plan.json"
+    shutil.copy2(plan, tmp_path / "plan.json")
+    try:
+        plan.write_text(plan.read_text().replace('"round": 1', '"round": 1 '))
+        audit = run_cli("audit", figure, "--no-recompute")
+        assert audit.returncode == 1 and "link round 1 plan.json -> study fit" in audit.stdout, audit.stdout
+    finally:
+        shutil.copy2(tmp_path / "plan.json", plan)
 
 
 def test_audit_fails_on_changed_bytes_and_on_a_missing_input_run(smoke, tmp_path):

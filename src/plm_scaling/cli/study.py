@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..names import STUDY_FIGURES
-from .common import bootstrap_args, command, group, tracking_args
+from .common import bootstrap_args, command, count, group, tracking_args
 
 
 def _init(a: argparse.Namespace) -> None:
@@ -29,12 +29,23 @@ def _fit(a: argparse.Namespace) -> None:
     from ..study.fit import exponent_table, fit_study
 
     run_dirs = [Path(m).parent for m in a.runs]
-    settings = {"bootstrap": a.bootstrap, "seed": a.seed, "paper_table": a.paper_table}
+    settings = {"bootstrap": a.bootstrap, "seed": a.seed, "paper_table": a.paper_table, "rounds": a.rounds}
     result = fit_study(a.study, run_dirs, *_step_files(a), **settings)
     for w in result["warnings"]:
         print(f"warning: {w}")
     for row in exponent_table(result):
         print(" ".join(row))
+
+
+def _plan_round(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from ..study.rounds import plan_round, print_plan
+    from ..study.step_files import StepInputs
+
+    run_dirs = [Path(m).parent for m in a.runs]
+    inputs = StepInputs.of(a.study_file, a.manifest, a.tracking_uri, a.experiment)
+    print_plan(plan_round(a.round, run_dirs, a.earlier, a.out, inputs, a.bootstrap, a.seed))
 
 
 def _plan_check(a: argparse.Namespace) -> None:
@@ -111,7 +122,19 @@ def register(sub) -> None:
         help="the authors' released logs as `paper ingest` writes them: a transfer study fits them beside its own "
         "runs (default: none)",
     )
+    fi.add_argument("--rounds", nargs="*", default=[], help="plan.json of each adaptive round (study key adapt)")
     fi.set_defaults(func=_fit)
+
+    pr = command(steps, "plan-round", "fit the runs so far and plan an adaptive round's runs (study key adapt)")
+    pr.add_argument("study_file", help="the study's YAML file")
+    pr.add_argument("round", type=count, help="the round to plan (1, 2, ...)")
+    pr.add_argument("out", help="plan JSON to write (decisions, their reasons and points, or why the study stops)")
+    pr.add_argument("--runs", required=True, nargs="+", help="metrics.json of every run so far")
+    pr.add_argument("--earlier", nargs="*", default=[], help="plan.json of rounds 1..round-1")
+    pr.add_argument("--manifest", required=True, help="data manifest the runs train on (planned runs are checked)")
+    tracking_args(pr, "MLflow experiment of the study's analysis")
+    bootstrap_args(pr, 1000)
+    pr.set_defaults(func=_plan_round)
 
     pc = command(steps, "plan-check", "plan the extrapolation check's runs from a study's fit (study key extrapolate)")
     pc.add_argument("fits", help="`study fit` output")

@@ -187,6 +187,19 @@ def _paper_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, 
     return problems
 
 
+def round_lines(rounds: list[dict], runs: Runs) -> list[str]:
+    """An adaptive study's rounds as its fit recorded them: each plan, its MLflow run, what it planned, the stop."""
+    lines = []
+    for r in rounds:
+        run = runs.get(r["run_id"], f"round {r['round']} run") if r["run_id"] else None
+        status = f"run {run.info.run_id} ({run.info.status})" if run is not None else "no MLflow run"
+        stop = f"; stop: {r['stop']}" if r["stop"] else ""
+        lines.append(
+            f"      ├─ round {r['round']}: plan {r['sha256'][:12]}, {len(r['points'])} runs planned, {status}{stop}"
+        )
+    return lines
+
+
 def listing_order(run: dict) -> tuple:
     """Input runs are listed by objective, budget and size as numbers (ids in string order put N10000 before N2500)."""
     return run["objective"], run["flops"], run["n"], run["sweep_point"]
@@ -198,6 +211,7 @@ def _study_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, 
     lines.append("      loss plotted: full validation split (evaluate); in brackets: training-time validation windows")
     fits = chain.fits_of(side)
     problems = chain.fit_output_problems(fit, fits, side) + chain.point_problems(fits, side)
+    lines += round_lines(fits.get("rounds", []), runs)
     recorded_runs, seen = {r["run_id"]: r for r in fits.get("input_runs", [])}, {}
     for r in sorted(side["input_runs"], key=listing_order):
         run = runs.get(r["run_id"], "input run", f" ({r['sweep_point']})")

@@ -166,6 +166,10 @@ def fit_output_problems(fit, fits: dict, side: dict) -> list[str]:
         return []
     paths = [Path(side["inputs"]["fits.json"]["path"]), Path(fits["loss_table"])]
     problems = logged_output_problems(fit, paths + ([Path(fits["fits_table"])] if "fits_table" in fits else []), "fit")
+    rounds = fits.get("rounds", [])
+    if rounds:  # an adaptive study: each round's plan against the sha256 the fit recorded
+        recorded = {f"round {r['round']} plan.json": {"path": r["plan"], "sha256": r["sha256"]} for r in rounds}
+        problems += input_problems(recorded, "study fit")
     planned = fits.get("planned_from", {})
     if "plan_sha256" in planned:
         plan = read_json(planned["plan"])
@@ -222,4 +226,11 @@ def _expected_points(fits: dict) -> set[str]:
 
     if fits.get("derivation", {}).get("step") == "check":
         return set(read_json(fits["planned_from"]["plan"])["points"])
-    return set(expand(load_study(fits["study_file"]).spec))  # defaults filled, as the workflow reads it
+    rounds = {p for r in fits.get("rounds", []) for p in _round_points(r)}  # an adaptive study's planned points
+    return set(expand(load_study(fits["study_file"]).spec)) | rounds  # defaults filled, as the workflow reads it
+
+
+def _round_points(recorded: dict) -> list[str]:
+    """The points a round's plan names now (its sha256 is checked separately); a plan that is gone names none."""
+    path = Path(recorded["plan"])
+    return list(read_json(path)["points"]) if path.is_file() else []

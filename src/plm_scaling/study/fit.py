@@ -27,6 +27,7 @@ from .collect import collect
 from .fit_tracking import log_step
 from .fits_schema import check_fits
 from .fits_table import write_fits_table
+from .rounds import rounds_record
 from .step_files import FitOutputs, StepInputs, Tracking
 from .study_file import load_study
 from .sweeps import grids
@@ -101,13 +102,17 @@ def fit_study(
     bootstrap: int = 1000,
     seed: int = 0,
     paper_table: str | Path | None = None,
+    rounds: list[str | Path] = (),
 ) -> dict:
     """The fit step; `paper_table`: the authors' released logs as the paper stage's loss table, which a transfer
-    study fits beside its own runs (its path and sha256 go into the fits JSON, for audit)."""
+    study fits beside its own runs (its path and sha256 go into the fits JSON, for audit); `rounds`: the plans of
+    an adaptive study's rounds (study/rounds.py), recorded with their sha256 for audit."""
     analyse = study_analysis(load_study(inputs.study_file).spec, paper_table, bootstrap, seed)
     extra = {"derivation": {"step": "fit", "bootstrap": bootstrap, "seed": seed}}
     if paper_table:
         extra["paper_table"] = {"path": str(Path(paper_table).resolve()), "sha256": sha256_file(paper_table)}
+    if rounds:
+        extra["rounds"] = rounds_record(rounds)
     return analysis_run("fit", study, run_dirs, inputs, outputs, analyse, extra)
 
 

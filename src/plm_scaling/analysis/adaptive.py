@@ -1,0 +1,255 @@
+"""Adaptive IsoFLOP design: from the runs so far and their fit, the next round of runs and why, or why to stop.
+
+One round's decisions, per objective (under the compute cap, edges first, then the cheapest first):
+1. **edge**: a budget whose lowest loss is at its smallest (largest) size tried gets two sizes beyond that edge
+   (÷step, ÷step²; ×step, ×step²): an edge minimum is rejected by the fit and, with three budgets, costs the law.
+2. **budget**: when every budget has an interior minimum and the N_opt exponent's 95% interval is wider than the
+   target (or there is no law yet), one new budget, below the smallest or above the largest, whichever widens the
+   spread of log C the most per FLOP (the slope's variance is σ²/Σ(x−x̄)²), with `budget_sizes` sizes ×step around
+   the N_opt the law predicts there.
+3. **between**: around an interior minimum, the geometric mean of the best size and a neighbour more than
+   `resolution` apart: the parabola's vertex is located only as finely as the sizes tried around it.
+4. **seeds**: one more seed at the best size and a neighbour whose mean losses differ by less than two standard
+   errors (the seed noise `seed_noise` per run): they are not yet told apart.
+An objective whose interval is at most `target_width` gets nothing. The round stops the study when every objective
+is at its target, at `max_rounds`, when the cap leaves no room for any decision, or when nothing is left to add.
+Pure: the workflow (study/rounds.py) and the synthetic benchmark (benchmarks/adaptive_design.py) call it alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PRIORITY = ("edge", "budget", "between", "seeds")  # kinds of decision; at equal cost the cap keeps this order
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Study key `adapt` (config/schemas/config.schema.yaml $defs/study), with its defaults."""
+
+    target_width: float = 0.3  # of the N_opt exponent's 95% interval
+    cap: float = math.inf  # total FLOPs of the planned objectives' runs (the grid's too), in the study's count
+    max_rounds: int = 3
+    step: float = 2.0  # spacing of sizes beyond an edge and in a new budget
+    resolution: float = 1.5  # sizes around a minimum closer than this are fine enough
+    budget_step: float = 3.0  # a new budget is the smallest ÷ this or the largest × this
+    budget_sizes: int = 5
+    max_seeds: int = 3  # per size and budget
+    seed_noise: float = 0.002  # sd of one run's loss (nats): our pooled seed noise at 1e11 FLOPs
+    min_size: float = 800.0  # the smallest trainable model (model/sizes.py: one layer, d = 8)
+    max_size: float = math.inf
+
+    @classmethod
+    def of(cls, block: dict) -> Settings:
+        keys = {k: v for k, v in block.items() if k in cls.__dataclass_fields__}
+        return cls(**{k: float(v) if k != "max_rounds" else int(v) for k, v in keys.items()})
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run as the planner sees it: its budget (FLOPs, the study's count), size, seed and final loss."""
+
+    c: float
+    n: float
+    seed: int
+    loss: float
+
+
+@dataclass
+class Decision:
+    objective: str
+    kind: str  # one of PRIORITY
+    c: float
+    runs: list[tuple[float, int]]  # (size, seed) at budget c
+    why: str
+    cost: float = field(init=False)
+
+    def __post_init__(self):
+        self.cost = self.c * len(self.runs)
+
+    def as_dict(self) -> dict:
+        return {
+            "objective": self.objective,
+            "kind": self.kind,
+            "c": self.c,
+            "why": self.why,
+            "cost": self.cost,
+            "runs": [{"n": n, "seed": s} for n, s in self.runs],
+        }
+
+
+def sig(x: float, digits: int) -> float:
+    """x to `digits` significant digits: sizes (3) and budgets (1, as the fit snaps them) that ids name cleanly."""
+    return float(f"{x:.{digits - 1}e}")
+
+
+def interval_width(fit: dict) -> float | None:
+    """Width of the N_opt exponent's 95% interval, or None (no law, or no interval)."""
+    ci = fit.get("n_opt", {}).get("ci95")
+    return None if not ci or not all(map(np.isfinite, ci)) else float(ci[1] - ci[0])
+
+
+def _profile(runs: list[Run]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sizes ascending, mean loss, runs) per size of one budget."""
+    sizes = np.array(sorted({r.n for r in runs}))
+    losses = [[r.loss for r in runs if r.n == n] for n in sizes]
+    return sizes, np.array([np.mean(v) for v in losses]), np.array([len(v) for v in losses])
+
+
+def _fresh(candidates, tried, s: Settings, snap) -> list[float]:
+    """The distinct sizes that can be trained nearest `candidates` (snap: a size asked for -> the model's N; our
+    one- and two-layer models are ~2x apart), within [min_size, max_size] and not tried yet, in order."""
+    out = []
+    for n in candidates:
+        m = float(snap(n))
+        if s.min_size <= m <= s.max_size and m not in tried and m not in out:
+            out.append(m)
+    return out
+
+
+def _edge(objective: str, c: float, sizes, best: int, s: Settings, snap) -> tuple[list[Decision], str | None]:
+    """Two sizes beyond the edge the minimum sits at (both edges with fewer than 3 sizes), or a note why none fit."""
+    low, high = best == 0, best == sizes.size - 1 or sizes.size < 3
+    new = _fresh([sizes[0] / s.step**k for k in range(1, 5)], sizes, s, snap)[:2] if low else []
+    new = [n for n in new if n < sizes[0]]
+    if high and (not low or sizes.size < 3):
+        new += [n for n in _fresh([sizes[-1] * s.step**k for k in range(1, 5)], sizes, s, snap) if n > sizes[-1]][:2]
+    if not new:
+        return [], f"{objective} {c:.0e}: minimum at the edge of what can be trained ({sizes[best]:.3g})"
+    where = "smallest" if low else "largest"
+    why = f"lowest loss at the {where} size tried ({sizes[best]:.3g} of {sizes.size})"
+    return [Decision(objective, "edge", c, [(n, 0) for n in new], why)], None
+
+
+def _between(objective: str, c: float, sizes, best: int, s: Settings, snap) -> list[Decision]:
+    runs = []
+    for nb in (best - 1, best + 1):
+        lo, hi = sorted((sizes[best], sizes[nb]))
+        mid = _fresh([math.sqrt(lo * hi)], sizes, s, snap)
+        if hi / lo > s.resolution and mid and lo < mid[0] < hi:
+            runs.append((mid[0], 0))
+    why = f"sizes around the minimum ({sizes[best]:.3g}) more than ×{s.resolution:g} apart"
+    return [Decision(objective, "between", c, runs, why)] if runs else []
+
+
+def _seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, best: int, s: Settings) -> list[Decision]:
+    """One more seed at the best size and at each neighbour it is not yet told apart from (< 2 SE)."""
+    unclear = []
+    for nb in (best - 1, best + 1):
+        se = s.seed_noise * math.sqrt(1 / count[best] + 1 / count[nb])
+        if abs(loss[nb] - loss[best]) < 2 * se:
+            unclear.append(nb)
+    out = []
+    for i in ([best] if unclear else []) + unclear:
+        if count[i] < s.max_seeds:
+            used = {r.seed for r in runs if r.n == sizes[i]}
+            out.append((float(sizes[i]), min(set(range(len(used) + 1)) - used)))
+    why = f"loss at {sizes[best]:.3g} within 2 SE (seed noise {s.seed_noise:g}) of a neighbour"
+    return [Decision(objective, "seeds", c, out, why)] if out else []
+
+
+def _budget(objective: str, budgets: list[float], optima: dict, fit: dict, s: Settings, snap) -> Decision | None:
+    """One new budget below the smallest or above the largest, whichever adds the most Σ(x − x̄)² per FLOP."""
+    x = np.log(budgets)
+    options = [sig(min(budgets) / s.budget_step, 1), sig(max(budgets) * s.budget_step, 1)]
+    best, gain_per_flop = None, 0.0
+    for c in options:
+        n_opt = _predicted_n_opt(c, optima, fit)
+        wanted = [n_opt * s.step ** (k - (s.budget_sizes - 1) / 2) for k in range(int(s.budget_sizes))]
+        sizes = _fresh(wanted, [], s, snap)
+        if wanted[0] < s.min_size or wanted[-1] > s.max_size or len(sizes) < 3 or c in budgets:
+            continue
+        xs = np.append(x, math.log(c))
+        gain = (np.sum((xs - xs.mean()) ** 2) - np.sum((x - x.mean()) ** 2)) / (c * len(sizes))
+        if gain > gain_per_flop:
+            best, gain_per_flop = (c, sizes, n_opt), gain
+    if best is None:
+        return None
+    c, sizes, n_opt = best
+    width = interval_width(fit)
+    now = f"interval width {width:.2f}" if width is not None else "no law yet"
+    why = f"{now}: budget {c:.0e} widens log C the most per FLOP; sizes around predicted N_opt {n_opt:.3g}"
+    return Decision(objective, "budget", c, [(n, 0) for n in sizes], why)
+
+
+def _predicted_n_opt(c: float, optima: dict[float, float], fit: dict) -> float:
+    """N_opt at c from the fitted law, else from the nearest budget's best size with exponent 0.5."""
+    law = fit.get("n_opt")
+    if law and np.isfinite(law.get("exponent", np.nan)):
+        return float(law["coef"] * c ** law["exponent"])
+    near = min(optima, key=lambda b: abs(math.log(b / c)))
+    return optima[near] * (c / near) ** 0.5
+
+
+def objective_decisions(objective: str, runs: list[Run], fit: dict, s: Settings, snap) -> tuple[list, list[str]]:
+    """Every decision for one objective from its runs and IsoFLOP fit (isoflop.fit, or profiles with an error)."""
+    decisions, notes, optima, budgets = [], [], {}, sorted({r.c for r in runs})
+    vertices = {b["c"]: b.get("n_opt") for b in fit.get("budgets", []) if b.get("status") == "ok"}
+    settled = True
+    for c in budgets:
+        mine = [r for r in runs if r.c == c]
+        sizes, loss, count = _profile(mine)
+        best = int(np.argmin(loss))
+        optima[c] = float(vertices.get(c) or sizes[best])
+        if sizes.size < 3 or best in (0, sizes.size - 1):
+            edge, note = _edge(objective, c, sizes, best, s, snap)
+            decisions += edge
+            notes += [note] if note else []
+            settled = False
+            continue
+        decisions += _between(objective, c, sizes, best, s, snap)
+        decisions += _seeds(objective, c, mine, sizes, loss, count, best, s)
+    if settled:
+        new = _budget(objective, [c for c in budgets if c in vertices] or budgets, optima, fit, s, snap)
+        decisions += [new] if new else []
+        notes += [] if new else [f"{objective}: no new budget fits the trainable sizes"]
+    return decisions, notes
+
+
+def within_cap(decisions: list[Decision], spent: float, cap: float) -> tuple[list[Decision], list[Decision]]:
+    """(kept, left out): edge decisions first (without them a budget gives no optimum), then the rest cheapest
+    first, while their compute fits under the cap: seeds at the largest budget cost as much as a new budget
+    a decade below and narrow the exponent's interval far less."""
+    kept, left, room = [], [], cap - spent
+    for d in sorted(decisions, key=lambda d: (d.kind != "edge", d.cost, PRIORITY.index(d.kind))):
+        (kept if d.cost <= room else left).append(d)
+        room -= d.cost if d.cost <= room else 0
+    return kept, left
+
+
+def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int, snap=lambda n: sig(n, 3)) -> dict:
+    """Round `round_no`'s decisions from {objective: (runs, IsoFLOP fit)}: a dict with decisions (kept), left_out
+    (by the cap), per objective its interval width and whether it is at its target, notes, spent, and `stop` (why
+    the study ends here) or None. `snap`: a size asked for -> the N of the model that size trains (the runs' N)."""
+    spent = sum(r.c for runs, _ in observed.values() for r in runs)
+    status, decisions, notes = {}, [], []
+    for objective, (runs, fit) in sorted(observed.items()):
+        width = interval_width(fit)
+        status[objective] = {"width": width, "at_target": width is not None and width <= s.target_width}
+        if not status[objective]["at_target"]:
+            mine, why = objective_decisions(objective, runs, fit, s, snap)
+            decisions += mine
+            notes += why
+    kept, left = within_cap(decisions, spent, s.cap)
+    stop = None
+    if all(v["at_target"] for v in status.values()):
+        stop, kept = f"target reached: every N_opt interval at most {s.target_width:g} wide", []
+    elif round_no > s.max_rounds:
+        stop, kept = f"round limit: {s.max_rounds} adaptive rounds", []
+    elif not decisions:
+        stop = "nothing to add: " + ("; ".join(notes) or "no decision applies")
+    elif not kept:
+        stop = f"compute cap: {spent:.3g} of {s.cap:.3g} FLOPs spent, the cheapest decision needs more"
+    return {
+        "round": round_no,
+        "spent": spent,
+        "cap": s.cap,
+        "objectives": status,
+        "decisions": [d.as_dict() for d in kept],
+        "left_out": [d.as_dict() for d in left],
+        "notes": notes,
+        "stop": stop,
+    }

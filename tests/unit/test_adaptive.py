@@ -1,0 +1,130 @@
+"""The adaptive planner (analysis/adaptive.py) on hand-made profiles, and adaptive against fixed designs on synthetic
+truth (analysis/design.py): each decision kind, the cap, the stops, and the one claim the design must keep."""
+
+import math
+
+import numpy as np
+import pytest
+
+from plm_scaling.analysis import design, synthetic
+from plm_scaling.analysis.adaptive import Run, Settings, plan, within_cap
+
+
+def bowl(c: float, sizes, best: float, depth: float = 0.01, seed: int = 0) -> list[Run]:
+    """One budget's runs on a parabola in log N with its minimum at `best`."""
+    return [Run(c, float(n), seed, 3.0 + depth * math.log(n / best) ** 2) for n in sizes]
+
+
+LAW = {"n_opt": {"coef": 3e3 / 1e11**0.5, "exponent": 0.5, "ci95": [0.2, 0.8]}}
+
+
+def decisions(runs, fit=LAW, **settings) -> dict:
+    return plan({"clm": (runs, fit)}, Settings(**settings), 1)
+
+
+def test_an_edge_minimum_gets_two_sizes_beyond_that_edge():
+    low = bowl(1e11, [2000, 4000, 8000], best=1000)  # falls towards small N: lowest loss at 2000
+    high = bowl(3e11, [2000, 4000, 8000], best=20000)
+    out = decisions(low + high)
+    edges = {d["c"]: [r["n"] for r in d["runs"]] for d in out["decisions"] if d["kind"] == "edge"}
+    assert edges == {1e11: [1000.0], 3e11: [16000.0, 32000.0]}  # 500 is below the smallest trainable size, 800
+    assert not [d for d in out["decisions"] if d["kind"] == "budget"]  # edges first: no new budget yet
+
+
+def test_no_size_below_the_smallest_trainable_one():
+    out = decisions(bowl(1e11, [900, 1800, 3600], best=300), min_size=800)
+    assert out["decisions"] == [] and out["stop"].startswith("nothing to add")
+    assert "edge of what can be trained" in out["stop"]
+
+
+def test_settled_budgets_get_one_new_budget_where_log_c_widens_most_per_flop():
+    runs = [r for c, b in ((1e11, 3e3), (3e11, 5e3), (1e12, 1e4)) for r in bowl(c, [b / 1.4, b, b * 1.4], b)]
+    new = [d for d in decisions(runs, min_size=100)["decisions"] if d["kind"] == "budget"]
+    assert len(new) == 1 and new[0]["c"] == 3e10  # below: a tenth of the FLOPs of 3e12 for the same log step
+    predicted = LAW["n_opt"]["coef"] * 3e10**0.5
+    sizes = [r["n"] for r in new[0]["runs"]]
+    assert len(sizes) == 5 and math.isclose(sizes[2], predicted, rel_tol=0.01)
+    assert math.isclose(sizes[3] / sizes[2], 2.0, rel_tol=0.01)
+
+
+def test_new_budgets_go_up_when_the_sizes_below_cannot_be_trained():
+    runs = [r for c, b in ((1e11, 3e3), (3e11, 5e3), (1e12, 1e4)) for r in bowl(c, [b / 1.4, b, b * 1.4], b)]
+    new = [d for d in decisions(runs, min_size=800)["decisions"] if d["kind"] == "budget"]
+    assert [d["c"] for d in new] == [3e12]  # at 3e10 the smallest of 5 sizes ×2 would be ~410
+
+
+def test_sizes_around_a_minimum_are_refined_and_unclear_neighbours_get_seeds():
+    coarse = bowl(1e11, [1000, 3000, 9000], best=3000)
+    between = [d for d in decisions(coarse)["decisions"] if d["kind"] == "between"]
+    assert [r["n"] for r in between[0]["runs"]] == [1730.0, 5200.0]
+    flat = bowl(1e11, [2000, 2500, 3000], best=2500, depth=0.001)  # neighbours 5e-5 nats apart, noise 0.002
+    seeds = [d for d in decisions(flat)["decisions"] if d["kind"] == "seeds"]
+    assert sorted((r["n"], r["seed"]) for r in seeds[0]["runs"]) == [(2000, 1), (2500, 1), (3000, 1)]
+    clear = bowl(1e11, [2000, 2500, 3000], best=2500, depth=1.0)
+    assert not [d for d in decisions(clear)["decisions"] if d["kind"] == "seeds"]
+
+
+def test_the_cap_keeps_edges_first_then_the_cheapest():
+    runs = bowl(1e9, [2000, 4000, 8000], best=1000) + bowl(1e12, [1000, 3000, 9000], best=3000)
+    spent = sum(r.c for r in runs)
+    out = decisions(runs, cap=spent + 2.5e9)  # room for the edge at 1e9 (1e9: 500 is untrainable), not 1e12's
+    assert [d["kind"] for d in out["decisions"]] == ["edge"]
+    assert [d["kind"] for d in out["left_out"]] == ["between"]
+    capped = decisions(runs, cap=spent + 0.5e9)
+    assert capped["decisions"] == [] and capped["stop"].startswith("compute cap")
+
+
+def test_the_study_stops_at_its_target_and_at_its_round_limit():
+    runs = bowl(1e11, [2000, 4000, 8000], best=1000)
+    narrow = {"n_opt": {**LAW["n_opt"], "ci95": [0.45, 0.55]}}
+    at_target = decisions(runs, fit=narrow, target_width=0.2)
+    assert at_target["decisions"] == [] and at_target["stop"].startswith("target reached")
+    late = plan({"clm": (runs, LAW)}, Settings(max_rounds=2), 3)
+    assert late["decisions"] == [] and late["stop"].startswith("round limit")
+    assert decisions(runs)["stop"] is None
+
+
+def test_within_cap_never_exceeds_it():
+    from plm_scaling.analysis.adaptive import Decision
+
+    ds = [Decision("clm", k, c, [(1.0, 0)] * 2, "") for k, c in (("seeds", 1.0), ("budget", 3.0), ("edge", 2.0))]
+    kept, left = within_cap(ds, 0.0, 9.0)
+    assert [d.kind for d in kept] == ["edge", "seeds"] and sum(d.cost for d in kept) <= 9.0
+    assert [d.kind for d in left] == ["budget"]
+
+
+def test_adaptive_rounds_recover_a_grid_centred_on_a_wrong_guess():
+    """Grids centred on 3x the true optimum: the fixed grid loses every law to edge minima, the adaptive one loses
+    no budget and recovers the exponent (benchmarks/adaptive_design.py measures it at scale)."""
+    law = synthetic.calibrated_law(0.34, 0.28)
+    settings = Settings(cap=5 * sum(synthetic.TWO_DECADES), target_width=0.0, max_rounds=6, min_size=100.0)
+    rng = np.random.default_rng(0)
+    fixed = [design.fixed(law, synthetic.TWO_DECADES, 5, 2.0, rng, 30, i, miss=3.0) for i in range(3)]
+    adaptive = [design.adaptive(law, synthetic.OURS, settings, rng, 30, i, miss=3.0) for i in range(3)]
+    assert all(o["edge_budgets"] > 0 and o["exponent"] is None for o in fixed)
+    assert all(o["edge_budgets"] == 0 for o in adaptive)
+    assert all(abs(o["exponent"] - synthetic.n_opt_exponent(law)) < 0.08 for o in adaptive)
+    assert all(o["compute"] <= settings.cap for o in adaptive)
+
+
+@pytest.mark.parametrize("bad", [{"max_rounds": 0}])
+def test_zero_rounds_plans_nothing(bad):
+    out = decisions(bowl(1e11, [2000, 4000, 8000], best=1000), **bad)
+    assert out["stop"].startswith("round limit")
+
+
+def test_planned_sizes_are_models_that_exist_and_are_not_tried_yet():
+    """Our small models come ~2x apart (816, 1,616, 3,168, 6,304, ...): a size asked for is the model it trains, and
+    one that lands on a size already tried is no new run."""
+    ladder = [816.0, 1616.0, 3168.0, 6304.0, 12480.0]
+
+    def snap(n):
+        return min(ladder, key=lambda m: abs(math.log(m / n)))
+
+    runs = bowl(1e11, [1616, 3168, 6304], best=500)
+    out = plan({"clm": (runs, LAW)}, Settings(step=1.5), 1, snap)
+    (edge,) = out["decisions"]
+    assert [r["n"] for r in edge["runs"]] == [816.0]  # 1616/1.5 -> 1616 (tried), /1.5² -> 816, then none left
+    wide = bowl(1e11, [816, 3168, 12480], best=3168)
+    (between,) = [d for d in plan({"clm": (wide, LAW)}, Settings(), 1, snap)["decisions"] if d["kind"] == "between"]
+    assert [r["n"] for r in between["runs"]] == [1616.0, 6304.0]
