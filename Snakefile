@@ -6,6 +6,7 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/rounds.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/study.smk"

@@ -4,7 +4,7 @@
 # Prints the wall time of each phase and the study's fits; copies the figure, fits.json, the report and the per-job
 # timings (Snakemake benchmarks) to OUT (default results/gpu-quick-out), and the fits table with an adaptive study's
 # round plans as OUT/study.tar.gz. The paper stage is left out. GPU_JOBS: training/evaluation jobs sharing the GPU
-# (default: the profile's).
+# (default: the profile's). RESUME=1: unlock first, to continue a run that was killed (e.g. at a time limit).
 # EXTRA_CONFIG: more --config KEY=VALUE words, split on spaces, e.g. a dataset's FASTA elsewhere (gpu_remote.sh):
 #   EXTRA_CONFIG='datasets={"uniprot_example":{"fasta":"/data/DB.fasta.gz"}}'  (nested keys merge into config.yaml's)
 set -euo pipefail
@@ -16,6 +16,7 @@ read -ra extra <<<"${EXTRA_CONFIG:-}"
 smk=("${SNAKEMAKE:-snakemake}" --workflow-profile "$profile" --config "study=$study" paper_logs=null "${extra[@]}"
      --scheduler greedy --cores "${CORES:-all}" ${GPU_JOBS:+--resources "gpu_jobs=$GPU_JOBS"})
 mkdir -p "$out"
+[ -n "${RESUME:-}" ] && "${smk[@]}" --unlock  # RESUME=1: continue after a kill (a killed Snakemake leaves its lock)
 SECONDS=0
 "${smk[@]}"
 t1=$SECONDS

@@ -15,7 +15,6 @@ from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_
 from plm_scaling.names import STUDY_FIGURES
 from plm_scaling.study.extrapolate import read_plan
 from plm_scaling.study.outputs import figures_of, is_transfer_study, runs_paper_stage
-from plm_scaling.study.rounds import ROUND_PLAN, read_round
 from plm_scaling.study.outputs import filter_reference as reference_run_dir
 from plm_scaling.study.sweeps import Point as StudyPoint
 from plm_scaling.study.sweeps import aux_corpus_of
@@ -89,43 +88,13 @@ PAPER = "results/paper"  # the paper stage's outputs (paper.smk)
 STUDY_FIGURE_NAMES = figures_of(STUDY)
 
 
-ADAPTIVE = bool(STUDY) and "adapt" in STUDY  # adaptive rounds (study key adapt; rules/study.smk plan_round)
-
-
-def round_plan(k):
-    return f"{STUDY_DIR}/{ROUND_PLAN.format(round=k)}"
-
-
-def decided_rounds(upto=None):
-    """(path, plan) of rounds 1..upto, or of every round until one stops (upto None), each once its checkpoint
-    plan_round has run: asking for a plan not yet made tells Snakemake to make it, then re-evaluate the DAG."""
-    plans, k = [], 1
-    while upto is None or k <= upto:
-        path = checkpoints.plan_round.get(round=k).output[0]
-        plans.append((path, read_round(path)))
-        if plans[-1][1]["stop"]:
-            break
-        k += 1
-    return plans
-
-
-def round_of(point):
-    """The plan of the adaptive round that named `point` (its file exists: only plan_round names such points)."""
-    for path in sorted(Path(STUDY_DIR).glob(ROUND_PLAN.format(round="*"))):
-        plan = read_round(path)
-        if point in plan["points"]:
-            return str(path), plan
-    return None, None
-
-
 def point_spec(point):
-    """A sweep point of the study, or one an adaptive round or the extrapolation check planned from a fit: its plan
-    exists whenever Snakemake asks for such a point, since only the checkpoints plan_round and plan_extrapolation
-    name them."""
+    """A sweep point of the study, or one an adaptive round or the extrapolation check planned from a fit."""
     if point in POINTS:
         return POINTS[point]
-    if ADAPTIVE and round_of(point)[0]:
-        return StudyPoint(round_of(point)[1]["points"][point], STUDY["dataset"], None)
+    overrides = round_of(point)[1] if ADAPTIVE else None
+    if overrides is not None:
+        return StudyPoint(overrides, STUDY["dataset"], None, aux_corpus=aux_corpus_of(overrides))
     plan = read_plan(f"{EXTRAPOLATION}/plan.json")  # its point ids become run folders: checked there
     if point not in plan["points"]:
         raise ValueError(f"{point}: not a sweep point of study {STUDY_NAME} nor a planned extrapolation point")
@@ -159,36 +128,6 @@ def planned_input(wildcards):
         return []
     path = round_of(wildcards.point)[0] if ADAPTIVE else None
     return [ancient(path or f"{EXTRAPOLATION}/plan.json")]
-
-
-def metrics_of(rounds):
-    """The evaluated metrics of the grid's points and of the points of `rounds` ((path, plan) pairs)."""
-    return [f"{RUNS}/{p}/metrics.json" for p in [*POINTS, *(p for _, plan in rounds for p in plan["points"])]]
-
-
-# What round k's plan reads (the metrics of the grid's runs and of rounds 1..k-1, and those rounds' plans), and
-# what the study's fit reads (the grid's runs, and in an adaptive study every round's runs and plans). Separate
-# functions, not one unpacked dict: a checkpoint not yet run leaves no named inputs to unpack.
-def round_metrics(wildcards):
-    return metrics_of(decided_rounds(int(wildcards.round) - 1))
-
-
-def round_earlier(wildcards):
-    return [path for path, _ in decided_rounds(int(wildcards.round) - 1)]
-
-
-def study_metrics(wildcards):
-    return metrics_of(decided_rounds()) if ADAPTIVE else TRAIN_TARGETS
-
-
-def study_rounds(wildcards):
-    return [path for path, _ in decided_rounds()] if ADAPTIVE else []
-
-
-def planned_metrics(wildcards):
-    """The evaluated metrics of every point the extrapolation check planned (known once the checkpoint ran)."""
-    plan = read_plan(checkpoints.plan_extrapolation.get().output[0])
-    return [f"{RUNS}/{point}/metrics.json" for point in plan["points"]]
 
 
 def extrapolation_law():

@@ -47,7 +47,9 @@ rule fit_study:
 
 # Adaptive rounds (study key adapt): round k's plan fits the runs so far and names round k's points, or says why the
 # study stops there; which runs exist depends on the fits, so each plan is a checkpoint (common.smk: decided_rounds,
-# round_inputs, study_inputs). A written plan is never re-planned: a rerun after a kill continues the round.
+# round_metrics, study_metrics). A written plan is not planned again when a file it read is rewritten or the analysis
+# code changes (no code param): a rerun after a kill continues the round; a changed study file or analysis setting
+# (bootstrap, seed) plans it again.
 checkpoint plan_round:
     input:
         metrics=round_metrics,  # the runs so far
@@ -69,7 +71,6 @@ checkpoint plan_round:
         experiment=analysis_experiment(),
         bootstrap=config["analysis"]["bootstrap"],
         seed=config["analysis"]["seed"],
-        code=CODE["analysis"],
         earlier=lambda wc, input: shlex.join(["--earlier", *input.earlier]),
     shell:
         "{params.plm} study plan-round {input.study:q} {wildcards.round} {output:q} --runs {input.metrics:q}"

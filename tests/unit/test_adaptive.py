@@ -4,7 +4,6 @@ truth (analysis/design.py): each decision kind, the cap, the stops, and the one 
 import math
 
 import numpy as np
-import pytest
 
 from plm_scaling.analysis import design, synthetic
 from plm_scaling.analysis.adaptive import Run, Settings, plan, within_cap
@@ -107,10 +106,48 @@ def test_adaptive_rounds_recover_a_grid_centred_on_a_wrong_guess():
     assert all(o["compute"] <= settings.cap for o in adaptive)
 
 
-@pytest.mark.parametrize("bad", [{"max_rounds": 0}])
-def test_zero_rounds_plans_nothing(bad):
-    out = decisions(bowl(1e11, [2000, 4000, 8000], best=1000), **bad)
-    assert out["stop"].startswith("round limit")
+def test_sizes_close_enough_get_no_size_between():
+    close = bowl(1e11, [2000, 2800, 3920], best=2800)  # x1.4 apart: finer than the resolution 1.5
+    assert not [d for d in decisions(close)["decisions"] if d["kind"] == "between"]
+    assert [d["kind"] for d in decisions(close, resolution=1.3)["decisions"]].count("between") == 1
+
+
+def test_seeds_take_the_next_free_number_and_stop_at_max_seeds():
+    flat = bowl(1e11, [2000, 2500, 3000], best=2500, depth=0.001)
+    again = flat + bowl(1e11, [2500], best=2500, depth=0.001, seed=1)
+    (seeds,) = [d for d in decisions(again)["decisions"] if d["kind"] == "seeds"]
+    assert sorted((r["n"], r["seed"]) for r in seeds["runs"]) == [(2000, 1), (2500, 2), (3000, 1)]
+    (capped,) = [d for d in decisions(again, max_seeds=2)["decisions"] if d["kind"] == "seeds"]
+    assert sorted((r["n"], r["seed"]) for r in capped["runs"]) == [(2000, 1), (3000, 1)]
+
+
+def test_an_edge_is_kept_before_cheaper_decisions():
+    runs = bowl(1e9, [1000, 3000, 9000], best=3000) + bowl(1e10, [2000, 4000, 8000], best=20000)
+    spent = sum(r.c for r in runs)
+    out = decisions(runs, cap=spent + 2e10)  # the 1e10 edge (2e10) fills the room the 1e9 sizes between would use
+    assert [d["kind"] for d in out["decisions"]] == ["edge"] and out["decisions"][0]["c"] == 1e10
+    assert {d["kind"] for d in out["left_out"]} == {"between"}
+
+
+def test_a_new_budget_is_never_one_already_tried_and_without_a_law_follows_the_best_sizes():
+    runs = [r for c, b in ((1e11, 3e3), (3e11, 5e3), (1e12, 1e4)) for r in bowl(c, [b / 1.4, b, b * 1.4], b)]
+    tried_below = runs + bowl(3e10, [1000, 2000, 4000], best=2000)  # a budget 3e10 the fit has no vertex for
+    no_vertex = {"budgets": [{"c": c, "status": "ok", "n_opt": b} for c, b in ((1e11, 3e3), (3e11, 5e3), (1e12, 1e4))]}
+    (new,) = [d for d in decisions(tried_below, fit=no_vertex, min_size=100)["decisions"] if d["kind"] == "budget"]
+    assert new["c"] == 3e12  # 3e10 was tried: not planned again
+    sizes = [r["n"] for r in new["runs"]]
+    assert math.isclose(sizes[2], 1e4 * 3**0.5, rel_tol=0.01)  # no law: the nearest budget's optimum, exponent 0.5
+
+
+def test_diverged_runs_and_objectives_without_runs_plan_nothing_from_them():
+    runs = bowl(1e11, [2000, 4000, 8000], best=4000) + [Run(1e11, 16000.0, 0, float("nan"))]
+    out = plan({"clm": (runs, LAW), "mlm": ([], {})}, Settings(), 1)
+    between = [r["n"] for d in out["decisions"] if d["kind"] == "between" for r in d["runs"]]
+    assert between == [2830.0, 5660.0]  # around the finite minimum at 4000; the NaN at 16000 is no edge
+    assert "clm: 1 run(s) without a finite loss left out" in out["notes"]
+    assert "mlm: no IsoFLOP runs to plan from" in out["notes"] and "mlm" not in out["objectives"]
+    empty = plan({"clm": ([], {})}, Settings(), 1)
+    assert empty["stop"].startswith("nothing to add") and "no IsoFLOP runs" in empty["stop"]
 
 
 def test_planned_sizes_are_models_that_exist_and_are_not_tried_yet():

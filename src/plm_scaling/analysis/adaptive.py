@@ -111,7 +111,8 @@ def _fresh(candidates, tried, s: Settings, snap) -> list[float]:
 
 
 def _edge(objective: str, c: float, sizes, best: int, s: Settings, snap) -> tuple[list[Decision], str | None]:
-    """Two sizes beyond the edge the minimum sits at (both edges with fewer than 3 sizes), or a note why none fit."""
+    """Two sizes beyond the edge the minimum sits at (with fewer than 3 sizes, also beyond the largest), or a note
+    why none fit."""
     low, high = best == 0, best == sizes.size - 1 or sizes.size < 3
     new = _fresh([sizes[0] / s.step**k for k in range(1, 5)], sizes, s, snap)[:2] if low else []
     new = [n for n in new if n < sizes[0]]
@@ -151,8 +152,11 @@ def _seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, best: 
     return [Decision(objective, "seeds", c, out, why)] if out else []
 
 
-def _budget(objective: str, budgets: list[float], optima: dict, fit: dict, s: Settings, snap) -> Decision | None:
-    """One new budget below the smallest or above the largest, whichever adds the most Σ(x − x̄)² per FLOP."""
+def _budget(
+    objective: str, budgets: list[float], tried: list[float], optima: dict, fit: dict, s: Settings, snap
+) -> Decision | None:
+    """One new budget below the smallest of `budgets` (those with an optimum) or above the largest, whichever adds
+    the most Σ(x − x̄)² per FLOP; never one of the budgets `tried` (within the fit's 10%, as it groups runs)."""
     x = np.log(budgets)
     options = [sig(min(budgets) / s.budget_step, 1), sig(max(budgets) * s.budget_step, 1)]
     best, gain_per_flop = None, 0.0
@@ -160,7 +164,8 @@ def _budget(objective: str, budgets: list[float], optima: dict, fit: dict, s: Se
         n_opt = _predicted_n_opt(c, optima, fit)
         wanted = [n_opt * s.step ** (k - (s.budget_sizes - 1) / 2) for k in range(int(s.budget_sizes))]
         sizes = _fresh(wanted, [], s, snap)
-        if wanted[0] < s.min_size or wanted[-1] > s.max_size or len(sizes) < 3 or c in budgets:
+        taken = any(abs(c / b - 1) <= 0.1 for b in tried)
+        if wanted[0] < s.min_size or wanted[-1] > s.max_size or len(sizes) < 3 or taken:
             continue
         xs = np.append(x, math.log(c))
         gain = (np.sum((xs - xs.mean()) ** 2) - np.sum((x - x.mean()) ** 2)) / (c * len(sizes))
@@ -184,9 +189,20 @@ def _predicted_n_opt(c: float, optima: dict[float, float], fit: dict) -> float:
     return optima[near] * (c / near) ** 0.5
 
 
+def _edge_side(best: int, loss, status: str | None) -> int | None:
+    """The index of the edge a budget's minimum sits at (or beyond), or None for an interior minimum: the lowest
+    loss at an end, or the fit's vertex beyond the sizes tried ('edge', 'no minimum': the lower end's side)."""
+    if best in (0, loss.size - 1):
+        return best
+    if status in ("edge", "no minimum"):
+        return 0 if loss[0] <= loss[-1] else loss.size - 1
+    return None
+
+
 def objective_decisions(objective: str, runs: list[Run], fit: dict, s: Settings, snap) -> tuple[list, list[str]]:
     """Every decision for one objective from its runs and IsoFLOP fit (isoflop.fit, or profiles with an error)."""
     decisions, notes, optima, budgets = [], [], {}, sorted({r.c for r in runs})
+    status = {b["c"]: b.get("status") for b in fit.get("budgets", [])}
     vertices = {b["c"]: b.get("n_opt") for b in fit.get("budgets", []) if b.get("status") == "ok"}
     settled = True
     for c in budgets:
@@ -194,8 +210,9 @@ def objective_decisions(objective: str, runs: list[Run], fit: dict, s: Settings,
         sizes, loss, count = _profile(mine)
         best = int(np.argmin(loss))
         optima[c] = float(vertices.get(c) or sizes[best])
-        if sizes.size < 3 or best in (0, sizes.size - 1):
-            edge, note = _edge(objective, c, sizes, best, s, snap)
+        edge_at = _edge_side(best, loss, status.get(c))
+        if sizes.size < 3 or edge_at is not None:
+            edge, note = _edge(objective, c, sizes, best if edge_at is None else edge_at, s, snap)
             decisions += edge
             notes += [note] if note else []
             settled = False
@@ -203,7 +220,7 @@ def objective_decisions(objective: str, runs: list[Run], fit: dict, s: Settings,
         decisions += _between(objective, c, sizes, best, s, snap)
         decisions += _seeds(objective, c, mine, sizes, loss, count, best, s)
     if settled:
-        new = _budget(objective, [c for c in budgets if c in vertices] or budgets, optima, fit, s, snap)
+        new = _budget(objective, [c for c in budgets if c in vertices] or budgets, budgets, optima, fit, s, snap)
         decisions += [new] if new else []
         notes += [] if new else [f"{objective}: no new budget fits the trainable sizes"]
     return decisions, notes
@@ -227,6 +244,12 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
     spent = sum(r.c for runs, _ in observed.values() for r in runs)
     status, decisions, notes = {}, [], []
     for objective, (runs, fit) in sorted(observed.items()):
+        bad = [r for r in runs if not math.isfinite(r.loss)]
+        runs = [r for r in runs if math.isfinite(r.loss)]  # a diverged run is no size's loss
+        notes += [f"{objective}: {len(bad)} run(s) without a finite loss left out"] if bad else []
+        if not runs:
+            notes.append(f"{objective}: no IsoFLOP runs to plan from")
+            continue
         width = interval_width(fit)
         status[objective] = {"width": width, "at_target": width is not None and width <= s.target_width}
         if not status[objective]["at_target"]:
@@ -235,10 +258,10 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
             notes += why
     kept, left = within_cap(decisions, spent, s.cap)
     stop = None
-    if all(v["at_target"] for v in status.values()):
-        stop, kept = f"target reached: every N_opt interval at most {s.target_width:g} wide", []
+    if status and all(v["at_target"] for v in status.values()):
+        stop, kept, left = f"target reached: every N_opt interval at most {s.target_width:g} wide", [], []
     elif round_no > s.max_rounds:
-        stop, kept = f"round limit: {s.max_rounds} adaptive rounds", []
+        stop, kept, left = f"round limit: {s.max_rounds} adaptive rounds", [], []
     elif not decisions:
         stop = "nothing to add: " + ("; ".join(notes) or "no decision applies")
     elif not kept:

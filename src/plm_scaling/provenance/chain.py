@@ -232,5 +232,7 @@ def _expected_points(fits: dict) -> set[str]:
 
 def _round_points(recorded: dict) -> list[str]:
     """The points a round's plan names now (its sha256 is checked separately); a plan that is gone names none."""
+    from ..study.rounds import read_round
+
     path = Path(recorded["plan"])
-    return list(read_json(path)["points"]) if path.is_file() else []
+    return list(read_round(path)["points"]) if path.is_file() else []

@@ -15,7 +15,7 @@ from ..io import atomic_outputs, read_json, sha256_file, write_json
 from ..names import check_name
 from .fits_schema import read_fits
 from .step_files import FitOutputs, StepInputs
-from .sweeps import expand
+from .sweeps import budget_points
 
 # The workflow reads plans whenever it builds its DAG (rules/common.smk: read_plan): the analysis modules (scipy,
 # MLflow) are imported by the functions that need them, so parsing the Snakefile stays fast.
@@ -127,10 +127,7 @@ def plan_check(fits_json: str | Path, study_file: str | Path, out_json: str | Pa
         budget = extrapolation.check_budget(fits["input_runs"], o, ext["factor"])
         objectives[o] = {**extrapolation.plan_objective(laws, budget, ext["multiples"]), "law_source": source}
         _check_sizes(objectives[o], o, study_file, study["overrides"])
-        grid = {"objectives": [o], "sizes": list(objectives[o]["sizes"].values()), "budgets": [budget]}
-        mini = {"sweeps": [grid], "seeds": ext["seeds"], "overrides": study["overrides"], "point_overrides": {}}
-        mini["compute"] = study.get("compute", "paper")
-        points.update({pid: p.overrides for pid, p in expand(mini).items()})
+        points.update(budget_points(study, o, list(objectives[o]["sizes"].values()), budget, ext["seeds"]))
     result = {"fits": str(Path(fits_json).resolve()), "fit_run_id": fits["fit_run_id"], "settings": ext}
     result.update(objectives=objectives, points=points)
     with atomic_outputs(out_json) as (tmp,):

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_outputs, read_json, sha256_file, write_json
+from ..io import atomic_outputs, sha256_file, write_json
 from ..sweep_point import SweepPoint
 from .extrapolate import read_plan
 from .step_files import StepInputs, Tracking
-from .sweeps import expand
+from .sweeps import budget_points
 
 ROUND_PLAN = "rounds/{round}/plan.json"  # under the study's folder; rules/common.smk names it from here
 
@@ -50,6 +50,9 @@ def _observed(table, runs: list[dict], objectives: list[str], compute: str, boot
     out = {}
     for o in objectives:
         plain = [r["sweep_point"] for _, r in isoflop_runs(runs, o)]
+        if not plain:  # the planner notes it (no IsoFLOP runs to plan from)
+            out[o] = ([], {})
+            continue
         mine = table.where(np.isin(table["run"], plain))
         try:
             fit = isoflop.fit(mine, f"round-{o}", bootstrap, seed, compute=compute)
@@ -66,16 +69,7 @@ def isoflop_runs(runs: list[dict], objective: str) -> list[tuple[SweepPoint, dic
     return [(p, r) for p, r in points if p.flops and p == SweepPoint(objective, p.size, p.seed, flops=p.flops)]
 
 
-BATCHES = (None, 32, 16, 8, 4, 2, 1)  # batch sizes tried, in turn, for a planned run the recipe's cannot train
-
-
-def _point(objective: str, n: float, c: float, seed: int, study: dict) -> tuple[str, list[str]]:
-    """One planned run as a sweep point with its overrides (the study's, as its grid's points get them)."""
-    grid = {"objectives": [objective], "sizes": [n], "budgets": [c], "seeds": [seed]}
-    mini = {"sweeps": [grid], "seeds": [seed], "overrides": study["overrides"], "point_overrides": {}}
-    mini["compute"] = study.get("compute", "paper")
-    ((pid, p),) = expand(mini).items()
-    return pid, p.overrides
+BATCHES = (None, 16, 8, 4, 2, 1)  # batch sizes tried, in turn, for a planned run the recipe's cannot train
 
 
 def _why_untrainable(overrides: list[str], manifest: str | Path) -> str | None:
@@ -99,7 +93,7 @@ def _points(decided: dict, study: dict, known: set[str], manifest) -> dict[str, 
     points = {}
     for d in decided["decisions"]:
         for run in d["runs"]:
-            pid, overrides = _point(d["objective"], run["n"], d["c"], run["seed"], study)
+            ((pid, overrides),) = budget_points(study, d["objective"], [run["n"]], d["c"], [run["seed"]]).items()
             for batch in BATCHES:
                 tried = overrides + ([f"optim.batch_sequences={batch}"] if batch else [])
                 why = _why_untrainable(tried, manifest)
@@ -107,7 +101,8 @@ def _points(decided: dict, study: dict, known: set[str], manifest) -> dict[str, 
                     break
             if why is None and pid not in known:
                 points[pid] = tried
-            elif why is not None:
+            else:
+                why = why or "trained already"
                 decided["notes"].append(f"{d['objective']} N={run['n']:.3g} at {d['c']:.0e} left out: {why}")
     return points
 
@@ -198,7 +193,7 @@ def rounds_record(plans: list[str | Path]) -> list[dict]:
     """What the study's fit records of its rounds (fits JSON key rounds): each plan by path and sha256."""
     out = []
     for path in plans:
-        p = read_json(path)
+        p = read_round(path)
         out.append(
             {
                 "round": p["round"],

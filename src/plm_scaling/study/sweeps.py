@@ -193,3 +193,12 @@ def expand(study: dict, where: str = "") -> dict[str, Point]:
     if unknown:
         raise ConfigError(f"{where}config key point_overrides: unknown sweep points {unknown}")
     return points
+
+
+def budget_points(study: dict, objective: str, sizes: list[float], budget: float, seeds: list[int]) -> dict:
+    """Sweep point id -> overrides of `sizes` × `seeds` at one FLOP budget, as the study's grid points get them
+    (its overrides and compute count): the points a checkpoint plans from a fit (extrapolation, adaptive rounds)."""
+    grid = {"objectives": [objective], "sizes": list(sizes), "budgets": [budget], "seeds": list(seeds)}
+    mini = {"sweeps": [grid], "seeds": list(seeds), "overrides": study["overrides"], "point_overrides": {}}
+    mini["compute"] = study.get("compute", "paper")
+    return {pid: p.overrides for pid, p in expand(mini).items()}
