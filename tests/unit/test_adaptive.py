@@ -32,8 +32,11 @@ def test_an_edge_minimum_gets_two_sizes_beyond_that_edge():
 
 def test_no_size_below_the_smallest_trainable_one():
     out = decisions(bowl(1e11, [900, 1800, 3600], best=300), min_size=800)
-    assert out["decisions"] == [] and out["stop"].startswith("nothing to add")
-    assert "edge of what can be trained" in out["stop"]
+    assert not [d for d in out["decisions"] if d["kind"] == "edge"]
+    assert any("edge of what can be trained" in n for n in out["notes"])
+    assert [d["c"] for d in out["decisions"] if d["kind"] == "budget"] == [3e11]  # not 3e10: smaller sizes still
+    one = plan({"clm": (bowl(1e11, [900, 1800, 3600], best=300), LAW)}, Settings(min_size=800, max_size=3600), 1)
+    assert one["decisions"] == [] and one["stop"].startswith("nothing to add")  # no trainable size anywhere
 
 
 def test_settled_budgets_get_one_new_budget_where_log_c_widens_most_per_flop():
@@ -165,3 +168,13 @@ def test_planned_sizes_are_models_that_exist_and_are_not_tried_yet():
     wide = bowl(1e11, [816, 3168, 12480], best=3168)
     (between,) = [d for d in plan({"clm": (wide, LAW)}, Settings(), 1, snap)["decisions"] if d["kind"] == "between"]
     assert [r["n"] for r in between["runs"]] == [1616.0, 6304.0]
+
+
+def test_an_edge_at_the_smallest_model_is_replaced_by_a_new_budget():
+    """Measured on our CPU study: at 3e11 the smallest model (816) kept the lowest loss, and no round could go below
+    it; the objective must not wait for that edge but add a budget that can give the law its third optimum."""
+    runs = bowl(1e11, [1616, 3168, 6304], best=3168) + bowl(3e11, [816, 1616, 4816], best=400)
+    runs += bowl(1e12, [3168, 7056, 12480], best=7056)
+    out = decisions(runs, min_size=800)
+    assert any("edge of what can be trained" in n for n in out["notes"])
+    assert [d["kind"] for d in out["decisions"]].count("budget") == 1

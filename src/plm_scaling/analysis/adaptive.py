@@ -3,10 +3,10 @@
 One round's decisions, per objective (under the compute cap, edges first, then the cheapest first):
 1. **edge**: a budget whose lowest loss is at its smallest (largest) size tried gets two sizes beyond that edge
    (÷step, ÷step²; ×step, ×step²): an edge minimum is rejected by the fit and, with three budgets, costs the law.
-2. **budget**: when every budget has an interior minimum and the N_opt exponent's 95% interval is wider than the
-   target (or there is no law yet), one new budget, below the smallest or above the largest, whichever widens the
-   spread of log C the most per FLOP (the slope's variance is σ²/Σ(x−x̄)²), with `budget_sizes` sizes ×step around
-   the N_opt the law predicts there.
+2. **budget**: when every budget has an interior minimum (or an edge no trainable size can fix) and the N_opt
+   exponent's 95% interval is wider than the target (or there is no law yet), one new budget, below the smallest
+   or above the largest, whichever widens the spread of log C the most per FLOP (the slope's variance is
+   σ²/Σ(x−x̄)²), with `budget_sizes` sizes ×step around the N_opt the law predicts there.
 3. **between**: around an interior minimum, the geometric mean of the best size and a neighbour more than
    `resolution` apart: the parabola's vertex is located only as finely as the sizes tried around it.
 4. **seeds**: one more seed at the best size and a neighbour whose mean losses differ by less than two standard
@@ -215,7 +215,7 @@ def objective_decisions(objective: str, runs: list[Run], fit: dict, s: Settings,
             edge, note = _edge(objective, c, sizes, best if edge_at is None else edge_at, s, snap)
             decisions += edge
             notes += [note] if note else []
-            settled = False
+            settled = settled and not edge  # an edge no trainable size can fix is lost: a new budget replaces it
             continue
         decisions += _between(objective, c, sizes, best, s, snap)
         decisions += _seeds(objective, c, mine, sizes, loss, count, best, s)
