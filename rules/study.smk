@@ -48,8 +48,8 @@ rule fit_study:
 # Adaptive rounds (study key adapt): round k's plan fits the runs so far and names round k's points, or says why the
 # study stops there; which runs exist depends on the fits, so each plan is a checkpoint (common.smk: decided_rounds,
 # round_metrics, study_metrics). A written plan is not planned again when a file it read is rewritten or the analysis
-# code changes (no code param): a rerun after a kill continues the round; a changed study file or analysis setting
-# (bootstrap, seed) plans it again.
+# code changes (no code param): a rerun after a kill continues the round; a changed analysis.bootstrap or
+# analysis.seed (its params) plans it again.
 checkpoint plan_round:
     input:
         metrics=round_metrics,  # the runs so far

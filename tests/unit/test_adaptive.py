@@ -53,6 +53,9 @@ def test_new_budgets_go_up_when_the_sizes_below_cannot_be_trained():
     runs = [r for c, b in ((1e11, 3e3), (3e11, 5e3), (1e12, 1e4)) for r in bowl(c, [b / 1.4, b, b * 1.4], b)]
     new = [d for d in decisions(runs, min_size=800)["decisions"] if d["kind"] == "budget"]
     assert [d["c"] for d in new] == [3e12]  # at 3e10 the smallest of 5 sizes ×2 would be ~410
+    capped = decisions(runs, min_size=800, cap=sum(r.c for r in runs) + 1e13)  # 5 runs at 3e12 cost 1.5e13
+    assert not [d for d in capped["decisions"] if d["kind"] == "budget"]
+    assert "clm: no new budget fits the trainable sizes and the cap" in capped["notes"]
 
 
 def test_sizes_around_a_minimum_are_refined_and_unclear_neighbours_get_seeds():
@@ -178,3 +181,14 @@ def test_an_edge_at_the_smallest_model_is_replaced_by_a_new_budget():
     out = decisions(runs, min_size=800)
     assert any("edge of what can be trained" in n for n in out["notes"])
     assert [d["kind"] for d in out["decisions"]].count("budget") == 1
+
+
+def test_without_a_law_a_round_buys_edges_and_a_budget_not_refinements():
+    """Measured on our CPU study: with no law yet, round 1 spent 2e12 of its cap on sizes between and seeds at the
+    interior budgets, and the study ended without a law; before a law exists, edges and a new budget come first."""
+    runs = bowl(1e11, [816, 3168, 9440], best=3168) + bowl(3e11, [1616, 4816, 14064], best=1000)
+    runs += bowl(1e12, [2416, 7056, 24896], best=7056)
+    out = decisions(runs, fit={}, min_size=100)
+    assert sorted(d["kind"] for d in out["decisions"]) == ["budget", "edge"]
+    with_law = decisions(runs, min_size=100)
+    assert {"between"} <= {d["kind"] for d in with_law["decisions"]}

@@ -4,11 +4,11 @@ One round's decisions, per objective (under the compute cap, edges first, then t
 1. **edge**: a budget whose lowest loss is at its smallest (largest) size tried gets two sizes beyond that edge
    (÷step, ÷step²; ×step, ×step²): an edge minimum is rejected by the fit and, with three budgets, costs the law.
 2. **budget**: when every budget has an interior minimum (or an edge no trainable size can fix) and the N_opt
-   exponent's 95% interval is wider than the target (or there is no law yet), one new budget, below the smallest
+   exponent's 95% interval is wider than the target, or while there is no law yet, one new budget, below the smallest
    or above the largest, whichever widens the spread of log C the most per FLOP (the slope's variance is
    σ²/Σ(x−x̄)²), with `budget_sizes` sizes ×step around the N_opt the law predicts there.
-3. **between**: around an interior minimum, the geometric mean of the best size and a neighbour more than
-   `resolution` apart: the parabola's vertex is located only as finely as the sizes tried around it.
+3. **between** (once there is a law, as for seeds): around an interior minimum, the geometric mean of the best
+   size and a neighbour more than `resolution` apart: the vertex is located only as finely as the sizes around it.
 4. **seeds**: one more seed at the best size and a neighbour whose mean losses differ by less than two standard
    errors (the seed noise `seed_noise` per run): they are not yet told apart.
 An objective whose interval is at most `target_width` gets nothing. The round stops the study when every objective
@@ -153,7 +153,7 @@ def _seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, best: 
 
 
 def _budget(
-    objective: str, budgets: list[float], tried: list[float], optima: dict, fit: dict, s: Settings, snap
+    objective: str, budgets: list[float], tried: list[float], optima: dict, fit: dict, s: Settings, snap, room: float
 ) -> Decision | None:
     """One new budget below the smallest of `budgets` (those with an optimum) or above the largest, whichever adds
     the most Σ(x − x̄)² per FLOP; never one of the budgets `tried` (within the fit's 10%, as it groups runs)."""
@@ -165,7 +165,9 @@ def _budget(
         wanted = [n_opt * s.step ** (k - (s.budget_sizes - 1) / 2) for k in range(int(s.budget_sizes))]
         sizes = _fresh(wanted, [], s, snap)
         taken = any(abs(c / b - 1) <= 0.1 for b in tried)
-        if wanted[0] < s.min_size or wanted[-1] > s.max_size or len(sizes) < 3 or taken:
+        affordable = c * len(sizes) <= room  # a budget the cap cannot pay for is no option
+        sides = min(sum(n < n_opt / 1.1 for n in sizes), sum(n > n_opt * 1.1 for n in sizes))  # 2 a side, or an edge
+        if sides < 2 or taken or not affordable:
             continue
         xs = np.append(x, math.log(c))
         gain = (np.sum((xs - xs.mean()) ** 2) - np.sum((x - x.mean()) ** 2)) / (c * len(sizes))
@@ -199,12 +201,14 @@ def _edge_side(best: int, loss, status: str | None) -> int | None:
     return None
 
 
-def objective_decisions(objective: str, runs: list[Run], fit: dict, s: Settings, snap) -> tuple[list, list[str]]:
+def objective_decisions(
+    objective: str, runs: list[Run], fit: dict, s: Settings, snap, room: float = math.inf
+) -> tuple[list, list[str]]:
     """Every decision for one objective from its runs and IsoFLOP fit (isoflop.fit, or profiles with an error)."""
     decisions, notes, optima, budgets = [], [], {}, sorted({r.c for r in runs})
     status = {b["c"]: b.get("status") for b in fit.get("budgets", [])}
     vertices = {b["c"]: b.get("n_opt") for b in fit.get("budgets", []) if b.get("status") == "ok"}
-    settled = True
+    settled, has_law = True, bool(fit.get("n_opt"))
     for c in budgets:
         mine = [r for r in runs if r.c == c]
         sizes, loss, count = _profile(mine)
@@ -217,12 +221,13 @@ def objective_decisions(objective: str, runs: list[Run], fit: dict, s: Settings,
             notes += [note] if note else []
             settled = settled and not edge  # an edge no trainable size can fix is lost: a new budget replaces it
             continue
-        decisions += _between(objective, c, sizes, best, s, snap)
-        decisions += _seeds(objective, c, mine, sizes, loss, count, best, s)
-    if settled:
-        new = _budget(objective, [c for c in budgets if c in vertices] or budgets, budgets, optima, fit, s, snap)
+        if has_law:  # refining optima pays only once they give a law; before that, edges and budgets do
+            decisions += _between(objective, c, sizes, best, s, snap)
+            decisions += _seeds(objective, c, mine, sizes, loss, count, best, s)
+    if settled or not has_law:  # without a law, a new budget hedges an edge that may not resolve
+        new = _budget(objective, [c for c in budgets if c in vertices] or budgets, budgets, optima, fit, s, snap, room)
         decisions += [new] if new else []
-        notes += [] if new else [f"{objective}: no new budget fits the trainable sizes"]
+        notes += [] if new else [f"{objective}: no new budget fits the trainable sizes and the cap"]
     return decisions, notes
 
 
@@ -253,7 +258,7 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
         width = interval_width(fit)
         status[objective] = {"width": width, "at_target": width is not None and width <= s.target_width}
         if not status[objective]["at_target"]:
-            mine, why = objective_decisions(objective, runs, fit, s, snap)
+            mine, why = objective_decisions(objective, runs, fit, s, snap, s.cap - spent)
             decisions += mine
             notes += why
     kept, left = within_cap(decisions, spent, s.cap)
