@@ -484,8 +484,10 @@ def test_repeated_data_kind_trains_nested_subsets_and_compares_with_fresh_data(s
     (gap,) = fits["repeated"]["gaps"]
     assert (gap["point"], gap["fresh"]) == ("clm_N12000_C1e10_U5e03", "clm_N12000_C1e10")  # against its fresh twin
     assert gap["epochs"] > 15 and gap["ci95"] is None  # one seed: no interval, and no claim
-    # one repeated run, and too few single-epoch runs for the base law: no law is fitted, and it says so
-    assert any(why in fits["repeated"]["error"] for why in ("fewer than 2", "needs at least 5 points"))
+    # one repeated run: a law is fitted only when the adaptive round's runs give the base law enough single-epoch
+    # runs; when none is, it says why
+    repeated = fits["repeated"]
+    assert "law" in repeated or any(w in repeated["error"] for w in ("fewer than 2", "needs at least 5 points"))
     assert all("_U" not in p for b in fits["isoflop"]["budgets"] for p in b.get("points", []))
     audit = run_cli("audit", study / "figures" / "repeated.png", "--no-recompute")
     assert audit.returncode == 0, audit.stdout + audit.stderr

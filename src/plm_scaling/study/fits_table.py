@@ -189,7 +189,7 @@ def _repeated_rows(objective: str, fit: dict | None) -> list[dict]:
         r = fit[key]
         note = f"Muennighoff et al. {r['muennighoff']}" + ("" if r["identified"] else "; not identified") + base
         rows.append(_row(objective, key, r["value"], r["ci95"], note=note, unit=unit))
-    for source, bend in fit.get("bend", {}).items():
+    for source, bend in sorted(fit.get("bend", {}).items()):  # one order, in memory or read back from JSON
         note = f"U = {bend['unique_tokens']:.3g} tokens, R* {source}; without repetition {bend['exponent_free']:.3f}"
         quantity = "N_opt exponent on repeated data"
         rows.append(_row(objective, quantity, bend["exponent_constrained"], note=note + base, unit=ONE))
