@@ -79,5 +79,7 @@ def test_resamples_that_fit_no_law_are_counted_beside_the_interval():
         fit = isoflop.fit(synthetic.study_table(study), "synthetic", bootstrap=200, seed=0)
     failed = fit["resamples"]["without_law"]
     assert fit["resamples"]["requested"] == 200 and failed > 0
+    # 3 sizes per budget: a parabola through them leaves no residual, so the bootstrap draws runs, and says so
+    assert fit["resamples"]["method"].startswith("runs (no budget has more points than")
     for key in ("n_opt", "d_opt", "loss", "n_opt_other"):
         assert fit[key]["failed"] == 200 - len(fit[key]["samples"]) >= failed

@@ -40,7 +40,7 @@ def test_the_fixture_is_what_its_generator_writes(tmp_path):
         if (RUNS / path).is_file():
             assert (RUNS / path).read_bytes() == (tmp_path / "runs" / path).read_bytes(), path
     assert POINTS == sorted(expand(load_study(RUNS / "study.yaml").spec)), "the study names the fixture's runs"
-    assert len(POINTS) == 9 and all(SweepPoint.parse(p).id == p for p in POINTS)
+    assert len(POINTS) == 15 and all(SweepPoint.parse(p).id == p for p in POINTS)
 
 
 def test_collect_reads_every_validation_and_the_evaluated_end_point(fitted):
@@ -79,13 +79,13 @@ def test_collect_refuses_an_unfinished_run_and_a_point_that_names_another(tmp_pa
 
 def test_the_isoflop_fit_recovers_the_generators_law(fitted):
     iso = fitted[2]["clm"]["isoflop"]
-    assert iso["n_budgets"] == 3 and iso["n_runs"] == 9 and iso["dropped"] == []
-    # Three sizes 4x apart per budget: the parabola through them is a local model of a profile that is not one;
+    assert iso["n_budgets"] == 3 and iso["n_runs"] == 15 and iso["dropped"] == []
+    # Five sizes 2x apart per budget: the parabola through them is a local model of a profile that is not one;
     # 0.01 on the exponents is the stated tolerance (tests/unit/test_analysis_synthetic.py: 0.02 with 7 sizes).
     assert iso["n_opt"]["exponent"] == pytest.approx(make_runs.n_opt_exponent(), abs=0.01)
     assert iso["d_opt"]["exponent"] == pytest.approx(1 - make_runs.n_opt_exponent(), abs=0.01)
     for budget, c in zip(iso["budgets"], make_runs.BUDGETS):
-        assert budget["c"] == c and budget["status"] == "ok" and budget["sizes"] == 3
+        assert budget["c"] == c and budget["status"] == "ok" and budget["sizes"] == 5
         n = make_runs.n_opt(c)
         assert budget["n_opt"] == pytest.approx(n, rel=0.05)  # the vertex of the parabola, not the law's optimum
         assert budget["loss"] == pytest.approx(make_runs.loss(n, c / (6 * n)), rel=1e-3)
@@ -97,7 +97,7 @@ def test_the_parametric_law_is_the_generators_on_the_training_time_losses(fitted
     law = fitted[2]["clm"]["parametric"]
     expected = {**make_runs.LAW, "E": make_runs.LAW["E"] + make_runs.WINDOWS_OFFSET}
     assert {k: law[k] for k in expected} == pytest.approx(expected, rel=1e-3)
-    assert law["n_points"] == 9
+    assert law["n_points"] == 15
 
 
 def test_the_fit_validates_against_the_fits_schema(fitted):

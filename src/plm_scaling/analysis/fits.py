@@ -19,13 +19,16 @@ OBJECTIVES = ("clm", "mlm")
 _BULKY = ("samples", "points", "budgets")
 
 
-def fit_logs(table: Table, method: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False) -> dict:
-    """{"clm": laws, "mlm": laws} by the notebook or the interp method."""
+def fit_logs(
+    table: Table, method: str, bootstrap: int = 1000, seed: int = 0, floor: bool = False, resample: str = "residual"
+) -> dict:
+    """{"clm": laws, "mlm": laws} by the notebook or the interp method (bootstrap resamples made as `resample`
+    says: analysis/resample.py)."""
     if method == "notebook":
         return {o: notebook.fit(table, o) for o in OBJECTIVES}
     if method == "interp":
         return {
-            o: isoflop.fit(isoflop_runs(table, o), o, bootstrap=bootstrap, seed=seed, floor=floor) for o in OBJECTIVES
+            o: isoflop.fit(isoflop_runs(table, o), o, bootstrap, seed, floor, resample=resample) for o in OBJECTIVES
         }
     raise ValueError(f"unknown method {method!r} (notebook or interp)")
 

@@ -15,9 +15,10 @@
   the table has both counts, N_opt is also fitted against each optimum's budget in the other count (n_opt_other).
 - D_opt = C / (FLOPs per token at N_opt). Power laws by log-log regression; L(C) optionally with a saturation
   floor E.
-- Bootstrap: resample runs with replacement (seeded), redo everything; 95% percentile intervals of exponents.
-  A resample with fewer than 2 interior minima fits no law: it is counted (`resamples`, and per law `failed`),
-  never silently dropped.
+- Bootstrap (analysis/resample.py): residuals of the per-budget parabolas redrawn onto every run (default), or runs
+  drawn with replacement; redo everything; 95% percentile intervals of exponents. A resample held to the fit's own
+  rule (3 interior minima) or it fits no law: it is counted (`resamples`, and per law `failed`), never silently
+  dropped.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from .flop_count import FlopCount, counted, flop_count
-from .powerlaw import PF_DAY, ci95, fit_loglog
+from .powerlaw import PF_DAY, fit_loglog
+from .resample import bootstrap as resample_laws
 from .table import Table
 
 LOCAL_SIZES = 5
+MIN_BUDGETS = 3  # interior minima a power law needs, in the fit and in every bootstrap resample
 
 
 @dataclass
@@ -162,9 +165,9 @@ def fit_loss_law(c: np.ndarray, loss: np.ndarray, floor: bool) -> dict:
     return {"coef": float(np.exp(log_a)), "exponent": float(alpha), "floor": float(e)}
 
 
-def _laws(budgets, points, counts, floor, count: FlopCount | None = None):
+def _laws(budgets, points, counts, floor, count: FlopCount | None = None, need: int = 2):
     """Per-budget optima and the three laws (four with `count`: N_opt against the other count's C) for one
-    (re)sample; counts = multiplicity of each point."""
+    (re)sample; counts = multiplicity of each point. No laws with fewer than `need` interior minima."""
     rows = []
     for k, b in enumerate(budgets):
         idx = [i for i, p in enumerate(points) if p.budget == k and counts[i] > 0]
@@ -178,7 +181,7 @@ def _laws(budgets, points, counts, floor, count: FlopCount | None = None):
             row["c_other"] = count.in_other(b, n_opt)
         rows.append({**row, "loss": l_opt, "status": status, "sizes": int(np.unique(log_n).size)})
     ok = [r for r in rows if r["status"] == "ok"]
-    if len(ok) < 2:
+    if len(ok) < max(need, 2):
         return rows, None
     c = np.array([r["c"] for r in ok])
     laws = {
@@ -229,8 +232,10 @@ def fit(
     floor: bool = False,
     rel_tol: float = 0.1,
     compute: str = "paper",
+    resample: str = "residual",
 ) -> dict:
-    """The laws of the table's IsoFLOP profiles with compute counted as `compute` says (module docstring)."""
+    """The laws of the table's IsoFLOP profiles with compute counted as `compute` says, their intervals from
+    `bootstrap` resamples made as `resample` says (analysis/resample.py) (module docstring)."""
     count = flop_count(table, compute)
     table = counted(table, compute)
     budgets, points = runs_at_budgets(table, label, rel_tol)
@@ -240,16 +245,22 @@ def fit(
     for r in rejected:
         warnings.warn(f"{label}: budget {r['c']:.3g} FLOPs rejected ({r['status']}, {r['sizes']} sizes)", stacklevel=2)
     n_ok = len(rows) - len(rejected)
-    if laws is None or n_ok < 3:
+    if laws is None or n_ok < MIN_BUDGETS:
         why = [
             *(f"{r['c']:.3g} {r['status']}" for r in rejected),
             *(f"{d['c']:.3g} dropped ({d['reason']})" for d in dropped),
         ]
         raise ValueError(
-            f"{label}: {n_ok} budget(s) with an interior IsoFLOP minimum; a power law needs 3 "
+            f"{label}: {n_ok} budget(s) with an interior IsoFLOP minimum; a power law needs {MIN_BUDGETS} "
             f"(rejected: {', '.join(why) or 'none'})"
         )
-    resamples = _bootstrap(laws, budgets, points, floor, count, bootstrap, seed)
+    resamples = resample_laws(
+        laws,
+        points,
+        lambda sample, counts: _laws(budgets, sample, counts, floor, count, MIN_BUDGETS)[1],
+        local_parabola,
+        **{"method": resample, "bootstrap": bootstrap, "seed": seed, "need": MIN_BUDGETS},
+    )
     return {
         **laws,
         **_counts(count, compute),
@@ -261,33 +272,4 @@ def fit(
         "budgets": rows,
         "points": _point_rows(budgets, points),
         "dropped": dropped,
-    }
-
-
-def _bootstrap(laws: dict, budgets, points, floor: bool, count: FlopCount | None, bootstrap: int, seed: int) -> dict:
-    """Each law's 95% interval, its (coef, exponent) samples and its failed resamples, added to `laws`; the count of
-    resamples that fitted no law at all."""
-    # Bootstrap over runs: a resample is a multiplicity per run, shared by all of that run's points.
-    sources = sorted({p.source for p in points})
-    run_of = np.array([sources.index(p.source) for p in points])
-    rng = np.random.default_rng(seed)
-    samples, without_law = {k: [] for k in laws}, 0
-    for _ in range(bootstrap):
-        mult = np.bincount(rng.integers(0, len(sources), len(sources)), minlength=len(sources))
-        _, boot = _laws(budgets, points, mult[run_of].astype(float), floor, count)
-        if boot is None:
-            without_law += 1
-            continue
-        for k in laws:
-            samples[k].append((boot[k]["coef"], boot[k]["exponent"]))
-    for k, law in laws.items():
-        s = np.array(samples[k]).reshape(-1, 2)
-        s = s[np.isfinite(s).all(axis=1)]
-        law["ci95"] = ci95(s[:, 1]) if len(s) else None
-        law["samples"] = s.tolist()  # (coef, exponent) pairs: the planner's intervals
-        law["failed"] = bootstrap - len(s)  # resamples that gave this law no finite value: the interval omits them
-    return {
-        "requested": bootstrap,
-        "without_law": without_law,
-        "reason": "fewer than 2 budgets with an interior minimum in the resample",
     }

@@ -21,12 +21,14 @@ def failed_resamples(law: dict, bootstrap: int) -> int:
     return law.get("failed", bootstrap - len(law.get("samples", [])))
 
 
-def resample_note(law: dict, bootstrap: int | None) -> str:
-    """What an interval rests on: its bootstrap resamples, and how many of them gave the law no value."""
+def resample_note(law: dict, bootstrap: int | None, method: str | None = None) -> str:
+    """What an interval rests on: its bootstrap resamples (made as `method` says, when given), and how many of them
+    gave the law no value."""
     if not bootstrap or "samples" not in law:
         return ""
     failed = failed_resamples(law, bootstrap)
-    return f"95% interval from {bootstrap - failed} of {bootstrap} bootstrap resamples ({failed} gave no law)"
+    how = f"; {method} bootstrap" if method else ""
+    return f"95% interval from {bootstrap - failed} of {bootstrap} bootstrap resamples ({failed} gave no law{how})"
 
 
 def power(x, a, b):

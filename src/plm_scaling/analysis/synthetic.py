@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from .table import Table
 from .vpnls import fit_vpnls
 
 SEED_NOISE = 0.002
-METHODS = ("interp", "notebook", "parametric", "vpnls")
+METHODS = ("interp", "interp-runs", "notebook", "parametric", "vpnls")
 OURS = (1e11, 3e11, 1e12)
 TWO_DECADES = (1e10, 3e10, 1e11, 3e11, 1e12)
 
@@ -103,10 +104,10 @@ def _result(estimate, interval=None, failed=None) -> dict:
     return {"exponent": estimate, "ci95": interval, "failed": failed}
 
 
-def fit_interp(study: dict, bootstrap: int, seed: int) -> dict | None:
-    """isoflop.fit (parabola per budget, power law, bootstrap over runs); None when it gives no law."""
+def fit_interp(study: dict, bootstrap: int, seed: int, resample: str = "residual") -> dict | None:
+    """isoflop.fit (parabola per budget, power law, bootstrap as `resample` says); None when it gives no law."""
     try:
-        fit = isoflop.fit(study_table(study), "synthetic", bootstrap=bootstrap, seed=seed)
+        fit = isoflop.fit(study_table(study), "synthetic", bootstrap=bootstrap, seed=seed, resample=resample)
     except ValueError:
         return None
     law = fit["n_opt"]
@@ -158,7 +159,13 @@ def fit_vp(study: dict, bootstrap: int, seed: int) -> dict | None:
     return _result(law["n_opt_exponent"], interval, law.get("failed"))
 
 
-FITTERS = {"interp": fit_interp, "notebook": fit_notebook, "parametric": fit_epoch, "vpnls": fit_vp}
+FITTERS = {
+    "interp": fit_interp,
+    "interp-runs": partial(fit_interp, resample="runs"),
+    "notebook": fit_notebook,
+    "parametric": fit_epoch,
+    "vpnls": fit_vp,
+}
 
 
 def summarise(truth: float, results: list[dict | None]) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..analysis.resample import METHODS
 from . import data_limit
 from .common import bootstrap_args, command, group, print_json
 
@@ -17,7 +18,7 @@ def _fit_logs(a: argparse.Namespace) -> None:
     from ..analysis.logs import read_table
 
     with threadpool_limits(1):  # see fits.fit_all
-        result = fit_logs(read_table(a.logs), a.method, bootstrap=a.bootstrap, seed=a.seed, floor=a.floor)
+        result = fit_logs(read_table(a.logs), a.method, a.bootstrap, a.seed, a.floor, a.resample)
     if a.json:
         print_json(without_bulk(result))
         return
@@ -110,6 +111,9 @@ def register(sub) -> None:
     fl.add_argument("--method", choices=("notebook", "interp"), default="notebook", help="the authors' or ours")
     bootstrap_args(fl, 1000)
     fl.add_argument("--floor", action="store_true", help="interp: fit L(C) with a saturation floor E")
+    fl.add_argument(
+        "--resample", choices=METHODS, default=METHODS[0], help="interp: how a bootstrap resample is made (residual)"
+    )
     fl.add_argument("--json", action="store_true", help="print JSON instead of text")
     fl.set_defaults(func=_fit_logs)
 

@@ -74,7 +74,9 @@ def _isoflop_rows(objective: str, iso: dict) -> list[dict]:
         if isinstance(iso.get(key), dict):
             law = iso[key]
             floor = f"L = E + coef·C^exponent, E = {law['floor']:.4g} nats" if "floor" in law else ""
-            note = "; ".join(filter(None, (floor, resample_note(law, iso.get("bootstrap")))))
+            method = (iso.get("resamples") or {}).get("method")
+            rests = resample_note(law, iso.get("bootstrap"), method)
+            note = "; ".join(filter(None, (floor, rests)))
             x_unit = FLOP_UNIT[iso.get(x_unit) or "paper"] if x_unit.endswith("compute") else x_unit
             rows.append(_law_row(objective, name, law, law.get("ci95"), x_unit, y_unit, note))
     if "error" in iso:
