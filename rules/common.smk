@@ -12,12 +12,12 @@ from snakemake.utils import min_version
 from plm_scaling.code_stages import STAGE_ENTRIES, stage_hash
 from plm_scaling.data.blastdb import DB_FILES as BLAST_DB_FILES
 from plm_scaling.names import FIGURE_FORMATS, PAPER_FIGURES, PAPER_TABLE, SHARD_SUFFIXES, SIDECAR, SPLITS
-from plm_scaling.names import STUDY_FIGURES
+from plm_scaling.names import RECIPE, STUDY_FIGURES
 from plm_scaling.study.extrapolate import read_plan
-from plm_scaling.study.outputs import figures_of, is_transfer_study, runs_paper_stage
+from plm_scaling.study.outputs import figures_of, is_transfer_study, is_tuning_study, runs_paper_stage
 from plm_scaling.study.outputs import filter_reference as reference_run_dir
 from plm_scaling.study.sweeps import Point as StudyPoint
-from plm_scaling.study.sweeps import aux_corpus_of
+from plm_scaling.study.sweeps import aux_corpus_of, recipe_of
 from plm_scaling.study.workflow_config import prepare, study_file as study_path
 from plm_scaling.training.pretrained import override as init_override
 
@@ -112,6 +112,12 @@ def point_aux_corpus(wildcards):
     """The auxiliary corpus file a code-augmented sweep point mixes in, as an input, or none."""
     corpus = point_spec(wildcards.point).aux_corpus
     return [corpus] if corpus else []
+
+
+def point_recipe(wildcards):
+    """The tuned recipe a point trains with (study key recipe), as an input: a new tuning result retrains it."""
+    recipe = recipe_of(point_spec(wildcards.point).overrides)
+    return [recipe] if recipe else []
 
 
 def init_checkpoint(point):

@@ -4,6 +4,7 @@ STUDY_TARGETS = [
     *(f for name in STUDY_FIGURE_NAMES for f in figure_files(f"{STUDY_DIR}/figures/{name}")),
     *([f"{STUDY_DIR}/fits_table.csv"] if STUDY else []),
     *([f"{EXTRAPOLATION}/fits_table.csv"] if "extrapolation" in STUDY_FIGURE_NAMES else []),
+    *([RECIPE.format(STUDY_NAME)] if is_tuning_study(STUDY) else []),
 ]
 
 
@@ -43,6 +44,24 @@ rule fit_study:
         " --runs {input.metrics:q} --study-file {input.study:q}"
         " --manifest {input.manifest:q} --tracking-uri {params.uri:q} --experiment {params.experiment:q}"
         " --bootstrap {params.bootstrap} --seed {params.seed} {params.paper} {params.rounds} > {log:q} 2>&1"
+
+
+# A tuning study's recipe (LR*(N), beta2 per objective) from its fit, which another study names (study key recipe):
+# an input of that study's every training job.
+rule tuned_recipe:
+    input:
+        rules.fit_study.output.fits,
+    output:
+        RECIPE.format(STUDY_NAME),
+    log:
+        f"results/logs/{STUDY_NAME}/tuned_recipe.log",
+    benchmark:
+        f"results/benchmarks/{STUDY_NAME}/tuned_recipe.tsv"
+    params:
+        plm=PLM,
+        code=CODE["analysis"],
+    shell:
+        "{params.plm} study recipe {input:q} {output:q} > {log:q} 2>&1"
 
 
 # Adaptive rounds (study key adapt): round k's plan fits the runs so far and names round k's points, or says why the

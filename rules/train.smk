@@ -27,6 +27,7 @@ rule train:
         study_data=lambda wc: split_outputs(STUDY["dataset"])[-1],
         store=rules.mlflow_store.output,
         aux=point_aux_corpus,
+        recipe=point_recipe,
         plan=planned_input,
         init=lambda wc: init_checkpoint(wc.point),
     output:

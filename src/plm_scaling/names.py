@@ -12,7 +12,7 @@ SPLITS = ("train", "valid", "test")
 SHARD_SUFFIXES = (".tokens.u8", ".offsets.npy", ".ids.txt")
 
 # Figures of a study (study/figure.py draws them; rules/study.smk picks a study's).
-STUDY_FIGURES = ("isoflop", "mask_ratio", "curves", "ablation", "repeated", "transfer", "extrapolation")
+STUDY_FIGURES = ("isoflop", "mask_ratio", "curves", "ablation", "repeated", "transfer", "extrapolation", "tuning")
 # The paper stage's figures from the authors' released logs (plotting/paper_figures.py draws them), and Table 2.
 PAPER_FIGURES = ("repeated_data", "isoflop", "transfer", "mlm_from_clm", "mask_ratio", "isoloss")
 PAPER_TABLE = "table2"
@@ -20,6 +20,9 @@ PAPER_TABLE = "table2"
 # What a finished run's run.json says of it that the evaluate step and a study's fit carry on.
 OTHER_OBJECTIVE = {"clm": "mlm", "mlm": "clm"}  # what a transfer run of each objective pre-trains on
 RUN_SUMMARY = ("run_id", "sweep_point", "objective", "n", "flops", "tokens", "final_val_loss")
+
+# The tuned recipe a tuning study writes (study/tuning_recipe.py) and another study trains with (study key recipe).
+RECIPE = "results/studies/{}/recipe.json"
 
 # Every figure is written as PNG and SVG, with a provenance sidecar beside the PNG.
 FIGURE_FORMATS = (".png", ".svg")

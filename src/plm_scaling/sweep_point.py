@@ -4,8 +4,9 @@ A point is written once as an id (`SweepPoint.id`) and read back once (`SweepPoi
 its fields. Ids look like clm_N10000_C1e12_s0 (objective, the size asked for, the budget in FLOPs C or tokens D,
 the seed), with optional parts in this order: the MLM mask ratio (_m0.3), the data variant (_vdedup), the unique
 subset U (_U6e04), the transfer part (_pre0.25 for the pre-training run that takes share 0.25 of the budget on the
-other objective, _clm0.25 for the run that starts from a CLM pre-training). E.g. clm_N12000_D8e06_U6e04_s0,
-mlm_N12000_C1e10_clm0.25_s0. This module imports nothing else of the project: training, the workflow and the
+other objective, _clm0.25 for the run that starts from a CLM pre-training), a tuning study's multiple of the peak
+learning rate (_lr0.5) and Adam β2 (_b0.99). E.g. clm_N12000_D8e06_U6e04_s0, mlm_N12000_C1e10_clm0.25_s0,
+clm_N800_C3e10_lr2_b0.999_s0. This module imports nothing else of the project: training, the workflow and the
 analysis all depend on it, and it on none of them.
 """
 
@@ -22,8 +23,10 @@ _NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?"
 _ID = re.compile(
     rf"(?P<objective>{'|'.join(OBJECTIVES)})_N(?P<size>{_NUMBER})_(?:C(?P<flops>{_NUMBER})|D(?P<tokens>{_NUMBER}))"
     rf"(?:_m(?P<mask_ratio>{_NUMBER}))?(?:_v(?P<variant>{VARIANT}))?(?:_U(?P<unique_tokens>{_NUMBER}))?"
-    rf"(?:_(?P<transfer>{PRETRAINING}|{'|'.join(OBJECTIVES)})(?P<share>{_NUMBER}))?(?:_s(?P<seed>[0-9]+))?"
+    rf"(?:_(?P<transfer>{PRETRAINING}|{'|'.join(OBJECTIVES)})(?P<share>{_NUMBER}))?"
+    rf"(?:_lr(?P<lr_scale>{_NUMBER}))?(?:_b(?P<beta2>{_NUMBER}))?(?:_s(?P<seed>[0-9]+))?"
 )
+_FLOATS = ("size", "flops", "tokens", "mask_ratio", "share", "unique_tokens", "lr_scale", "beta2")
 
 
 def _budget(x: float) -> str:
@@ -47,6 +50,8 @@ class SweepPoint:
     unique_tokens: float | None = None  # a nested unique subset of U train tokens (repeated data)
     transfer: str | None = None  # PRETRAINING, or the objective the run starts from (transfer study)
     share: float | None = None  # the budget share of the transfer pre-training
+    lr_scale: float | None = None  # a tuning study's multiple of the recipe's peak learning rate; None: 1
+    beta2: float | None = None  # a tuning study's Adam β2; None: the recipe's
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
@@ -59,6 +64,10 @@ class SweepPoint:
             raise ValueError(f"sweep point: a {self.objective} run cannot start from its own objective's pre-training")
         if self.variant is not None and not re.fullmatch(VARIANT, self.variant):
             raise ValueError(f"sweep point: variant {self.variant!r} is not letters, digits and '-'")
+        if self.lr_scale is not None and not self.lr_scale > 0:
+            raise ValueError(f"sweep point: lr_scale {self.lr_scale!r} is not above 0")
+        if self.beta2 is not None and not 0 < self.beta2 < 1:
+            raise ValueError(f"sweep point: beta2 {self.beta2!r} is not in (0, 1)")
 
     @property
     def id(self) -> str:
@@ -68,6 +77,8 @@ class SweepPoint:
         parts += [f"v{self.variant}"] if self.variant is not None else []
         parts += [f"U{_budget(self.unique_tokens)}"] if self.unique_tokens is not None else []
         parts += [f"{self.transfer}{float(self.share):g}"] if self.transfer is not None else []
+        parts += [f"lr{float(self.lr_scale):g}"] if self.lr_scale is not None else []
+        parts += [f"b{float(self.beta2):g}"] if self.beta2 is not None else []
         parts += [f"s{self.seed}"] if self.seed is not None else []
         return "_".join(parts)
 
@@ -79,8 +90,7 @@ class SweepPoint:
         if m is None:
             raise ValueError(f"{ident!r} is not a sweep point id (e.g. clm_N10000_C1e12_s0)")
         g = {k: v for k, v in m.groupdict().items() if v is not None}
-        numbers = {k: float(v) for k, v in g.items() if k in ("size", "flops", "tokens", "mask_ratio", "share")}
-        numbers |= {"unique_tokens": float(g["unique_tokens"])} if "unique_tokens" in g else {}
+        numbers = {k: float(v) for k, v in g.items() if k in _FLOATS}
         seed = int(g["seed"]) if "seed" in g else None
         point = cls(g["objective"], seed=seed, variant=g.get("variant"), transfer=g.get("transfer"), **numbers)
         if point.id != ident:

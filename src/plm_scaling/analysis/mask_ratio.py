@@ -20,7 +20,7 @@ from .noise import THREAD_SPREAD, Z, budget_key, final_loss
 BOOTSTRAP = 1000
 
 
-def _vertex(log_r: np.ndarray, loss: np.ndarray) -> float | None:
+def vertex(log_r: np.ndarray, loss: np.ndarray) -> float | None:
     """The parabola's minimum in log ratio, or None when it opens downward."""
     a, b, _ = np.polyfit(log_r, loss, 2)
     return float(-b / (2 * a)) if a > 0 else None
@@ -38,19 +38,22 @@ def near_best(ratios: np.ndarray, losses: np.ndarray, sd: float, spread: float) 
     return [float(r) for r, m, e in zip(tried, means, se) if m - means[best] <= Z * e + spread]
 
 
-def best_ratio(ratios: np.ndarray, losses: np.ndarray, sd: float, seed: int = 0) -> dict:
+def best_ratio(
+    ratios: np.ndarray, losses: np.ndarray, sd: float, seed: int = 0, spread: float = THREAD_SPREAD["mlm"]
+) -> dict:
     """Best ratio of one (size, budget): vertex, 95% bootstrap interval, status ok / edge / too few ratios, and the
-    ratios within the noise of the best observed one."""
+    ratios within the noise (plus `spread`; masking: MLM runs only) of the best observed one. A tuning study calls it
+    with peak LRs for ratios (analysis/tuning.py)."""
     log_r = np.log(ratios)
     out = {
         "ratios": ratios.tolist(),
         "losses": losses.tolist(),
         "observed_best": float(ratios[np.argmin(losses)]),
-        "near_best": near_best(ratios, losses, sd, THREAD_SPREAD["mlm"]),  # masking: MLM runs only
+        "near_best": near_best(ratios, losses, sd, spread),
     }
     if np.unique(ratios).size < 3:
         return {**out, "status": "too few ratios", "best": None, "ci95": None}
-    v = _vertex(log_r, losses)
+    v = vertex(log_r, losses)
     if v is None or not log_r.min() < v < log_r.max():
         return {**out, "status": "edge", "best": None, "ci95": None}
     if sd <= 0:  # nothing to redraw the losses with: a point estimate, said to be one
@@ -62,7 +65,7 @@ def best_ratio(ratios: np.ndarray, losses: np.ndarray, sd: float, seed: int = 0)
             "note": "no noise estimate (one seed, three ratios): no interval",
         }
     rng = np.random.default_rng(seed)
-    boot = [_vertex(log_r, losses + rng.normal(0, sd, losses.size)) for _ in range(BOOTSTRAP)]
+    boot = [vertex(log_r, losses + rng.normal(0, sd, losses.size)) for _ in range(BOOTSTRAP)]
     vs = np.array([b for b in boot if b is not None])
     lo, hi = np.exp(np.clip(np.percentile(vs, [2.5, 97.5]), log_r.min(), log_r.max()))
     return {

@@ -81,6 +81,17 @@ def _figure(a: argparse.Namespace) -> None:
     print(f"{a.out}: sha256 {side['sha256']}, run {side['producing_run_id']}")
 
 
+def _recipe(a: argparse.Namespace) -> None:
+    from ..study.tuning_recipe import write_recipe
+
+    recipe = write_recipe(a.fits, a.out)
+    for objective, entry in recipe["objectives"].items():
+        law = entry["lr"]
+        print(f"{objective}: LR*(N) = {law['coef']:.4g}·N^{law['exponent']:.3f}, beta2 {entry['beta2']}")
+    for objective, why in recipe["left_out"].items():
+        print(f"{objective}: no recipe ({why})")
+
+
 def _analysis_args(p, what: str, runs: str, which: str) -> None:
     """The outputs and inputs of an analysis step (fit, check): JSON, loss table, fits table; runs, study, data."""
     p.add_argument("out_json", help=f"{what} JSON to write")
@@ -125,6 +136,16 @@ def register(sub) -> None:
     fi.add_argument("--rounds", nargs="*", default=[], help="plan.json of each adaptive round (study key adapt)")
     fi.set_defaults(func=_fit)
 
+    rc = command(steps, "recipe", "a tuning study's recipe (LR*(N), beta2) from its fit, for study key recipe")
+    rc.add_argument("fits", help="the tuning study's fits.json")
+    rc.add_argument("out", help="recipe JSON to write")
+    rc.set_defaults(func=_recipe)
+    _register_checkpoints(steps)
+    _register_outputs(steps)
+
+
+def _register_checkpoints(steps) -> None:
+    """The steps that plan runs from a fit: adaptive rounds and the extrapolation check."""
     pr = command(steps, "plan-round", "fit the runs so far and plan an adaptive round's runs (study key adapt)")
     pr.add_argument("study_file", help="the study's YAML file")
     pr.add_argument("round", type=count, help="the round to plan (1, 2, ...)")
@@ -142,6 +163,9 @@ def register(sub) -> None:
     pc.add_argument("out", help="plan JSON to write (budget, prediction, points and their overrides)")
     pc.set_defaults(func=_plan_check)
 
+
+def _register_outputs(steps) -> None:
+    """The check, the figures and the report's landing page."""
     ch = command(steps, "check", "measured against predicted at the check budget, as an MLflow run")
     ch.add_argument("study", help="the study's name")
     ch.add_argument("plan", help="`study plan-check` output")

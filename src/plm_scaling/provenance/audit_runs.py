@@ -112,6 +112,25 @@ def init_lines(init: dict | None, runs: Runs) -> list[str]:
     return [f"      │  └─ started from {init['sweep_point']} (checkpoint {init['sha256'][:12]})  {status}"]
 
 
+def recipe_lines(recipe: dict | None, runs: Runs) -> list[str]:
+    """A run trained with a tuned recipe (study key recipe): the recipe file as the run read it, which must still be
+    the file there, and the tuning study's fit run it came from."""
+    if not recipe:
+        return []
+    path, recorded = Path(recipe["path"]), recipe["sha256"]
+    now = sha256_file(path) if path.is_file() else None
+    if now != recorded:  # the run trained with another recipe than the one there now
+        runs.problems.append(
+            f"link recipe -> run: {path} {'now has sha256 ' + now[:12] if now else 'is missing'}, the run trained "
+            f"with {recorded[:12]}"
+        )
+    study = recipe["study"]
+    fit = runs.get(recipe["fit_run_id"], "tuning fit run", f" (study {study})") if recipe["fit_run_id"] else None
+    status = "MISSING" if fit is None else f"fit run {fit.info.run_id}"
+    tuned = f"{recorded[:12]}, {recipe['runs']} tuning runs"
+    return [f"      │  └─ trained with the recipe of study {study} ({tuned})  {status}"]
+
+
 def released_lines(side: dict, runs: Runs) -> list[str]:
     """One line per released curve the fit read: its file, sha256 and run (each checked in the store)."""
     lines = [f"      released curves: {len(side['released_runs'])} runs of experiment {side['experiment']}"]

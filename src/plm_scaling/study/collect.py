@@ -78,6 +78,8 @@ def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> t
                 "valid_loss": metrics.get("valid_loss"),
                 "unique_tokens": done.get("unique_tokens"),  # U: the train part's framed tokens (repeated data)
                 "init": done.get("init"),  # the run a transferred run started from, with its compute
+                # the optimiser settings it trained with (a tuning study's cells) and the tuned recipe, if any
+                **{k: done.get(k) for k in ("lr", "beta2", "recipe")},
                 "run_dir": str(run_dir),
                 "files": digests,
                 **{

@@ -17,6 +17,7 @@ from ..plotting.extrapolation import extrapolation
 from ..plotting.isoflop import isoflop
 from ..plotting.repeated import repeated
 from ..plotting.transfer import transfer_study
+from ..plotting.tuning import tuning_study
 from ..provenance.lineage import start_run
 from ..sweep_point import SweepPoint
 from .fits_schema import parse_fits, read_fits
@@ -72,6 +73,8 @@ def draw(name: str, fits: dict, table, out_png: str | Path, text: str) -> None:
         transfer_study(per_objective, table, out_png, provenance=text)
     elif name == "extrapolation":
         extrapolation({o: f["extrapolation"] for o, f in per_objective.items()}, out_png, provenance=text)
+    elif name == "tuning":
+        tuning_study(per_objective, out_png, provenance=text)
     elif name == "curves":  # the IsoFLOP points' runs; a transfer study's own runs are in its figure
         scratch = np.array([SweepPoint.parse(str(run)).transfer is None for run in table["run"]])
         compute = next((f["isoflop"].get("compute") for f in per_objective.values() if "isoflop" in f), None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..analysis import isoflop, noise
+from ..analysis import isoflop, noise, tuning
 from ..analysis.ablation import ablation_fit
 from ..analysis.mask_ratio import mask_ratio_fit
 from ..analysis.parametric import fit_parametric
@@ -35,12 +35,16 @@ from .sweeps import grids
 
 def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed: int, study: dict, paper) -> dict:
     """Interp IsoFLOP laws, or the profiles and the reason when no law can be fitted; parametric law if it can;
-    the seed noise; in a mask-ratio study, the best ratio; in a data-variant study, the ablation against the first
+    the seed noise; in a tuning study, LR*(N) and the best β2 (the laws then use the recipe's cell); in a mask-ratio
+    study, the best ratio; in a data-variant study, the ablation against the first
     variant; in a repeated-data study, the data-constrained law; in a transfer study, the transfer fits beside the
     authors' (`paper`: their loss table, or None) (the laws then use the common ratio's, the first variant's, the
     fresh-data or the scratch runs only). Pre-training runs of the other objective's transfer are left out."""
     mine = [r for r in runs if r["objective"] == objective and not SweepPoint.of(r).is_pretraining]
     out: dict = {"noise": noise.seed_noise(mine, compared=lambda point: point.transfer is None)}
+    if tuning.is_tuning(mine):
+        out["tuning"] = tuning.tuning_fit(mine, objective, out["noise"]["pooled_sd"], seed)
+        mine = [r for r in mine if tuning.at_recipe_cell(r)]
     if len({r.get("mask_ratio") for r in mine}) > 1:
         out["mask_ratio"] = mask_ratio_fit(mine, out["noise"]["pooled_sd"])
         mine = [r for r in mine if r["mask_ratio"] == r["common_mask_ratio"]]

@@ -18,6 +18,7 @@ FIGURE_NEEDS = {
     "repeated": "unique_tokens",
     "transfer": "transfer_shares",
     "extrapolation": "extrapolate",
+    "tuning": "lr_scales",
 }
 
 
@@ -33,6 +34,11 @@ def is_transfer_study(study: dict | None) -> bool:
     """Whether a grid of the study trains transfer shares: its fit then also fits the authors' released logs
     (the paper stage's loss table) with the same code, when the paper stage runs."""
     return study is not None and any("transfer_shares" in grid for grid in grids(study))
+
+
+def is_tuning_study(study: dict | None) -> bool:
+    """Whether a grid of the study tunes the optimiser (grid keys lr_scales, beta2s): it then writes a recipe."""
+    return study is not None and any("lr_scales" in g or "beta2s" in g for g in grids(study))
 
 
 def runs_paper_stage(study: dict | None, paper_logs: str | None) -> bool:

@@ -17,15 +17,15 @@ import math
 from typing import NamedTuple
 
 from ..config_schema import ConfigError
-from ..names import OTHER_OBJECTIVE
+from ..names import OTHER_OBJECTIVE, RECIPE
 from ..sweep_point import PRETRAINING, SweepPoint
 
 GRID_KEYS = ("objectives", "sizes")  # required, with one of BUDGET_KEYS
 BUDGET_KEYS = ("budgets", "tokens")  # FLOPs (C = 6·N·D) or tokens D
 # optional: MLM mask ratios; data variants (data-scarcity ablation); nested unique subsets of U train tokens
-# (repeated-data study); shares of the budget spent pre-training the other objective (transfer study); the grid's
-# own seeds instead of the study's
-AXES = ("mask_ratios", "data_variants", "unique_tokens", "transfer_shares", "seeds")
+# (repeated-data study); shares of the budget spent pre-training the other objective (transfer study); multiples
+# of the peak learning rate and Adam β2 values (tuning study); the grid's own seeds instead of the study's
+AXES = ("mask_ratios", "data_variants", "unique_tokens", "transfer_shares", "lr_scales", "beta2s", "seeds")
 MIN_SHARE = 0.01  # the least share of a budget either part of a transfer point gets (grid key transfer_shares)
 AUX_CORPUS = "results/data/aux/{}/corpus.u8"  # where the workflow builds a corpus of config key aux_corpora
 
@@ -97,11 +97,22 @@ def _aux_corpus(study: dict, variant: dict | None) -> str | None:
     return AUX_CORPUS.format(study.get("aux_corpus", "python_stdlib"))
 
 
+def last_override(overrides: list[str], key: str) -> str | None:
+    """The value of a run's last `key=` override (later ones win, as in Hydra), or None when unset or null."""
+    found = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
+    return found[-1] if found and found[-1] not in ("null", "") else None
+
+
 def aux_corpus_of(overrides: list[str]) -> str | None:
     """The corpus file a run mixes in: its last data.aux.corpus override (a data variant's, or one in the study's
     or the point's own overrides, which come after it), or None. The workflow builds it before the run."""
-    found = [o.split("=", 1)[1] for o in overrides if o.startswith("data.aux.corpus=")]
-    return found[-1] if found and found[-1] not in ("null", "") else None
+    return last_override(overrides, "data.aux.corpus")
+
+
+def recipe_of(overrides: list[str]) -> str | None:
+    """The tuned recipe file a run trains with (study key recipe, or an optim.recipe override), or None: an input
+    of its training job, so a new tuning result retrains it."""
+    return last_override(overrides, "optim.recipe")
 
 
 def _variant_overrides(corpus: str | None, variant: dict | None) -> list[str]:
@@ -115,6 +126,22 @@ def _mask_ratios(grid: dict, where: str) -> list[float | None]:
     if list(grid["objectives"]) != ["mlm"]:
         raise ConfigError(f"{where}config key mask_ratios: only for grids whose objectives are [mlm]")
     return [float(r) for r in grid["mask_ratios"]]
+
+
+def _tuning(grid: dict) -> list[tuple[float | None, float | None]]:
+    """A grid's (peak-LR multiple, β2) cells (a tuning study), or [(None, None)]: the recipe's, not in the id."""
+    scales = [float(x) for x in grid["lr_scales"]] if "lr_scales" in grid else [None]
+    betas = [float(x) for x in grid["beta2s"]] if "beta2s" in grid else [None]
+    return list(itertools.product(scales, betas))
+
+
+def _tuning_overrides(lr_scale: float | None, beta2: float | None) -> list[str]:
+    return [*([f"optim.lr_scale={lr_scale}"] if lr_scale else []), *([f"optim.beta2={beta2}"] if beta2 else [])]
+
+
+def recipe_overrides(study: dict) -> list[str]:
+    """The tuned recipe every run of a study trains with (study key recipe: the tuning study that wrote it)."""
+    return [f"optim.recipe={RECIPE.format(study['recipe'])}"] if study.get("recipe") else []
 
 
 class Point(NamedTuple):
@@ -163,14 +190,15 @@ def expand(study: dict, where: str = "") -> dict[str, Point]:
             _variants(study, grid),
             _unique_tokens(grid, f"{key}unique_tokens"),
             grid.get("transfer_shares", [None]),
+            _tuning(grid),
         )
-        for objective, size, (kind, budget), mask, variant, unique, share, seed in itertools.product(
+        for objective, size, (kind, budget), mask, variant, unique, share, (lr, b2), seed in itertools.product(
             *axes, *extra, grid.get("seeds", study["seeds"])
         ):
             total, tokens = (budget, None) if kind == "budgets" else (None, budget)
             grid_point = SweepPoint(
                 objective, float(size), seed, total, tokens, mask, variant and variant["name"], unique and float(unique)
-            )
+            ).replace(lr_scale=lr, beta2=b2)
             corpus = _aux_corpus(study, variant)
             for point, flops in _transfer_parts(grid_point, share):
                 ident = point.id
@@ -183,6 +211,8 @@ def expand(study: dict, where: str = "") -> dict[str, Point]:
                     f"run.id={ident}",
                     *([f"objective.mask_ratio={mask}"] if mask is not None else []),
                     *_variant_overrides(corpus, variant),
+                    *_tuning_overrides(lr, b2),
+                    *recipe_overrides(study),
                     *study["overrides"],
                     *study["point_overrides"].get(ident, []),
                 ]
@@ -200,5 +230,5 @@ def budget_points(study: dict, objective: str, sizes: list[float], budget: float
     (its overrides and compute count): the points a checkpoint plans from a fit (extrapolation, adaptive rounds)."""
     grid = {"objectives": [objective], "sizes": list(sizes), "budgets": [budget], "seeds": list(seeds)}
     mini = {"sweeps": [grid], "seeds": list(seeds), "overrides": study["overrides"], "point_overrides": {}}
-    mini["compute"] = study.get("compute", "paper")
+    mini |= {k: study[k] for k in ("compute", "recipe") if k in study}
     return {pid: p.overrides for pid, p in expand(mini).items()}

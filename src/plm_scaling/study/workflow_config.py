@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config_schema import validate_config
 from ..io import read_yaml
-from ..names import check_name
+from ..names import RECIPE, check_name
 from .study_file import load_study
 from .sweeps import Point, expand
 
@@ -67,3 +67,19 @@ def check_study_inputs(config: dict, study: dict, points: dict[str, Point], wher
             raise ValueError(f"{where}: dataset {name!r} is not a key of config datasets")
     if study["aux_corpus"] not in config["aux_corpora"]:
         raise ValueError(f"{where}: aux_corpus {study['aux_corpus']!r} is not a key of config aux_corpora")
+    check_recipe(study, config["study"], where)
+
+
+def check_recipe(study: dict, name: str, where: Path) -> None:
+    """The tuned recipe a study names (study key recipe) is another study's, and that study has written it: the
+    tuning study runs first, as a workflow of its own (its training jobs are not this study's)."""
+    tuning = study.get("recipe")
+    if tuning is None:
+        return
+    check_name(tuning, f"{where}: recipe")
+    if tuning == name:
+        raise ValueError(f"{where}: recipe {tuning!r} is this study itself; name the tuning study that wrote one")
+    path = Path(RECIPE.format(tuning))
+    if not path.is_file():
+        first = f"run the tuning study first (make reproduce STUDY={tuning})"
+        raise ValueError(f"{where}: recipe: {path} not found; {first}")

@@ -14,6 +14,7 @@ from ..model.sizes import FLOP_COUNTS, exact_non_embedding, flops_per_token, for
 from ..model.transformer import ModelShape
 from ..sweep_point import NotTheOneForm, SweepPoint
 from . import checks, recipe
+from . import tuned as tuned_recipe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +33,9 @@ class RunPlan:
     world: int  # DDP ranks
     batch_per_device: int
     tokens_per_step: int
-    lr: float
+    lr: float  # peak: the recipe's (training/recipe.py, or a tuned recipe's LR*(N)) times optim.lr_scale
+    beta2: float  # Adam β2: optim.beta2, or a tuned recipe's
+    recipe: dict | None  # the tuned recipe used (training/tuned.py: file, sha256, tuning study), or None
     steps: int
     evals: int  # validations (each ends a stretch of steps with a checkpoint)
     steps_per_eval: int
@@ -125,6 +128,13 @@ def _world(cfg: DictConfig, batch: int) -> int:
     return world
 
 
+def _peak_lr(o: DictConfig, n: int, tuned: dict | None) -> float:
+    """optim.lr, or with `auto` the tuned recipe's LR*(N) when the run has one, else recipe.peak_lr(N)."""
+    if o.lr != "auto":
+        return float(o.lr)
+    return tuned_recipe.peak_lr(tuned, n) if tuned else recipe.peak_lr(n)
+
+
 def point_name(cfg: DictConfig, n: int) -> str:
     """cfg.run.id, else the id a study would give this point (SweepPoint.id)."""
     if cfg.run.id is not None:
@@ -155,10 +165,10 @@ def point_fields(cfg: DictConfig, name: str) -> dict | None:
 def make_plan(cfg: DictConfig) -> RunPlan:
     """Check the config against the data and the budget, and derive the run's plan (cfg is not changed)."""
     _check_inputs(cfg)
+    tuned = tuned_recipe.read(o.recipe, cfg.objective.name) if (o := cfg.optim).recipe else None
     shape, context = _shape(cfg), cfg.model.context
     n = exact_non_embedding(shape)
     fpt = flops_per_token(shape, n)
-    o = cfg.optim
     count = str(cfg.budget.count)
     tokens = float(cfg.budget.tokens) if cfg.budget.tokens is not None else float(cfg.budget.flops) / fpt[count]
     batch = recipe.batch_sequences(n, tokens, context) if o.batch_sequences == "auto" else int(o.batch_sequences)
@@ -186,7 +196,9 @@ def make_plan(cfg: DictConfig) -> RunPlan:
         world=world,
         batch_per_device=batch // world,
         tokens_per_step=tokens_per_step,
-        lr=recipe.peak_lr(n) if o.lr == "auto" else float(o.lr),
+        lr=_peak_lr(o, n, tuned) * float(o.lr_scale),
+        beta2=tuned["beta2"] if tuned else float(o.beta2),
+        recipe=tuned,
         steps=steps,
         evals=evals,
         steps_per_eval=steps_per_eval,

@@ -60,6 +60,8 @@ def compose_config(overrides: list[str]) -> DictConfig:
 def _prepare_run_dir(cfg: DictConfig, p: RunPlan, restart_if_changed: bool) -> Path:
     run_dir = Path(cfg.run.dir)
     text = OmegaConf.to_yaml(cfg)
+    if p.recipe:  # a new tuning result under the same path is another config: the run starts again
+        text += f"# optim.recipe sha256: {p.recipe['sha256']}\n"
     checks.claim_run_dir(run_dir, text, restart_if_changed)
     # Atomic: a kill in the middle of this write would otherwise leave a truncated config.yaml, which the next start
     # reads as "another config" and, with --restart-if-changed, discards the run's checkpoints for.
@@ -111,7 +113,7 @@ def build_module(cfg: DictConfig, p: RunPlan) -> PLMModule:
         objective=p.objective,
         lr=p.lr,
         weight_decay=o.weight_decay,
-        betas=(o.beta1, o.beta2),
+        betas=(o.beta1, p.beta2),
         total_steps=p.steps,
         warmup_steps=p.warmup_steps,
         min_lr_ratio=o.min_lr_ratio,

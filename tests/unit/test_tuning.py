@@ -1,0 +1,145 @@
+"""The tuning study (analysis/tuning.py), its recipe file (study/tuning_recipe.py) and a run that trains with it
+(training/tuned.py): synthetic tuning runs from a known LR*(N) and β2 effect, a real tiny training run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from plm_scaling.analysis import tuning
+from plm_scaling.config_schema import ConfigError
+from plm_scaling.study.sweeps import budget_points, expand, recipe_of
+from plm_scaling.study.tuning_recipe import recipe_of as recipe_from_fits
+from plm_scaling.sweep_point import SweepPoint
+from plm_scaling.training.plan import make_plan
+from plm_scaling.training.train import compose_config
+
+from ..conftest import run_cli, tiny_overrides
+
+SIZES = (800.0, 1600.0, 3200.0)
+SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+BETAS = (0.95, 0.99, 0.999)
+TRUE_EXPONENT = -0.5
+BETA_GAIN = {0.95: 0.0, 0.99: -0.004, 0.999: 0.002}  # β2 0.99 trains best, by more than the noise
+SD = 0.0005
+
+
+def true_lr(n: float) -> float:
+    return 0.03 * (n / 1e3) ** TRUE_EXPONENT
+
+
+def recipe_lr(n: float) -> float:  # a recipe that is 2x off at the small end and right at 3,200 (approximately)
+    return 0.015 * (n / 1e3) ** -0.25 * 1.6
+
+
+def synthetic_runs(seed: int = 0) -> list[dict]:
+    """Runs of a tuning study: loss = 2.9 - 0.1·log10 N + 0.02·log(lr/LR*)^2 + β2 effect + noise; two seeds at the
+    recipe's cell."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for n in SIZES:
+        for scale in SCALES:
+            for b in BETAS:
+                for s in (0, 1) if (scale, b) == tuning.RECIPE_CELL else (0,):
+                    lr = recipe_lr(n) * scale
+                    loss = 2.9 - 0.1 * np.log10(n) + 0.02 * np.log(lr / true_lr(n)) ** 2 + BETA_GAIN[b]
+                    point = SweepPoint("clm", n, s, 1e10, lr_scale=scale, beta2=b)
+                    runs.append(
+                        {
+                            **{"sweep_point": point.id, "point": point.fields(), "objective": "clm", "n": n},
+                            **{"flops": 1e10, "lr": lr, "beta2": b, "valid_loss": loss + rng.normal(0, SD)},
+                            **{"final_val_loss": loss, "run_id": f"r{len(runs)}", "files": {"run.json": "0" * 64}},
+                        }
+                    )
+    return runs
+
+
+def test_the_tuning_fit_recovers_the_lr_law_the_best_beta2_and_the_gain():
+    runs = synthetic_runs()
+    fit = tuning.tuning_fit(runs, "clm", pooled_sd=SD, seed=0)
+    assert fit["best_beta2"] == 0.99
+    law = fit["lr_law"]
+    assert law["exponent"] == pytest.approx(TRUE_EXPONENT, abs=0.05)
+    lo, hi = law["ci95"]
+    assert lo < TRUE_EXPONENT < hi and hi - lo < 0.3 and law["failed"] == 0 and law["sizes"] == 3
+    assert law["coef"] * 1e3 ** law["exponent"] == pytest.approx(true_lr(1e3), rel=0.15)
+    for size in fit["sizes"]:
+        assert size["best_cell"]["beta2"] == 0.99
+        # the recipe's cell (β2 0.95, LR up to 2x off) against the best: the β2 gain alone is 0.004 nats
+        gain = size["gain"]
+        assert gain["gain"] > 0.004 - 3 * SD and gain["se"] == pytest.approx(SD * np.sqrt(1 / 2 + 1))  # 2 seeds vs 1
+        assert gain["beyond"] == bool(gain["gain"] > 2 * gain["se"] + 0.0038)  # seed noise plus CLM's thread spread
+    assert all(tuning.at_recipe_cell(r) == (r["point"]["lr_scale"] == 1 and r["point"]["beta2"] == 0.95) for r in runs)
+
+
+def test_an_edge_lr_optimum_gives_no_law_and_says_why():
+    """Every LR tried is too small for the two larger sizes: their losses fall all the way to the largest LR."""
+    runs = [r for r in synthetic_runs() if r["point"]["lr_scale"] <= 0.5 or r["n"] == SIZES[0]]
+    for r in runs:
+        if r["n"] != SIZES[0]:
+            r["valid_loss"] = 3.0 - 0.01 * np.log(r["lr"])  # monotone in LR
+    fit = tuning.tuning_fit(runs, "clm", pooled_sd=SD)
+    assert fit["lr_law"] is None and "fewer than 2 sizes with an interior LR optimum" in fit["why"]
+
+
+def _fits(runs) -> dict:
+    fit = tuning.tuning_fit(runs, "clm", pooled_sd=SD)
+    return {"study": "tuning", "fit_run_id": "f" * 32, "fits": {"clm": {"tuning": fit}}, "input_runs": runs}
+
+
+def test_a_study_trains_with_the_recipe_and_records_it(small_manifest, tmp_path):
+    fits_path = tmp_path / "fits.json"
+    fits_path.write_text("{}")
+    recipe = recipe_from_fits(_fits(synthetic_runs()), fits_path)
+    assert recipe["objectives"]["clm"]["beta2"] == 0.99 and len(recipe["runs"]) == len(synthetic_runs())
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe))
+    base = tiny_overrides(small_manifest, tmp_path / "run")
+    p = make_plan(compose_config([*base, f"optim.recipe={path}"]))
+    law = recipe["objectives"]["clm"]["lr"]
+    assert p.lr == pytest.approx(law["coef"] * p.n ** law["exponent"]) and p.beta2 == 0.99
+    assert p.recipe["sha256"] and p.recipe["study"] == "tuning" and p.recipe["runs"] == len(recipe["runs"])
+    untuned = make_plan(compose_config([*base, "optim.lr_scale=2"]))
+    assert untuned.recipe is None and untuned.beta2 == 0.95
+    assert untuned.lr == pytest.approx(2 * min(1e-2, 3e-3 * (untuned.n / 1e6) ** -0.25))  # recipe.peak_lr times 2
+    # a real run: run.json records the recipe; a new recipe under the same path starts the run again
+    proc = run_cli("train", *base, f"optim.recipe={path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    done = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert done["recipe"]["sha256"] == p.recipe["sha256"] and done["beta2"] == 0.99
+    path.write_text(json.dumps({**recipe, "objectives": {"clm": {**recipe["objectives"]["clm"], "beta2": 0.95}}}))
+    again = run_cli("train", *base, f"optim.recipe={path}", "--restart-if-changed")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["beta2"] == 0.95
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json", "is not JSON"),
+        ('{"objectives": {"mlm": {}}}', "has no recipe for objective clm"),
+        ('{"objectives": {"clm": {"lr": {"coef": 0.01, "exponent": -0.3}, "beta2": 1.5}}}', "beta2 1.5 is not in"),
+        ('{"objectives": {"clm": {"lr": {"coef": -1, "exponent": -0.3}, "beta2": 0.9}}}', "needs a coef above 0"),
+    ],
+)
+def test_a_file_that_is_no_recipe_is_refused_in_one_line(small_manifest, tmp_path, content, message):
+    path = tmp_path / "recipe.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message) as err:
+        make_plan(compose_config([*tiny_overrides(small_manifest, tmp_path / "run"), f"optim.recipe={path}"]))
+    assert "config key optim.recipe" in str(err.value) and "\n" not in str(err.value)
+
+
+STUDY = {"seeds": [0], "overrides": [], "point_overrides": {}, "dataset": "d"}
+
+
+def test_tuning_axes_name_their_points_and_a_recipe_reaches_every_run():
+    grid = {"objectives": ["clm"], "sizes": [800], "budgets": [1e10], "lr_scales": [0.5, 2], "beta2s": [0.99]}
+    points = expand({**STUDY, "sweeps": [grid]})
+    assert sorted(points) == ["clm_N800_C1e10_lr0.5_b0.99_s0", "clm_N800_C1e10_lr2_b0.99_s0"]
+    assert "optim.lr_scale=0.5" in points["clm_N800_C1e10_lr0.5_b0.99_s0"].overrides
+    assert "optim.beta2=0.99" in points["clm_N800_C1e10_lr2_b0.99_s0"].overrides
+    tuned = {**STUDY, "recipe": "tuning", "sweeps": [{"objectives": ["clm"], "sizes": [800], "budgets": [1e10]}]}
+    assert [recipe_of(p.overrides) for p in expand(tuned).values()] == ["results/studies/tuning/recipe.json"]
+    planned = budget_points(tuned, "clm", [1600], 3e10, [0])  # an adaptive round's or the extrapolation's points
+    assert [recipe_of(o) for o in planned.values()] == ["results/studies/tuning/recipe.json"]
