@@ -143,3 +143,22 @@ def test_tuning_axes_name_their_points_and_a_recipe_reaches_every_run():
     assert [recipe_of(p.overrides) for p in expand(tuned).values()] == ["results/studies/tuning/recipe.json"]
     planned = budget_points(tuned, "clm", [1600], 3e10, [0])  # an adaptive round's or the extrapolation's points
     assert [recipe_of(o) for o in planned.values()] == ["results/studies/tuning/recipe.json"]
+
+
+def test_a_study_that_names_a_recipe_is_checked_before_it_runs(tmp_path, monkeypatch):
+    from plm_scaling.study.workflow_config import check_recipe
+
+    monkeypatch.chdir(tmp_path)
+    grid = {"objectives": ["clm"], "sizes": [800], "budgets": [1e10]}
+    study = {**STUDY, "recipe": "tuning", "sweeps": [grid]}
+    with pytest.raises(ValueError, match=r"^s.yaml: recipe: results/studies/tuning/recipe.json not found; run the"):
+        check_recipe(study, "mine", "s.yaml")
+    with pytest.raises(ValueError, match=r"recipe 'mine' is this study itself"):
+        check_recipe({**study, "recipe": "mine"}, "mine", "s.yaml")
+    with pytest.raises(ValueError, match=r"recipe: '\.\./x' is not a safe name"):
+        check_recipe({**study, "recipe": "../x"}, "mine", "s.yaml")
+    (tmp_path / "results/studies/tuning").mkdir(parents=True)
+    (tmp_path / "results/studies/tuning/recipe.json").write_text("{}")
+    check_recipe(study, "mine", "s.yaml")  # there: accepted (its content is checked by each run)
+    with pytest.raises(ValueError, match=r"takes its beta2; drop the grid key beta2s"):
+        check_recipe({**study, "sweeps": [{**grid, "beta2s": [0.99]}]}, "mine", "s.yaml")

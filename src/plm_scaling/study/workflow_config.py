@@ -11,7 +11,7 @@ from ..config_schema import validate_config
 from ..io import read_yaml
 from ..names import RECIPE, check_name
 from .study_file import load_study
-from .sweeps import Point, expand
+from .sweeps import Point, expand, grids
 
 NULL_TEXT = ("none", "null", "")  # `--config paper_logs=null` arrives as text: it means "skip", as YAML's null does
 
@@ -79,6 +79,8 @@ def check_recipe(study: dict, name: str, where: Path) -> None:
     check_name(tuning, f"{where}: recipe")
     if tuning == name:
         raise ValueError(f"{where}: recipe {tuning!r} is this study itself; name the tuning study that wrote one")
+    if any("beta2s" in grid for grid in grids(study)):  # the recipe's beta2 would silently replace the grid's
+        raise ValueError(f"{where}: recipe: a study trained with a recipe takes its beta2; drop the grid key beta2s")
     path = Path(RECIPE.format(tuning))
     if not path.is_file():
         first = f"run the tuning study first (make reproduce STUDY={tuning})"
