@@ -40,6 +40,7 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path, inputs:
     keys += ("valid_loss_common_data",)  # a data variant on the study dataset's held-out set (the ablation's loss)
     keys += ("tokens", "unique_tokens")  # D and U: a repeated-data run's epochs
     keys += ("init",)  # the run a transferred run started from: its point, MLflow run, checkpoint sha256, compute
+    keys += ("recipe",)  # the tuned recipe it trained with: file, sha256, tuning study and fit run
     return {
         "figure": name,
         "study": fits["study"],

@@ -23,8 +23,8 @@ from plm_scaling.io import sha256_file, write_json
 from ...conftest import PAPER_LOGS
 from ...fixtures.make_runs import BUDGETS, LAW, sizes
 
-# The law and sizes of tests/fixtures/make_runs.py: three sizes per budget at N_opt/4, N_opt and 4·N_opt, each budget
-# with an interior minimum (9 runs: every audit reads each run's MLflow records, so fewer runs, faster audits).
+# The law and sizes of tests/fixtures/make_runs.py: five sizes per budget from N_opt/4 to 4·N_opt, each budget with an
+# interior minimum (15 runs: a parabola through 3 sizes leaves the residual bootstrap no residuals).
 STUDY = {
     "description": "audit fixture",
     "dataset": "synthetic",
@@ -46,7 +46,9 @@ def _curve(n: float, c: float, rng) -> list[dict]:
     return rows
 
 
-def _log_training_run(client, experiment_id: str, run_dir: Path, point: tuple, manifest: Path, rng) -> None:
+def _log_training_run(
+    client, experiment_id: str, run_dir: Path, point: tuple, manifest: Path, rng, recipe: dict | None = None
+) -> None:
     """A finished run as train and evaluate leave it: its folder (run.json, curve.csv, final.ckpt, metrics.json) and
     its MLflow run (the tags mlflow_run.logger sets, the data.manifest parameter, val_loss against tokens,
     final_val_loss, eval/valid_loss, artifacts, and the sha256 tags train and evaluate log of their files)."""
@@ -64,6 +66,7 @@ def _log_training_run(client, experiment_id: str, run_dir: Path, point: tuple, m
     run_id, now = run.info.run_id, int(time.time() * 1000)
     done = {"run_id": run_id, "sweep_point": point_id, "objective": "clm", "n": int(n), "flops": c}
     done |= {"tokens": curve[-1]["tokens"], "final_val_loss": curve[-1]["val_loss"], "steps": 10, "steps_done": 10}
+    done |= {"recipe": recipe} if recipe else {}  # the tuned recipe it trained with (training/tuned.py)
     metrics = {k: done[k] for k in ("run_id", "sweep_point", "objective", "n", "flops", "tokens", "final_val_loss")}
     metrics["valid_loss"] = curve[-1]["val_loss"] + float(rng.normal(0, 0.001))  # the full split: another estimate
     run_dir.mkdir(parents=True)
@@ -106,6 +109,19 @@ def paper_figure(root: Path, uri: str) -> tuple[Path, Path]:
     return figure, paper / "loss_table.csv"
 
 
+def _tuned_recipe(root: Path, client, experiment_id: str) -> dict:
+    """A tuning study's recipe file and the fit run it names, as a run that trained with it records them."""
+    from plm_scaling.training.tuned import read
+
+    fit = client.create_run(experiment_id, run_name="fit", tags={"stage": "fit", "study": "tuning"})
+    client.set_terminated(fit.info.run_id, "FINISHED")
+    path = root / "results" / "studies" / "tuning" / "recipe.json"
+    path.parent.mkdir(parents=True)
+    entry = {"lr": {"coef": 0.3, "exponent": -0.4}, "beta2": 0.99}
+    write_json(path, {"study": "tuning", "fit_run_id": fit.info.run_id, "objectives": {"clm": entry}, "runs": []})
+    return read(path, "clm")
+
+
 def study_figure(root: Path, uri: str, paper_table: Path, split: Path) -> tuple[Path, Path]:
     """The study's runs (on a copy of a real split: clean + split with MMseqs2, its manifest sealed with its shards'
     sha256), its fit (the study stage's fit_study, the authors' table fitted beside) and its IsoFLOP and curves
@@ -131,8 +147,10 @@ def study_figure(root: Path, uri: str, paper_table: Path, split: Path) -> tuple[
     assert sorted(p[0] for p in points) == sorted(
         expand({**STUDY, "point_overrides": {}})
     )  # named as the study names its points
-    for point in points:
-        _log_training_run(client, experiment_id, studies / "runs" / point[0], point, manifest, rng)
+    recipe = _tuned_recipe(root, client, experiment_id)
+    for i, point in enumerate(points):
+        used = recipe if i == 0 else None  # one run trained with a tuned recipe: audit shows the link
+        _log_training_run(client, experiment_id, studies / "runs" / point[0], point, manifest, rng, used)
     fits = studies / "fits.json"
     outputs = FitOutputs.of(fits, studies / "loss_table.csv", studies / "fits_table.csv")
     run_dirs = [studies / "runs" / p[0] for p in points]

@@ -186,3 +186,16 @@ def test_a_fit_handed_other_runs_than_the_study_defines(made, capsys):
         ]
         audits_to(capsys, made.figure, expected)
     audits_to(capsys, made.figure, [])
+
+
+def test_a_run_trained_with_a_tuned_recipe_links_to_it_and_a_changed_recipe_is_a_broken_link(made, capsys):
+    from plm_scaling.cli import main
+
+    recipe = made.root / "results" / "studies" / "tuning" / "recipe.json"
+    capsys.readouterr()
+    main(["audit", str(made.figure), "--no-recompute"])
+    out = capsys.readouterr().out
+    assert f"trained with the recipe of study tuning ({sha(recipe)}, 0 tuning runs)  fit run" in out
+    changed = hashlib.sha256(b"{}").hexdigest()[:12]
+    problem = f"link recipe -> run: {recipe} now has sha256 {changed}, the run trained with {sha(recipe)}"
+    tampered(capsys, made.figure, recipe, b"{}", [problem], "--no-recompute")
