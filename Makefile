@@ -44,11 +44,13 @@ experiments: setup
 	done
 
 # The unit tests in TEST_WORKERS processes (pytest-xdist; a test file stays in one, with its module fixtures), then
-# the workflow tests one at a time (each runs Snakemake on several cores itself). Both tiers run even if one fails.
+# the workflow tests in two: the smoke study's module (tests/conftest.py FIRST, about 18 min) in one, every other
+# module in the other; much of their time is Snakemake, SLURM and server start-up, not CPU. Both tiers run even if
+# one fails.
 TEST_WORKERS ?= 2
 test: setup
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit; unit=$$?; \
-	$(VENV)/bin/pytest -q tests/workflow; workflow=$$?; exit $$(( unit || workflow ))
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/workflow; workflow=$$?; exit $$(( unit || workflow ))
 
 # The fast tier (< 3 min): the unit tests (tests/unit: no Snakemake run, no SLURM, no tracking server) but those marked
 # slow (real MMseqs2 on the embedded data, trainings beyond a few seconds). tests/workflow runs with `make test`.

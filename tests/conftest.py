@@ -233,10 +233,16 @@ def tiny_overrides(manifest, run_dir, *extra):
     ]
 
 
+# The workflow module that takes longest (the smoke study, its chaos run): collected first, so that `make test`'s
+# two pytest-xdist workers (--dist loadfile) give it one worker from the start and the other modules the other.
+FIRST = "tests/workflow/test_study.py"
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `gpu` run only where CUDA is available."""
+    """The longest workflow module first (FIRST); tests marked `gpu` run only where CUDA is available."""
     import torch
 
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != FIRST)  # stable: the rest keep their order
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")

@@ -192,3 +192,12 @@ def test_without_a_law_a_round_buys_edges_and_a_budget_not_refinements():
     assert sorted(d["kind"] for d in out["decisions"]) == ["budget", "edge"]
     with_law = decisions(runs, min_size=100)
     assert {"between"} <= {d["kind"] for d in with_law["decisions"]}
+
+
+def test_a_study_may_limit_the_kinds_of_decision():
+    """Study key adapt.decisions: the smoke study buys edges only (CI time); a round then makes no other kind."""
+    runs = bowl(1e11, [816, 3168, 9440], best=3168) + bowl(3e11, [1616, 4816, 14064], best=1000)
+    runs += bowl(1e12, [2416, 7056, 24896], best=7056)
+    out = decisions(runs, fit={}, min_size=100, decisions=("edge",))
+    assert [d["kind"] for d in out["decisions"]] == ["edge"]
+    assert Settings.of({"decisions": ["edge", "seeds"], "cap": 1e12}).decisions == ("edge", "seeds")

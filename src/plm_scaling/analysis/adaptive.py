@@ -41,11 +41,13 @@ class Settings:
     seed_noise: float = 0.002  # sd of one run's loss (nats): our pooled seed noise at 1e11 FLOPs
     min_size: float = 800.0  # the smallest trainable model (model/sizes.py: one layer, d = 8)
     max_size: float = math.inf
+    decisions: tuple[str, ...] = PRIORITY  # the kinds of decision a round may make
 
     @classmethod
     def of(cls, block: dict) -> Settings:
         keys = {k: v for k, v in block.items() if k in cls.__dataclass_fields__}
-        return cls(**{k: float(v) if k != "max_rounds" else int(v) for k, v in keys.items()})
+        kinds = {"decisions": tuple(keys.pop("decisions"))} if "decisions" in keys else {}
+        return cls(**{k: float(v) if k != "max_rounds" else int(v) for k, v in keys.items()}, **kinds)
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,7 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
         status[objective] = {"width": width, "at_target": width is not None and width <= s.target_width}
         if not status[objective]["at_target"]:
             mine, why = objective_decisions(objective, runs, fit, s, snap, s.cap - spent)
-            decisions += mine
+            decisions += [d for d in mine if d.kind in s.decisions]
             notes += why
     kept, left = within_cap(decisions, spent, s.cap)
     stop = None
