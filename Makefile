@@ -44,13 +44,16 @@ experiments: setup
 	done
 
 # The unit tests in TEST_WORKERS processes (pytest-xdist; a test file stays in one, with its module fixtures), then
-# the workflow tests in two: the smoke study's module (tests/conftest.py FIRST, about 18 min) in one, every other
-# module in the other; much of their time is Snakemake, SLURM and server start-up, not CPU. Both tiers run even if
-# one fails.
+# the workflow tests in two: the smoke study's module (tests/conftest.py FIRST, about 18 min; collection order kept)
+# in one, the other modules in the other; much of their time is Snakemake, SLURM and server start-up, not CPU. The
+# SLURM helper tests run after them: one test SLURM cluster per machine (envs/slurm-cluster.sh links /etc/slurm),
+# and the smoke study's holds it. Every tier runs even if one fails.
 TEST_WORKERS ?= 2
+WORKFLOW_ALONE = tests/workflow/test_helper_scripts.py
 test: setup
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit; unit=$$?; \
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/workflow; workflow=$$?; exit $$(( unit || workflow ))
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --ignore=$(WORKFLOW_ALONE) tests/workflow; \
+	workflow=$$?; $(VENV)/bin/pytest -q $(WORKFLOW_ALONE); alone=$$?; exit $$(( unit || workflow || alone ))
 
 # The fast tier (< 3 min): the unit tests (tests/unit: no Snakemake run, no SLURM, no tracking server) but those marked
 # slow (real MMseqs2 on the embedded data, trainings beyond a few seconds). tests/workflow runs with `make test`.

@@ -158,7 +158,42 @@ def test_a_study_that_names_a_recipe_is_checked_before_it_runs(tmp_path, monkeyp
     with pytest.raises(ValueError, match=r"recipe: '\.\./x' is not a safe name"):
         check_recipe({**study, "recipe": "../x"}, "mine", "s.yaml")
     (tmp_path / "results/studies/tuning").mkdir(parents=True)
-    (tmp_path / "results/studies/tuning/recipe.json").write_text("{}")
-    check_recipe(study, "mine", "s.yaml")  # there: accepted (its content is checked by each run)
+    recipe = tmp_path / "results/studies/tuning/recipe.json"
+    recipe.write_text(json.dumps({"objectives": {"mlm": {"lr": {"coef": 0.1, "exponent": -0.3}, "beta2": 0.99}}}))
+    with pytest.raises(ConfigError, match=r"recipe.json has no recipe for objective clm"):
+        check_recipe(study, "mine", "s.yaml")  # the tuning fit left CLM out: refused before any run
+    recipe.write_text(json.dumps({"objectives": {"clm": {"lr": {"coef": 0.1, "exponent": -0.3}, "beta2": 0.99}}}))
+    check_recipe(study, "mine", "s.yaml")
     with pytest.raises(ValueError, match=r"takes its beta2; drop the grid key beta2s"):
         check_recipe({**study, "sweeps": [{**grid, "beta2s": [0.99]}]}, "mine", "s.yaml")
+
+
+def test_a_size_whose_best_lr_is_beyond_those_tried_is_left_out_of_the_law_and_its_interval():
+    """The largest size's losses fall all the way to the largest LR: the law rests on the other two, and so do its
+    interval's draws (a draw is not lost for a size the law does not use)."""
+    runs = synthetic_runs()
+    for r in runs:
+        if r["n"] == SIZES[-1]:
+            r["valid_loss"] = 3.0 - 0.01 * np.log(r["lr"])  # monotone: best at the largest LR tried
+    law = tuning.tuning_fit(runs, "clm", pooled_sd=SD)["lr_law"]
+    assert law["sizes"] == 2 and law["edges"] == [SIZES[-1]]
+    assert law["failed"] < 100 and law["ci95"][0] < TRUE_EXPONENT < law["ci95"][1]
+
+
+def test_the_fits_table_lists_the_tuning_fit(tmp_path):
+    from plm_scaling.study.fits_table import write_fits_table
+
+    fit = tuning.tuning_fit(synthetic_runs(), "clm", pooled_sd=SD)
+    write_fits_table({"clm": {"tuning": fit}}, tmp_path / "t.csv")
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    by = {}
+    for r in rows:
+        by.setdefault(r["quantity"], []).append(r)
+    (law,) = by["LR*(N) exponent"]
+    assert float(law["value"]) == pytest.approx(fit["lr_law"]["exponent"])
+    assert float(law["ci95_low"]) == pytest.approx(fit["lr_law"]["ci95"][0]) and "3 sizes, at beta2 0.99" in law["note"]
+    assert float(by["best beta2"][0]["value"]) == 0.99 and len(by["tuning gain"]) == 3
+    gains = [s["gain"]["gain"] for s in fit["sizes"]]
+    assert [float(r["value"]) for r in by["tuning gain"]] == pytest.approx(gains, rel=1e-5)  # 6 digits written

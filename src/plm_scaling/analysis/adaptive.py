@@ -262,7 +262,8 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
         if not status[objective]["at_target"]:
             mine, why = objective_decisions(objective, runs, fit, s, snap, s.cap - spent)
             decisions += [d for d in mine if d.kind in s.decisions]
-            notes += why
+            barred = sorted({d.kind for d in mine if d.kind not in s.decisions})
+            notes += why + ([f"{objective}: not made (adapt.decisions): {', '.join(barred)}"] if barred else [])
     kept, left = within_cap(decisions, spent, s.cap)
     stop = None
     if status and all(v["at_target"] for v in status.values()):

@@ -67,6 +67,8 @@ def best_ratio(
     rng = np.random.default_rng(seed)
     boot = [vertex(log_r, losses + rng.normal(0, sd, losses.size)) for _ in range(BOOTSTRAP)]
     vs = np.array([b for b in boot if b is not None])
+    if vs.size == 0:  # every redrawn parabola opened downward: the noise swamps the curvature
+        return {**out, "status": "ok", "best": float(np.exp(v)), "ci95": None, "unstable_share": 1.0}
     lo, hi = np.exp(np.clip(np.percentile(vs, [2.5, 97.5]), log_r.min(), log_r.max()))
     return {
         **out,

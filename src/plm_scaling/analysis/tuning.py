@@ -133,8 +133,10 @@ def tuning_fit(runs: list[dict], objective: str, pooled_sd: float | None, seed: 
     if law is None:
         edges = [n for n, v in vertices.items() if v is None]
         return {**out, "lr_law": None, "why": f"fewer than 2 sizes with an interior LR optimum (edges at N = {edges})"}
-    interval, failed = _law_interval({n: cells[n] for n in vertices}, beta2, sd, seed) if sd > 0 else (None, None)
-    law |= {"ci95": interval, "bootstrap": BOOTSTRAP if sd > 0 else 0, "failed": failed, "sizes": len(vertices)}
+    used = sorted(n for n, v in vertices.items() if v is not None)  # the sizes the law rests on
+    interval, failed = _law_interval({n: cells[n] for n in used}, beta2, sd, seed) if sd > 0 else (None, None)
+    law |= {"ci95": interval, "bootstrap": BOOTSTRAP if sd > 0 else 0, "failed": failed, "sizes": len(used)}
+    law["edges"] = sorted(set(vertices) - set(used))  # sizes whose best LR lies beyond those tried: left out
     return {**out, "lr_law": law}
 
 

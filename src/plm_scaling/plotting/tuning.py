@@ -60,7 +60,8 @@ def _law_panel(ax, fit: dict, colors: list) -> None:
     if law is not None:
         ax.plot(grid, law["coef"] * grid ** law["exponent"], color="#4C72B0", label=_law_label(law))
         if law.get("ci95"):
-            pivot = np.exp(np.log(sizes).mean())
+            rests = [n for n in sizes if n not in law.get("edges", [])]  # the sizes the law was fitted on
+            pivot = np.exp(np.log(rests).mean())
             at = law["coef"] * pivot ** law["exponent"]
             lo, hi = (at * (grid / pivot) ** e for e in law["ci95"])
             ax.fill_between(grid, np.minimum(lo, hi), np.maximum(lo, hi), color="#4C72B0", alpha=0.15, lw=0)

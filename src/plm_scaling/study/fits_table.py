@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..analysis.flop_count import FLOP_UNIT
 from ..analysis.powerlaw import resample_note
+from .tuning_recipe import tuning_rows
 
 # One row per fitted number: `value` in `unit`, its 95% interval; a power law y = coef · x^exponent carries its
 # exponent as the value and the coefficient with the units of x and y; a per-budget IsoFLOP optimum also its D_opt
@@ -266,6 +267,7 @@ def fits_rows(fits: dict) -> list[dict]:
         rows += _isoflop_rows(objective, f.get("isoflop", {}))
         rows += _noise_rows(objective, f.get("noise"))
         rows += _mask_rows(objective, f.get("mask_ratio"))
+        rows += tuning_rows(objective, f.get("tuning"), _row)
         rows += _ablation_rows(objective, f.get("ablation"))
         rows += _repeated_rows(objective, f.get("repeated"))
         rows += _transfer_rows(objective, f.get("transfer"))

@@ -23,7 +23,7 @@ def _entry(fit: dict) -> tuple[dict | None, str | None]:
     law = tuning.get("lr_law")
     if law is None:
         return None, tuning.get("why", "no LR*(N) law")
-    keep = ("coef", "exponent", "ci95", "bootstrap", "failed", "sizes")
+    keep = ("coef", "exponent", "ci95", "bootstrap", "failed", "sizes", "edges")
     return {"lr": {k: law.get(k) for k in keep}, "beta2": tuning["best_beta2"]}, None
 
 
@@ -50,6 +50,31 @@ def recipe_of(fits: dict, fits_path: str | Path) -> dict:
             for r in fits["input_runs"]
         ],
     }
+
+
+def tuning_rows(objective: str, t: dict | None, row) -> list[dict]:
+    """The fits table's rows of a tuning fit (`row`: fits_table._row): LR*(N) with its interval and what it rests
+    on, the best beta2, and per size its best cell and the loss tuning gains there against the seed noise."""
+    if not t:
+        return []
+    law = t["lr_law"]
+    if law is None:
+        rows = [row(objective, "LR*(N) exponent", None, note=f"not fitted: {t.get('why', '')}")]
+    else:
+        rests = f"{law['sizes']} sizes, at beta2 {t['best_beta2']}; left out (edge): {law.get('edges') or 'none'}"
+        draws = f"{law['bootstrap'] - (law['failed'] or 0)} of {law['bootstrap']} draws" if law["bootstrap"] else ""
+        note = "; ".join(filter(None, (rests, draws or "no interval: no seed noise measured")))
+        rows = [row(objective, "LR*(N) exponent", law["exponent"], law["ci95"], note=note, coef=law["coef"])]
+    rows.append(row(objective, "best beta2", t["best_beta2"], note="lowest sum of the sizes' lowest losses"))
+    for size in t["sizes"]:
+        best, gain = size["best_cell"], size["gain"] or {}
+        where = f"N {size['n']:,.0f}: beta2 {best['beta2']}, peak LR {best['lr']:.3g}"
+        rows.append(row(objective, "best cell loss", best["loss"], note=where, unit="nats"))
+        if gain:
+            verdict = {True: "beyond", False: "within", None: "no seed noise:"}[gain["beyond"]]
+            note = f"N {size['n']:,.0f}: recipe cell {gain['loss_recipe']:.4f} minus best; {verdict} the noise"
+            rows.append(row(objective, "tuning gain", gain["gain"], note=note, unit="nats"))
+    return rows
 
 
 def write_recipe(fits_path: str | Path, out: str | Path) -> dict:

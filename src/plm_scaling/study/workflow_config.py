@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config_schema import validate_config
 from ..io import read_yaml
 from ..names import RECIPE, check_name
+from ..training import tuned
 from .study_file import load_study
 from .sweeps import Point, expand, grids
 
@@ -85,3 +86,5 @@ def check_recipe(study: dict, name: str, where: Path) -> None:
     if not path.is_file():
         first = f"run the tuning study first (make reproduce STUDY={tuning})"
         raise ValueError(f"{where}: recipe: {path} not found; {first}")
+    for objective in sorted({o for grid in grids(study) for o in grid["objectives"]}):
+        tuned.read(path, objective)  # one line (config key optim.recipe: ...) if it has no usable entry for it

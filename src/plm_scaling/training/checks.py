@@ -53,8 +53,10 @@ def check_numbers(cfg: DictConfig) -> None:
         raise ConfigError(f"config key seed: {cfg.seed} must be below 2^32")
     number(cfg, "model.context", low=2, integer=True, strict=False)
     number(cfg, "optim.lr", auto=True)
-    number(cfg, "optim.lr_scale")
-    if not 0 < number(cfg, "optim.beta2") < 1:
+    if number(cfg, "optim.lr_scale") is None:
+        raise ConfigError("config key optim.lr_scale: null; give a multiple of the peak LR above 0 (1: the recipe's)")
+    beta2 = number(cfg, "optim.beta2")
+    if beta2 is None or not beta2 < 1:
         raise ConfigError(f"config key optim.beta2: {cfg.optim.beta2} is not in (0, 1)")
     number(cfg, "optim.batch_sequences", low=1, integer=True, auto=True, strict=False)
     number(cfg, "trainer.eval_points", low=1, integer=True, strict=False)
