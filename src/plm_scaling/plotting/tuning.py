@@ -40,6 +40,7 @@ def _loss_panel(ax, fit: dict, colors: list) -> None:
         best = " (best)" if fit["best_beta2"] is not None and float(b) == fit["best_beta2"] else ""
         ax.plot([], [], style, color="0.3", label=f"β2 = {b}{best}")
     ax.set(xscale="log", xlabel="peak learning rate", ylabel="validation loss (nats)")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=6)
 
 
