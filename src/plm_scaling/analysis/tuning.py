@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..sweep_point import SweepPoint
 from .mask_ratio import best_ratio, vertex
 from .noise import THREAD_SPREAD, Z, final_loss
 from .powerlaw import ci95, fit_loglog
@@ -42,11 +43,15 @@ def is_tuning(runs: list[dict]) -> bool:
     return any((r.get("point") or {}).get(k) is not None for r in runs for k in ("lr_scale", "beta2"))
 
 
-def at_recipe_cell(run: dict) -> bool:
-    """Whether a run trained at the untuned recipe's cell (LR multiple 1, β2 0.95, or no tuning axis at all)."""
-    point = run.get("point") or {}
-    scale, beta2 = point.get("lr_scale"), point.get("beta2")
+def recipe_cell(point) -> bool:
+    """Whether a sweep point trains at the untuned recipe's cell (LR multiple 1, β2 0.95, or no tuning axis)."""
+    scale, beta2 = point.lr_scale, point.beta2
     return (scale is None or scale == RECIPE_CELL[0]) and (beta2 is None or beta2 == RECIPE_CELL[1])
+
+
+def at_recipe_cell(run: dict) -> bool:
+    """Whether a run trained at the untuned recipe's cell (recipe_cell of its sweep point)."""
+    return recipe_cell(SweepPoint.of(run))
 
 
 def _best_beta2(cells: dict) -> float | None:

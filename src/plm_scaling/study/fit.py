@@ -41,7 +41,9 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
     authors' (`paper`: their loss table, or None) (the laws then use the common ratio's, the first variant's, the
     fresh-data or the scratch runs only). Pre-training runs of the other objective's transfer are left out."""
     mine = [r for r in runs if r["objective"] == objective and not SweepPoint.of(r).is_pretraining]
-    out: dict = {"noise": noise.seed_noise(mine, compared=lambda point: point.transfer is None)}
+    # sizes are compared among scratch runs at the recipe's cell (a tuning study's other cells are not other sizes)
+    compared = lambda point: point.transfer is None and tuning.recipe_cell(point)  # noqa: E731
+    out: dict = {"noise": noise.seed_noise(mine, compared=compared)}
     if tuning.is_tuning(mine):
         out["tuning"] = tuning.tuning_fit(mine, objective, out["noise"]["pooled_sd"], seed)
         mine = [r for r in mine if tuning.at_recipe_cell(r)]
