@@ -87,6 +87,7 @@ def _fits(runs) -> dict:
     return {"study": "tuning", "fit_run_id": "f" * 32, "fits": {"clm": {"tuning": fit}}, "input_runs": runs}
 
 
+@pytest.mark.slow  # two real trainings
 def test_a_study_trains_with_the_recipe_and_records_it(small_manifest, tmp_path):
     fits_path = tmp_path / "fits.json"
     fits_path.write_text("{}")
