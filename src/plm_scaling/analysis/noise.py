@@ -5,8 +5,8 @@ At CPU scale sizes differ by 0.001-0.06 nats, the same order as a change of seed
 differences are real. The spread is pooled over every point with two or more seeds (one variance per objective,
 weighted by degrees of freedom: seeds minus one per point) and applied to every point of that objective, single-
 seed points included. Two sizes differ beyond the noise when |mean difference| > 2 standard errors, the standard
-error being pooled_sd·sqrt(1/k_a + 1/k_b) for k seeds each. The IsoFLOP fit's bootstrap resamples runs, hence
-seeds: its intervals carry this noise when the study trains several seeds.
+error being pooled_sd·sqrt(1/k_a + 1/k_b) for k seeds each. The IsoFLOP fit's bootstrap redraws the residuals of its
+parabolas (analysis/resample.py), which hold the runs' scatter, seeds included: its intervals carry this noise.
 
 The seed noise is not the only spread. The same seed trained with another thread count (or, by the same token, on
 another machine's kernels) sums in another order and ends elsewhere: THREAD_SPREAD. Every verdict "beyond the
