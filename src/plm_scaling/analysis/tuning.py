@@ -81,9 +81,7 @@ def _law_interval(cells: dict, beta2: float, sd: float, seed: int) -> tuple[list
         vertices = {}
         for n in sizes:
             lr, loss, _ = cells[n][beta2]
-            v = vertex(np.log(lr), loss + rng.normal(0, sd, loss.size))
-            inside = v is not None and np.log(lr).min() < v < np.log(lr).max()
-            vertices[n] = v if inside else None
+            vertices[n] = _log_vertex(lr, loss + rng.normal(0, sd, loss.size))
         if any(v is None for v in vertices.values()):
             failed += 1
             continue
@@ -133,7 +131,7 @@ def tuning_fit(runs: list[dict], objective: str, pooled_sd: float | None, seed: 
     out = {"sizes": sizes, "best_beta2": beta2, "noise_sd": pooled_sd, "recipe_cell": list(RECIPE_CELL)}
     if beta2 is None:
         return {**out, "lr_law": None, "why": "no size was tried at every beta2"}
-    vertices = {n: _log_vertex(cells[n][beta2]) for n in cells if beta2 in cells[n]}
+    vertices = {n: _log_vertex(*cells[n][beta2][:2]) for n in cells if beta2 in cells[n]}
     law = _lr_law(vertices, sorted(vertices))
     if law is None:
         edges = [n for n, v in vertices.items() if v is None]
@@ -145,9 +143,8 @@ def tuning_fit(runs: list[dict], objective: str, pooled_sd: float | None, seed: 
     return {**out, "lr_law": law}
 
 
-def _log_vertex(cell: tuple) -> float | None:
-    """log LR* of one (size, β2) cell: the parabola's vertex when inside the LRs tried, else None."""
-    lr, loss, _ = cell
+def _log_vertex(lr: np.ndarray, loss: np.ndarray) -> float | None:
+    """log LR* of one (size, β2) cell's losses: the parabola's vertex when inside the LRs tried, else None."""
     if np.unique(lr).size < 3:
         return None
     v = vertex(np.log(lr), loss)
