@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from plm_scaling.data import vocab
-from plm_scaling.model.sizes import LADDER_TARGETS, exact_non_embedding, flops_per_token, formula_n, ladder, shape_for
+from plm_scaling.model.sizes import (
+    LADDER_TARGETS,
+    SMALLEST_N,
+    exact_non_embedding,
+    flops_per_token,
+    formula_n,
+    ladder,
+    shape_for,
+)
 from plm_scaling.model.transformer import IGNORE, ModelShape, ProteinLM
 from plm_scaling.training.data import mask_tokens
 
@@ -26,6 +34,23 @@ def test_ladder_spans_cpu_tiny_to_gpu_scale():
     assert min(sizes.values()) < 8e3 and max(sizes.values()) >= 1e8
     assert list(sizes) == list(LADDER_TARGETS)
     assert all(a < b for a, b in zip(list(sizes.values()), list(sizes.values())[1:]))
+
+
+def test_models_narrower_than_8_reach_down_to_216_parameters_and_train():
+    """Budgets of 1e9-1e10 FLOPs need sizes on both sides of an optimum below 816 (issue 25, item 4): d_model 4,
+    one head, 1-3 layers. They exist only below the narrowest d = 8 model, so no larger size changes shape."""
+    below = {t: shape_for(t, context=128) for t in (200, 424, 600)}
+    assert [exact_non_embedding(s) for s in below.values()] == [SMALLEST_N, 424, 632]
+    assert all(s.d_model == 4 and s.n_heads == 1 for s in below.values())
+    assert exact_non_embedding(shape_for(700, context=128)) == 816  # nearer the one-layer d = 8 model
+    assert (shape_for(1128, context=128).n_layers, shape_for(1128, context=128).d_model) == (1, 8)
+    with pytest.raises(ValueError, match="below the smallest model"):
+        shape_for(150, context=128)
+    model = ProteinLM(below[200], causal=True)
+    assert model.count_parameters()["non_embedding"] == SMALLEST_N
+    loss = torch.nn.functional.cross_entropy(model(torch.randint(4, 29, (2, 16))).flatten(0, 1), torch.zeros(32).long())
+    loss.backward()
+    assert torch.isfinite(loss)
 
 
 def test_flop_accounting_matches_the_flops_torch_counts():

@@ -39,7 +39,7 @@ class Settings:
     budget_sizes: int = 5
     max_seeds: int = 3  # per size and budget
     seed_noise: float = 0.002  # sd of one run's loss (nats): our pooled seed noise at 1e11 FLOPs
-    min_size: float = 800.0  # the smallest trainable model (model/sizes.py: one layer, d = 8)
+    min_size: float = 1.0  # a floor of the study's own; the snap (rounds.model_sizes) is 0 below our smallest model
     max_size: float = math.inf
     decisions: tuple[str, ...] = PRIORITY  # the kinds of decision a round may make
 

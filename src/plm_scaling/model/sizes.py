@@ -11,20 +11,34 @@ from .transformer import ModelShape
 ASPECT = 32
 
 
+# The narrowest model: d_model 4, one head of 4 (216 non-embedding parameters at one layer). Models narrower than 8
+# exist so that budgets of 1e9-1e10 FLOPs on 2 cores have sizes on both sides of their optimum (issue 25, item 4).
+MIN_D_MODEL = 4
+SMALLEST_N = 12 * MIN_D_MODEL**2 + 2 * MIN_D_MODEL * 3  # exact_non_embedding of one layer at MIN_D_MODEL
+
+
 def head_dim_for(d_model: int) -> int:
+    """Head size: one head below d_model 8, then 8 up to 64, 16, 32 and 64 as models widen."""
+    if d_model < 8:
+        return d_model
     return 8 if d_model <= 64 else 16 if d_model <= 256 else 32 if d_model <= 512 else 64
 
 
 def shape_for(target_n: float, context: int, vocab_size: int = 33, aspect: float = ASPECT) -> ModelShape:
     """The shape whose 12·L·d² is nearest `target_n`, with d/L ≈ `aspect` and d a multiple of the head size."""
-    if target_n < 12 * 8 * 8:
-        raise ValueError(f"model.target_params {target_n:g} is below the smallest model (12·1·8² = 768)")
+    if target_n < 12 * MIN_D_MODEL**2:
+        raise ValueError(
+            f"model.target_params {target_n:g} is below the smallest model (12·1·{MIN_D_MODEL}² = {12 * MIN_D_MODEL**2}"
+            " weights)"
+        )
+    # Widths below 8 only for targets below the narrowest d = 8 model, so that every larger target keeps its shape.
+    min_d = MIN_D_MODEL if target_n < 12 * 8**2 else 8
     best = None
     for n_layers in range(1, 200):
         d_exact = math.sqrt(target_n / (12 * n_layers))
-        if d_exact < 8:
+        if d_exact < min_d:
             break
-        step = head_dim_for(int(d_exact))
+        step = MIN_D_MODEL if d_exact < 8 else head_dim_for(int(d_exact))
         d = max(step, int(round(d_exact / step)) * step)
         # log distance to the target, plus a mild penalty for leaving the aspect ratio
         score = abs(math.log(12 * n_layers * d * d / target_n)) + 0.1 * abs(math.log(d / n_layers / aspect))
