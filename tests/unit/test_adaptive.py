@@ -1,9 +1,11 @@
 """The adaptive planner (analysis/adaptive.py) on hand-made profiles, and adaptive against fixed designs on synthetic
 truth (analysis/design.py): each decision kind, the cap, the stops, and the one claim the design must keep."""
 
+import json
 import math
 
 import numpy as np
+import pytest
 
 from plm_scaling.analysis import design, synthetic
 from plm_scaling.analysis.adaptive import Run, Settings, plan, within_cap
@@ -72,11 +74,34 @@ def test_sizes_around_a_minimum_are_refined_and_unclear_neighbours_get_seeds():
 def test_the_cap_keeps_edges_first_then_the_cheapest():
     runs = bowl(1e9, [2000, 4000, 8000], best=1000) + bowl(1e12, [1000, 3000, 9000], best=3000)
     spent = sum(r.c for r in runs)
-    out = decisions(runs, cap=spent + 2.5e9)  # room for the edge at 1e9 (1e9: 500 is untrainable), not 1e12's
+    out = decisions(runs, cap=spent + 2.5e9, min_size=800)  # room for the 1e9 edge (500 is untrainable), not 1e12's
     assert [d["kind"] for d in out["decisions"]] == ["edge"]
     assert [d["kind"] for d in out["left_out"]] == ["between"]
     capped = decisions(runs, cap=spent + 0.5e9)
     assert capped["decisions"] == [] and capped["stop"].startswith("compute cap")
+
+
+def test_a_cap_in_hours_is_spent_at_the_flop_rate_the_runs_measured(tmp_path):
+    """Study key adapt.cap_hours: hours become FLOPs at the rate the runs so far trained (their timing.json), and
+    the smaller of the two caps binds."""
+    from plm_scaling.study.rounds import _with_rate, measured_rate
+
+    runs = bowl(1e9, [2000, 4000, 8000], best=1000) + bowl(1e12, [1000, 3000, 9000], best=3000)
+    spent, rate = sum(r.c for r in runs), 1e9  # FLOPs per second
+    out = decisions(runs, cap_hours=(spent + 2.5e9) / rate / 3600, rate=rate, min_size=800)
+    assert [d["kind"] for d in out["decisions"]] == ["edge"] and [d["kind"] for d in out["left_out"]] == ["between"]
+    assert out["cap"] == pytest.approx(spent + 2.5e9) and out["flops_per_second"] == rate
+    capped = decisions(runs, cap_hours=(spent + 0.5e9) / rate / 3600, rate=rate)
+    assert capped["decisions"] == [] and "h at 1e+09 FLOP/s measured" in capped["stop"]
+    assert Settings(cap=spent, cap_hours=1e6, rate=rate).flop_cap == spent
+    for name, seconds in (("a", 10.0), ("b", 20.5)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "timing.json").write_text(json.dumps({"total_seconds": seconds}))
+    (tmp_path / "unfinished").mkdir()
+    folders = [(1e9, tmp_path / "a"), (3e9, tmp_path / "b"), (1e12, tmp_path / "unfinished")]
+    assert measured_rate(folders) == (4e9, 30.5)
+    with pytest.raises(ValueError, match="adapt.cap_hours: no run has a timing.json"):
+        _with_rate(Settings(cap_hours=1.0), [], ["clm"])
 
 
 def test_the_study_stops_at_its_target_and_at_its_round_limit():

@@ -13,6 +13,7 @@ One round's decisions, per objective (under the compute cap, edges first, then t
    errors (the seed noise `seed_noise` per run): they are not yet told apart.
 An objective whose interval is at most `target_width` gets nothing. The round stops the study when every objective
 is at its target, at `max_rounds`, when the cap leaves no room for any decision, or when nothing is left to add.
+The cap is FLOPs (`cap`) or training hours (`cap_hours`, turned into FLOPs at the rate the runs so far measured).
 Pure: the workflow (study/rounds.py) and the synthetic benchmark (benchmarks/adaptive_design.py) call it alike.
 """
 
@@ -42,6 +43,17 @@ class Settings:
     min_size: float = 1.0  # a floor of the study's own; the snap (rounds.model_sizes) is 0 below our smallest model
     max_size: float = math.inf
     decisions: tuple[str, ...] = PRIORITY  # the kinds of decision a round may make
+    cap_hours: float = math.inf  # training hours of those runs, spent at `rate`
+    rate: float = math.nan  # FLOPs per training second the runs so far measured (study/rounds.py sets it)
+
+    @property
+    def flop_cap(self) -> float:
+        """The cap in FLOPs: `cap`, or `cap_hours` at the measured rate where that is smaller."""
+        return min(self.cap, self.cap_hours * 3600 * self.rate) if math.isfinite(self.cap_hours) else self.cap
+
+    def cap_words(self, spent: float) -> str:
+        hours = f" ({spent / self.rate / 3600:.3g} of {self.cap_hours:g} h at {self.rate:.3g} FLOP/s measured)"
+        return f"{spent:.3g} of {self.flop_cap:.3g} FLOPs spent" + (hours if math.isfinite(self.cap_hours) else "")
 
     @classmethod
     def of(cls, block: dict) -> Settings:
@@ -260,11 +272,11 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
         width = interval_width(fit)
         status[objective] = {"width": width, "at_target": width is not None and width <= s.target_width}
         if not status[objective]["at_target"]:
-            mine, why = objective_decisions(objective, runs, fit, s, snap, s.cap - spent)
+            mine, why = objective_decisions(objective, runs, fit, s, snap, s.flop_cap - spent)
             decisions += [d for d in mine if d.kind in s.decisions]
             barred = sorted({d.kind for d in mine if d.kind not in s.decisions})
             notes += why + ([f"{objective}: not made (adapt.decisions): {', '.join(barred)}"] if barred else [])
-    kept, left = within_cap(decisions, spent, s.cap)
+    kept, left = within_cap(decisions, spent, s.flop_cap)
     stop = None
     if status and all(v["at_target"] for v in status.values()):
         stop, kept, left = f"target reached: every N_opt interval at most {s.target_width:g} wide", [], []
@@ -273,11 +285,12 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
     elif not decisions:
         stop = "nothing to add: " + ("; ".join(notes) or "no decision applies")
     elif not kept:
-        stop = f"compute cap: {spent:.3g} of {s.cap:.3g} FLOPs spent, the cheapest decision needs more"
+        stop = f"compute cap: {s.cap_words(spent)}, the cheapest decision needs more"
     return {
         "round": round_no,
         "spent": spent,
-        "cap": s.cap,
+        "cap": s.flop_cap,
+        **({"cap_hours": s.cap_hours, "flops_per_second": s.rate} if math.isfinite(s.cap_hours) else {}),
         "objectives": status,
         "decisions": [d.as_dict() for d in kept],
         "left_out": [d.as_dict() for d in left],

@@ -10,7 +10,10 @@ with its sha256; `audit` prints figure → fit → round k → runs and checks e
 
 from __future__ import annotations
 
+import json
+import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +63,29 @@ def _observed(table, runs: list[dict], objectives: list[str], compute: str, boot
             fit = {"error": str(err), **isoflop.profiles(mine, f"round-{o}", compute=compute)}
         out[o] = ([Run(p.flops, float(r["n"]), p.seed, final_loss(r)) for p, r in isoflop_runs(runs, o)], fit)
     return out
+
+
+def measured_rate(runs: list[tuple[float, str | Path]]) -> tuple[float, float]:
+    """(FLOPs, training seconds) of (budget, run folder) pairs whose timing.json exists: the rate at which a cap in
+    hours is spent (a resumed run's timing.json counts its last process only, so the rate errs high)."""
+    from ..training.run_clock import TIMING_FILE
+
+    flops = seconds = 0.0
+    for c, run_dir in runs:
+        timing = Path(run_dir) / TIMING_FILE
+        if timing.is_file():
+            flops, seconds = flops + c, seconds + float(json.loads(timing.read_text())["total_seconds"])
+    return flops, seconds
+
+
+def _with_rate(s, runs: list[dict], objectives: list[str]):
+    """Planner settings with the FLOP rate the objectives' IsoFLOP runs measured, where the study caps hours."""
+    if not math.isfinite(s.cap_hours):
+        return s
+    flops, seconds = measured_rate([(p.flops, r["run_dir"]) for o in objectives for p, r in isoflop_runs(runs, o)])
+    if not seconds:
+        raise ValueError("config key adapt.cap_hours: no run has a timing.json to measure a FLOP rate from")
+    return replace(s, rate=flops / seconds)
 
 
 def isoflop_runs(runs: list[dict], objective: str) -> list[tuple[SweepPoint, dict]]:
@@ -150,7 +176,7 @@ def plan_round(
     table, runs = collect(run_dirs, name)
     objectives = study["adapt"].get("objectives") or sorted({r["objective"] for r in runs})
     observed = _observed(table, runs, objectives, study.get("compute", "paper"), bootstrap, seed)
-    decided = plan(observed, settings(study), round_no, model_sizes(study))
+    decided = plan(observed, _with_rate(settings(study), runs, objectives), round_no, model_sizes(study))
     known = {r["sweep_point"] for r in runs}
     points = {} if decided["stop"] else _points(decided, study, known, manifest)
     if not decided["stop"] and not points:
@@ -182,6 +208,8 @@ def _log_round(plan: dict, tracking: Tracking) -> str:
     tags = {"stage": "round", "study": plan["study"], "round": str(plan["round"]), "stop": plan["stop"] or ""}
     with start_run(absolute_uri(tracking.uri), tracking.experiment, f"round {plan['round']}", tags) as run:
         mlflow.log_metrics({"spent_flops": plan["spent"], "planned_runs": len(plan["points"])})
+        if "flops_per_second" in plan:  # a cap in hours: the hours spent at the measured rate
+            mlflow.log_metric("spent_hours", plan["spent"] / plan["flops_per_second"] / 3600)
         for o, s in plan["objectives"].items():
             if s["width"] is not None:
                 mlflow.log_metric(f"{o}_n_opt_interval_width", s["width"])
