@@ -99,9 +99,21 @@ def test_a_cap_in_hours_is_spent_at_the_flop_rate_the_runs_measured(tmp_path):
         (tmp_path / name / "timing.json").write_text(json.dumps({"total_seconds": seconds}))
     (tmp_path / "unfinished").mkdir()
     folders = [(1e9, tmp_path / "a"), (3e9, tmp_path / "b"), (1e12, tmp_path / "unfinished")]
-    assert measured_rate(folders) == (4e9, 30.5)
+    measured = measured_rate(folders)
+    assert (measured["flops"], measured["seconds"]) == (4e9, 30.5) and len(measured["timing_files"]) == 2
     with pytest.raises(ValueError, match="adapt.cap_hours: no run has a timing.json"):
         _with_rate(Settings(cap_hours=1.0), [], ["clm"])
+    with pytest.raises(ValueError, match="needs a measured FLOP rate"):
+        assert Settings(cap_hours=1.0).flop_cap
+
+
+def test_a_planned_size_is_a_model_whose_size_asked_for_trains_it():
+    """The planner asks for a run by the N it will train (model.target_params = N). 632 parameters (3 layers of
+    width 4) are what a target of 600 trains, but a target of 632 trains 816: 632 is never planned."""
+    from plm_scaling.study.rounds import model_sizes
+
+    snap = model_sizes({"overrides": ["model.context=128"]})
+    assert [snap(n) for n in (100, 216, 424, 600, 632, 816, 7056)] == [0.0, 216.0, 424.0, 0.0, 816.0, 816.0, 7056.0]
 
 
 def test_the_study_stops_at_its_target_and_at_its_round_limit():

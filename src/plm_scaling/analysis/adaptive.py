@@ -12,9 +12,8 @@ One round's decisions, per objective (under the compute cap, edges first, then t
 4. **seeds**: one more seed at the best size and a neighbour whose mean losses differ by less than two standard
    errors (the seed noise `seed_noise` per run): they are not yet told apart.
 An objective whose interval is at most `target_width` gets nothing. The round stops the study when every objective
-is at its target, at `max_rounds`, when the cap leaves no room for any decision, or when nothing is left to add.
-The cap is FLOPs (`cap`) or training hours (`cap_hours`, turned into FLOPs at the rate the runs so far measured).
-Pure: the workflow (study/rounds.py) and the synthetic benchmark (benchmarks/adaptive_design.py) call it alike.
+is at its target, at `max_rounds`, when the cap (FLOPs, or hours at the rate the runs measured) leaves no room for
+any decision, or when nothing is left to add. Pure: study/rounds.py and benchmarks/adaptive_design.py call it alike.
 """
 
 from __future__ import annotations
@@ -49,6 +48,8 @@ class Settings:
     @property
     def flop_cap(self) -> float:
         """The cap in FLOPs: `cap`, or `cap_hours` at the measured rate where that is smaller."""
+        if math.isfinite(self.cap_hours) and not self.rate > 0:  # NaN too
+            raise ValueError(f"adapt.cap_hours needs a measured FLOP rate, not {self.rate}")
         return min(self.cap, self.cap_hours * 3600 * self.rate) if math.isfinite(self.cap_hours) else self.cap
 
     def cap_words(self, spent: float) -> str:

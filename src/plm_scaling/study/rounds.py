@@ -65,27 +65,31 @@ def _observed(table, runs: list[dict], objectives: list[str], compute: str, boot
     return out
 
 
-def measured_rate(runs: list[tuple[float, str | Path]]) -> tuple[float, float]:
-    """(FLOPs, training seconds) of (budget, run folder) pairs whose timing.json exists: the rate at which a cap in
-    hours is spent (a resumed run's timing.json counts its last process only, so the rate errs high)."""
+def measured_rate(runs: list[tuple[float, str | Path]]) -> dict:
+    """FLOPs and training seconds of (budget, run folder) pairs whose timing.json exists, each file with its sha256:
+    the rate at which a cap in hours is spent. One rate for all sizes, and a resumed run's timing.json counts its
+    last process only: small models train below the mean rate, so a round of them can overspend the hours."""
     from ..training.run_clock import TIMING_FILE
 
-    flops = seconds = 0.0
+    out = {"flops": 0.0, "seconds": 0.0, "timing_files": {}}
     for c, run_dir in runs:
         timing = Path(run_dir) / TIMING_FILE
         if timing.is_file():
-            flops, seconds = flops + c, seconds + float(json.loads(timing.read_text())["total_seconds"])
-    return flops, seconds
+            out["flops"] += c
+            out["seconds"] += float(json.loads(timing.read_text())["total_seconds"])
+            out["timing_files"][str(timing)] = sha256_file(timing)
+    return out
 
 
-def _with_rate(s, runs: list[dict], objectives: list[str]):
-    """Planner settings with the FLOP rate the objectives' IsoFLOP runs measured, where the study caps hours."""
+def _with_rate(s, runs: list[dict], objectives: list[str]) -> tuple:
+    """(planner settings with the FLOP rate the objectives' IsoFLOP runs measured, what it rests on), where the
+    study caps hours; else (s, None)."""
     if not math.isfinite(s.cap_hours):
-        return s
-    flops, seconds = measured_rate([(p.flops, r["run_dir"]) for o in objectives for p, r in isoflop_runs(runs, o)])
-    if not seconds:
+        return s, None
+    rate = measured_rate([(p.flops, r["run_dir"]) for o in objectives for p, r in isoflop_runs(runs, o)])
+    if not rate["seconds"]:
         raise ValueError("config key adapt.cap_hours: no run has a timing.json to measure a FLOP rate from")
-    return replace(s, rate=flops / seconds)
+    return replace(s, rate=rate["flops"] / rate["seconds"]), rate
 
 
 def isoflop_runs(runs: list[dict], objective: str) -> list[tuple[SweepPoint, dict]]:
@@ -140,9 +144,15 @@ def model_sizes(study: dict):
 
     model = compose_config([*study["overrides"], "run.dir=unused"]).model
 
+    def exact(n: float) -> int:
+        return exact_non_embedding(shape_for(float(n), int(model.context), aspect=float(model.aspect)))
+
     def snap(n: float) -> float:
+        """A planned run asks for the N it will train (model.target_params = N), so only an N that maps back to
+        itself is a size: 632 (3 layers of width 4) is asked for as 632 but trains 816, and is none."""
         try:
-            return float(exact_non_embedding(shape_for(float(n), int(model.context), aspect=float(model.aspect))))
+            m = exact(n)
+            return float(m) if exact(m) == m else 0.0
         except ValueError:  # below the smallest model: no size (the planner leaves it out)
             return 0.0
 
@@ -176,7 +186,8 @@ def plan_round(
     table, runs = collect(run_dirs, name)
     objectives = study["adapt"].get("objectives") or sorted({r["objective"] for r in runs})
     observed = _observed(table, runs, objectives, study.get("compute", "paper"), bootstrap, seed)
-    decided = plan(observed, _with_rate(settings(study), runs, objectives), round_no, model_sizes(study))
+    planner, rate = _with_rate(settings(study), runs, objectives)
+    decided = plan(observed, planner, round_no, model_sizes(study))
     known = {r["sweep_point"] for r in runs}
     points = {} if decided["stop"] else _points(decided, study, known, manifest)
     if not decided["stop"] and not points:
@@ -191,6 +202,7 @@ def plan_round(
         "seed": seed,
         "input_runs": [{"sweep_point": r["sweep_point"], "run_id": r["run_id"], "files": r["files"]} for r in runs],
         "earlier_rounds": [{"path": str(Path(p).resolve()), "sha256": sha256_file(p)} for p in earlier],
+        **({"measured_rate": rate} if rate else {}),
     }
     result["run_id"] = _log_round(result, inputs.tracking)
     with atomic_outputs(out_json) as (tmp,):
