@@ -40,7 +40,7 @@ from plm_scaling.training.recipe import lr_factor
 from plm_scaling.training.run_clock import PHASES
 from plm_scaling.training.train import compose_config
 
-DEFAULT_POINTS = "800:1e11,2500:1e11,7000:1e11,20000:1e11,40000:1e12"  # the 40k model trains at 3e11 and 1e12 only
+DEFAULT_POINTS = "800:1e11,2500:1e11,7000:1e11,20000:1e11,40000:1e12"  # the one-decade default grid's points
 
 
 def point_overrides(objective: str, size: str, flops: str, manifest: str) -> list[str]:

@@ -28,7 +28,7 @@ def test_an_edge_minimum_gets_two_sizes_beyond_that_edge():
     high = bowl(3e11, [2000, 4000, 8000], best=20000)
     out = decisions(low + high, min_size=800)
     edges = {d["c"]: [r["n"] for r in d["runs"]] for d in out["decisions"] if d["kind"] == "edge"}
-    assert edges == {1e11: [1000.0], 3e11: [16000.0, 32000.0]}  # 500 is below the smallest trainable size, 800
+    assert edges == {1e11: [1000.0], 3e11: [16000.0, 32000.0]}  # 500 is below min_size, 800
     assert not [d for d in out["decisions"] if d["kind"] == "budget"]  # edges first: no new budget yet
 
 
