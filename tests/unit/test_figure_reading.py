@@ -122,6 +122,27 @@ def test_isoflop_marks_a_rejected_budget_in_its_colour_with_the_recorded_reason(
     assert len(set(colours.values())) == 3
 
 
+def test_isoflop_rings_the_points_each_adaptive_round_added(monkeypatch, tmp_path):
+    """Issue 27: the figure says which runs the grid had and which each round added (fits.json rounds -> the
+    run folders their points came from), in the budget's colour, one legend entry per round."""
+    res = _isoflop_fit()
+    for p in res["points"]:
+        p["source"] = f"runs/{p['source']}/curve.csv"
+    first, second = res["points"][0], res["points"][6]
+    rounds = {first["source"].split("/")[1]: 1, second["source"].split("/")[1]: 2}
+    draw = lambda: isoflop_module.isoflop({"clm": res}, tmp_path / "i.png", rounds=rounds)  # noqa: E731
+    fig = _drawn(monkeypatch, isoflop_module, draw)
+    profiles, key = fig.axes[0], fig.axes[1]
+    ringed = [line for line in profiles.lines if line.get_marker() in isoflop_module.ROUND_MARKERS]
+    assert [(line.get_xdata()[0], line.get_marker()) for line in ringed] == [(first["n"], "s"), (second["n"], "D")]
+    colours, _ = isoflop_module.budget_colours([1e18, 1e19, 1e20])
+    assert to_rgba(ringed[1].get_color()) == to_rgba(colours[second["c"]]) and ringed[0].get_markerfacecolor() == "none"
+    labels = [t.get_text() for t in key.get_legend().get_texts()]
+    assert "added by adaptive round 1" in labels and "added by adaptive round 2" in labels
+    plain = _drawn(monkeypatch, isoflop_module, lambda: isoflop_module.isoflop({"clm": res}, tmp_path / "j.png"))
+    assert not [line for line in plain.axes[0].lines if line.get_marker() in isoflop_module.ROUND_MARKERS]
+
+
 def test_isoflop_draws_an_objective_whose_every_budget_was_dropped(tmp_path):
     """The smoke study's MLM: no points, every budget dropped for too few sizes; the figure is drawn, with the note."""
     dropped = [{"c": c, "sizes": 2, "min_sizes": 3, "rel_tol": 0.1, "reason": "only 2 size(s)"} for c in (1e9, 1e10)]

@@ -25,6 +25,7 @@ REJECTED = {
     "too few sizes": "too few sizes",
 }
 NOTE_WIDTH = 40  # characters per line of the notes beside the profiles (8 pt: readable, not fine print)
+ROUND_MARKERS = "sD^vP"  # an open marker around each point an adaptive round added: round 1, 2, ... (then repeated)
 
 
 def rejected_label(budget: dict) -> str:
@@ -101,10 +102,24 @@ def _points(ax, res: dict, colors: dict) -> bool:
     return spread
 
 
-def _profiles(ax, key, res: dict, objective: str, noise: dict | None) -> None:
+def _round_marks(ax, res: dict, colors: dict, rounds: dict[str, int]) -> list:
+    """An open marker around each point an adaptive round added (`rounds`: run folder name -> round), in its
+    budget's colour; the legend entries, one per round."""
+    added = {}
+    for p in res["points"]:
+        k = rounds.get(Path(p.get("source", "")).parent.name)
+        if k is not None:
+            marker = ROUND_MARKERS[(k - 1) % len(ROUND_MARKERS)]
+            ax.plot(p["n"], p["loss"], marker, ms=7, mfc="none", mew=0.8, color=colors[p["c"]])
+            added[k] = marker
+    grey = {"color": "0.3", "ls": "none", "mfc": "none", "ms": 6}
+    return [Line2D([], [], marker=m, label=f"added by adaptive round {k}", **grey) for k, m in sorted(added.items())]
+
+
+def _profiles(ax, key, res: dict, objective: str, noise: dict | None, rounds: dict[str, int]) -> None:
     """Loss against N per budget, the parabola fitted at each budget with its vertex ★, and × in the budget's
-    colour on the best size of a budget the fit rejected; `key` (an empty panel beside) holds the legend of the
-    markers, each × with the reason the fit recorded."""
+    colour on the best size of a budget the fit rejected; the points each adaptive round added ringed; `key` (an
+    empty panel beside) holds the legend of the markers, each × with the reason the fit recorded."""
     budgets = sorted({p["c"] for p in res["points"]})
     colors, cmap = budget_colours(budgets)
     spread = _points(ax, res, colors)
@@ -114,6 +129,7 @@ def _profiles(ax, key, res: dict, objective: str, noise: dict | None) -> None:
             [], [], marker="o", ms=3, label="each size's loss" + (" (mean ±1 sd over seeds)" if spread else ""), **grey
         ),
         Line2D([], [], marker="*", ms=9, mec="k", mew=0.5, label="parabola vertex (N_opt)", **grey),
+        *_round_marks(ax, res, colors, rounds),
     ]
     for b in res["budgets"]:
         at_budget = [p for p in res["points"] if p["c"] == b["c"]]
@@ -173,12 +189,17 @@ def _frontier(ax, res: dict, objective: str, key: str, paper: bool) -> None:
 
 
 def isoflop(
-    fits_interp: dict, out: str | Path, provenance: str | None = None, paper: bool = True, noise: dict | None = None
+    fits_interp: dict,
+    out: str | Path,
+    provenance: str | None = None,
+    paper: bool = True,
+    noise: dict | None = None,
+    rounds: dict[str, int] | None = None,
 ) -> None:
     """Fig. 2: IsoFLOP profiles per budget (left), N_opt(C) and D_opt(C) with fit and bootstrap band. An objective
     whose fit failed (e.g. every minimum at an edge) shows its profiles and, across the other two panels, the
     reason instead of a law. Sizes trained with several seeds show their mean and ±1 sd; `noise` (per objective,
-    fits.json) adds the seed note."""
+    fits.json) adds the seed note; `rounds` (run folder name -> adaptive round) rings the points rounds added."""
     objectives = [o for o in ("clm", "mlm") if o in fits_interp]
     said = [r.get("dropped") or any(b["status"] != "ok" for b in r["budgets"]) for r in fits_interp.values()]
     said += [(n or {}).get("pooled_sd") is not None for n in (noise or {}).values()]
@@ -192,7 +213,7 @@ def isoflop(
         )
         for row, objective in zip(axes, objectives):
             res = fits_interp[objective]
-            _profiles(row[0], row[1], res, objective, (noise or {}).get(objective))
+            _profiles(row[0], row[1], res, objective, (noise or {}).get(objective), rounds or {})
             if "n_opt" in res:
                 _frontier(row[2], res, objective, "n_opt", paper)
                 _frontier(row[3], res, objective, "d_opt", paper)

@@ -63,7 +63,8 @@ def draw(name: str, fits: dict, table, out_png: str | Path, text: str) -> None:
     if name == "isoflop":
         laws = {o: f["isoflop"] for o, f in per_objective.items()}
         noise = {o: f.get("noise") for o, f in per_objective.items()}
-        isoflop(laws, out_png, provenance=text, paper=False, noise=noise)
+        rounds = {point: r["round"] for r in fits.get("rounds", []) for point in r["points"]}
+        isoflop(laws, out_png, provenance=text, paper=False, noise=noise, rounds=rounds)
     elif name == "ablation":
         fits_by = {o: f["ablation"] for o, f in per_objective.items() if "ablation" in f}
         study_figures.ablation(fits_by, table, out_png, provenance=text)
