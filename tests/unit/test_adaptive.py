@@ -238,3 +238,17 @@ def test_a_study_may_limit_the_kinds_of_decision():
     out = decisions(runs, fit={}, min_size=100, decisions=("edge",))
     assert [d["kind"] for d in out["decisions"]] == ["edge"]
     assert Settings.of({"decisions": ["edge", "seeds"], "cap": 1e12}).decisions == ("edge", "seeds")
+
+
+def test_a_new_budget_below_finds_two_real_models_on_each_side_of_its_optimum():
+    """Measured in the adaptive study's round 1 (2026-11-30): N_opt 1,128 at 3e10 predicts ~650 at 1e10, and ×2 steps
+    from it snap to 216, 816, 816, 3,168: one model below, so no budget below was bought. 424 fills that side."""
+    from plm_scaling.study.rounds import model_sizes
+
+    runs = bowl(3e10, [424, 1616, 4816], 1128) + bowl(1e11, [816, 2416, 7056], 9000)
+    runs += bowl(3e11, [1616, 4816, 14064], 1000)
+    profiles = {"budgets": [{"c": 3e10, "n_opt": 1128.0, "status": "ok"}], "error": "1 budget(s) with a minimum"}
+    snap = model_sizes({"overrides": ["model.context=128"]})
+    out = plan({"clm": (runs, profiles)}, Settings(cap=2.215e12), 1, snap)
+    (new,) = [d for d in out["decisions"] if d["kind"] == "budget"]
+    assert new["c"] == 1e10 and [r["n"] for r in new["runs"]] == [216.0, 424.0, 816.0, 3168.0]

@@ -23,44 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PRIORITY = ("edge", "budget", "between", "seeds")  # kinds of decision; at equal cost the cap keeps this order
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Study key `adapt` (config/schemas/config.schema.yaml $defs/study), with its defaults."""
-
-    target_width: float = 0.3  # of the N_opt exponent's 95% interval
-    cap: float = math.inf  # total FLOPs of the planned objectives' runs (the grid's too), in the study's count
-    max_rounds: int = 3
-    step: float = 2.0  # spacing of sizes beyond an edge and in a new budget
-    resolution: float = 1.5  # sizes around a minimum closer than this are fine enough
-    budget_step: float = 3.0  # a new budget is the smallest ÷ this or the largest × this
-    budget_sizes: int = 5
-    max_seeds: int = 3  # per size and budget
-    seed_noise: float = 0.002  # sd of one run's loss (nats): our pooled seed noise at 1e11 FLOPs
-    min_size: float = 1.0  # a floor of the study's own; the snap (rounds.model_sizes) is 0 below our smallest model
-    max_size: float = math.inf
-    decisions: tuple[str, ...] = PRIORITY  # the kinds of decision a round may make
-    cap_hours: float = math.inf  # training hours of those runs, spent at `rate`
-    rate: float = math.nan  # FLOPs per training second the runs so far measured (study/rounds.py sets it)
-
-    @property
-    def flop_cap(self) -> float:
-        """The cap in FLOPs: `cap`, or `cap_hours` at the measured rate where that is smaller."""
-        if math.isfinite(self.cap_hours) and not self.rate > 0:  # NaN too
-            raise ValueError(f"adapt.cap_hours needs a measured FLOP rate, not {self.rate}")
-        return min(self.cap, self.cap_hours * 3600 * self.rate) if math.isfinite(self.cap_hours) else self.cap
-
-    def cap_words(self, spent: float) -> str:
-        hours = f" ({spent / self.rate / 3600:.3g} of {self.cap_hours:g} h at {self.rate:.3g} FLOP/s measured)"
-        return f"{spent:.3g} of {self.flop_cap:.3g} FLOPs spent" + (hours if math.isfinite(self.cap_hours) else "")
-
-    @classmethod
-    def of(cls, block: dict) -> Settings:
-        keys = {k: v for k, v in block.items() if k in cls.__dataclass_fields__}
-        kinds = {"decisions": tuple(keys.pop("decisions"))} if "decisions" in keys else {}
-        return cls(**{k: float(v) if k != "max_rounds" else int(v) for k, v in keys.items()}, **kinds)
+from .adaptive_settings import PRIORITY, Settings
 
 
 @dataclass(frozen=True)
@@ -167,6 +130,21 @@ def _seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, best: 
     return [Decision(objective, "seeds", c, out, why)] if out else []
 
 
+def _budget_sizes(n_opt: float, s: Settings, snap) -> list[float]:
+    """`budget_sizes` models ×step apart around n_opt; where that leaves fewer than two on a side, the models
+    nearest n_opt on that side fill it, each at least ×resolution from the others (ours are sparse at the bottom:
+    ×2 steps from 651 snap to 216, 816, 816, 3,168, and 424 fills the side below)."""
+    wanted = [n_opt * s.step ** (k - (s.budget_sizes - 1) / 2) for k in range(int(s.budget_sizes))]
+    sizes = _fresh(wanted, [], s, snap)
+    others = _fresh(np.geomspace(n_opt / s.step**3, n_opt * s.step**3, 50), sizes, s, snap)
+    for side in (lambda n: n < n_opt / 1.1, lambda n: n > n_opt * 1.1):
+        for n in sorted(filter(side, others), key=lambda n: abs(math.log(n / n_opt))):
+            apart = all(abs(math.log(n / m)) >= math.log(s.resolution) for m in [*sizes, n_opt])
+            if sum(map(side, sizes)) < 2 and apart:
+                sizes.append(n)
+    return sorted(sizes)
+
+
 def _budget(
     objective: str, budgets: list[float], tried: list[float], optima: dict, fit: dict, s: Settings, snap, room: float
 ) -> Decision | None:
@@ -177,8 +155,7 @@ def _budget(
     best, gain_per_flop = None, 0.0
     for c in options:
         n_opt = _predicted_n_opt(c, optima, fit)
-        wanted = [n_opt * s.step ** (k - (s.budget_sizes - 1) / 2) for k in range(int(s.budget_sizes))]
-        sizes = _fresh(wanted, [], s, snap)
+        sizes = _budget_sizes(n_opt, s, snap)
         taken = any(abs(c / b - 1) <= 0.1 for b in tried)
         affordable = c * len(sizes) <= room  # a budget the cap cannot pay for is no option
         sides = min(sum(n < n_opt / 1.1 for n in sizes), sum(n > n_opt * 1.1 for n in sizes))  # 2 a side, or an edge

@@ -1,0 +1,46 @@
+"""The study key `adapt` as the adaptive planner's settings (analysis/adaptive.py): what a round may decide, and
+the cap it spends, in FLOPs or in training hours at the rate the runs measured."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+PRIORITY = ("edge", "budget", "between", "seeds")  # kinds of decision; at equal cost the cap keeps this order
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Study key `adapt` (config/schemas/config.schema.yaml $defs/study), with its defaults."""
+
+    target_width: float = 0.3  # of the N_opt exponent's 95% interval
+    cap: float = math.inf  # total FLOPs of the planned objectives' runs (the grid's too), in the study's count
+    max_rounds: int = 3
+    step: float = 2.0  # spacing of sizes beyond an edge and in a new budget
+    resolution: float = 1.5  # sizes around a minimum closer than this are fine enough
+    budget_step: float = 3.0  # a new budget is the smallest ÷ this or the largest × this
+    budget_sizes: int = 5
+    max_seeds: int = 3  # per size and budget
+    seed_noise: float = 0.002  # sd of one run's loss (nats): our pooled seed noise at 1e11 FLOPs
+    min_size: float = 1.0  # a floor of the study's own; the snap (rounds.model_sizes) is 0 below our smallest model
+    max_size: float = math.inf
+    decisions: tuple[str, ...] = PRIORITY  # the kinds of decision a round may make
+    cap_hours: float = math.inf  # training hours of those runs, spent at `rate`
+    rate: float = math.nan  # FLOPs per training second the runs so far measured (study/rounds.py sets it)
+
+    @property
+    def flop_cap(self) -> float:
+        """The cap in FLOPs: `cap`, or `cap_hours` at the measured rate where that is smaller."""
+        if math.isfinite(self.cap_hours) and not self.rate > 0:  # NaN too
+            raise ValueError(f"adapt.cap_hours needs a measured FLOP rate, not {self.rate}")
+        return min(self.cap, self.cap_hours * 3600 * self.rate) if math.isfinite(self.cap_hours) else self.cap
+
+    def cap_words(self, spent: float) -> str:
+        hours = f" ({spent / self.rate / 3600:.3g} of {self.cap_hours:g} h at {self.rate:.3g} FLOP/s measured)"
+        return f"{spent:.3g} of {self.flop_cap:.3g} FLOPs spent" + (hours if math.isfinite(self.cap_hours) else "")
+
+    @classmethod
+    def of(cls, block: dict) -> Settings:
+        keys = {k: v for k, v in block.items() if k in cls.__dataclass_fields__}
+        kinds = {"decisions": tuple(keys.pop("decisions"))} if "decisions" in keys else {}
+        return cls(**{k: float(v) if k != "max_rounds" else int(v) for k, v in keys.items()}, **kinds)
