@@ -129,16 +129,20 @@ def test_isoflop_rings_the_points_each_adaptive_round_added(monkeypatch, tmp_pat
     for p in res["points"]:
         p["source"] = f"runs/{p['source']}/curve.csv"
     first, second = res["points"][0], res["points"][6]
-    rounds = {first["source"].split("/")[1]: 1, second["source"].split("/")[1]: 2}
+    seed = {**first, "loss": first["loss"] + 0.02, "source": "runs/seed1/curve.csv"}  # a seed round 3 added
+    res["points"].append(seed)
+    rounds = {first["source"].split("/")[1]: 1, second["source"].split("/")[1]: 2, "seed1": 3}
     draw = lambda: isoflop_module.isoflop({"clm": res}, tmp_path / "i.png", rounds=rounds)  # noqa: E731
     fig = _drawn(monkeypatch, isoflop_module, draw)
     profiles, key = fig.axes[0], fig.axes[1]
     ringed = [line for line in profiles.lines if line.get_marker() in isoflop_module.ROUND_MARKERS]
-    assert [(line.get_xdata()[0], line.get_marker()) for line in ringed] == [(first["n"], "s"), (second["n"], "D")]
+    marks = [(line.get_xdata()[0], line.get_marker()) for line in ringed]
+    assert marks == [(first["n"], "s"), (second["n"], "D"), (first["n"], "^")]
+    assert ringed[0].get_ydata()[0] == ringed[2].get_ydata()[0] == pytest.approx(first["loss"] + 0.01)  # seed mean
     colours, _ = isoflop_module.budget_colours([1e18, 1e19, 1e20])
     assert to_rgba(ringed[1].get_color()) == to_rgba(colours[second["c"]]) and ringed[0].get_markerfacecolor() == "none"
     labels = [t.get_text() for t in key.get_legend().get_texts()]
-    assert "added by adaptive round 1" in labels and "added by adaptive round 2" in labels
+    assert {f"added by adaptive round {k}" for k in (1, 2, 3)} <= set(labels)
     plain = _drawn(monkeypatch, isoflop_module, lambda: isoflop_module.isoflop({"clm": res}, tmp_path / "j.png"))
     assert not [line for line in plain.axes[0].lines if line.get_marker() in isoflop_module.ROUND_MARKERS]
 

@@ -36,8 +36,10 @@ class Settings:
         return min(self.cap, self.cap_hours * 3600 * self.rate) if math.isfinite(self.cap_hours) else self.cap
 
     def cap_words(self, spent: float) -> str:
-        hours = f" ({spent / self.rate / 3600:.3g} of {self.cap_hours:g} h at {self.rate:.3g} FLOP/s measured)"
-        return f"{spent:.3g} of {self.flop_cap:.3g} FLOPs spent" + (hours if math.isfinite(self.cap_hours) else "")
+        words = f"{spent:.3g} of {self.flop_cap:.3g} FLOPs spent"
+        if math.isfinite(self.cap_hours):
+            words += f" ({spent / self.rate / 3600:.3g} of {self.cap_hours:g} h at {self.rate:.3g} FLOP/s measured)"
+        return words
 
     @classmethod
     def of(cls, block: dict) -> Settings:

@@ -28,7 +28,7 @@ from .parametric import compute_optimal
 MUENNIGHOFF = {"R_D_star": 15.4, "R_N_star": 5.3}  # Muennighoff et al. 2023, their fit on C4 (text)
 RISE_MARGIN = 0.01  # nats a run's validation loss may end above its minimum before it counts as overfitting
 # Where fits.json says how much repeating the whole train part bends a compute-optimal fit (study key
-# repetition_budgets): the default study's budgets, whose 1e12 optimum sees its train part about 3 times.
+# repetition_budgets): the one-decade grid's budgets, whose 1e12 optimum sees its train part about 3 times.
 REPETITION_BUDGETS = (1e11, 3e11, 1e12)
 
 

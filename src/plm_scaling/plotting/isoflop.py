@@ -108,9 +108,10 @@ def _round_marks(ax, res: dict, colors: dict, rounds: dict[str, int]) -> list:
     added = {}
     for p in res["points"]:
         k = rounds.get(Path(p.get("source", "")).parent.name)
-        if k is not None:
+        if k is not None:  # at the size's mean over seeds, where its dot is (a round may add a seed)
             marker = ROUND_MARKERS[(k - 1) % len(ROUND_MARKERS)]
-            ax.plot(p["n"], p["loss"], marker, ms=7, mfc="none", mew=0.8, color=colors[p["c"]])
+            mean = np.mean([q["loss"] for q in res["points"] if q["c"] == p["c"] and q["n"] == p["n"]])
+            ax.plot(p["n"], mean, marker, ms=7, mfc="none", mew=0.8, color=colors[p["c"]])
             added[k] = marker
     grey = {"color": "0.3", "ls": "none", "mfc": "none", "ms": 6}
     return [Line2D([], [], marker=m, label=f"added by adaptive round {k}", **grey) for k, m in sorted(added.items())]
