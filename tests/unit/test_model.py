@@ -7,7 +7,6 @@ import torch
 from plm_scaling.data import vocab
 from plm_scaling.model.sizes import (
     LADDER_TARGETS,
-    SMALLEST_N,
     exact_non_embedding,
     flops_per_token,
     formula_n,
@@ -40,14 +39,14 @@ def test_models_narrower_than_8_reach_down_to_216_parameters_and_train():
     """Budgets of 1e9-1e10 FLOPs need sizes on both sides of an optimum below 816 (issue 25, item 4): d_model 4,
     one head, 1-3 layers. They exist only below the narrowest d = 8 model, so no larger size changes shape."""
     below = {t: shape_for(t, context=128) for t in (200, 424, 600)}
-    assert [exact_non_embedding(s) for s in below.values()] == [SMALLEST_N, 424, 632]
+    assert [exact_non_embedding(s) for s in below.values()] == [216, 424, 632]
     assert all(s.d_model == 4 and s.n_heads == 1 for s in below.values())
     assert exact_non_embedding(shape_for(700, context=128)) == 816  # nearer the one-layer d = 8 model
     assert (shape_for(1128, context=128).n_layers, shape_for(1128, context=128).d_model) == (1, 8)
     with pytest.raises(ValueError, match="below the smallest model"):
         shape_for(150, context=128)
     model = ProteinLM(below[200], causal=True)
-    assert model.count_parameters()["non_embedding"] == SMALLEST_N
+    assert model.count_parameters()["non_embedding"] == 216
     loss = torch.nn.functional.cross_entropy(model(torch.randint(4, 29, (2, 16))).flatten(0, 1), torch.zeros(32).long())
     loss.backward()
     assert torch.isfinite(loss)

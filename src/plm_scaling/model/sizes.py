@@ -14,7 +14,6 @@ ASPECT = 32
 # The narrowest model: d_model 4, one head of 4 (216 non-embedding parameters at one layer). Models narrower than 8
 # exist so that budgets of 1e9-1e10 FLOPs on 2 cores have sizes on both sides of their optimum (issue 25, item 4).
 MIN_D_MODEL = 4
-SMALLEST_N = 12 * MIN_D_MODEL**2 + 2 * MIN_D_MODEL * 3  # exact_non_embedding of one layer at MIN_D_MODEL
 
 
 def head_dim_for(d_model: int) -> int:
