@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from plm_scaling.analysis import tuning
+from plm_scaling.analysis.table import GIGAFLO, Table
 from plm_scaling.config_schema import ConfigError
+from plm_scaling.study.fit import study_analysis
 from plm_scaling.study.sweeps import budget_points, expand, recipe_of
 from plm_scaling.study.tuning_recipe import recipe_of as recipe_from_fits
 from plm_scaling.sweep_point import SweepPoint
@@ -15,6 +17,7 @@ from plm_scaling.training.plan import make_plan
 from plm_scaling.training.train import compose_config
 
 from ..conftest import run_cli, tiny_overrides
+from .fixture_study import few_starts
 
 SIZES = (800.0, 1600.0, 3200.0)
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -131,6 +134,31 @@ def test_a_file_that_is_no_recipe_is_refused_in_one_line(small_manifest, tmp_pat
     assert "config key optim.recipe" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_run_records_its_recipe_from_the_working_directory_and_audit_finds_it_from_there(tmp_path, monkeypatch):
+    """The workflow names a study's recipe from its working directory (the repository root): a run records it so,
+    with its sha256, not by one checkout's absolute path; audit, run from anywhere, finds it from the fit's workdir."""
+    from types import SimpleNamespace
+
+    from plm_scaling.io import sha256_file
+    from plm_scaling.names import RECIPE
+    from plm_scaling.provenance.audit_runs import recipe_lines
+    from plm_scaling.training import tuned
+
+    work, named = tmp_path / "checkout", RECIPE.format("tuning")
+    (work / named).parent.mkdir(parents=True)
+    entry = {"lr": {"coef": 0.1, "exponent": -0.3}, "beta2": 0.99}
+    (work / named).write_text(json.dumps({"study": "tuning", "objectives": {"clm": entry}}))
+    monkeypatch.chdir(work)
+    used = tuned.read(named, "clm")
+    assert used["path"] == tuned.read(work / named, "clm")["path"] == named  # given relative or absolute
+    assert used["sha256"] == sha256_file(work / named)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # a recipe outside the working directory keeps its absolute path
+    assert tuned.read(work / named, "clm")["path"] == str(work / named)
+    runs = SimpleNamespace(problems=[])  # audit from this other folder; no fit run named, so no store is asked
+    assert "trained with the recipe of study tuning" in recipe_lines(used, runs, work)[0] and runs.problems == []
+
+
 STUDY = {"seeds": [0], "overrides": [], "point_overrides": {}, "dataset": "d"}
 
 
@@ -167,6 +195,35 @@ def test_a_study_that_names_a_recipe_is_checked_before_it_runs(tmp_path, monkeyp
     check_recipe(study, "mine", "s.yaml")
     with pytest.raises(ValueError, match=r"takes its beta2; drop the grid key beta2s"):
         check_recipe({**study, "sweeps": [{**grid, "beta2s": [0.99]}]}, "mine", "s.yaml")
+
+
+def _loss_table(runs: list[dict]) -> Table:
+    """The loss table collect makes of these runs, one validation each (the fit selects its rows by run)."""
+    row = {"x_kind": "gigaflos", "metric": "valid_loss", "row": 0.0, "wall_time": 0.0, "duplicate_of": ""}
+    return Table.from_rows(
+        [
+            {**row, "objective": r["objective"], "size_label": f"N{r['n']:g}", "n": r["n"], "run": r["sweep_point"]}
+            | {"x": r["flops"] / GIGAFLO, "loss": r["valid_loss"], "source": f"{r['sweep_point']}/curve.csv"}
+            | {"group": f"study/tuning/{r['objective']}"}
+            for r in runs
+        ]
+    )
+
+
+@pytest.mark.filterwarnings("ignore:study-clm")  # one budget has no IsoFLOP minimum: not what is tested here
+def test_the_fit_compares_sizes_for_the_seed_noise_at_the_recipe_cell_only():
+    """A budget's other LR and β2 cells are the same size, not the next one: the fit step's size differences
+    (fits.json noise) are between adjacent sizes at the recipe's cell, each the difference of those cells' means."""
+    runs = [{**r, "tokens": r["flops"] / (6 * r["n"])} for r in synthetic_runs()]
+    grid = {"objectives": ["clm"], "sizes": list(SIZES), "budgets": [1e10], "lr_scales": SCALES, "beta2s": BETAS}
+    with few_starts():
+        analyse = study_analysis({**STUDY, "sweeps": [grid]}, None, bootstrap=0, seed=0)
+        noise = analyse(_loss_table(runs), runs)["clm"]["noise"]
+    pairs = [(d["n_small"], d["n_large"]) for d in noise["differences"]]
+    assert pairs == list(zip(SIZES, SIZES[1:])) and noise["compared"] == len(SIZES) - 1
+    recipe = {n: np.mean([r["valid_loss"] for r in runs if r["n"] == n and tuning.at_recipe_cell(r)]) for n in SIZES}
+    assert [d["diff"] for d in noise["differences"]] == pytest.approx([recipe[b] - recipe[a] for a, b in pairs])
+    assert noise["below_noise"] == 0  # 0.1·log10(2) nats a doubling of N, far beyond the seed noise
 
 
 def test_a_size_whose_best_lr_is_beyond_those_tried_is_left_out_of_the_law_and_its_interval():

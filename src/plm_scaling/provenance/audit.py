@@ -228,7 +228,8 @@ def _study_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, 
         problems += input_run_problems(run, r)
         if r["run_id"] in recorded_runs:
             problems += chain.run_chain_problems(runs, run, recorded_runs[r["run_id"]], fits, seen)
-        lines += filter_lines(run, runs) + init_lines(r.get("init"), runs) + recipe_lines(r.get("recipe"), runs)
+        recipe = recipe_lines(r.get("recipe"), runs, Path(fits["workdir"]) if fits else None)
+        lines += filter_lines(run, runs) + init_lines(r.get("init"), runs) + recipe
     problems += stale_problems(side)
     if recompute and fits:
         problems += rederive.study_figure_problems(figure, side, _carried(figure, side))

@@ -112,14 +112,17 @@ def init_lines(init: dict | None, runs: Runs) -> list[str]:
     return [f"      │  └─ started from {init['sweep_point']} (checkpoint {init['sha256'][:12]})  {status}"]
 
 
-def recipe_lines(recipe: dict | None, runs: Runs) -> list[str]:
+def recipe_lines(recipe: dict | None, runs: Runs, root: Path | None) -> list[str]:
     """A run trained with a tuned recipe (study key recipe): the recipe file as the run read it, which must still be
-    the file there, and the tuning study's fit run it came from."""
+    the file there, and the tuning study's fit run it came from. `root`: the folder a relative path names (the fit's
+    workdir, where the workflow ran), None when the fits JSON that records it is gone (a broken link already): a
+    relative path is then not looked for (runs recorded before paths were relative name it absolute)."""
     if not recipe:
         return []
-    path, recorded = Path(recipe["path"]), recipe["sha256"]
-    now = sha256_file(path) if path.is_file() else None
-    if now != recorded:  # the run trained with another recipe than the one there now
+    path, recorded = Path(recipe["path"]) if root is None else root / recipe["path"], recipe["sha256"]
+    checked = path.is_absolute()  # not a relative path with no workdir to name it
+    now = sha256_file(path) if checked and path.is_file() else None
+    if checked and now != recorded:  # the run trained with another recipe than the one there now
         runs.problems.append(
             f"link recipe -> run: {path} {'now has sha256 ' + now[:12] if now else 'is missing'}, the run trained "
             f"with {recorded[:12]}"

@@ -2,7 +2,8 @@
 LR*(N) = coef·N^exponent and Adam β2 per objective, in place of training/recipe.py's formula and optim.beta2.
 
 The run records what it used (run.json and plan.json `recipe`: the file, its sha256, the tuning study, its fit run
-and how many runs the recipe rests on), so `audit` can follow a run to the tuning runs behind its settings.
+and how many runs the recipe rests on), so `audit` can follow a run to the tuning runs behind its settings. The file
+is named relative to the working directory (the workflow's: the repository root), as the study names it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 from ..config_schema import ConfigError
@@ -37,6 +39,17 @@ def _load(path: Path) -> tuple[dict, str]:
     return recipe, hashlib.sha256(raw).hexdigest()
 
 
+def recorded_path(path: str | Path) -> str:
+    """The recipe file as a run records it: relative to the working directory when it lies under it, so that a
+    run's record names no one machine's checkout (audit resolves it against the fit's workdir); else absolute.
+    abspath, not resolve: a results/ linked to another disk is still under the working directory."""
+    full = Path(os.path.abspath(path))
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return str(full)
+
+
 def read(path: str | Path, objective: str) -> dict:
     """What a run of `objective` takes from the recipe at `path`: {lr: {coef, exponent}, beta2} with its record
     (path, sha256, study, fit_run_id, runs); a ConfigError in one line for a file that is no usable recipe."""
@@ -53,7 +66,7 @@ def read(path: str | Path, objective: str) -> dict:
     return {
         "lr": {"coef": float(lr["coef"]), "exponent": float(lr["exponent"])},
         "beta2": float(beta2),
-        "path": str(path.resolve()),
+        "path": recorded_path(path),
         "sha256": digest,
         "study": recipe.get("study"),
         "fit_run_id": recipe.get("fit_run_id"),

@@ -38,7 +38,8 @@ def made(tmp_path_factory, small_manifest):
     root = tmp_path_factory.mktemp("audit")
     uri = f"sqlite:///{root}/mlflow.db"
     paper, paper_table = paper_figure(root, uri)
-    figure, manifest = study_figure(root, uri, paper_table, small_manifest.parent)
+    with contextlib.chdir(root):  # as the workflow runs its jobs: a run names its recipe from here, audit from anywhere
+        figure, manifest = study_figure(root, uri, paper_table, small_manifest.parent)
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)

@@ -19,6 +19,7 @@ import yaml
 from plm_scaling.analysis.parametric import predict
 from plm_scaling.digests import CHECKPOINT, RUN_FILES, digest_tags
 from plm_scaling.io import sha256_file, write_json
+from plm_scaling.names import RECIPE
 
 from ...conftest import PAPER_LOGS
 from ...fixtures.make_runs import BUDGETS, LAW, sizes
@@ -115,11 +116,11 @@ def _tuned_recipe(root: Path, client, experiment_id: str) -> dict:
 
     fit = client.create_run(experiment_id, run_name="fit", tags={"stage": "fit", "study": "tuning"})
     client.set_terminated(fit.info.run_id, "FINISHED")
-    path = root / "results" / "studies" / "tuning" / "recipe.json"
+    path = root / RECIPE.format("tuning")
     path.parent.mkdir(parents=True)
     entry = {"lr": {"coef": 0.3, "exponent": -0.4}, "beta2": 0.99}
     write_json(path, {"study": "tuning", "fit_run_id": fit.info.run_id, "objectives": {"clm": entry}, "runs": []})
-    return read(path, "clm")
+    return read(RECIPE.format("tuning"), "clm")  # as a study names it (optim.recipe), from the working directory
 
 
 def study_figure(root: Path, uri: str, paper_table: Path, split: Path) -> tuple[Path, Path]:

@@ -192,6 +192,8 @@ def test_a_run_trained_with_a_tuned_recipe_links_to_it_and_a_changed_recipe_is_a
     from plm_scaling.cli import main
 
     recipe = made.root / "results" / "studies" / "tuning" / "recipe.json"
+    (used,) = [r["recipe"] for r in made.side["input_runs"] if r.get("recipe")]
+    assert used["path"] == "results/studies/tuning/recipe.json" and Path.cwd() != made.root  # audited from elsewhere
     capsys.readouterr()
     main(["audit", str(made.figure), "--no-recompute"])
     out = capsys.readouterr().out
