@@ -4,7 +4,9 @@ Laws as in benchmarks/fit_methods.py (α > β and α < β, N_opt 3e3 at 1e11 FLO
 the two-decade fixed grid's compute (5 budgets 1e10-1e12 × 5 sizes, 7.2e12 FLOPs); the other fixed grids spend
 about the same (3 budgets 1e11-1e12 × 5 sizes: 7.0e12; 7 budgets 1e9-1e12 × 5 sizes: 7.22e12). The adaptive design
 starts from 3 budgets 1e11-1e12 × 3 sizes ×3 apart (4.2e12) and plans up to `--rounds` rounds within the cap. Two
-guesses: grids centred on the true optimum (within half a step), and on 3× it (as our first GPU grid was). Prints,
+guesses: grids centred on the true optimum (within half a step), and on 3× it (as our first GPU grid was). Two
+adaptive planners: an edge minimum within 2 SE of its neighbour gets sizes beyond it (`noisy_edge: sizes`, the
+default) or seeds first (`noisy_edge: seeds`). Prints,
 per law × guess × design: laws fitted, bias and RMSE of the N_opt exponent, median interval width and its ratio to
 the best fixed grid's (the narrowest median width among the fixed grids that fitted a law), coverage, the share of
 studies that lost a budget to an edge minimum, median runs, rounds and compute.
@@ -36,9 +38,14 @@ CAP = 5 * sum(synthetic.TWO_DECADES)
 def designs(miss: float, rounds: int) -> dict:
     """{name: callable(law, rng, bootstrap, seed) -> outcome} for one guess."""
     out = {name: _fixed(budgets, miss) for name, budgets in FIXED.items()}
-    settings = Settings(cap=CAP, target_width=0.0, max_rounds=rounds, min_size=100.0)  # spend the cap
-    out["adaptive"] = lambda law, rng, b, seed: design.adaptive(law, synthetic.OURS, settings, rng, b, seed, miss)
+    for name, noisy_edge in (("adaptive", "sizes"), ("adaptive, seeds at a noisy edge", "seeds")):
+        settings = Settings(cap=CAP, target_width=0.0, max_rounds=rounds, min_size=100.0, noisy_edge=noisy_edge)
+        out[name] = _adaptive(settings, miss)  # target 0: spend the cap
     return out
+
+
+def _adaptive(settings: Settings, miss: float):
+    return lambda law, rng, b, seed: design.adaptive(law, synthetic.OURS, settings, rng, b, seed, miss)
 
 
 def _fixed(budgets, miss: float):

@@ -252,3 +252,24 @@ def test_a_new_budget_below_finds_two_real_models_on_each_side_of_its_optimum():
     out = plan({"clm": (runs, profiles)}, Settings(cap=2.215e12), 1, snap)
     (new,) = [d for d in out["decisions"] if d["kind"] == "budget"]
     assert new["c"] == 1e10 and [r["n"] for r in new["runs"]] == [216.0, 424.0, 816.0, 3168.0]
+
+
+def test_an_edge_within_the_noise_of_its_neighbour_gets_seeds_where_no_size_beyond_exists():
+    """Measured on our CPU study (one-decade grid): at 3e11 the smallest model, 816, kept the lowest loss by 0.0004
+    nats over 1,616, a fifth of the seed noise, and the budget was lost. Seeds at both can move the minimum inside."""
+    runs = [Run(3e11, 816.0, 0, 2.8656), Run(3e11, 1616.0, 0, 2.8660), Run(3e11, 4816.0, 0, 2.8750)]
+    out = decisions(runs, min_size=800)
+    (edge,) = out["decisions"]
+    assert edge["kind"] == "edge" and sorted((r["n"], r["seed"]) for r in edge["runs"]) == [(816, 1), (1616, 1)]
+    assert not any("edge of what can be trained" in n for n in out["notes"])
+    seeded = runs + [Run(3e11, n, s, loss) for s in (1, 2) for n, loss in ((816.0, 2.8656), (1616.0, 2.8660))]
+    out = decisions(seeded, min_size=800)  # max_seeds (3) each and still within 2 SE: the budget is lost
+    assert any("edge of what can be trained" in n for n in out["notes"])
+    assert [d["kind"] for d in out["decisions"]] == ["budget"]
+    beyond = decisions(runs, min_size=100)  # with trainable sizes below, `noisy_edge: sizes` extends the edge
+    assert [r["n"] for r in beyond["decisions"][0]["runs"]] == [408.0, 204.0]
+    first = decisions(runs, min_size=100, noisy_edge="seeds")
+    assert [r["seed"] for r in first["decisions"][0]["runs"]] == [1, 1]
+    apart = [Run(3e11, 816.0, 0, 2.8600), *runs[1:]]  # 0.006 nats: told apart, so sizes beyond even with `seeds`
+    assert [r["n"] for r in decisions(apart, min_size=100, noisy_edge="seeds")["decisions"][0]["runs"]] == [408, 204]
+    assert Settings.of({"noisy_edge": "seeds"}).noisy_edge == "seeds"

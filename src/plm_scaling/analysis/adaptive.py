@@ -3,6 +3,8 @@
 One round's decisions, per objective (under the compute cap, edges first, then the cheapest first):
 1. **edge**: a budget whose lowest loss is at its smallest (largest) size tried gets two sizes beyond that edge
    (÷step, ÷step²; ×step, ×step²): an edge minimum is rejected by the fit and, with three budgets, costs the law.
+   Where the edge's loss is within two standard errors of its neighbour's and no size beyond can be trained (or
+   `noisy_edge: seeds`), one more seed at both instead: the minimum may lie between them.
 2. **budget**: when every budget has an interior minimum (or an edge no trainable size can fix) and the N_opt
    exponent's 95% interval is wider than the target, or while there is no law yet, one new budget, below the smallest
    or above the largest, whichever widens the spread of log C the most per FLOP (the slope's variance is
@@ -19,44 +21,10 @@ any decision, or when nothing is left to add. Pure: study/rounds.py and benchmar
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from .adaptive_settings import PRIORITY, Settings
-
-
-@dataclass(frozen=True)
-class Run:
-    """A finished run as the planner sees it: its budget (FLOPs, the study's count), size, seed and final loss."""
-
-    c: float
-    n: float
-    seed: int
-    loss: float
-
-
-@dataclass
-class Decision:
-    objective: str
-    kind: str  # one of PRIORITY
-    c: float
-    runs: list[tuple[float, int]]  # (size, seed) at budget c
-    why: str
-    cost: float = field(init=False)
-
-    def __post_init__(self):
-        self.cost = self.c * len(self.runs)
-
-    def as_dict(self) -> dict:
-        return {
-            "objective": self.objective,
-            "kind": self.kind,
-            "c": self.c,
-            "why": self.why,
-            "cost": self.cost,
-            "runs": [{"n": n, "seed": s} for n, s in self.runs],
-        }
+from .adaptive_settings import PRIORITY, Decision, Run, Settings
 
 
 def sig(x: float, digits: int) -> float:
@@ -114,20 +82,50 @@ def _between(objective: str, c: float, sizes, best: int, s: Settings, snap) -> l
     return [Decision(objective, "between", c, runs, why)] if runs else []
 
 
-def _seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, best: int, s: Settings) -> list[Decision]:
-    """One more seed at the best size and at each neighbour it is not yet told apart from (< 2 SE)."""
-    unclear = []
-    for nb in (best - 1, best + 1):
-        se = s.seed_noise * math.sqrt(1 / count[best] + 1 / count[nb])
-        if abs(loss[nb] - loss[best]) < 2 * se:
-            unclear.append(nb)
+def _more_seeds(runs: list[Run], sizes, count, which, s: Settings) -> list[tuple[float, int]]:
+    """(size, the next free seed number) for each size index in `which` with fewer than max_seeds runs."""
     out = []
-    for i in ([best] if unclear else []) + unclear:
+    for i in which:
         if count[i] < s.max_seeds:
             used = {r.seed for r in runs if r.n == sizes[i]}
             out.append((float(sizes[i]), min(set(range(len(used) + 1)) - used)))
+    return out
+
+
+def _told_apart(loss, count, i: int, j: int, s: Settings) -> bool:
+    """Mean losses of sizes i and j differ by at least two standard errors (seed noise `seed_noise` per run)."""
+    return abs(loss[i] - loss[j]) >= 2 * s.seed_noise * math.sqrt(1 / count[i] + 1 / count[j])
+
+
+def _seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, best: int, s: Settings) -> list[Decision]:
+    """One more seed at the best size and at each neighbour it is not yet told apart from (< 2 SE)."""
+    unclear = [nb for nb in (best - 1, best + 1) if not _told_apart(loss, count, best, nb, s)]
+    out = _more_seeds(runs, sizes, count, ([best] if unclear else []) + unclear, s)
     why = f"loss at {sizes[best]:.3g} within 2 SE (seed noise {s.seed_noise:g}) of a neighbour"
     return [Decision(objective, "seeds", c, out, why)] if out else []
+
+
+def _edge_seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, edge: int, s: Settings) -> list:
+    """An edge decision of seeds: one more at the edge size with the lowest loss and at its neighbour while the two
+    are within 2 SE (the minimum may be between them, not beyond); none once both have max_seeds."""
+    nb = 1 if edge == 0 else sizes.size - 2
+    if sizes.size < 3 or loss[edge] > loss[nb] or _told_apart(loss, count, edge, nb, s):
+        return []
+    out = _more_seeds(runs, sizes, count, (edge, nb), s)
+    why = f"lowest loss at an edge ({sizes[edge]:.3g}) within 2 SE (seed noise {s.seed_noise:g}) of its neighbour"
+    return [Decision(objective, "edge", c, out, why)] if out else []
+
+
+def _edge_or_seeds(objective: str, c: float, runs: list[Run], edge: int, s: Settings, snap) -> tuple[list, str | None]:
+    """What an edge minimum gets: sizes beyond it (`_edge`) or, per `noisy_edge`, seeds where it is within the noise
+    of its neighbour: `sizes` asks for seeds only where no size beyond can be trained (the budget is lost without
+    them), `seeds` asks for them first and for sizes beyond once the seeds tell the two apart or run out."""
+    sizes, loss, count = _profile(runs)
+    seeds = _edge_seeds(objective, c, runs, sizes, loss, count, edge, s)
+    if s.noisy_edge == "seeds" and seeds:
+        return seeds, None
+    beyond, note = _edge(objective, c, sizes, edge, s, snap)
+    return (seeds, None) if note and seeds else (beyond, note)
 
 
 def _budget_sizes(n_opt: float, s: Settings, snap) -> list[float]:
@@ -208,7 +206,7 @@ def objective_decisions(
         optima[c] = float(vertices.get(c) or sizes[best])
         edge_at = _edge_side(best, loss, status.get(c))
         if sizes.size < 3 or edge_at is not None:
-            edge, note = _edge(objective, c, sizes, best if edge_at is None else edge_at, s, snap)
+            edge, note = _edge_or_seeds(objective, c, mine, best if edge_at is None else edge_at, s, snap)
             decisions += edge
             notes += [note] if note else []
             settled = settled and not edge  # an edge no trainable size can fix is lost: a new budget replaces it

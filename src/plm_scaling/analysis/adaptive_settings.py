@@ -1,10 +1,11 @@
 """The study key `adapt` as the adaptive planner's settings (analysis/adaptive.py): what a round may decide, and
-the cap it spends, in FLOPs or in training hours at the rate the runs measured."""
+the cap it spends, in FLOPs or in training hours at the rate the runs measured; and the runs it reads and the
+decisions it writes."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PRIORITY = ("edge", "budget", "between", "seeds")  # kinds of decision; at equal cost the cap keeps this order
 
@@ -24,6 +25,7 @@ class Settings:
     seed_noise: float = 0.002  # sd of one run's loss (nats): our pooled seed noise at 1e11 FLOPs
     min_size: float = 1.0  # a floor of the study's own; the snap (rounds.model_sizes) is 0 below our smallest model
     max_size: float = math.inf
+    noisy_edge: str = "sizes"  # an edge within 2 SE of its neighbour: sizes beyond, seeds only where none is trainable
     decisions: tuple[str, ...] = PRIORITY  # the kinds of decision a round may make
     cap_hours: float = math.inf  # training hours of those runs, spent at `rate`
     rate: float = math.nan  # FLOPs per training second the runs so far measured (study/rounds.py sets it)
@@ -45,4 +47,38 @@ class Settings:
     def of(cls, block: dict) -> Settings:
         keys = {k: v for k, v in block.items() if k in cls.__dataclass_fields__}
         kinds = {"decisions": tuple(keys.pop("decisions"))} if "decisions" in keys else {}
+        kinds |= {"noisy_edge": str(keys.pop("noisy_edge"))} if "noisy_edge" in keys else {}
         return cls(**{k: float(v) if k != "max_rounds" else int(v) for k, v in keys.items()}, **kinds)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run as the planner sees it: its budget (FLOPs, the study's count), size, seed and final loss."""
+
+    c: float
+    n: float
+    seed: int
+    loss: float
+
+
+@dataclass
+class Decision:
+    objective: str
+    kind: str  # one of PRIORITY
+    c: float
+    runs: list[tuple[float, int]]  # (size, seed) at budget c
+    why: str
+    cost: float = field(init=False)
+
+    def __post_init__(self):
+        self.cost = self.c * len(self.runs)
+
+    def as_dict(self) -> dict:
+        return {
+            "objective": self.objective,
+            "kind": self.kind,
+            "c": self.c,
+            "why": self.why,
+            "cost": self.cost,
+            "runs": [{"n": n, "seed": s} for n, s in self.runs],
+        }
