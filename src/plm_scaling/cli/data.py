@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..data.aux_corpus import MAX_BYTES
+from ..data.mmseqs import MAX_REJECTED
 from .common import command, count, group
 
 
@@ -55,6 +56,7 @@ def _data_split(a: argparse.Namespace) -> None:
         a.seed,
         a.threads,
         a.dataset,
+        a.max_rejected,
     )
     for name, s in m["splits"].items():
         print(f"{name}: {s['sequences']:,} sequences, {s['tokens']:,} tokens, {s['clusters']:,} clusters")
@@ -141,7 +143,13 @@ def _register_split_steps(data) -> None:
     s.add_argument("--dataset", default="", help="dataset name recorded in the manifest")
     _similarity(s, 0.5, "a cluster")
     s.add_argument("--cluster-mode", default="cluster", choices=("cluster", "linclust"), help="MMseqs2 workflow")
-    s.add_argument("--sensitivity", type=float, default=5.7, help="MMseqs2 -s")
+    s.add_argument("--sensitivity", type=float, default=5.7, help="MMseqs2 -s of the leakage search")
+    s.add_argument(
+        "--max-rejected",
+        type=int,
+        default=MAX_REJECTED,
+        help="MMseqs2 --max-rejected of the leakage search (its own default: every prefilter candidate aligned)",
+    )
     s.add_argument("--valid", type=float, default=0.05, help="share of clusters held out for validation")
     s.add_argument("--test", type=float, default=0.05, help="share of clusters held out for test")
     s.add_argument("--seed", type=_seed, default=0, help="seed of the cluster assignment")
