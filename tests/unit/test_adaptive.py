@@ -81,30 +81,47 @@ def test_the_cap_keeps_edges_first_then_the_cheapest():
     assert capped["decisions"] == [] and capped["stop"].startswith("compute cap")
 
 
-def test_a_cap_in_hours_is_spent_at_the_flop_rate_the_runs_measured(tmp_path):
-    """Study key adapt.cap_hours: hours become FLOPs at the rate the runs so far trained (their timing.json), and
-    the smaller of the two caps binds."""
+def test_a_cap_in_hours_charges_each_size_at_the_rate_its_runs_measured(tmp_path):
+    """Study key adapt.cap_hours: the hours the runs took, and each planned run at the FLOP rate its size measured
+    (interpolated in log N between sizes; ours differ ~20x): one mean rate let the adaptive study's round of small
+    models at 3e11 overspend (its 424-parameter edge alone took 279 s)."""
     from plm_scaling.study.rounds import _with_rate, measured_rate
 
     runs = bowl(1e9, [2000, 4000, 8000], best=1000) + bowl(1e12, [1000, 3000, 9000], best=3000)
-    spent, rate = sum(r.c for r in runs), 1e9  # FLOPs per second
-    out = decisions(runs, cap_hours=(spent + 2.5e9) / rate / 3600, rate=rate, min_size=800)
+    slow, fast = (1000.0, 1e8), (9000.0, 1e10)  # FLOP/s: 1,000 parameters train 100x slower than 9,000
+    hours = dict(rates=(slow, fast), spent_seconds=3600.0, min_size=800)
+    edge_seconds = 1e9 / 1e8  # the 1e9 edge plans 1,000 (its size's rate); between at 1e12 plans 1,730 and 5,200
+    out = decisions(runs, cap_hours=1 + (edge_seconds + 1) / 3600, **hours)
     assert [d["kind"] for d in out["decisions"]] == ["edge"] and [d["kind"] for d in out["left_out"]] == ["between"]
-    assert out["cap"] == pytest.approx(spent + 2.5e9) and out["flops_per_second"] == rate
-    capped = decisions(runs, cap_hours=(spent + 0.5e9) / rate / 3600, rate=rate)
-    assert capped["decisions"] == [] and "h at 1e+09 FLOP/s measured" in capped["stop"]
-    assert Settings(cap=spent, cap_hours=1e6, rate=rate).flop_cap == spent
-    for name, seconds in (("a", 10.0), ("b", 20.5)):
+    assert out["decisions"][0]["hours"] == pytest.approx(edge_seconds / 3600) and out["spent_hours"] == 1.0
+    (between,) = out["left_out"]
+    rate = lambda n: 10 ** (8 + 2 * math.log(n / 1000) / math.log(9))  # noqa: E731 (log-log between the two)
+    assert between["hours"] == pytest.approx((1e12 / rate(1730) + 1e12 / rate(5200)) / 3600)
+    capped = decisions(runs, cap_hours=1 + (edge_seconds - 1) / 3600, **hours)
+    assert capped["decisions"] == [] and "1 of 1.0025 training hours spent (measured)" in capped["stop"]
+    one_rate = decisions(runs, cap_hours=1 + (edge_seconds - 1) / 3600, **{**hours, "rates": ((1000.0, 1e10),)})
+    assert [d["kind"] for d in one_rate["decisions"]] == ["edge"]  # charged 0.1 s at the large models' rate
+    for name, seconds in (("a", 10.0), ("b", 20.5), ("c", 4.0)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "timing.json").write_text(json.dumps({"total_seconds": seconds}))
     (tmp_path / "unfinished").mkdir()
-    folders = [(1e9, tmp_path / "a"), (3e9, tmp_path / "b"), (1e12, tmp_path / "unfinished")]
-    measured = measured_rate(folders)
-    assert (measured["flops"], measured["seconds"]) == (4e9, 30.5) and len(measured["timing_files"]) == 2
+    folders = [(1e9, 800.0, tmp_path / "a"), (3e9, 800.0, tmp_path / "b"), (4e9, 1600.0, tmp_path / "c")]
+    measured = measured_rate([*folders, (1e12, 800.0, tmp_path / "unfinished")])
+    assert measured["sizes"]["800"] == {"n": 800.0, "flops": 4e9, "seconds": 30.5} and measured["untimed"] == [
+        [1e12, 800]
+    ]
+    assert len(measured["timing_files"]) == 3
+    from plm_scaling.sweep_point import SweepPoint
+
+    record = lambda c, n, d: {"sweep_point": SweepPoint("clm", n, 0, flops=c).id, "n": n, "run_dir": d}  # noqa: E731
+    records = [{**record(c, n, d), "objective": "clm"} for c, n, d in [*folders, (1e12, 800.0, tmp_path / "x")]]
+    planner, _ = _with_rate(Settings(cap_hours=1.0), records, ["clm"])
+    assert planner.rate_at(800) == pytest.approx(4e9 / 30.5) and planner.rate_at(1600) == pytest.approx(1e9)
+    assert planner.spent_seconds == pytest.approx(34.5 + 1e12 / (4e9 / 30.5))  # the untimed run at its size's rate
     with pytest.raises(ValueError, match="adapt.cap_hours: no run has a timing.json"):
         _with_rate(Settings(cap_hours=1.0), [], ["clm"])
-    with pytest.raises(ValueError, match="needs a measured FLOP rate"):
-        assert Settings(cap_hours=1.0).flop_cap
+    with pytest.raises(ValueError, match="needs the FLOP rates of runs that trained"):
+        Settings(cap_hours=1.0).charge(1e9, [800.0])
 
 
 def test_a_planned_size_is_a_model_whose_size_asked_for_trains_it():
@@ -130,7 +147,7 @@ def test_within_cap_never_exceeds_it():
     from plm_scaling.analysis.adaptive import Decision
 
     ds = [Decision("clm", k, c, [(1.0, 0)] * 2, "") for k, c in (("seeds", 1.0), ("budget", 3.0), ("edge", 2.0))]
-    kept, left = within_cap(ds, 0.0, 9.0)
+    kept, left = within_cap(ds, 0.0, Settings(cap=9.0))
     assert [d.kind for d in kept] == ["edge", "seeds"] and sum(d.cost for d in kept) <= 9.0
     assert [d.kind for d in left] == ["budget"]
 

@@ -14,7 +14,7 @@ One round's decisions, per objective (under the compute cap, edges first, then t
 4. **seeds**: one more seed at the best size and a neighbour whose mean losses differ by less than two standard
    errors (the seed noise `seed_noise` per run): they are not yet told apart.
 An objective whose interval is at most `target_width` gets nothing. The round stops the study when every objective
-is at its target, at `max_rounds`, when the cap (FLOPs, or hours at the rate the runs measured) leaves no room for
+is at its target, at `max_rounds`, when the cap (FLOPs, or hours at the rates the sizes measured) leaves no room for
 any decision, or when nothing is left to add. Pure: study/rounds.py and benchmarks/adaptive_design.py call it alike.
 """
 
@@ -144,7 +144,7 @@ def _budget_sizes(n_opt: float, s: Settings, snap) -> list[float]:
 
 
 def _budget(
-    objective: str, budgets: list[float], tried: list[float], optima: dict, fit: dict, s: Settings, snap, room: float
+    objective: str, budgets: list[float], tried: list[float], optima: dict, fit: dict, s: Settings, snap, room: list
 ) -> Decision | None:
     """One new budget below the smallest of `budgets` (those with an optimum) or above the largest, whichever adds
     the most Σ(x − x̄)² per FLOP; never one of the budgets `tried` (within the fit's 10%, as it groups runs)."""
@@ -155,7 +155,7 @@ def _budget(
         n_opt = _predicted_n_opt(c, optima, fit)
         sizes = _budget_sizes(n_opt, s, snap)
         taken = any(abs(c / b - 1) <= 0.1 for b in tried)
-        affordable = c * len(sizes) <= room  # a budget the cap cannot pay for is no option
+        affordable = _fits(s.charge(c, sizes), room)  # a budget the cap cannot pay for is no option
         sides = min(sum(n < n_opt / 1.1 for n in sizes), sum(n > n_opt * 1.1 for n in sizes))  # 2 a side, or an edge
         if sides < 2 or taken or not affordable:
             continue
@@ -192,7 +192,7 @@ def _edge_side(best: int, loss, status: str | None) -> int | None:
 
 
 def objective_decisions(
-    objective: str, runs: list[Run], fit: dict, s: Settings, snap, room: float = math.inf
+    objective: str, runs: list[Run], fit: dict, s: Settings, snap, room: list | None = None
 ) -> tuple[list, list[str]]:
     """Every decision for one objective from its runs and IsoFLOP fit (isoflop.fit, or profiles with an error)."""
     decisions, notes, optima, budgets = [], [], {}, sorted({r.c for r in runs})
@@ -215,21 +215,32 @@ def objective_decisions(
             decisions += _between(objective, c, sizes, best, s, snap)
             decisions += _seeds(objective, c, mine, sizes, loss, count, best, s)
     if settled or not has_law:  # without a law, a new budget hedges an edge that may not resolve
-        new = _budget(objective, [c for c in budgets if c in vertices] or budgets, budgets, optima, fit, s, snap, room)
+        with_optima = [c for c in budgets if c in vertices] or budgets
+        new = _budget(objective, with_optima, budgets, optima, fit, s, snap, room or [math.inf, math.inf])
         decisions += [new] if new else []
         notes += [] if new else [f"{objective}: no new budget fits the trainable sizes and the cap"]
     return decisions, notes
 
 
-def within_cap(decisions: list[Decision], spent: float, cap: float) -> tuple[list[Decision], list[Decision]]:
+def _fits(charge: list[float], room: list[float]) -> bool:
+    return all(x <= r for x, r in zip(charge, room))
+
+
+def within_cap(decisions: list[Decision], spent: float, s: Settings) -> tuple[list[Decision], list[Decision]]:
     """(kept, left out): edge decisions first (without them a budget gives no optimum), then the rest cheapest
-    first, while their compute fits under the cap: seeds at the largest budget cost as much as a new budget
-    a decade below and narrow the exponent's interval far less."""
-    kept, left, room = [], [], cap - spent
+    first, while their compute fits under the caps (FLOPs, and training hours at each size's rate): seeds at the
+    largest budget cost as much as a new budget a decade below and narrow the exponent's interval far less."""
+    kept, left, room = [], [], s.room(spent)
     for d in sorted(decisions, key=lambda d: (d.kind != "edge", d.cost, PRIORITY.index(d.kind))):
-        (kept if d.cost <= room else left).append(d)
-        room -= d.cost if d.cost <= room else 0
+        charge = s.charge(d.c, [n for n, _ in d.runs])
+        (kept if _fits(charge, room) else left).append(d)
+        room = [r - x for r, x in zip(room, charge)] if _fits(charge, room) else room
     return kept, left
+
+
+def _hours(d: Decision, s: Settings) -> dict:
+    """A decision's training hours at its sizes' measured rates, where the study caps hours."""
+    return {"hours": s.charge(d.c, [n for n, _ in d.runs])[1] / 3600} if math.isfinite(s.cap_hours) else {}
 
 
 def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int, snap=lambda n: sig(n, 3)) -> dict:
@@ -248,11 +259,11 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
         width = interval_width(fit)
         status[objective] = {"width": width, "at_target": width is not None and width <= s.target_width}
         if not status[objective]["at_target"]:
-            mine, why = objective_decisions(objective, runs, fit, s, snap, s.flop_cap - spent)
+            mine, why = objective_decisions(objective, runs, fit, s, snap, s.room(spent))
             decisions += [d for d in mine if d.kind in s.decisions]
             barred = sorted({d.kind for d in mine if d.kind not in s.decisions})
             notes += why + ([f"{objective}: not made (adapt.decisions): {', '.join(barred)}"] if barred else [])
-    kept, left = within_cap(decisions, spent, s.flop_cap)
+    kept, left = within_cap(decisions, spent, s)
     stop = None
     if status and all(v["at_target"] for v in status.values()):
         stop, kept, left = f"target reached: every N_opt interval at most {s.target_width:g} wide", [], []
@@ -265,11 +276,11 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
     return {
         "round": round_no,
         "spent": spent,
-        "cap": s.flop_cap,
-        **({"cap_hours": s.cap_hours, "flops_per_second": s.rate} if math.isfinite(s.cap_hours) else {}),
+        "cap": s.cap,
+        **({"cap_hours": s.cap_hours, "spent_hours": s.spent_seconds / 3600} if math.isfinite(s.cap_hours) else {}),
         "objectives": status,
-        "decisions": [d.as_dict() for d in kept],
-        "left_out": [d.as_dict() for d in left],
+        "decisions": [{**d.as_dict(), **_hours(d, s)} for d in kept],
+        "left_out": [{**d.as_dict(), **_hours(d, s)} for d in left],
         "notes": notes,
         "stop": stop,
     }

@@ -65,31 +65,38 @@ def _observed(table, runs: list[dict], objectives: list[str], compute: str, boot
     return out
 
 
-def measured_rate(runs: list[tuple[float, str | Path]]) -> dict:
-    """FLOPs and training seconds of (budget, run folder) pairs whose timing.json exists, each file with its sha256:
-    the rate at which a cap in hours is spent. One rate for all sizes, and a resumed run's timing.json counts its
-    last process only: small models train below the mean rate, so a round of them can overspend the hours."""
+def measured_rate(runs: list[tuple[float, float, str | Path]]) -> dict:
+    """FLOPs and training seconds per size of (budget, size, run folder) triples whose timing.json exists, each file
+    with its sha256, and the (budget, size) of those without one: what a cap in hours is charged at. A resumed run's
+    timing.json counts its last process only, so its size's rate reads high."""
     from ..training.run_clock import TIMING_FILE
 
-    out = {"flops": 0.0, "seconds": 0.0, "timing_files": {}}
-    for c, run_dir in runs:
+    out: dict = {"flops": 0.0, "seconds": 0.0, "sizes": {}, "untimed": [], "timing_files": {}}
+    for c, n, run_dir in runs:
         timing = Path(run_dir) / TIMING_FILE
-        if timing.is_file():
-            out["flops"] += c
-            out["seconds"] += float(json.loads(timing.read_text())["total_seconds"])
-            out["timing_files"][str(timing)] = sha256_file(timing)
+        if not timing.is_file():
+            out["untimed"].append([c, n])
+            continue
+        seconds = float(json.loads(timing.read_text())["total_seconds"])
+        size = out["sizes"].setdefault(f"{n:g}", {"n": n, "flops": 0.0, "seconds": 0.0})
+        size["flops"], size["seconds"] = size["flops"] + c, size["seconds"] + seconds
+        out["flops"], out["seconds"] = out["flops"] + c, out["seconds"] + seconds
+        out["timing_files"][str(timing)] = sha256_file(timing)
     return out
 
 
 def _with_rate(s, runs: list[dict], objectives: list[str]) -> tuple:
-    """(planner settings with the FLOP rate the objectives' IsoFLOP runs measured, what it rests on), where the
-    study caps hours; else (s, None)."""
+    """(planner settings with the FLOP rate each size of the objectives' IsoFLOP runs measured and the training
+    seconds spent, what they rest on), where the study caps hours; else (s, None). A run without a timing.json is
+    charged at its size's rate."""
     if not math.isfinite(s.cap_hours):
         return s, None
-    rate = measured_rate([(p.flops, r["run_dir"]) for o in objectives for p, r in isoflop_runs(runs, o)])
-    if not rate["seconds"]:
+    rate = measured_rate([(p.flops, float(r["n"]), r["run_dir"]) for o in objectives for p, r in isoflop_runs(runs, o)])
+    rates = tuple((v["n"], v["flops"] / v["seconds"]) for v in rate["sizes"].values() if v["seconds"] > 0)
+    if not rates:
         raise ValueError("config key adapt.cap_hours: no run has a timing.json to measure a FLOP rate from")
-    return replace(s, rate=rate["flops"] / rate["seconds"]), rate
+    s = replace(s, rates=rates)
+    return replace(s, spent_seconds=rate["seconds"] + sum(c / s.rate_at(n) for c, n in rate["untimed"])), rate
 
 
 def isoflop_runs(runs: list[dict], objective: str) -> list[tuple[SweepPoint, dict]]:
@@ -220,8 +227,8 @@ def _log_round(plan: dict, tracking: Tracking) -> str:
     tags = {"stage": "round", "study": plan["study"], "round": str(plan["round"]), "stop": plan["stop"] or ""}
     with start_run(absolute_uri(tracking.uri), tracking.experiment, f"round {plan['round']}", tags) as run:
         mlflow.log_metrics({"spent_flops": plan["spent"], "planned_runs": len(plan["points"])})
-        if "flops_per_second" in plan:  # a cap in hours: the hours spent at the measured rate
-            mlflow.log_metric("spent_hours", plan["spent"] / plan["flops_per_second"] / 3600)
+        if "spent_hours" in plan:  # a cap in hours: the training hours the runs so far took
+            mlflow.log_metric("spent_hours", plan["spent_hours"])
         for o, s in plan["objectives"].items():
             if s["width"] is not None:
                 mlflow.log_metric(f"{o}_n_opt_interval_width", s["width"])
