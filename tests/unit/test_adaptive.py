@@ -120,6 +120,9 @@ def test_a_cap_in_hours_charges_each_size_at_the_rate_its_runs_measured(tmp_path
     assert planner.spent_seconds == pytest.approx(34.5 + 1e12 / (4e9 / 30.5))  # the untimed run at its size's rate
     with pytest.raises(ValueError, match="adapt.cap_hours: no run has a timing.json"):
         _with_rate(Settings(cap_hours=1.0), [], ["clm"])
+    measured = Settings(cap_hours=1.0, rates=((800.0, 1e9), (1600.0, 2e9)))
+    assert measured.rate_at(400) == pytest.approx(5e8) and measured.rate_at(3200) == pytest.approx(2e9)  # ends
+    assert Settings(cap_hours=1.0, rates=((800.0, 2e9), (1600.0, 1e9))).rate_at(400) == pytest.approx(2e9)
     with pytest.raises(ValueError, match="needs the FLOP rates of runs that trained"):
         Settings(cap_hours=1.0).charge(1e9, [800.0])
 
@@ -277,16 +280,27 @@ def test_an_edge_within_the_noise_of_its_neighbour_gets_seeds_where_no_size_beyo
     runs = [Run(3e11, 816.0, 0, 2.8656), Run(3e11, 1616.0, 0, 2.8660), Run(3e11, 4816.0, 0, 2.8750)]
     out = decisions(runs, min_size=800)
     (edge,) = out["decisions"]
-    assert edge["kind"] == "edge" and sorted((r["n"], r["seed"]) for r in edge["runs"]) == [(816, 1), (1616, 1)]
-    assert not any("edge of what can be trained" in n for n in out["notes"])
+    assert edge["kind"] == "edge_seeds" and sorted((r["n"], r["seed"]) for r in edge["runs"]) == [(816, 1), (1616, 1)]
+    assert any("edge of what can be trained" in n for n in out["notes"])  # the note stays: no size beyond exists
+    diverged = decisions([*runs, Run(3e11, 816.0, 1, math.nan)], min_size=800)  # seed 1 is taken, though lost
+    assert sorted((r["n"], r["seed"]) for r in diverged["decisions"][0]["runs"]) == [(816, 2), (1616, 1)]
     seeded = runs + [Run(3e11, n, s, loss) for s in (1, 2) for n, loss in ((816.0, 2.8656), (1616.0, 2.8660))]
     out = decisions(seeded, min_size=800)  # max_seeds (3) each and still within 2 SE: the budget is lost
-    assert any("edge of what can be trained" in n for n in out["notes"])
     assert [d["kind"] for d in out["decisions"]] == ["budget"]
+    assert not decisions(runs, min_size=800, decisions=("edge",))["decisions"]  # a study that buys edges only
     beyond = decisions(runs, min_size=100)  # with trainable sizes below, `noisy_edge: sizes` extends the edge
     assert [r["n"] for r in beyond["decisions"][0]["runs"]] == [408.0, 204.0]
     first = decisions(runs, min_size=100, noisy_edge="seeds")
     assert [r["seed"] for r in first["decisions"][0]["runs"]] == [1, 1]
     apart = [Run(3e11, 816.0, 0, 2.8600), *runs[1:]]  # 0.006 nats: told apart, so sizes beyond even with `seeds`
     assert [r["n"] for r in decisions(apart, min_size=100, noisy_edge="seeds")["decisions"][0]["runs"]] == [408, 204]
+    high = [Run(3e11, 4816.0, 0, 2.8656), Run(3e11, 2416.0, 0, 2.8660), Run(3e11, 816.0, 0, 2.8750)]
+    (top,) = decisions(high, max_size=4816)["decisions"]  # the largest edge, no larger size allowed
+    assert sorted((r["n"], r["seed"]) for r in top["runs"]) == [(2416, 1), (4816, 1)]
+    losses = {816.0: 2.8600, 1616.0: 2.8605, 2416.0: 2.8590, 3168.0: 2.8620}  # lowest inside, at 2,416
+    vertex_beyond = [Run(3e11, n, 0, loss) for n, loss in losses.items()]
+    fit = {**LAW, "budgets": [{"c": 3e11, "status": "edge"}]}  # but the fit put the vertex below 816
+    assert not [d for d in decisions(vertex_beyond, fit=fit, min_size=800)["decisions"] if d["kind"] == "edge_seeds"]
     assert Settings.of({"noisy_edge": "seeds"}).noisy_edge == "seeds"
+    with pytest.raises(ValueError, match="adapt.noisy_edge: 'seed' is not sizes or seeds"):
+        Settings(noisy_edge="seed")

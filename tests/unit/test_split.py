@@ -38,3 +38,26 @@ def test_the_leakage_search_stops_aligning_a_query_after_max_rejected_failures(t
     every = {int(t) for _, t in search(mmseqs.MAX_REJECTED)}
     assert len(every) >= 2 and every <= set(range(11))  # partial copies and the homolog, no unrelated protein
     assert {int(t) for _, t in search(1)} < every
+
+
+def test_the_split_hands_max_rejected_to_its_leakage_search_and_names_it_in_the_manifest(
+    tmp_path, write_fasta, monkeypatch
+):
+    """Config key split.max_rejected reaches every leakage-search round; a manifest names it only when set, so the
+    manifests of datasets split before the key existed stay as they were."""
+    from plm_scaling.data.clean import clean
+    from plm_scaling.data.split import make_splits
+
+    rng = np.random.default_rng(5)
+    text = "".join(f">p{i}\n{''.join(rng.choice(list(RESIDUES), 80))}\n" for i in range(40))
+    clean(write_fasta(text), tmp_path / "clean", 1, 65535)
+    seen, search = [], mmseqs.search_hits
+    monkeypatch.setattr(mmseqs, "search_hits", lambda *a, **k: seen.append(k["max_rejected"]) or search(*a, **k))
+
+    def split(out, **limit):
+        return make_splits(tmp_path / "clean", out, 0.5, 0.8, 0, "cluster", 5.7, 0.2, 0.2, 0, 1, **limit)
+
+    assert split(tmp_path / "limited", max_rejected=7)["parameters"]["search_max_rejected"] == 7
+    assert seen and set(seen) == {7}
+    assert "search_max_rejected" not in split(tmp_path / "default")["parameters"]
+    assert seen[-1] == mmseqs.MAX_REJECTED

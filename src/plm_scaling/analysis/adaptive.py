@@ -83,7 +83,8 @@ def _between(objective: str, c: float, sizes, best: int, s: Settings, snap) -> l
 
 
 def _more_seeds(runs: list[Run], sizes, count, which, s: Settings) -> list[tuple[float, int]]:
-    """(size, the next free seed number) for each size index in `which` with fewer than max_seeds runs."""
+    """(size, the next seed number no run of `runs` holds, diverged ones included) for each size index in `which`
+    with fewer than max_seeds runs that gave a loss."""
     out = []
     for i in which:
         if count[i] < s.max_seeds:
@@ -105,27 +106,28 @@ def _seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, best: 
     return [Decision(objective, "seeds", c, out, why)] if out else []
 
 
-def _edge_seeds(objective: str, c: float, runs: list[Run], sizes, loss, count, edge: int, s: Settings) -> list:
-    """An edge decision of seeds: one more at the edge size with the lowest loss and at its neighbour while the two
-    are within 2 SE (the minimum may be between them, not beyond); none once both have max_seeds."""
+def _edge_seeds(objective: str, c: float, runs: list[Run], profile, edge: int, s: Settings) -> list:
+    """Seeds for an edge: one more at the edge size, where the lowest loss is, and at its neighbour while the two are
+    within 2 SE (the minimum may be between them, not beyond); none once both have max_seeds."""
+    sizes, loss, count = profile
     nb = 1 if edge == 0 else sizes.size - 2
-    if sizes.size < 3 or loss[edge] > loss[nb] or _told_apart(loss, count, edge, nb, s):
+    if sizes.size < 3 or int(np.argmin(loss)) != edge or _told_apart(loss, count, edge, nb, s):
         return []
     out = _more_seeds(runs, sizes, count, (edge, nb), s)
     why = f"lowest loss at an edge ({sizes[edge]:.3g}) within 2 SE (seed noise {s.seed_noise:g}) of its neighbour"
-    return [Decision(objective, "edge", c, out, why)] if out else []
+    return [Decision(objective, "edge_seeds", c, out, why)] if out else []
 
 
-def _edge_or_seeds(objective: str, c: float, runs: list[Run], edge: int, s: Settings, snap) -> tuple[list, str | None]:
-    """What an edge minimum gets: sizes beyond it (`_edge`) or, per `noisy_edge`, seeds where it is within the noise
-    of its neighbour: `sizes` asks for seeds only where no size beyond can be trained (the budget is lost without
-    them), `seeds` asks for them first and for sizes beyond once the seeds tell the two apart or run out."""
-    sizes, loss, count = _profile(runs)
-    seeds = _edge_seeds(objective, c, runs, sizes, loss, count, edge, s)
+def _edge_or_seeds(objective: str, c: float, runs: list[Run], profile, edge: int, s: Settings, snap) -> tuple:
+    """(decisions, note) for an edge minimum: sizes beyond it (`_edge`) or, per `noisy_edge`, seeds where it is
+    within the noise of its neighbour: `sizes` asks for seeds only where no size beyond can be trained (the budget
+    is lost without them; the note stays), `seeds` asks for them first and for sizes beyond once the seeds tell the
+    two apart or run out."""
+    seeds = _edge_seeds(objective, c, runs, profile, edge, s)
     if s.noisy_edge == "seeds" and seeds:
         return seeds, None
-    beyond, note = _edge(objective, c, sizes, edge, s, snap)
-    return (seeds, None) if note and seeds else (beyond, note)
+    beyond, note = _edge(objective, c, profile[0], edge, s, snap)
+    return (seeds if note else beyond), note
 
 
 def _budget_sizes(n_opt: float, s: Settings, snap) -> list[float]:
@@ -194,19 +196,21 @@ def _edge_side(best: int, loss, status: str | None) -> int | None:
 def objective_decisions(
     objective: str, runs: list[Run], fit: dict, s: Settings, snap, room: list | None = None
 ) -> tuple[list, list[str]]:
-    """Every decision for one objective from its runs and IsoFLOP fit (isoflop.fit, or profiles with an error)."""
-    decisions, notes, optima, budgets = [], [], {}, sorted({r.c for r in runs})
+    """Every decision for one objective from its runs and IsoFLOP fit (isoflop.fit, or profiles with an error); runs
+    without a finite loss give no profile but keep their seed numbers taken."""
+    finite = [r for r in runs if math.isfinite(r.loss)]
+    decisions, notes, optima, budgets = [], [], {}, sorted({r.c for r in finite})
     status = {b["c"]: b.get("status") for b in fit.get("budgets", [])}
     vertices = {b["c"]: b.get("n_opt") for b in fit.get("budgets", []) if b.get("status") == "ok"}
     settled, has_law = True, bool(fit.get("n_opt"))
     for c in budgets:
         mine = [r for r in runs if r.c == c]
-        sizes, loss, count = _profile(mine)
+        sizes, loss, count = profile = _profile([r for r in mine if math.isfinite(r.loss)])
         best = int(np.argmin(loss))
         optima[c] = float(vertices.get(c) or sizes[best])
         edge_at = _edge_side(best, loss, status.get(c))
         if sizes.size < 3 or edge_at is not None:
-            edge, note = _edge_or_seeds(objective, c, mine, best if edge_at is None else edge_at, s, snap)
+            edge, note = _edge_or_seeds(objective, c, mine, profile, best if edge_at is None else edge_at, s, snap)
             decisions += edge
             notes += [note] if note else []
             settled = settled and not edge  # an edge no trainable size can fix is lost: a new budget replaces it
@@ -231,10 +235,13 @@ def within_cap(decisions: list[Decision], spent: float, s: Settings) -> tuple[li
     first, while their compute fits under the caps (FLOPs, and training hours at each size's rate): seeds at the
     largest budget cost as much as a new budget a decade below and narrow the exponent's interval far less."""
     kept, left, room = [], [], s.room(spent)
-    for d in sorted(decisions, key=lambda d: (d.kind != "edge", d.cost, PRIORITY.index(d.kind))):
-        charge = s.charge(d.c, [n for n, _ in d.runs])
-        (kept if _fits(charge, room) else left).append(d)
-        room = [r - x for r, x in zip(room, charge)] if _fits(charge, room) else room
+    charges = {id(d): s.charge(d.c, [n for n, _ in d.runs]) for d in decisions}
+    hours = math.isfinite(s.cap_hours)  # then cheapest in hours: our sizes' rates differ ~20x
+    order = lambda d: (not d.kind.startswith("edge"), charges[id(d)][hours], PRIORITY.index(d.kind))  # noqa: E731
+    for d in sorted(decisions, key=order):
+        fits = _fits(charges[id(d)], room)
+        (kept if fits else left).append(d)
+        room = [r - x for r, x in zip(room, charges[id(d)])] if fits else room
     return kept, left
 
 
@@ -250,10 +257,9 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
     spent = sum(r.c for runs, _ in observed.values() for r in runs)
     status, decisions, notes = {}, [], []
     for objective, (runs, fit) in sorted(observed.items()):
-        bad = [r for r in runs if not math.isfinite(r.loss)]
-        runs = [r for r in runs if math.isfinite(r.loss)]  # a diverged run is no size's loss
+        bad = [r for r in runs if not math.isfinite(r.loss)]  # a diverged run is no size's loss
         notes += [f"{objective}: {len(bad)} run(s) without a finite loss left out"] if bad else []
-        if not runs:
+        if len(bad) == len(runs):
             notes.append(f"{objective}: no IsoFLOP runs to plan from")
             continue
         width = interval_width(fit)
@@ -276,7 +282,7 @@ def plan(observed: dict[str, tuple[list[Run], dict]], s: Settings, round_no: int
     return {
         "round": round_no,
         "spent": spent,
-        "cap": s.cap,
+        "cap": s.cap if math.isfinite(s.cap) else None,
         **({"cap_hours": s.cap_hours, "spent_hours": s.spent_seconds / 3600} if math.isfinite(s.cap_hours) else {}),
         "objectives": status,
         "decisions": [{**d.as_dict(), **_hours(d, s)} for d in kept],

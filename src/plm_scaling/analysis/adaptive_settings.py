@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PRIORITY = ("edge", "budget", "between", "seeds")  # kinds of decision; at equal cost the cap keeps this order
+PRIORITY = ("edge", "edge_seeds", "budget", "between", "seeds")  # kinds of decision; at equal cost, this order
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,23 @@ class Settings:
     rates: tuple[tuple[float, float], ...] = ()  # (size, FLOPs per training second) measured so far (study/rounds.py)
     spent_seconds: float = 0.0  # training seconds the runs so far took (their timing.json)
 
+    def __post_init__(self):
+        if self.noisy_edge not in ("sizes", "seeds"):
+            raise ValueError(f"config key adapt.noisy_edge: {self.noisy_edge!r} is not sizes or seeds")
+
     def rate_at(self, n: float) -> float:
-        """FLOPs per second a run of size n trains at: interpolated in log N and log rate between the sizes measured,
-        the nearest one's beyond them. Per size, because ours differ ~20x: a 216-parameter model trains at 0.2-0.4
-        GFLOP/s of 6·N·D on 2 cores, one of 7,056 at 4-6."""
+        """FLOPs per second a run of size n trains at: interpolated in log N and log rate between the sizes measured;
+        below them along the first segment's slope (never faster than the smallest size), above them the largest
+        size's. Per size, because ours differ ~20x: a 216-parameter model trains at 0.2-0.4 GFLOP/s of 6·N·D on 2
+        cores, one of 7,056 at 4-6."""
         if not self.rates:
             raise ValueError("adapt.cap_hours needs the FLOP rates of runs that trained, and there are none")
-        sizes, rates = zip(*sorted(self.rates))
-        return float(np.exp(np.interp(math.log(n), np.log(sizes), np.log(rates))))
+        sizes, rates = (np.log(v) for v in zip(*sorted(self.rates)))
+        x = math.log(n)
+        if x < sizes[0] and sizes.size > 1:  # below the sizes measured: the first segment's slope, never faster
+            slope = (rates[1] - rates[0]) / (sizes[1] - sizes[0])
+            return float(np.exp(min(rates[0], rates[0] + slope * (x - sizes[0]))))
+        return float(np.exp(np.interp(x, sizes, rates)))  # above: the largest size's (ours only speed up with N)
 
     def room(self, spent: float) -> list[float]:
         """[FLOPs, training seconds] the caps leave after `spent` FLOPs (inf where a cap is not set)."""

@@ -228,7 +228,7 @@ def _study_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, 
         problems += input_run_problems(run, r)
         if r["run_id"] in recorded_runs:
             problems += chain.run_chain_problems(runs, run, recorded_runs[r["run_id"]], fits, seen)
-        recipe = recipe_lines(r.get("recipe"), runs, Path(fits["workdir"]) if fits else None)
+        recipe = recipe_lines(r.get("recipe"), runs, Path(fits.get("workdir", ".")) if fits else None)
         lines += filter_lines(run, runs) + init_lines(r.get("init"), runs) + recipe
     problems += stale_problems(side)
     if recompute and fits:
