@@ -1,5 +1,6 @@
 """How much a cheaper leakage search misses, and what it saves: the split step's held-out-vs-train search (identity
-0.5, coverage 0.8, `data/mmseqs.py` search_hits) at several MMseqs2 sensitivities (-s) and --max-rejected limits.
+0.5, coverage 0.8, `data/mmseqs.py` search_hits) at several MMseqs2 sensitivities (-s), --max-rejected and
+--max-accept limits.
 Held out: a random 10% of a cleaned dataset (no clustering, so many held-out sequences have a train neighbour), or,
 with --cluster, the split step's own first round (clusters of that MMseqs2 workflow, 5% + 5% of them held out by
 the split's seed 0), whose held-out sequences mostly have no train hit, as on a large dataset. Prints, per search,
@@ -7,9 +8,10 @@ the pairs and held-out queries with a train hit, its time, and the share of the 
 
     python benchmarks/leakage_recall.py [--clean results/data/uniprot_example/clean/all] [--searches 5.7,4,1,1/100]
     python benchmarks/leakage_recall.py --clean results/data/metastudent_go/clean/all --cluster linclust \\
-        --searches 1,1/100,1/20
+        --searches 1,1/100,1//1
 
-A search is S (sensitivity) or S/R (sensitivity, --max-rejected R); the first is the reference.
+A search is S (sensitivity), S/R (and --max-rejected R) or S/R/A (and --max-accept A; R may be empty: S//A); the
+first is the reference.
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ def held_out(source: Shard, tmp: Path, cluster: str | None, share: float, thread
 
 
 def search(spec: str, query: Path, target: Path, threads: int) -> set[int]:
-    """The held-out queries with a train hit under search `spec` (S or S/R), printed with the time it took."""
-    s, _, r = spec.partition("/")
+    """The held-out queries with a train hit under search `spec` (S, S/R or S/R/A), printed with the time it took."""
+    s, r, a = (spec.split("/") + ["", ""])[:3]
+    limits = {"max_rejected": int(r or mmseqs.MAX_REJECTED), "max_accept": int(a or mmseqs.MAX_ACCEPT)}
     start = time.perf_counter()
-    limit = int(r) if r else mmseqs.MAX_REJECTED
-    hits = mmseqs.search_hits(query, target, **SIMILARITY, threads=threads, sensitivity=float(s), max_rejected=limit)
+    hits = mmseqs.search_hits(query, target, **SIMILARITY, threads=threads, sensitivity=float(s), **limits)
     queries = set(hits[:, 0].tolist())
     seconds = time.perf_counter() - start
     print(f"{spec}: {len(hits):,} pairs; {len(queries):,} held-out queries hit train; {seconds:.1f} s", flush=True)

@@ -71,7 +71,7 @@ rule split_dataset:
         "{params.plm} data split {params.clean_dir:q} {params.out_dir:q} --dataset {wildcards.dataset:q}"
         " --identity {params.s[identity]} --coverage {params.s[coverage]} --cov-mode {params.s[cov_mode]}"
         " --cluster-mode {params.s[cluster_mode]} --sensitivity {params.s[sensitivity]}"
-        " --max-rejected {params.s[max_rejected]}"
+        " --max-rejected {params.s[max_rejected]} --max-accept {params.s[max_accept]}"
         " --valid {params.s[valid]} --test {params.s[test]} --seed {params.s[seed]} --threads {threads}"
         " > {log:q} 2>&1"
 

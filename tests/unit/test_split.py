@@ -20,11 +20,11 @@ def test_cluster_assignment_is_seeded_and_whole():
     assert abs(share[1] - 0.1) < 0.03 and abs(share[2] - 0.1) < 0.03
 
 
-def test_the_leakage_search_stops_aligning_a_query_after_max_rejected_failures(tmp_path):
-    """metastudent's split spends its time aligning up to 1,000 prefilter candidates per held-out sequence, nearly
-    all rejected; --max-rejected stops that. One query against 10 partial copies of it (its first 150 residues, then
-    random), an 80-residue-different homolog and 5 unrelated proteins: the unlimited search finds hits, one rejected
-    alignment ends the query's search before them."""
+def test_the_leakage_search_stops_aligning_a_query_at_its_limits(tmp_path):
+    """metastudent's split spends its time aligning up to 1,000 prefilter candidates per held-out sequence
+    (--max-rejected, --max-accept stop that early). One query against 10 partial copies of it (its first 150
+    residues, then random), an 80-residue-different homolog and 5 unrelated proteins: the unlimited search finds
+    several hits; one rejected alignment ends the query's search before some, one accepted alignment after it."""
     rng = np.random.default_rng(3)
     protein = lambda n: "".join(rng.choice(list(RESIDUES), n))  # noqa: E731
     query = protein(200)
@@ -34,17 +34,23 @@ def test_the_leakage_search_stops_aligning_a_query_after_max_rejected_failures(t
     targets = [query[:150] + protein(50) for _ in range(10)] + ["".join(homolog)] + [protein(200) for _ in range(5)]
     (tmp_path / "q.fasta").write_text(f">0\n{query}\n")
     (tmp_path / "t.fasta").write_text("".join(f">{i}\n{t}\n" for i, t in enumerate(targets)))
-    search = lambda limit: mmseqs.search_hits(tmp_path / "q.fasta", tmp_path / "t.fasta", 0.5, 0.8, 0, 1, 5.7, limit)  # noqa: E731
-    every = {int(t) for _, t in search(mmseqs.MAX_REJECTED)}
+
+    def search(**limits) -> set[int]:
+        hits = mmseqs.search_hits(tmp_path / "q.fasta", tmp_path / "t.fasta", 0.5, 0.8, 0, 1, 5.7, **limits)
+        return {int(t) for _, t in hits}
+
+    every = search()
     assert len(every) >= 2 and every <= set(range(11))  # partial copies and the homolog, no unrelated protein
-    assert {int(t) for _, t in search(1)} < every
+    assert search(max_rejected=1) < every
+    first = search(max_accept=1)
+    assert len(first) == 1 and first <= every
 
 
-def test_the_split_hands_max_rejected_to_its_leakage_search_and_names_it_in_the_manifest(
+def test_the_split_hands_its_search_limits_to_the_leakage_search_and_names_them_in_the_manifest(
     tmp_path, write_fasta, monkeypatch
 ):
-    """Config key split.max_rejected reaches every leakage-search round; a manifest names it only when set, so the
-    manifests of datasets split before the key existed stay as they were."""
+    """Config keys split.max_rejected and max_accept reach every leakage-search round; a manifest names them only
+    when set, so the manifests of datasets split before the keys existed stay as they were."""
     from plm_scaling.data.clean import clean
     from plm_scaling.data.split import make_splits
 
@@ -52,12 +58,13 @@ def test_the_split_hands_max_rejected_to_its_leakage_search_and_names_it_in_the_
     text = "".join(f">p{i}\n{''.join(rng.choice(list(RESIDUES), 80))}\n" for i in range(40))
     clean(write_fasta(text), tmp_path / "clean", 1, 65535)
     seen, search = [], mmseqs.search_hits
-    monkeypatch.setattr(mmseqs, "search_hits", lambda *a, **k: seen.append(k["max_rejected"]) or search(*a, **k))
+    spy = lambda *a, **k: seen.append((k["max_rejected"], k["max_accept"])) or search(*a, **k)  # noqa: E731
+    monkeypatch.setattr(mmseqs, "search_hits", spy)
 
     def split(out, **limit):
         return make_splits(tmp_path / "clean", out, 0.5, 0.8, 0, "cluster", 5.7, 0.2, 0.2, 0, 1, **limit)
 
-    assert split(tmp_path / "limited", max_rejected=7)["parameters"]["search_max_rejected"] == 7
-    assert seen and set(seen) == {7}
-    assert "search_max_rejected" not in split(tmp_path / "default")["parameters"]
-    assert seen[-1] == mmseqs.MAX_REJECTED
+    limited = split(tmp_path / "limited", max_rejected=7, max_accept=1)["parameters"]
+    assert (limited["search_max_rejected"], limited["search_max_accept"]) == (7, 1) and set(seen) == {(7, 1)}
+    assert not {"search_max_rejected", "search_max_accept"} & set(split(tmp_path / "default")["parameters"])
+    assert seen[-1] == (mmseqs.MAX_REJECTED, mmseqs.MAX_ACCEPT)

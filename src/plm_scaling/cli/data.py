@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..data.aux_corpus import MAX_BYTES
-from ..data.mmseqs import MAX_REJECTED
+from ..data.mmseqs import MAX_ACCEPT, MAX_REJECTED
 from .common import command, count, group
 
 
@@ -57,6 +57,7 @@ def _data_split(a: argparse.Namespace) -> None:
         a.threads,
         a.dataset,
         a.max_rejected,
+        a.max_accept,
     )
     for name, s in m["splits"].items():
         print(f"{name}: {s['sequences']:,} sequences, {s['tokens']:,} tokens, {s['clusters']:,} clusters")
@@ -149,6 +150,12 @@ def _register_split_steps(data) -> None:
         type=int,
         default=MAX_REJECTED,
         help="MMseqs2 --max-rejected of the leakage search (its own default: every prefilter candidate aligned)",
+    )
+    s.add_argument(
+        "--max-accept",
+        type=int,
+        default=MAX_ACCEPT,
+        help="MMseqs2 --max-accept of the leakage search (one hit is enough to move a cluster to train)",
     )
     s.add_argument("--valid", type=float, default=0.05, help="share of clusters held out for validation")
     s.add_argument("--test", type=float, default=0.05, help="share of clusters held out for test")

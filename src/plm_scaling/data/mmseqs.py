@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_REJECTED = 2**31 - 1  # MMseqs2's own default for --max-rejected: align every prefilter candidate
+MAX_REJECTED = MAX_ACCEPT = 2**31 - 1  # MMseqs2's own defaults for --max-rejected, --max-accept: align them all
 
 
 class MMseqsError(RuntimeError):
@@ -78,13 +78,15 @@ def search_hits(
     threads: int,
     sensitivity: float,
     max_rejected: int = MAX_REJECTED,
+    max_accept: int = MAX_ACCEPT,
 ) -> np.ndarray:
     """All (query, target) index pairs whose alignment reaches `identity` at the coverage rule (int64, shape k×2).
 
     Thresholds are applied by MMseqs2 and re-checked here on its reported identity and coverages, so the answer
-    does not depend on what MMseqs2 treats as "at" a threshold. `max_rejected`: stop aligning a query's prefilter
-    candidates (up to 1,000, best k-mer score first) after this many fail the thresholds; on a large dataset
-    nearly every candidate of a held-out query fails, and aligning them all is most of the search's time.
+    does not depend on what MMseqs2 treats as "at" a threshold. `max_rejected`, `max_accept`: stop aligning a
+    query's prefilter candidates (up to 1,000, best k-mer score first) after this many failed or passed the
+    thresholds. The split needs only whether a held-out sequence has a train hit, not all of them: on
+    metastudent-data the first round's 33,245 leaky queries of 51,572 had 2.98M hits, ~90 each.
     """
     with tempfile.TemporaryDirectory(prefix="mmseqs-") as tmp:
         out = Path(tmp) / "hits.m8"
@@ -102,6 +104,8 @@ def search_hits(
                 "1000",
                 "--max-rejected",
                 str(max_rejected),
+                "--max-accept",
+                str(max_accept),
                 "-e",
                 "inf",
                 "--format-output",

@@ -139,9 +139,10 @@ def make_splits(
     threads: int,
     dataset: str = "",
     max_rejected: int = mmseqs.MAX_REJECTED,
+    max_accept: int = mmseqs.MAX_ACCEPT,
 ) -> dict:
     """Cluster, split and write `{train,valid,test}.*` shards plus `manifest.json` into out_dir (`sensitivity`,
-    `max_rejected`: the leakage search's, mmseqs.search_hits)."""
+    `max_rejected`, `max_accept`: the leakage search's, mmseqs.search_hits)."""
     clean_dir, out = Path(clean_dir), Path(out_dir)
     if not (0 <= valid and 0 <= test and valid + test < 1):
         raise ValueError(f"split fractions: need valid, test >= 0 and valid + test < 1, got {valid}, {test}")
@@ -159,7 +160,7 @@ def make_splits(
     first = assign_clusters(rep, valid, test, seed)
     finals = [p for s in SPLITS for p in shard_paths(out / s)] + [out / "manifest.json"]
     with atomic_outputs(*finals) as temps:
-        search = {"sensitivity": sensitivity, "max_rejected": max_rejected}
+        search = {"sensitivity": sensitivity, "max_rejected": max_rejected, "max_accept": max_accept}
         split, moved = remove_leakage(source, rep, first, {**sim, **search}, threads)
         per_split = write_split_shards(source, clean_dir / "all.ids.txt", split, rep, temps)
         _check_heldout(clean_dir, per_split, valid, test)
@@ -168,9 +169,9 @@ def make_splits(
             "sequences_moved_to_train": int(((first != 0) & (split == 0)).sum()),
         }
         parameters = {**sim, "cluster_mode": cluster_mode, "search_sensitivity": sensitivity}
-        # named only where it departs from MMseqs2's default, so manifests written before the key existed still hold
-        if max_rejected != mmseqs.MAX_REJECTED:
-            parameters["search_max_rejected"] = max_rejected
+        # named only where they depart from MMseqs2's defaults, so manifests written before the keys existed hold
+        limits = (("max_rejected", max_rejected, mmseqs.MAX_REJECTED), ("max_accept", max_accept, mmseqs.MAX_ACCEPT))
+        parameters |= {f"search_{key}": value for key, value, default in limits if value != default}
         parameters |= {"valid_fraction": valid, "test_fraction": test, "seed": seed}
         manifest = _manifest(dataset, per_split, rep, repair, clean_info, parameters)
         manifest = seal_manifest(manifest, temps, finals)
