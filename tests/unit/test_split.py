@@ -49,8 +49,8 @@ def test_the_leakage_search_stops_aligning_a_query_at_its_limits(tmp_path):
 def test_the_split_hands_its_search_limits_to_the_leakage_search_and_names_them_in_the_manifest(
     tmp_path, write_fasta, monkeypatch
 ):
-    """Config keys split.max_rejected and max_accept reach every leakage-search round; a manifest names them only
-    when set, so the manifests of datasets split before the keys existed stay as they were."""
+    """Config keys split.max_rejected and max_accept reach every leakage-search round and the manifest names them
+    (a manifest without them, as before the keys existed: tests/workflow/test_split_and_manifest.py)."""
     from plm_scaling.data.clean import clean
     from plm_scaling.data.split import make_splits
 
@@ -60,11 +60,7 @@ def test_the_split_hands_its_search_limits_to_the_leakage_search_and_names_them_
     seen, search = [], mmseqs.search_hits
     spy = lambda *a, **k: seen.append((k["max_rejected"], k["max_accept"])) or search(*a, **k)  # noqa: E731
     monkeypatch.setattr(mmseqs, "search_hits", spy)
-
-    def split(out, **limit):
-        return make_splits(tmp_path / "clean", out, 0.5, 0.8, 0, "cluster", 5.7, 0.2, 0.2, 0, 1, **limit)
-
-    limited = split(tmp_path / "limited", max_rejected=7, max_accept=1)["parameters"]
+    limits = {"max_rejected": 7, "max_accept": 1}
+    limited = make_splits(tmp_path / "clean", tmp_path / "split", 0.5, 0.8, 0, "cluster", 5.7, 0.2, 0.2, 0, 1, **limits)
+    limited = limited["parameters"]
     assert (limited["search_max_rejected"], limited["search_max_accept"]) == (7, 1) and set(seen) == {(7, 1)}
-    assert not {"search_max_rejected", "search_max_accept"} & set(split(tmp_path / "default")["parameters"])
-    assert seen[-1] == (mmseqs.MAX_REJECTED, mmseqs.MAX_ACCEPT)
