@@ -56,7 +56,7 @@ def search(spec: str, query: Path, target: Path, threads: int) -> set[int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clean", default="results/data/uniprot_example/clean/all", help="a clean shard's prefix")
-    ap.add_argument("--searches", default="5.7,4,1,1/100,1/20", help="S or S/R, the reference first")
+    ap.add_argument("--searches", default="5.7,4,1,1/100,1/20", help="S, S/R or S/R/A, the reference first")
     ap.add_argument("--cluster", choices=("cluster", "linclust"), help="hold out clusters as the split step does")
     ap.add_argument("--held-out", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2)

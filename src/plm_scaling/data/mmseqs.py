@@ -80,7 +80,8 @@ def search_hits(
     max_rejected: int = MAX_REJECTED,
     max_accept: int = MAX_ACCEPT,
 ) -> np.ndarray:
-    """All (query, target) index pairs whose alignment reaches `identity` at the coverage rule (int64, shape k×2).
+    """The (query, target) index pairs whose alignment reaches `identity` at the coverage rule (int64, shape k×2):
+    all of them, or at most `max_accept` per query.
 
     Thresholds are applied by MMseqs2 and re-checked here on its reported identity and coverages, so the answer
     does not depend on what MMseqs2 treats as "at" a threshold. `max_rejected`, `max_accept`: stop aligning a
