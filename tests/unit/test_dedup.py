@@ -10,18 +10,7 @@ from plm_scaling.data.dedup import dedup
 from plm_scaling.data.shards import Shard, read_ids, shard_paths, write_rows
 from plm_scaling.io import write_json
 
-RESIDUES = "ACDEFGHIKLMNPQRSTVWY"
-
-
-def _random_protein(rng: np.random.Generator, length: int) -> str:
-    return "".join(rng.choice(list(RESIDUES), length))
-
-
-def _mutate(rng: np.random.Generator, seq: str, changes: int) -> str:
-    letters = list(seq)
-    for i in rng.choice(len(seq), changes, replace=False):
-        letters[i] = RESIDUES[(RESIDUES.index(letters[i]) + 1 + int(rng.integers(19))) % 20]
-    return "".join(letters)
+from .proteins import mutate, random_protein
 
 
 @pytest.fixture
@@ -29,11 +18,11 @@ def planted(tmp_path, write_fasta):
     """Eight unrelated proteins plus: an exact copy of p0, a 97.5%-identical full-length copy of p1 (a near
     duplicate), an 80%-identical copy of p2 (below 0.9: kept), and the first 60% of p3 (coverage 0.6 < 0.8: kept)."""
     rng = np.random.default_rng(7)
-    proteins = {f"p{i}": _random_protein(rng, 200) for i in range(8)}
+    proteins = {f"p{i}": random_protein(rng, 200) for i in range(8)}
     planted = {
         "exact_p0": proteins["p0"],
-        "near_p1": _mutate(rng, proteins["p1"], 5),
-        "far_p2": _mutate(rng, proteins["p2"], 40),
+        "near_p1": mutate(rng, proteins["p1"], 5),
+        "far_p2": mutate(rng, proteins["p2"], 40),
         "part_p3": proteins["p3"][:120],
     }
     text = "".join(f">{name}\n{seq}\n" for name, seq in {**proteins, **planted}.items())

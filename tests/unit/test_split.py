@@ -7,7 +7,7 @@ import numpy as np
 from plm_scaling.data import mmseqs
 from plm_scaling.data.split import assign_clusters
 
-RESIDUES = "ACDEFGHIKLMNPQRSTVWY"
+from .proteins import mutate, random_protein
 
 
 def test_cluster_assignment_is_seeded_and_whole():
@@ -26,12 +26,10 @@ def test_the_leakage_search_stops_aligning_a_query_at_its_limits(tmp_path):
     residues, then random), an 80-residue-different homolog and 5 unrelated proteins: the unlimited search finds
     several hits; one rejected alignment ends the query's search before some, one accepted alignment after it."""
     rng = np.random.default_rng(3)
-    protein = lambda n: "".join(rng.choice(list(RESIDUES), n))  # noqa: E731
-    query = protein(200)
-    homolog = list(query)
-    for i in rng.choice(200, 80, replace=False):
-        homolog[i] = RESIDUES[(RESIDUES.index(homolog[i]) + 1 + int(rng.integers(19))) % 20]
-    targets = [query[:150] + protein(50) for _ in range(10)] + ["".join(homolog)] + [protein(200) for _ in range(5)]
+    query = random_protein(rng, 200)
+    homolog = mutate(rng, query, 80)
+    partial = [query[:150] + random_protein(rng, 50) for _ in range(10)]
+    targets = partial + [homolog] + [random_protein(rng, 200) for _ in range(5)]
     (tmp_path / "q.fasta").write_text(f">0\n{query}\n")
     (tmp_path / "t.fasta").write_text("".join(f">{i}\n{t}\n" for i, t in enumerate(targets)))
 
@@ -55,7 +53,7 @@ def test_the_split_hands_its_search_limits_to_the_leakage_search_and_names_them_
     from plm_scaling.data.split import make_splits
 
     rng = np.random.default_rng(5)
-    text = "".join(f">p{i}\n{''.join(rng.choice(list(RESIDUES), 80))}\n" for i in range(40))
+    text = "".join(f">p{i}\n{random_protein(rng, 80)}\n" for i in range(40))
     clean(write_fasta(text), tmp_path / "clean", 1, 65535)
     seen, search = [], mmseqs.search_hits
     spy = lambda *a, **k: seen.append((k["max_rejected"], k["max_accept"])) or search(*a, **k)  # noqa: E731
