@@ -123,6 +123,8 @@ def test_a_cap_in_hours_charges_each_size_at_the_rate_its_runs_measured(tmp_path
     measured = Settings(cap_hours=1.0, rates=((800.0, 1e9), (1600.0, 2e9)))
     assert measured.rate_at(400) == pytest.approx(5e8) and measured.rate_at(3200) == pytest.approx(2e9)  # ends
     assert Settings(cap_hours=1.0, rates=((800.0, 2e9), (1600.0, 1e9))).rate_at(400) == pytest.approx(2e9)
+    steep = Settings(cap_hours=1.0, rates=((800.0, 1e9), (1600.0, 4e9)))  # slope 2: noise; at most ∝ N below
+    assert steep.rate_at(400) == pytest.approx(5e8) and steep.rate_at(1200) > 1e9
     with pytest.raises(ValueError, match="needs the FLOP rates of runs that trained"):
         Settings(cap_hours=1.0).charge(1e9, [800.0])
 

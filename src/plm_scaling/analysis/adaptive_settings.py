@@ -39,15 +39,19 @@ class Settings:
 
     def rate_at(self, n: float) -> float:
         """FLOPs per second a run of size n trains at: interpolated in log N and log rate between the sizes measured;
-        below them along the first segment's slope (never faster than the smallest size), above them the largest
-        size's. Per size, because ours differ ~20x: a 216-parameter model trains at 0.2-0.4 GFLOP/s of 6·N·D on 2
-        cores, one of 7,056 at 4-6."""
+        below them along the first segment's slope, but no steeper than 1 and never faster than the smallest size,
+        above them the largest size's. Per size, because ours differ ~20x: a 216-parameter model trains at 0.2-0.4
+        GFLOP/s of 6·N·D on 2 cores, one of 7,056 at 4-6. The slope bound: a step costs a fixed overhead plus work
+        ∝ N, so seconds per token never fall below the overhead and the rate (6N per token) grows at most ∝ N;
+        a steeper measured segment is noise (two runs sharing the cores). In the cpu-quick study (slope 1.56
+        measured) the unbounded slope charged its round-1 CLM runs of 216 and 424 parameters at 1e10 FLOPs 449 s;
+        bounded, 240 s; they took 101."""
         if not self.rates:
             raise ValueError("adapt.cap_hours needs the FLOP rates of runs that trained, and there are none")
         sizes, rates = (np.log(v) for v in zip(*sorted(self.rates)))
         x = math.log(n)
         if x < sizes[0] and sizes.size > 1:  # below the sizes measured: the first segment's slope, never faster
-            slope = (rates[1] - rates[0]) / (sizes[1] - sizes[0])
+            slope = min(1.0, (rates[1] - rates[0]) / (sizes[1] - sizes[0]))
             return float(np.exp(min(rates[0], rates[0] + slope * (x - sizes[0]))))
         return float(np.exp(np.interp(x, sizes, rates)))  # above: the largest size's (ours only speed up with N)
 

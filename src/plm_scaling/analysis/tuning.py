@@ -121,14 +121,23 @@ def _size(n: float, by_beta: dict, sd: float, pooled_sd: float | None, spread: f
     return {"n": n, "beta2": per_beta, **_gain(by_beta, pooled_sd, spread)}
 
 
-def tuning_fit(runs: list[dict], objective: str, pooled_sd: float | None, seed: int = 0) -> dict:
-    """The tuning study's fits of one objective's runs (fits.json `tuning`)."""
+def _diverged_cells(diverged: list[dict]) -> list[dict]:
+    """The cells whose run diverged (recorded, trainer.on_divergence=record): where the LR axis ends."""
+    cells = [{"n": float(r["n"]), "beta2": float(r["beta2"]), "lr": float(r["lr"]),
+              "lr_scale": (r.get("point") or {}).get("lr_scale") or 1.0} for r in diverged]  # fmt: skip
+    return sorted(cells, key=lambda c: (c["n"], c["beta2"], c["lr"]))
+
+
+def tuning_fit(runs: list[dict], objective: str, pooled_sd: float | None, seed: int = 0, diverged=()) -> dict:
+    """The tuning study's fits of one objective's runs (fits.json `tuning`); `diverged`: runs recorded as diverged,
+    listed and left out (a cell's parabola runs through the LRs that trained)."""
     cells = _cells(runs)
     spread = THREAD_SPREAD[objective]
     sd = pooled_sd if pooled_sd is not None else 0.0
     sizes = [_size(n, cells[n], sd, pooled_sd, spread, seed) for n in sorted(cells)]
     beta2 = _best_beta2(cells)
     out = {"sizes": sizes, "best_beta2": beta2, "noise_sd": pooled_sd, "recipe_cell": list(RECIPE_CELL)}
+    out |= {"diverged": _diverged_cells(list(diverged))} if diverged else {}
     if beta2 is None:
         return {**out, "lr_law": None, "why": "no size was tried at every beta2"}
     vertices = {n: _log_vertex(*cells[n][beta2][:2]) for n in cells if beta2 in cells[n]}

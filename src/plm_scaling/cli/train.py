@@ -21,7 +21,11 @@ def _train(a: argparse.Namespace) -> None:
     if r:
         print(
             f"{r['sweep_point']}: N = {r['n']:,}, {r['tokens']:,} tokens, C = {r['flops']:.3g} FLOPs, "
-            f"final validation loss {r['final_val_loss']:.4f}"
+            + (
+                f"diverged ({r['diverged']})"
+                if r.get("diverged")
+                else f"final validation loss {r['final_val_loss']:.4f}"
+            )
         )
 
 
@@ -29,7 +33,10 @@ def _evaluate(a: argparse.Namespace) -> None:
     from ..training.evaluate import evaluate
 
     r = evaluate(a.run_dir)
-    print(f"{r['sweep_point']}: valid {r['valid_loss']:.4f}, test {r['test_loss']:.4f}")
+    if r.get("diverged"):
+        print(f"{r['sweep_point']}: diverged in training, not evaluated ({r['diverged']})")
+    else:
+        print(f"{r['sweep_point']}: valid {r['valid_loss']:.4f}, test {r['test_loss']:.4f}")
 
 
 def _leaves(prefix: str, values: dict) -> dict[str, object]:

@@ -34,6 +34,7 @@ def _loss_panel(ax, fit: dict, colors: list) -> None:
             ax.errorbar(lr, loss, yerr=sd, fmt=style, ms=3, capsize=2, color=color, alpha=1.0 if best else 0.45)
             if best and cell["status"] == "ok":
                 ax.plot(cell["best"], loss.min(), "*", ms=10, color=color, mec="k", mew=0.5)
+    _diverged_marks(ax, fit, colors)
     for size, color in zip(fit["sizes"], colors):
         ax.plot([], [], "-", color=color, label=f"N = {size['n']:,.0f}")
     for b, style in styles.items():
@@ -41,7 +42,20 @@ def _loss_panel(ax, fit: dict, colors: list) -> None:
         ax.plot([], [], style, color="0.3", label=f"β2 = {b}{best}")
     ax.set(xscale="log", xlabel="peak learning rate", ylabel="validation loss (nats)")
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.legend(fontsize=6)
+    # below the panel: inside, it would cover the ✕ of diverged cells at the top or the curves' high ends
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+
+
+def _diverged_marks(ax, fit: dict, colors: list) -> None:
+    """Cells whose run diverged (recorded, not fitted): an ✕ at the top edge of the panel, at their peak LR."""
+    cells = fit.get("diverged", [])
+    if not cells:
+        return
+    color_of = {size["n"]: color for size, color in zip(fit["sizes"], colors)}
+    top = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for c in cells:
+        ax.plot(c["lr"], 0.96, "X", ms=7, color=color_of.get(c["n"], "0.3"), mec="k", mew=0.4, transform=top)
+    ax.plot([], [], "X", ms=7, color="0.6", mec="k", mew=0.4, label=f"diverged ({len(cells)}): not fitted")
 
 
 def _law_panel(ax, fit: dict, colors: list) -> None:

@@ -62,8 +62,12 @@ class Runs:
 def input_run_problems(run, recorded: dict) -> list[str]:
     """The run as the figure used it: finished, with the same training-time and full-split losses."""
     problems, name = [], f"input run {recorded['run_id']} ({recorded['sweep_point']})"
-    if run.info.status != "FINISHED":
-        problems.append(f"{name} is {run.info.status}")
+    # a divergence recorded by training (trainer.on_divergence=record) ends its MLflow run FAILED, tagged `diverged`
+    expected = "FAILED" if recorded.get("diverged") else "FINISHED"
+    if run.info.status != expected or (recorded.get("diverged") and not run.data.tags.get("diverged")):
+        problems.append(
+            f"{name} is {run.info.status}" + (" (recorded as diverged)" if recorded.get("diverged") else "")
+        )
     metrics = run.data.metrics
     for key, metric in (("final_val_loss", "final_val_loss"), ("valid_loss", "eval/valid_loss")):
         was, now = recorded.get(key), metrics.get(metric)

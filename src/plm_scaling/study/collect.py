@@ -41,8 +41,10 @@ def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> t
     rows, runs = [], []
     for run_dir in sorted(Path(d) for d in run_dirs):
         done, metrics, curve, digests = _read(run_dir, Path(root))
-        if not curve:
+        if not curve and not done.get("diverged"):
             raise ValueError(f"{run_dir}/curve.csv: no validation points")
+        if done.get("diverged"):  # recorded, not fitted: its curve up to the blow-up is no point of any profile
+            curve = []
         if metrics.get("valid_loss") is not None:
             # The run's end point on the whole validation split (evaluate step) rather than the fixed subset
             # used during training: at CPU scale, IsoFLOP differences (~0.01 nat) are that subset's noise.
@@ -80,6 +82,7 @@ def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> t
                 "init": done.get("init"),  # the run a transferred run started from, with its compute
                 # the optimiser settings it trained with (a tuning study's cells) and the tuned recipe, if any
                 **{k: done.get(k) for k in ("lr", "beta2", "recipe")},
+                **({"diverged": done["diverged"]} if done.get("diverged") else {}),  # trainer.on_divergence=record
                 "run_dir": str(run_dir),
                 "files": digests,
                 **{

@@ -41,11 +41,14 @@ def _fit_objective(table, objective: str, runs: list[dict], bootstrap: int, seed
     authors' (`paper`: their loss table, or None) (the laws then use the common ratio's, the first variant's, the
     fresh-data or the scratch runs only). Pre-training runs of the other objective's transfer are left out."""
     mine = [r for r in runs if r["objective"] == objective and not SweepPoint.of(r).is_pretraining]
+    diverged = [r for r in mine if r.get("diverged")]  # recorded (trainer.on_divergence=record): listed, not fitted
+    mine = [r for r in mine if not r.get("diverged")]
     # sizes are compared among scratch runs at the recipe's cell (a tuning study's other cells are not other sizes)
     compared = lambda point: point.transfer is None and tuning.recipe_cell(point)  # noqa: E731
     out: dict = {"noise": noise.seed_noise(mine, compared=compared)}
-    if tuning.is_tuning(mine):
-        out["tuning"] = tuning.tuning_fit(mine, objective, out["noise"]["pooled_sd"], seed)
+    out |= {"diverged": [{"run": r["sweep_point"], "why": r["diverged"]} for r in diverged]} if diverged else {}
+    if tuning.is_tuning(mine + diverged):
+        out["tuning"] = tuning.tuning_fit(mine, objective, out["noise"]["pooled_sd"], seed, diverged)
         mine = [r for r in mine if tuning.at_recipe_cell(r)]
     if len({r.get("mask_ratio") for r in mine}) > 1:
         out["mask_ratio"] = mask_ratio_fit(mine, out["noise"]["pooled_sd"])

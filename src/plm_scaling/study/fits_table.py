@@ -266,6 +266,8 @@ def fits_rows(fits: dict) -> list[dict]:
     for objective, f in fits.items():
         rows += _isoflop_rows(objective, f.get("isoflop", {}))
         rows += _noise_rows(objective, f.get("noise"))
+        rows += [_row(objective, "diverged run", None, note=f"{d['run']}: {d['why']}; left out of every fit")
+                 for d in f.get("diverged", [])]  # fmt: skip
         rows += _mask_rows(objective, f.get("mask_ratio"))
         rows += tuning_rows(objective, f.get("tuning"), _row)
         rows += _ablation_rows(objective, f.get("ablation"))

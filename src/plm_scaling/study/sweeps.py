@@ -136,7 +136,10 @@ def _tuning(grid: dict) -> list[tuple[float | None, float | None]]:
 
 
 def _tuning_overrides(lr_scale: float | None, beta2: float | None) -> list[str]:
-    return [*([f"optim.lr_scale={lr_scale}"] if lr_scale else []), *([f"optim.beta2={beta2}"] if beta2 else [])]
+    """A tuning cell's optimiser settings. A cell may diverge (too high an LR is what a tuning grid looks for): it is
+    recorded as diverged and left out of the fit, not failed (trainer.on_divergence)."""
+    cell = [*([f"optim.lr_scale={lr_scale}"] if lr_scale else []), *([f"optim.beta2={beta2}"] if beta2 else [])]
+    return [*cell, "trainer.on_divergence=record"] if cell else []
 
 
 def recipe_overrides(study: dict) -> list[str]:

@@ -77,6 +77,8 @@ def evaluate(run_dir: str | Path) -> dict:
         raise ValueError(f"{run_dir}: no run.json; the run has not finished training")
     cfg = OmegaConf.load(run_dir / "config.yaml")
     done = read_json(run_dir / "run.json")
+    if done.get("diverged"):  # a recorded divergence (trainer.on_divergence=record): no model worth a held-out loss
+        return _write_metrics(run_dir, cfg, done, {"diverged": done["diverged"]})
     device = "cuda" if torch.cuda.is_available() else "cpu"  # a 100M model on a CPU takes minutes per split
     model = load_model(run_dir / "final.ckpt", device)
     loaders = _eval_data(cfg, done["objective"])
@@ -96,6 +98,11 @@ def evaluate(run_dir: str | Path) -> dict:
         metrics["valid_loss_common_data"] = _valid_loss(
             model, _eval_data(cfg, done["objective"], cfg.data.eval_manifest)
         )
+    return _write_metrics(run_dir, cfg, done, metrics)
+
+
+def _write_metrics(run_dir: Path, cfg, done: dict, metrics: dict) -> dict:
+    """metrics.json (the run's summary and its held-out losses) and the same losses in its MLflow run."""
     result = {
         **{k: done[k] for k in RUN_SUMMARY},
         **metrics,

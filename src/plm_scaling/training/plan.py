@@ -99,6 +99,8 @@ def _check_inputs(cfg: DictConfig) -> None:
         raise ConfigError("config keys budget.flops, budget.tokens: give exactly one")
     if cfg.budget.count not in FLOP_COUNTS:
         raise ConfigError(f"config key budget.count: {cfg.budget.count!r} is not one of {', '.join(FLOP_COUNTS)}")
+    if cfg.trainer.on_divergence not in ("fail", "record"):
+        raise ConfigError(f"config key trainer.on_divergence: {cfg.trainer.on_divergence!r} is neither fail nor record")
 
 
 def _budget_key(cfg: DictConfig) -> str:

@@ -79,6 +79,10 @@ class RunClock(Callback):
         self._train_end, self._last_step = time.perf_counter(), trainer.global_step
         self._loop_seconds = dict(self.seconds)  # what comes after (the final checkpoint) belongs to the finish
 
+    def on_exception(self, trainer, module, exception) -> None:
+        """The loop ended by an exception (a divergence recorded: trainer.on_divergence): timed as its end."""
+        self.on_train_end(trainer, module)
+
     def summary(self, tokens_per_step: int) -> dict:
         """Seconds per phase, tokens trained by this process and their rate over the steps phase alone."""
         if self._train_start is None:  # nothing trained (a finished run started again)

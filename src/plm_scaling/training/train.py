@@ -191,7 +191,7 @@ def _fit(
     trainer = build_trainer(cfg, p, run_dir, logger, clock)
     data.global_step = lambda: trainer.global_step  # the sampler counts from here (see data.StepSampler)
     loaders = {"train_dataloaders": data.train_dataloader(), "val_dataloaders": data.val_dataloader()}
-    trainer.fit(module, **loaders, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
+    diverged = _fit_or_record_divergence(cfg, trainer, module, loaders, resume)
     pending = run_dir / ".final.ckpt.tmp"
     trainer.save_checkpoint(pending)  # collective under DDP: every rank calls it, rank 0 writes
     if not trainer.is_global_zero:
@@ -201,7 +201,8 @@ def _fit(
         "run_id": logger.run_id if logger else None,
         "sweep_point": p.sweep_point,
         **p.as_dict(),
-        "final_val_loss": _final_validation(module, run_dir, trainer.global_step),
+        "final_val_loss": None if diverged else _final_validation(module, run_dir, trainer.global_step),
+        **({"diverged": diverged} if diverged else {}),  # trainer.on_divergence=record: a tuning cell's LR too high
         "steps_done": trainer.global_step,
         # where this process's training began: > 0 only if it really continued a checkpoint (no batch left to
         # train: it began, and ended, at the checkpoint's step)
@@ -213,12 +214,33 @@ def _fit(
     with atomic_outputs(run_dir / "run.json") as (done,):  # written last: the run's completion marker
         write_json(done, result)
         if logger is not None:  # before run.json exists: a kill in between reruns this, and logs them again
-            logger.experiment.log_metric(logger.run_id, "final_val_loss", result["final_val_loss"], step=p.tokens)
+            if diverged:  # Lightning ended the MLflow run FAILED; the tag says it was recorded, not lost
+                logger.experiment.set_tag(logger.run_id, "diverged", diverged)
+            else:
+                logger.experiment.log_metric(logger.run_id, "final_val_loss", result["final_val_loss"], step=p.tokens)
             files = {"run.json": done, "curve.csv": run_dir / "curve.csv", CHECKPOINT: run_dir / CHECKPOINT}
             for key, value in digest_tags(files).items():  # the hash chain (digests.py)
                 logger.experiment.set_tag(logger.run_id, key, value)
         clock.record(run_dir, logger, p.tokens_per_step, p.tokens)  # last: the finish includes the digests
     return result
+
+
+def _fit_or_record_divergence(
+    cfg: DictConfig, trainer: L.Trainer, module: PLMModule, loaders: dict, resume
+) -> str | None:
+    """Train; None when the run ended normally, or why it diverged where trainer.on_divergence is record (a tuning
+    cell: a too-high LR is a result there). A divergence otherwise fails the run (train() names it)."""
+    try:
+        trainer.fit(module, **loaders, ckpt_path=resume, weights_only=True)  # never unpickle code from a run folder
+    except TrainingDiverged as err:
+        if cfg.trainer.on_divergence != "record":
+            raise
+        print(f"diverged, recorded (trainer.on_divergence=record): {err}", flush=True)
+        curve = Path(cfg.run.dir) / "curve.csv"
+        if not curve.exists():  # diverged before its first validation: a curve without points, as every run has one
+            curve.write_bytes((",".join(CURVE_COLUMNS) + "\r\n").encode())
+        return str(err)
+    return None
 
 
 def _final_validation(module: PLMModule, run_dir: Path, step: int) -> float:
