@@ -6,12 +6,15 @@ import json
 
 import pytest
 
-from plm_scaling.config_schema import first_problem
+from plm_scaling.config_schema import ConfigError, first_problem
 from plm_scaling.study.collect import collect
+from plm_scaling.study.figure import _provenance
 from plm_scaling.study.fit import study_analysis
 from plm_scaling.study.fits_schema import schema_path
 from plm_scaling.study.fits_table import write_fits_table
 from plm_scaling.study.sweeps import expand
+from plm_scaling.training.plan import make_plan
+from plm_scaling.training.train import compose_config
 
 from ..conftest import run_cli, tiny_overrides
 from .fixture_study import few_starts
@@ -44,6 +47,9 @@ def test_a_divergence_fails_a_run_unless_it_is_recorded_and_a_recorded_one_is_ev
     assert set(table["source"]) == {str(tiny_clm_run[0] / "curve.csv")}  # no loss row of the diverged run
     bad = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "x", "trainer.on_divergence=ignore"))
     assert bad.returncode == 2 and "config key trainer.on_divergence: 'ignore' is neither fail nor record" in bad.stderr
+    ddp = ["trainer=ddp_cpu", "trainer.lightning.devices=2", "trainer.on_divergence=record"]
+    with pytest.raises(ConfigError, match=r"trainer.on_divergence: record needs one process \(here DDP ranks\)"):
+        make_plan(compose_config(tiny_overrides(small_manifest, tmp_path / "y", *ddp)))  # ranks judge apart
 
 
 def test_only_a_tuning_cell_records_its_divergence():
@@ -70,7 +76,15 @@ def test_the_fit_lists_diverged_cells_and_fits_the_rest(tmp_path):
         fits = study_analysis({**STUDY, "sweeps": [grid]}, None, bootstrap=0, seed=0)(table, runs)
     clm = fits["clm"]
     assert first_problem(json.loads(json.dumps(clm)), schema_path(), "objective_fits") is None
+    (recorded,) = [r for r in runs if r.get("diverged")][:1]  # as collect hands it to the fit (fits.json input_runs)
+    assert first_problem(json.loads(json.dumps({**recorded, "run_dir": "d"})), schema_path(), "input_run") is None
+    keys = ("study", "fit_run_id", "tracking_uri", "experiment", "table_digest", "config_hash", "study_file")
+    fits_json = dict.fromkeys((*keys, "data_hash", "data_manifest", "code"), "x") | {"input_runs": runs}
+    sidecar = _provenance("tuning", fits_json, "r", tmp_path / "t.png", {})
+    by = {r["sweep_point"]: r for r in sidecar["input_runs"]}  # what audit reads: FAILED is then what it expects
+    assert by[recorded["sweep_point"]]["diverged"] == recorded["diverged"]
     gone = [r["sweep_point"] for r in runs if r.get("diverged")]
+    assert sum("diverged" in r for r in sidecar["input_runs"]) == len(gone)
     assert len(gone) == 2 * len(BETAS) and sorted(d["run"] for d in clm["diverged"]) == sorted(gone)
     cells = clm["tuning"]["diverged"]
     assert {(c["n"], c["lr_scale"]) for c in cells} == {(SIZES[0], 2.0), (SIZES[0], 4.0)} and len(cells) == 6

@@ -70,6 +70,8 @@ def run_facts(run_dir: Path) -> dict:
             raise ValueError(f"{run_dir / name}: missing; {why}")
     run, metrics = _read_json(run_dir / "run.json"), _read_json(run_dir / "metrics.json")
     config = read_yaml(run_dir / "config.yaml", f"{run_dir / 'config.yaml'}: ")
+    if isinstance(run, dict) and run.get("diverged"):
+        raise ValueError(f"{run_dir / 'run.json'}: the run diverged in training ({run['diverged']}); nothing to export")
     for name, found, keys in (
         ("run.json", run, (*RUN_SUMMARY, "shape", "n_formula")),
         ("metrics.json", metrics, (*RUN_SUMMARY, "valid_loss", "test_loss")),

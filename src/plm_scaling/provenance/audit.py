@@ -222,9 +222,9 @@ def _study_problems(figure: Path, side: dict, runs: Runs, fit, recompute: bool, 
             continue
         common = r.get("valid_loss_common_data")
         extra = f" (study held-out {common:.4f})" if common is not None else ""
-        lines.append(
-            f"{head} loss {fmt(r.get('valid_loss'))} [{r['final_val_loss']:.4f}]{extra}  run {run.info.run_id}"
-        )
+        loss = f"loss {fmt(r.get('valid_loss'))} [{fmt(r.get('final_val_loss'))}]{extra}"
+        loss = f"diverged ({r['diverged']}), not fitted" if r.get("diverged") else loss
+        lines.append(f"{head} {loss}  run {run.info.run_id}")
         problems += input_run_problems(run, r)
         if r["run_id"] in recorded_runs:
             problems += chain.run_chain_problems(runs, run, recorded_runs[r["run_id"]], fits, seen)

@@ -32,6 +32,10 @@ def figure_location(path: str | Path, depth: int = 4) -> str:
     return "/".join(Path(path).resolve().parts[-depth:])
 
 
+def _diverged(run: dict) -> dict:
+    return {"diverged": run["diverged"]} if run.get("diverged") else {}
+
+
 def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path, inputs: dict) -> dict:
     """What a study figure was made from: its run, the fit run, every input run with both losses, hashes."""
     # valid_loss: the full validation split (evaluate), the loss the figures plot; final_val_loss: the training-time
@@ -50,7 +54,8 @@ def _provenance(name: str, fits: dict, run_id: str, out_png: str | Path, inputs:
         "experiment": fits["experiment"],
         "location": figure_location(out_png),
         "inputs": inputs,  # the fits JSON and loss table it was drawn from, with their sha256
-        "input_runs": [{k: r.get(k) for k in keys} for r in fits["input_runs"]],
+        # a run recorded as diverged (trainer.on_divergence=record) says so: audit then expects its MLflow run FAILED
+        "input_runs": [{k: r.get(k) for k in keys} | _diverged(r) for r in fits["input_runs"]],
         **{k: fits[k] for k in ("table_digest", "config_hash", "study_file", "data_hash", "data_manifest", "code")},
         **({"planned_from": fits["planned_from"]} if "planned_from" in fits else {}),  # the extrapolation check
         **({"paper_table": fits["paper_table"]} if "paper_table" in fits else {}),  # the authors' logs, fitted beside

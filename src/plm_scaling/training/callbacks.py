@@ -51,6 +51,8 @@ class CurveLogger(Callback):
             return
         tokens = module.tokens_seen()
         loss = module.validation_loss()
+        if not math.isfinite(loss):  # before the row: a NaN written to curve.csv and MLflow would never compare equal
+            raise TrainingDiverged(f"validation loss is {loss} at step {trainer.global_step}")
         flops = tokens * module.hparams.flops_per_token
         flops_full = tokens * module.hparams.flops_per_token_full
         new = not self.path.exists()
@@ -63,8 +65,6 @@ class CurveLogger(Callback):
             client, run_id = self.mlflow.experiment, self.mlflow.run_id
             for key, value in (("val_loss", loss), ("flops", flops), ("flops_full", flops_full)):
                 client.log_metric(run_id, key, value, step=tokens)
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"validation loss is {loss} at step {trainer.global_step}")
 
 
 class StartStep(Callback):
@@ -89,6 +89,14 @@ class DivergenceGuard(Callback):
 
     def __init__(self, factor: float = 3.0, every: int = 1):
         self.factor, self.first, self.every = factor, None, every
+
+    # The loss it started from travels in the checkpoint: a resumed run keeps its threshold (3x the run's first
+    # loss), not 3x the loss at the checkpoint, so a kill cannot change where a run is judged diverged.
+    def state_dict(self) -> dict:
+        return {"first": self.first}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.first = state.get("first")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.first is not None and trainer.global_step % self.every:

@@ -175,6 +175,8 @@ def make_plan(cfg: DictConfig) -> RunPlan:
     tokens = float(cfg.budget.tokens) if cfg.budget.tokens is not None else float(cfg.budget.flops) / fpt[count]
     batch = recipe.batch_sequences(n, tokens, context) if o.batch_sequences == "auto" else int(o.batch_sequences)
     world = _world(cfg, batch)
+    if world > 1 and cfg.trainer.on_divergence == "record":  # each rank's guard judges its own loss: they could part
+        raise ConfigError("config key trainer.on_divergence: record needs one process (here DDP ranks); use fail")
     checks.check_memory(shape, n, batch // world, cfg.trainer.lightning)  # at the resolved batch, per device
     tokens_per_step = batch * context
     if tokens < tokens_per_step:
