@@ -43,18 +43,17 @@ experiments: setup
 	  $(VENV)/bin/snakemake --config "study=$$study" --report "results/report-$$study.html" $(REPORT_STYLE) || exit; \
 	done
 
-# The unit and workflow tests in one pytest run on two pytest-xdist workers (--dist loadfile: a test file stays in
-# one worker, with its module fixtures; collection order kept): the smoke study's module (tests/conftest.py FIRST,
-# ~22 min with its chaos run) takes one worker from the start, and the other workflow modules (~17 min) and the unit
-# tests (~8 worker-minutes) the other. Run as two tiers one after the other, the unit tier's 4 min added to the
-# smoke module's 22 (measured 2026-12-01, `--durations=0`). Much of the workflow tests' time is Snakemake, SLURM and
-# server start-up, not CPU. The SLURM helper tests run after them: one test SLURM cluster per machine
-# (envs/slurm-cluster.sh links /etc/slurm), and the smoke study's holds it. Both runs run even if one fails.
-TEST_WORKERS ?= 2  # make test-fast's
+# The unit tests in TEST_WORKERS processes (pytest-xdist; a test file stays in one, with its module fixtures), then
+# the workflow tests in two: the smoke study's module (tests/conftest.py FIRST, about 18 min; collection order kept)
+# in one, the other modules in the other; much of their time is Snakemake, SLURM and server start-up, not CPU. The
+# SLURM helper tests run after them: one test SLURM cluster per machine (envs/slurm-cluster.sh links /etc/slurm),
+# and the smoke study's holds it. Every tier runs even if one fails.
+TEST_WORKERS ?= 2
 WORKFLOW_ALONE = tests/workflow/test_helper_scripts.py
 test: setup
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --ignore=$(WORKFLOW_ALONE) tests/workflow \
-	  tests/unit; tiers=$$?; $(VENV)/bin/pytest -q $(WORKFLOW_ALONE); alone=$$?; exit $$(( tiers || alone ))
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit; unit=$$?; \
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --ignore=$(WORKFLOW_ALONE) tests/workflow; \
+	workflow=$$?; $(VENV)/bin/pytest -q $(WORKFLOW_ALONE); alone=$$?; exit $$(( unit || workflow || alone ))
 
 # The fast tier (< 3 min): the unit tests (tests/unit: no Snakemake run, no SLURM, no tracking server) but those marked
 # slow (real MMseqs2 on the embedded data, trainings beyond a few seconds). tests/workflow runs with `make test`.

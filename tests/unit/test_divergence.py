@@ -16,28 +16,38 @@ from plm_scaling.study.sweeps import expand
 from plm_scaling.training.plan import make_plan
 from plm_scaling.training.train import compose_config
 
-from ..conftest import run_cli, tiny_overrides
+from ..conftest import cli, tiny_overrides
 from .fixture_study import few_starts
 from .test_tuning import BETAS, SCALES, SIZES, STUDY, TRUE_EXPONENT, _loss_table, synthetic_runs
 
 BLOW_UP = "optim.lr_scale=3000"  # the tiny run's loss passes 3x its start within 10 steps (seed 0)
 
 
-@pytest.mark.slow  # three tiny trainings of ~10 steps
+@pytest.fixture
+def torch_threads():
+    """In-process training sets torch's threads (trainer.threads=1): given back, for the worker's later tests."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow  # two tiny trainings of ~10 steps, in this process (no interpreter start-up)
 def test_a_divergence_fails_a_run_unless_it_is_recorded_and_a_recorded_one_is_evaluated_and_collected_as_such(
-    small_manifest, tiny_clm_run, tmp_path
+    small_manifest, tiny_clm_run, tmp_path, capsys, torch_threads
 ):
-    failed = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "failed", BLOW_UP))
+    failed = cli(capsys, "train", *tiny_overrides(small_manifest, tmp_path / "failed", BLOW_UP))
     assert failed.returncode != 0 and "diverged" in failed.stderr
     assert not (tmp_path / "failed" / "run.json").exists()
     run_dir = tmp_path / "recorded"
-    proc = run_cli("train", *tiny_overrides(small_manifest, run_dir, BLOW_UP, "trainer.on_divergence=record"))
+    proc = cli(capsys, "train", *tiny_overrides(small_manifest, run_dir, BLOW_UP, "trainer.on_divergence=record"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     done = json.loads((run_dir / "run.json").read_text())
     assert done["final_val_loss"] is None and "exceeds 3.0× its initial" in done["diverged"]
     assert done["steps_done"] < done["steps"] and (run_dir / "final.ckpt").is_file()
     assert (run_dir / "timing.json").is_file()  # the hours a cap charges count a diverged run too
-    evaluated = run_cli("evaluate", str(run_dir))
+    evaluated = cli(capsys, "evaluate", run_dir)
     assert evaluated.returncode == 0 and "diverged in training, not evaluated" in evaluated.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["diverged"] == done["diverged"] and "valid_loss" not in metrics
@@ -45,7 +55,7 @@ def test_a_divergence_fails_a_run_unless_it_is_recorded_and_a_recorded_one_is_ev
     by = {r["run_dir"]: r for r in runs}
     assert by[str(run_dir)]["diverged"] == done["diverged"] and "diverged" not in by[str(tiny_clm_run[0])]
     assert set(table["source"]) == {str(tiny_clm_run[0] / "curve.csv")}  # no loss row of the diverged run
-    bad = run_cli("train", *tiny_overrides(small_manifest, tmp_path / "x", "trainer.on_divergence=ignore"))
+    bad = cli(capsys, "train", *tiny_overrides(small_manifest, tmp_path / "x", "trainer.on_divergence=ignore"))
     assert bad.returncode == 2 and "config key trainer.on_divergence: 'ignore' is neither fail nor record" in bad.stderr
     ddp = ["trainer=ddp_cpu", "trainer.lightning.devices=2", "trainer.on_divergence=record"]
     with pytest.raises(ConfigError, match=r"trainer.on_divergence: record needs one process \(here DDP ranks\)"):

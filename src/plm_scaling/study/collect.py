@@ -34,6 +34,33 @@ def _point_fields(done: dict, run_dir: Path) -> dict | None:
     return fields
 
 
+def _curve_rows(done: dict, metrics: dict, curve: list[dict], run_dir: Path, study: str) -> list[dict]:
+    """The loss table's rows of one run: one per validation point, the last on the whole validation split."""
+    if metrics.get("valid_loss") is not None:
+        # The run's end point on the whole validation split (evaluate step) rather than the fixed subset
+        # used during training: at CPU scale, IsoFLOP differences (~0.01 nat) are that subset's noise.
+        curve[-1] = {**curve[-1], "val_loss": metrics["valid_loss"]}
+    return [
+        {
+            "objective": done["objective"],
+            "size_label": f"N{done['n']}",
+            "n": float(done["n"]),
+            "run": done["sweep_point"],
+            "x_kind": "gigaflos",
+            "x": float(point["flops"]) / GIGAFLO,
+            "x_full": float(point["flops_full"]) / GIGAFLO,
+            "loss": float(point["val_loss"]),
+            "source": str(run_dir / "curve.csv"),
+            "group": f"study/{study}/{done['objective']}",
+            "metric": "valid_loss",
+            "row": float(i),
+            "wall_time": 0.0,
+            "duplicate_of": "",
+        }
+        for i, point in enumerate(curve)
+    ]
+
+
 def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> tuple[Table, list[dict]]:
     """(table, runs): one table row per validation point (x in gigaflos, as the paper's logs), and per run its
     MLflow run id, sweep point, objective, N, compute, final losses and the sha256 of the files read. Run folders
@@ -45,29 +72,7 @@ def collect(run_dirs: list[str | Path], study: str, root: str | Path = ".") -> t
             raise ValueError(f"{run_dir}/curve.csv: no validation points")
         if done.get("diverged"):  # recorded, not fitted: its curve up to the blow-up is no point of any profile
             curve = []
-        if metrics.get("valid_loss") is not None:
-            # The run's end point on the whole validation split (evaluate step) rather than the fixed subset
-            # used during training: at CPU scale, IsoFLOP differences (~0.01 nat) are that subset's noise.
-            curve[-1] = {**curve[-1], "val_loss": metrics["valid_loss"]}
-        for i, point in enumerate(curve):
-            rows.append(
-                {
-                    "objective": done["objective"],
-                    "size_label": f"N{done['n']}",
-                    "n": float(done["n"]),
-                    "run": done["sweep_point"],
-                    "x_kind": "gigaflos",
-                    "x": float(point["flops"]) / GIGAFLO,
-                    "x_full": float(point["flops_full"]) / GIGAFLO,
-                    "loss": float(point["val_loss"]),
-                    "source": str(run_dir / "curve.csv"),
-                    "group": f"study/{study}/{done['objective']}",
-                    "metric": "valid_loss",
-                    "row": float(i),
-                    "wall_time": 0.0,
-                    "duplicate_of": "",
-                }
-            )
+        rows += _curve_rows(done, metrics, curve, run_dir, study)
         count = done.get("flops_count", "paper")  # which FLOPs the run's budget was met in (runs before it: paper)
         runs.append(
             {
