@@ -51,7 +51,7 @@ experiments: setup
 TEST_WORKERS ?= 2
 WORKFLOW_ALONE = tests/workflow/test_helper_scripts.py
 test: setup
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit; unit=$$?; \
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/unit; unit=$$?; \
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --ignore=$(WORKFLOW_ALONE) tests/workflow; \
 	workflow=$$?; $(VENV)/bin/pytest -q $(WORKFLOW_ALONE); alone=$$?; exit $$(( unit || workflow || alone ))
 

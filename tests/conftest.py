@@ -236,13 +236,35 @@ def tiny_overrides(manifest, run_dir, *extra):
 # The workflow module that takes longest (the smoke study, its chaos run): collected first, so that `make test`'s
 # two pytest-xdist workers (--dist loadfile) give it one worker from the start and the other modules the other.
 FIRST = "tests/workflow/test_study.py"
+# The unit modules that take longest (`pytest tests/unit -n 2 --durations=25`, 2026-12-01), collected next, longest
+# first: `make test`'s unit tier (--no-loadscope-reorder) hands them out before the short ones, so that no long
+# module starts last and leaves one worker running it alone (test_paper_logs.py alone holds ~100 s).
+HEAVY = (
+    "tests/unit/test_paper_logs.py",
+    "tests/unit/test_training.py",
+    "tests/unit/bad_input/test_training.py",
+    "tests/unit/audit/test_chain.py",
+    "tests/unit/test_tuning.py",
+    "tests/unit/test_export.py",
+    "tests/unit/test_split.py",
+    "tests/unit/test_repeated.py",
+    "tests/unit/bad_input/test_data.py",
+    "tests/unit/audit/test_fit_run.py",
+    "tests/unit/audit/test_lineage.py",
+)
+
+
+def _collection_rank(item) -> int:
+    path = item.nodeid.split("::")[0]
+    return -1 if path == FIRST else HEAVY.index(path) if path in HEAVY else len(HEAVY)
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest workflow module first (FIRST); tests marked `gpu` run only where CUDA is available."""
+    """The longest workflow module first (FIRST), then the longest unit modules (HEAVY); tests marked `gpu` run only
+    where CUDA is available."""
     import torch
 
-    items.sort(key=lambda item: item.nodeid.split("::")[0] != FIRST)  # stable: the rest keep their order
+    items.sort(key=_collection_rank)  # stable: the rest keep their order
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")
