@@ -39,30 +39,30 @@ def recipe_batch(n: float, c: float) -> int:
     return batch_sequences(exact, c / (6 * exact), CONTEXT)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "plm_scaling.cli", *args], capture_output=True, text=True)
+def _cli(*args: str) -> dict | None:
+    """Run a plm-scaling command; None when it succeeded, else {"refused" (exit 2, bad input) or "failed": the last
+    line of its error output}."""
+    proc = subprocess.run([sys.executable, "-m", "plm_scaling.cli", *args], capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    return {"refused" if proc.returncode == 2 else "failed": (proc.stderr.strip().splitlines() or ["?"])[-1]}
 
 
 def train(out: Path, manifest: str, objective: str, n: float, c: float, batch: int, seed: int) -> dict:
     """metrics.json of one run (trained and evaluated here unless its folder holds them), or {"refused": message}
-    (training refused the batch: exit 2) or {"failed": message}. The loss compared is `valid_loss`, on the whole
-    validation split, as the study figures plot it: the training-time windows are noisier (MLM seed sd 0.0053 on
-    them here, against 0.0015 on the split in the tuning study)."""
+    (training refused the batch: exit 2) or {"failed": message}. The loss compared is
+    `valid_loss`, on the whole validation split, as the study figures plot it: the training-time windows are noisier
+    (MLM seed sd 0.0053 on them here, against 0.0015 on the split in the tuning study)."""
     run_dir = out / f"{objective}_N{n:g}_C{c:g}_b{batch}_s{seed}"
-    done = run_dir / "metrics.json"
     if not (run_dir / "run.json").exists():
-        cmd = [sys.executable, "-m", "plm_scaling.cli", "train", f"objective={objective}", f"model.target_params={n:g}",
-               f"budget.flops={c:g}", f"seed={seed}", f"optim.batch_sequences={batch}", f"model.context={CONTEXT}",
-               "logger=none", "trainer.threads=1", "trainer.progress=plain", f"run.dir={run_dir}",
-               f"data.manifest={manifest}"]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            return {"refused" if proc.returncode == 2 else "failed": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    if not done.exists():
-        proc = _cli("evaluate", str(run_dir))
-        if proc.returncode != 0:
-            return {"failed": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    return json.loads(done.read_text())
+        point = [f"objective={objective}", f"model.target_params={n:g}", f"budget.flops={c:g}", f"seed={seed}"]
+        run = [f"optim.batch_sequences={batch}", f"model.context={CONTEXT}", f"run.dir={run_dir}"]
+        error = _cli("train", *point, *run, "logger=none", "trainer.threads=1", f"data.manifest={manifest}")
+        if error:
+            return error
+    if not (run_dir / "metrics.json").exists() and (error := _cli("evaluate", str(run_dir))):
+        return error
+    return json.loads((run_dir / "metrics.json").read_text())
 
 
 def main() -> None:

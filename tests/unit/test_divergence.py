@@ -3,6 +3,7 @@ where too high an LR is what the grid looks for. A recorded divergence is listed
 
 import csv
 import json
+import shutil
 
 import pytest
 
@@ -51,10 +52,15 @@ def test_a_divergence_fails_a_run_unless_it_is_recorded_and_a_recorded_one_is_ev
     assert evaluated.returncode == 0 and "diverged in training, not evaluated" in evaluated.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["diverged"] == done["diverged"] and "valid_loss" not in metrics
-    table, runs = collect([tiny_clm_run[0], run_dir], "s")
+    late = tmp_path / "late"  # a run that diverged after validations: its curve has rows, none may be fitted
+    shutil.copytree(tiny_clm_run[0], late, ignore=shutil.ignore_patterns("metrics.json", "checkpoints"))
+    recorded = {"final_val_loss": None, "diverged": done["diverged"]}
+    (late / "run.json").write_text(json.dumps({**json.loads((late / "run.json").read_text()), **recorded}))
+    table, runs = collect([tiny_clm_run[0], run_dir, late], "s")
     by = {r["run_dir"]: r for r in runs}
     assert by[str(run_dir)]["diverged"] == done["diverged"] and "diverged" not in by[str(tiny_clm_run[0])]
-    assert set(table["source"]) == {str(tiny_clm_run[0] / "curve.csv")}  # no loss row of the diverged run
+    assert by[str(late)]["diverged"] == done["diverged"]
+    assert set(table["source"]) == {str(tiny_clm_run[0] / "curve.csv")}  # no loss row of a diverged run
     bad = cli(capsys, "train", *tiny_overrides(small_manifest, tmp_path / "x", "trainer.on_divergence=ignore"))
     assert bad.returncode == 2 and "config key trainer.on_divergence: 'ignore' is neither fail nor record" in bad.stderr
     ddp = ["trainer=ddp_cpu", "trainer.lightning.devices=2", "trainer.on_divergence=record"]
